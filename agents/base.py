@@ -1,0 +1,109 @@
+"""The contract between the turn controller and the router and lane agents.
+
+Agents decide; they do no I/O. The controller (``jobs/controller.py``) builds a
+:class:`TurnInput` from the loaded state, asks the router for a :class:`Route`,
+runs the lane's agent, and commits the returned :class:`AgentResult` (a patch
+on the session document plus outbound messages) atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from state.models import InboundMessage, Lane, SessionState
+from state.patch import PatchOp
+from state.tenant_config import TenantConfig
+
+
+class AgentError(Exception):
+    """Base class of errors raised by the agents package."""
+
+
+RouteReason = Literal["keyword", "sticky", "handoff", "match", "default"]
+
+
+class Route(BaseModel):
+    """The router's decision for one turn.
+
+    Attributes:
+        lane: the lane whose agent runs the turn.
+        intent: what the customer wants, e.g. ``opt_out``, ``opt_in``,
+            ``help``, ``faq``, ``human``, ``apply``, ``chat``.
+        confidence: 0–1.
+        reason: why this lane: a carrier ``keyword``, the ``sticky`` lane
+            window, an agent's ``handoff``, a strong ``match`` of another
+            lane's vocabulary, or the tenant's ``default`` lane.
+        evidence: what the decision rests on, for logs and the dashboard: the
+            vocabulary entry or FAQ question that matched (``"phrase:sign me
+            up"``, ``"faq:What are your opening hours?"``), never the
+            customer's own text. ``None`` when nothing matched.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lane: Lane
+    intent: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    reason: RouteReason
+    evidence: str | None = None
+
+
+class OutboundDraft(BaseModel):
+    """A reply the agent wants sent to the customer.
+
+    ``bypass_opt_out`` may be set only for the opt-out confirmation.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    to: str | None = None
+    """Recipient address; ``None`` answers the conversation's own address."""
+    bypass_opt_out: bool = False
+
+
+class AgentResult(BaseModel):
+    """What an agent returns: a patch on the session document, replies, an optional handoff.
+
+    ``handoff`` names another lane; the controller re-routes inside the same
+    turn (at most twice) and runs that lane's agent on the patched state.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    patch: list[PatchOp] = Field(default_factory=list)
+    outbound: list[OutboundDraft] = Field(default_factory=list)
+    handoff: Lane | None = None
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """Everything an agent may look at for one turn. Read-only.
+
+    Attributes:
+        tenant: the tenant's configuration.
+        state: the session document as loaded (already upcast).
+        messages: the inbound messages of this turn, in arrival order (people
+            split a sentence over several texts; they form one turn).
+        text: the messages' texts joined with a space.
+        now: aware UTC time of the turn.
+        public_base_url: where hosted form links point
+            (``{public_base_url}/f/<form_token>``).
+    """
+
+    tenant: TenantConfig
+    state: SessionState
+    messages: tuple[InboundMessage, ...]
+    text: str
+    now: datetime
+    public_base_url: str
+
+
+class Agent(Protocol):
+    """A lane agent: a pure function of the turn input and the route."""
+
+    def __call__(self, turn: TurnInput, route: Route) -> AgentResult: ...

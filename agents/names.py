@@ -1,0 +1,156 @@
+"""People's names in customers' texts.
+
+Three shapes are understood, tried sentence by sentence:
+
+* **explicit**: "my name is Dana Smith", "call me Dana", "name: Dana Smith";
+  up to three name words are taken, stopping at the first word that is not
+  a name ("My name is Dana and I want to apply" gives Dana).
+* **introduced**: "I'm Dana", "it's dana", "this is Dana Smith"; the rest of
+  the sentence must be one to three name words, none of them a common word
+  ("I'm interested" and "it's expensive" are not names).
+* **bare**: "Dana Smith" or "smith", accepted only when the caller is waiting
+  for a name, under the same rule as *introduced*.
+
+Names are title-cased when typed all in one case (``"o'brien"`` gives
+``"O'Brien"``) and kept as typed otherwise (``"McDonald"``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agents.text import STOPWORDS
+
+MAX_NAME_WORDS = 3
+MAX_NAME_CHARS = 40
+"""Longest first or last name kept, in characters."""
+
+_NAME_WORD = re.compile(r"^[^\W\d_]+(?:['\-][^\W\d_]+)*$")
+_SENTENCES = re.compile(r"[.!?;\n]+")
+_EXPLICIT = re.compile(
+    r"\b(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|name\s+is|name's|call\s+me|name\s*:)\s*(.*)$",
+    re.IGNORECASE,
+)
+_INTRODUCED = re.compile(r"^(?:i'm|i\s+am|im|it's|it\s+is|its|this\s+is)\s+(.*)$", re.IGNORECASE)
+
+LEADING_FILLERS = frozenset("hi hello hey hiya yo ok okay sure yes yeah yep so well oh um uh sorry".split())
+TRAILING_FILLERS = frozenset("here please thanks thank thx ty".split())
+
+NOT_NAMES = STOPWORDS | frozenset(
+    """
+    able account add address again ago agent ahead alright already anyone anything
+    appointment apply application asap assist available awesome back bad be bill
+    billing busy buy call calling cancel car card care change chat check claim
+    clinic cool cost could cover coverage covered day dear details did doctor done
+    eh email end enroll evening exam expensive fine first form free friend get give
+    glad go going good great guess happy health hello help hey hi hmm hold home
+    hour hours human idea info information insurance interested just know last
+    later life like link looking lot love mail maybe medical message mind minute
+    mobile morning name need new nice night no nope not number ok okay online open
+    opt over park parking pay person phone plan policy premium price question
+    quick quote ready real really reply rep representative right same see send
+    service set should sign someone soon sorry start stop sure talk tell term test
+    text thank thanks thing think time today tomorrow trying understand unsure
+    want wanted wants way week welcome well whatever why wife husband work
+    wrong yeah yep yet yup
+    """.split()
+)
+"""Words that are (almost) never a person's name in these conversations."""
+
+
+@dataclass(frozen=True)
+class ParsedName:
+    """A name found in a message: ``first`` always, ``last`` when given."""
+
+    first: str
+    last: str | None = None
+
+
+def _clean_token(token: str) -> str:
+    return token.strip(".,!?;:\"()[]{}").replace("\u2019", "'")
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in (_clean_token(t) for t in re.split(r"[\s,]+", text)) if t]
+
+
+def _title(word: str) -> str:
+    if word.islower() or word.isupper():
+        return re.sub(r"[^\W\d_]+", lambda m: m.group(0).capitalize(), word.lower())
+    return word
+
+
+def _strip_fillers(tokens: list[str]) -> list[str]:
+    while tokens and tokens[0].casefold() in LEADING_FILLERS:
+        tokens = tokens[1:]
+    while tokens and tokens[-1].casefold() in TRAILING_FILLERS:
+        tokens = tokens[:-1]
+    return tokens
+
+
+def _is_name_word(token: str) -> bool:
+    return bool(_NAME_WORD.match(token)) and len(token) <= MAX_NAME_CHARS
+
+
+def _whole_name(tokens: list[str]) -> list[str] | None:
+    """Return ``tokens`` if all of them (1–3) are name words and none a common word."""
+    if not 1 <= len(tokens) <= MAX_NAME_WORDS:
+        return None
+    if all(_is_name_word(t) and t.casefold() not in NOT_NAMES for t in tokens):
+        return tokens
+    return None
+
+
+def _leading_name(tokens: list[str]) -> list[str] | None:
+    """Return the name words at the start of ``tokens`` (explicit shape), or ``None``."""
+    taken: list[str] = []
+    for token in tokens:
+        if len(taken) == MAX_NAME_WORDS or not _is_name_word(token):
+            break
+        if token.casefold() in STOPWORDS or token.casefold() in TRAILING_FILLERS:
+            break
+        taken.append(token)
+    return taken or None
+
+
+def _as_name(tokens: list[str]) -> ParsedName:
+    first = _title(tokens[0])
+    last = " ".join(_title(t) for t in tokens[1:]) or None
+    return ParsedName(first, last)
+
+
+def parse_name(text: str, expecting_name: bool) -> ParsedName | None:
+    """Return the person's name written in ``text``, or ``None``.
+
+    Args:
+        text: the turn's text, ideally with phone numbers already removed
+            (see :func:`agents.phone.without_phone_numbers`).
+        expecting_name: whether the conversation is waiting for a name; only
+            then is a bare "Dana Smith" or "Smith" taken as one.
+
+    Returns:
+        A :class:`ParsedName`; ``last`` is ``None`` when one word was given.
+    """
+    for sentence in _SENTENCES.split(text):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        explicit = _EXPLICIT.search(sentence)
+        if explicit:
+            tokens = _leading_name(_tokens(explicit.group(1)))
+            if tokens:
+                return _as_name(tokens)
+            continue
+        tokens = _strip_fillers(_tokens(sentence))
+        introduced = _INTRODUCED.match(" ".join(tokens))
+        if introduced:
+            name = _whole_name(_strip_fillers(_tokens(introduced.group(1))))
+            if name:
+                return _as_name(name)
+            continue
+        if expecting_name:
+            name = _whole_name(tokens)
+            if name:
+                return _as_name(name)
+    return None

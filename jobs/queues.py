@@ -1,0 +1,55 @@
+"""RQ queues and how Laneway enqueues onto them.
+
+Jobs take IDs only (tenant id, conversation id, outbox message id) and use
+RQ's JSON serializer: nothing pickled, no message bodies in job arguments.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
+from state.settings import Settings
+
+DRAIN = "jobs.turn.drain"
+DELIVER = "jobs.delivery.deliver"
+
+
+def make_queue(connection: Redis, settings: Settings) -> Queue:
+    """Return Laneway's RQ queue (JSON serializer)."""
+    return Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+
+
+def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str):
+    """Enqueue a drain of the conversation's inbox. One RQ round trip.
+
+    Returns the RQ ``Job``. Raises ``redis.RedisError`` if the queue Redis is down.
+    """
+    return queue.enqueue(
+        DRAIN,
+        tenant_id,
+        conversation_id,
+        job_timeout=settings.job_timeout_s,
+        retry=Retry(max=len(settings.drain_retry_intervals_s), interval=settings.drain_retry_intervals_s),
+        failure_ttl=7 * 24 * 3600,
+    )
+
+
+def enqueue_deliveries(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, message_ids: list[str]):
+    """Enqueue one delivery job per outbox message id, in one pipeline."""
+    if not message_ids:
+        return []
+    retry = Retry(max=len(settings.delivery_retry_intervals_s), interval=settings.delivery_retry_intervals_s)
+    return queue.enqueue_many(
+        [
+            Queue.prepare_data(
+                DELIVER,
+                args=(tenant_id, conversation_id, message_id),
+                timeout=settings.job_timeout_s,
+                retry=retry,
+                failure_ttl=7 * 24 * 3600,
+            )
+            for message_id in message_ids
+        ]
+    )

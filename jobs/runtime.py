@@ -1,0 +1,74 @@
+"""The worker's composition root: settings, connections, store, registry, queue.
+
+Built once per worker process on first use (never at import time) from the
+environment, or installed explicitly by tests with :func:`install`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Queue
+
+import agents
+from jobs.controller import TurnController
+from jobs.queues import enqueue_deliveries, make_queue
+from state.connection import queue_redis, state_redis
+from state.keys import ConversationKeys
+from state.settings import Settings, load_settings
+from state.store import ConversationStore
+from state.tenants import TenantRegistry
+
+
+@dataclass
+class Runtime:
+    """Everything a job needs, wired once."""
+
+    settings: Settings
+    queue_redis: Redis
+    state_redis: Redis
+    queue: Queue
+    store: ConversationStore
+    tenants: TenantRegistry
+    controller: TurnController
+
+
+def build_runtime(settings: Settings, queue_connection: Redis | None = None, state_connection: Redis | None = None) -> Runtime:
+    """Wire a :class:`Runtime` from settings (connections may be injected)."""
+    qr = queue_connection or queue_redis(settings)
+    sr = state_connection or (qr if settings.state_redis_url is None else state_redis(settings))
+    queue = make_queue(qr, settings)
+    store = ConversationStore(sr, lease_ttl_ms=settings.lease_ttl_ms, dedupe_ttl_s=settings.dedupe_ttl_s)
+    tenants = TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s)
+
+    def on_committed(keys: ConversationKeys, message_ids: list[str]) -> None:
+        enqueue_deliveries(queue, settings, keys.tenant_id, keys.conversation_id, message_ids)
+
+    controller = TurnController(
+        store,
+        tenants,
+        router=agents.route,
+        agents=agents.AGENTS,
+        public_base_url=settings.effective_public_base_url,
+        on_committed=on_committed,
+        max_commit_attempts=settings.max_commit_attempts,
+    )
+    return Runtime(settings, qr, sr, queue, store, tenants, controller)
+
+
+_runtime: Runtime | None = None
+
+
+def install(runtime: Runtime | None) -> None:
+    """Use ``runtime`` for jobs run in this process (``None`` resets)."""
+    global _runtime
+    _runtime = runtime
+
+
+def current() -> Runtime:
+    """Return this process's runtime, building it from the environment on first use."""
+    global _runtime
+    if _runtime is None:
+        _runtime = build_runtime(load_settings())
+    return _runtime

@@ -1,0 +1,36 @@
+"""RQ entry point for turns: ``jobs.turn.drain(tenant_id, conversation_id)``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from jobs import runtime
+from jobs.queues import DRAIN
+from state.errors import SchemaTooNewError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_REQUEUE_DELAY_S = 30
+"""Delay before a drain that met a newer schema is tried again (rolling deploys)."""
+
+
+def drain(tenant_id: str, conversation_id: str) -> dict:
+    """Drain one conversation's inbox (RQ job; IDs-only arguments).
+
+    Returns a JSON-able summary (``turns``, ``version``, ``message_ids``,
+    ``conflicts``) that RQ stores as the job result.
+
+    A document written by a newer worker (higher ``schema_version``) is left
+    untouched and the drain is requeued after :data:`SCHEMA_REQUEUE_DELAY_S`.
+    Every other failure propagates so RQ records it and applies the job's
+    ``Retry`` policy; inbox entries are only removed by a commit.
+    """
+    rt = runtime.current()
+    try:
+        result = rt.controller.drain(tenant_id, conversation_id)
+    except SchemaTooNewError as exc:
+        log.warning("tenant_id=%s: %s; requeued in %ds", tenant_id, exc, SCHEMA_REQUEUE_DELAY_S)
+        rt.queue.enqueue_in(timedelta(seconds=SCHEMA_REQUEUE_DELAY_S), DRAIN, tenant_id, conversation_id)
+        return {"requeued": True}
+    return {"turns": result.turns, "version": result.version, "message_ids": result.message_ids, "conflicts": result.conflicts}

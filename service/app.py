@@ -1,0 +1,70 @@
+"""The Flask application factory and its wiring (the web composition root)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+from jobs.queues import make_queue
+from service import errors
+from state.connection import queue_redis, state_redis
+from state.settings import Settings, load_settings
+from state.store import ConversationStore
+from state.tenants import TenantRegistry
+
+
+@dataclass
+class Services:
+    """What request handlers use, built once per app (kept in ``app.extensions["laneway"]``)."""
+
+    settings: Settings
+    queue_redis: Redis
+    state_redis: Redis
+    queue: Queue
+    store: ConversationStore
+    tenants: TenantRegistry
+
+
+def services() -> Services:
+    """Return the current app's :class:`Services`."""
+    return current_app.extensions["laneway"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Laneway web app.
+
+    Args:
+        test_config: optional overrides: ``SETTINGS`` (a :class:`Settings`),
+            ``QUEUE_REDIS`` / ``STATE_REDIS`` (clients), and any Flask config.
+    """
+    test_config = dict(test_config or {})
+    settings: Settings = test_config.pop("SETTINGS", None) or load_settings()
+    qr = test_config.pop("QUEUE_REDIS", None) or queue_redis(settings)
+    sr = test_config.pop("STATE_REDIS", None) or (qr if settings.state_redis_url is None else state_redis(settings))
+
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes, MAX_FORM_PARTS=200, JSON_SORT_KEYS=False)
+    app.config.update(test_config)
+    app.extensions["laneway"] = Services(
+        settings=settings,
+        queue_redis=qr,
+        state_redis=sr,
+        queue=make_queue(qr, settings),
+        store=ConversationStore(sr, lease_ttl_ms=settings.lease_ttl_ms, dedupe_ttl_s=settings.dedupe_ttl_s),
+        tenants=TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s),
+    )
+    if not app.debug and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from service import health, operator_api, twilio_messaging
+
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(twilio_messaging.bp)
+    app.register_blueprint(operator_api.bp)
+    return app

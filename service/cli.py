@@ -1,0 +1,28 @@
+"""The ``laneway`` command line (console script ``laneway``)."""
+
+from __future__ import annotations
+
+import click
+
+from service.cli_tenants import tenants
+
+
+@click.group()
+def main() -> None:
+    """Laneway: a Redis-backed, multi-tenant conversation service."""
+
+
+main.add_command(tenants)
+
+# --- commands owned by other modules are registered below ---
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--pool", default=1, show_default=True, help="Number of SimpleWorker processes.")
+def worker(burst: bool, pool: int) -> None:
+    """Run RQ workers (SimpleWorker, JSON serializer) on Laneway's queue."""
+    from jobs.worker import run_worker
+    from state.settings import load_settings
+
+    run_worker(load_settings(), burst=burst, pool=pool)

@@ -1,0 +1,84 @@
+"""Operator API (read side): ``/api/v1/tenants/<tenant_id>/…``.
+
+Authenticated with ``Authorization: Bearer <operator API key>``; keys are
+stored as SHA-256 and each belongs to one tenant. No key: 401. A key of
+another tenant, or an unknown conversation: 404 (the same answer, so a key
+learns nothing about other tenants).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from service.app import services
+from service.errors import ApiError
+from state.errors import StateError
+from state.keys import ConversationKeys
+
+bp = Blueprint("operator_api", __name__, url_prefix="/api/v1")
+
+NOT_FOUND = "conversation not found"
+
+
+def authorize(tenant_id: str) -> None:
+    """Check the bearer key belongs to ``tenant_id``; raise :class:`ApiError` 401/404."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "missing bearer token: send Authorization: Bearer <api key>", {"WWW-Authenticate": "Bearer"})
+    owner = services().tenants.tenant_for_api_key(key.strip())
+    if owner is None:
+        raise ApiError(401, "unknown API key", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if owner != tenant_id:
+        raise ApiError(404, NOT_FOUND)
+
+
+@bp.get("/tenants/<tenant_id>/conversations/<path:conversation_id>")
+def get_conversation(tenant_id: str, conversation_id: str):
+    """Return a conversation: lane, status, versions, opt-out, slots and the transcript.
+
+    ``conversation_id`` is the customer's address as Twilio sends it in
+    ``From`` (``+15551234567`` or ``whatsapp:+15551234567``), URL-encoded.
+    """
+    authorize(tenant_id)
+    try:
+        keys = ConversationKeys(tenant_id, conversation_id)
+    except ValueError:
+        raise ApiError(404, NOT_FOUND) from None
+    try:
+        view = services().store.read(keys)
+    except StateError as exc:
+        raise ApiError(409, f"conversation cannot be read by this version of Laneway: {exc}") from exc
+    if view is None:
+        raise ApiError(404, NOT_FOUND)
+    state = view.state
+    turns = []
+    for entry in state.transcript:
+        turn = {
+            "direction": entry.direction,
+            "author": entry.author,
+            "text": entry.text,
+            "at": entry.at.isoformat(),
+            "lane": entry.lane,
+            "message_id": entry.message_id,
+        }
+        if entry.direction == "outbound":
+            turn["delivery"] = view.delivery.get(entry.message_id or "", "unknown")
+        turns.append(turn)
+    return jsonify(
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        channel=state.channel,
+        lane=state.lane,
+        intent=state.intent,
+        status=state.status,
+        version=view.version,
+        schema_version=state.schema_version,
+        opted_out=view.opted_out,
+        slots=state.slots,
+        form_token=state.form_token,
+        lane_history=[c.model_dump(mode="json") for c in state.lane_history],
+        created_at=state.created_at.isoformat(),
+        updated_at=state.updated_at.isoformat(),
+        turns=turns,
+    )

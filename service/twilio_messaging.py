@@ -1,0 +1,91 @@
+"""``POST /twilio/messaging``: Twilio's inbound SMS and WhatsApp webhook.
+
+Contract: Twilio Messaging webhook (form-encoded ``MessageSid``, ``From``,
+``To``, ``Body``, ``NumMedia``, …), answered with TwiML (``text/xml``). The
+reply is sent later from the outbox, so the answer is an empty
+``<Response/>``. Status codes: 400 missing or malformed field (named), 403
+bad signature, 404 unknown ``To``, 413 body over the size limit, 503 Redis
+unavailable (Twilio then tries the fallback URL). Nothing is written unless
+the request is accepted; a repeated ``MessageSid`` answers 200 and creates no
+second turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Blueprint, Response, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from jobs.queues import enqueue_drain
+from service.app import services
+from service.errors import ApiError
+from service.twilio_signature import check_twilio_signature
+from state.keys import ConversationKeys
+from state.models import InboundMessage, channel_of, utcnow
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio_messaging", __name__)
+
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+ADDRESS = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
+MAX_BODY_CHARS = 1600
+"""Twilio's limit on an SMS/WhatsApp message body, in characters."""
+
+EMPTY_TWIML = str(MessagingResponse())
+
+
+def _field(name: str, pattern: re.Pattern | None = None) -> str:
+    value = request.form.get(name, "")
+    if not value:
+        raise ApiError(400, f"missing required field {name}")
+    if pattern is not None and not pattern.match(value):
+        raise ApiError(400, f"malformed field {name}")
+    return value
+
+
+@bp.post("/twilio/messaging")
+def inbound_message():
+    svc = services()
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise ApiError(415, "expected application/x-www-form-urlencoded (Twilio's webhook encoding)")
+    to = _field("To", ADDRESS)
+    tenant = svc.tenants.by_number(to)
+    if tenant is None:
+        raise ApiError(404, f"no tenant owns the number in To")
+    check_twilio_signature(
+        request, tenant.twilio.auth_token.resolve(svc.settings.env), svc.settings.effective_public_base_url
+    )
+    message_sid = _field("MessageSid", MESSAGE_SID)
+    sender = _field("From", ADDRESS)
+    body = request.form.get("Body", "")
+    if len(body) > MAX_BODY_CHARS:
+        raise ApiError(400, f"Body is longer than {MAX_BODY_CHARS} characters")
+    try:
+        num_media = int(request.form.get("NumMedia", "0"))
+    except ValueError:
+        raise ApiError(400, "malformed field NumMedia") from None
+
+    message = InboundMessage(
+        provider_id=message_sid,
+        channel=channel_of(sender),
+        from_=sender,
+        to=to,
+        text=body,
+        num_media=num_media,
+        received_at=utcnow(),
+    )
+    keys = ConversationKeys(tenant.tenant_id, sender)
+    accepted = svc.store.accept(keys, message, tenant.session_idle_ttl_s)
+    if accepted.pending:
+        enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender)
+    log.info(
+        "inbound %s tenant_id=%s message_sid=%s from=***%s",
+        "accepted" if accepted.new else "duplicate",
+        tenant.tenant_id,
+        message_sid,
+        sender[-4:],
+    )
+    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")

@@ -1,0 +1,103 @@
+"""Every Redis key Laneway uses, built here and nowhere else.
+
+Per-conversation keys share one hash tag, ``{<tenant_id>|<conversation_id>}``,
+so every conversation script touches a single Redis Cluster slot. Tenant-wide
+and global keys carry no conversation tag and are never passed to a
+conversation script.
+
+Key map (``C`` = ``lw:{<tenant_id>|<conversation_id>}``):
+
+=============================  ==========  ======================================
+key                            type        holds
+=============================  ==========  ======================================
+``C:state``                    hash        ``version``, ``schema_version``, ``doc``
+``C:inbox``                    list        accepted, not yet committed events (JSON)
+``C:lease``                    string      the drain lease token (PX TTL)
+``C:seen:<provider_id>``       string      dedupe marker for a provider message id
+``C:outbox``                   hash        ``m:<id>`` message JSON, ``s:<id>`` status
+``C:optout``                   string      present while the contact is opted out
+``lw:tenant:<tenant_id>``      string      the tenant's config JSON
+``lw:tenants``                 set         all tenant ids
+``lw:number:<e164>``           string      tenant id owning the phone number
+``lw:apikey:<sha256>``         string      tenant id owning an operator API key
+``lw:form:<form_token>``       string      ``<tenant_id>|<conversation_id>``
+=============================  ==========  ======================================
+"""
+
+from __future__ import annotations
+
+PREFIX = "lw"
+_FORBIDDEN_IN_TAG = set("{}|")
+
+
+def _check_id(value: str, what: str) -> str:
+    if not value or _FORBIDDEN_IN_TAG & set(value):
+        raise ValueError(f"{what} must be non-empty and contain none of '{{', '}}', '|': {value!r}")
+    return value
+
+
+def conversation_tag(tenant_id: str, conversation_id: str) -> str:
+    """Return the hash-tagged prefix ``lw:{tenant|conversation}`` of a conversation's keys.
+
+    Raises:
+        ValueError: if either id is empty or contains ``{``, ``}`` or ``|``.
+    """
+    return f"{PREFIX}:{{{_check_id(tenant_id, 'tenant_id')}|{_check_id(conversation_id, 'conversation_id')}}}"
+
+
+class ConversationKeys:
+    """The keys of one conversation, all in one cluster slot."""
+
+    __slots__ = ("tenant_id", "conversation_id", "tag")
+
+    def __init__(self, tenant_id: str, conversation_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.conversation_id = conversation_id
+        self.tag = conversation_tag(tenant_id, conversation_id)
+
+    @property
+    def state(self) -> str:
+        return f"{self.tag}:state"
+
+    @property
+    def inbox(self) -> str:
+        return f"{self.tag}:inbox"
+
+    @property
+    def lease(self) -> str:
+        return f"{self.tag}:lease"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.tag}:outbox"
+
+    @property
+    def optout(self) -> str:
+        return f"{self.tag}:optout"
+
+    def seen(self, provider_id: str) -> str:
+        return f"{self.tag}:seen:{provider_id}"
+
+    def all_static(self) -> list[str]:
+        """Every key of the conversation except the per-message ``seen`` markers."""
+        return [self.state, self.inbox, self.lease, self.outbox, self.optout]
+
+
+def tenant(tenant_id: str) -> str:
+    return f"{PREFIX}:tenant:{tenant_id}"
+
+
+def tenants_index() -> str:
+    return f"{PREFIX}:tenants"
+
+
+def number(e164: str) -> str:
+    return f"{PREFIX}:number:{e164}"
+
+
+def api_key(sha256_hex: str) -> str:
+    return f"{PREFIX}:apikey:{sha256_hex}"
+
+
+def form(form_token: str) -> str:
+    return f"{PREFIX}:form:{form_token}"

@@ -1,0 +1,141 @@
+"""The session document and the events a turn consumes.
+
+``SessionState`` is the current shape (``schema_version`` =
+:data:`CURRENT_SCHEMA_VERSION`). Stored documents of older shapes are upcast by
+:mod:`state.upcast` before they are validated here. ``version`` (the
+compare-and-set counter) is not part of the document: it lives beside it in the
+``state`` hash.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+CURRENT_SCHEMA_VERSION = 2
+
+Channel = Literal["sms", "whatsapp", "voice"]
+Lane = Literal["guide", "sms", "support"]
+Status = Literal["active", "waiting_human", "closed"]
+Author = Literal["customer", "ai", "human", "system"]
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def channel_of(address: str) -> Channel:
+    """Return the channel of a Twilio address (``whatsapp:+1555…`` is WhatsApp, else SMS)."""
+    return "whatsapp" if address.startswith("whatsapp:") else "sms"
+
+
+class InboundMessage(BaseModel):
+    """One accepted inbound event, as stored in the conversation's inbox.
+
+    Field names follow Twilio's webhook parameters (``MessageSid``, ``From``,
+    ``To``, ``Body``), in snake case.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    provider_id: str = Field(max_length=128)
+    """The provider's id for the event: Twilio ``MessageSid``."""
+    channel: Channel
+    from_: str = Field(alias="from", max_length=64)
+    to: str = Field(max_length=64)
+    text: str = Field(max_length=4096)
+    num_media: int = 0
+    received_at: AwareDatetime
+
+
+class TranscriptEntry(BaseModel):
+    """One message in the conversation's transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    direction: Literal["inbound", "outbound"]
+    author: Author
+    text: str
+    at: AwareDatetime
+    lane: Lane | None = None
+    message_id: str | None = None
+    """Inbound: the provider's id (``MessageSid``). Outbound: the outbox entry id."""
+
+
+class LaneChange(BaseModel):
+    """A lane the conversation entered, when and why (the router's reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lane: Lane
+    at: AwareDatetime
+    reason: str
+
+
+class SessionState(BaseModel):
+    """A conversation's session document (schema version 2).
+
+    Attributes:
+        slots: values collected from the customer (``first_name``,
+            ``last_name``, ``phone``, …), all strings.
+        lane_since: when the conversation entered its current lane; the
+            sticky-lane window counts from here.
+        form_token: the hosted form session, once the guide lane started one.
+        human_requested_at: set when the conversation started waiting for a
+            human; the AI stays silent while ``status == "waiting_human"``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[2] = CURRENT_SCHEMA_VERSION
+    tenant_id: str
+    conversation_id: str
+    channel: Channel
+    status: Status = "active"
+    lane: Lane | None = None
+    lane_since: AwareDatetime | None = None
+    intent: str | None = None
+    lane_history: list[LaneChange] = Field(default_factory=list)
+    slots: dict[str, str] = Field(default_factory=dict)
+    opted_out: bool = False
+    form_token: str | None = None
+    human_requested_at: AwareDatetime | None = None
+    turn_count: int = 0
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @classmethod
+    def new(cls, tenant_id: str, conversation_id: str, now: datetime | None = None) -> "SessionState":
+        """Return the document of a conversation seen for the first time."""
+        now = now or utcnow()
+        return cls(
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            channel=channel_of(conversation_id),
+            created_at=now,
+            updated_at=now,
+        )
+
+
+class OutboundMessage(BaseModel):
+    """One outbox entry: a message to send through the provider.
+
+    ``bypass_opt_out`` is set only on the opt-out confirmation itself, which
+    carriers expect to reach a contact who just opted out.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    message_id: str
+    to: str
+    from_: str = Field(alias="from")
+    body: str
+    bypass_opt_out: bool = False
+    created_at: AwareDatetime
+
+
+DeliveryStatus = Literal["queued", "sending", "sent", "failed", "suppressed"]

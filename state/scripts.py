@@ -1,0 +1,143 @@
+"""Lua scripts for the conversation keys.
+
+Each script touches only the keys it is given in ``KEYS``, all of one
+conversation (one hash tag, one cluster slot), and runs atomically.
+"""
+
+from __future__ import annotations
+
+ACCEPT = """
+-- Accept one inbound event: dedupe on the provider's id, append to the inbox.
+-- KEYS[1] seen:<provider_id>   KEYS[2] inbox
+-- ARGV[1] event JSON   ARGV[2] dedupe TTL (s)   ARGV[3] inbox TTL (ms)
+-- Returns the inbox length after the append (> 0) for a new event; for a
+-- duplicate, minus the inbox length (0 when nothing waits), so the caller can
+-- still enqueue a drain for entries a failed enqueue left behind.
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  return -redis.call('LLEN', KEYS[2])
+end
+local n = redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return n
+"""
+
+ACQUIRE = """
+-- Take the drain lease and read everything a turn needs, in one round trip.
+-- KEYS[1] lease   KEYS[2] state   KEYS[3] inbox   KEYS[4] optout
+-- ARGV[1] lease token   ARGV[2] lease TTL (ms)
+-- Returns {0} when another worker holds the lease; {2} when the inbox is empty
+-- (the lease is released again); else {1, version|false, doc|false, opted_out
+-- (0/1), {inbox entries…}}.
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0}
+end
+local inbox = redis.call('LRANGE', KEYS[3], 0, -1)
+if #inbox == 0 then
+  redis.call('DEL', KEYS[1])
+  return {2}
+end
+local s = redis.call('HMGET', KEYS[2], 'version', 'doc')
+return {1, s[1], s[2], redis.call('EXISTS', KEYS[4]), inbox}
+"""
+
+COMMIT = """
+-- Commit one turn: fence on lease and version, write the document, consume the
+-- inbox, queue outbound messages, refresh TTLs, release or keep the lease.
+-- KEYS[1] state   KEYS[2] inbox   KEYS[3] outbox   KEYS[4] lease   KEYS[5] optout
+-- ARGV[1] lease token   ARGV[2] expected version (0: new conversation)
+-- ARGV[3] schema_version   ARGV[4] document JSON   ARGV[5] inbox entries consumed
+-- ARGV[6] idle TTL (ms)   ARGV[7] lease TTL (ms)   ARGV[8] opt-out: set|clear|''
+-- ARGV[9..] triples: message id, message JSON, '1' if it bypasses opt-out else ''
+-- Returns {-1} lease lost; {-2, stored version} version conflict;
+-- {-3, stored schema_version} stored schema is newer; else
+-- {1, new version, {inbox entries left…}} (lease released when none are left).
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then
+  return {-1}
+end
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current ~= tonumber(ARGV[2]) then
+  return {-2, current}
+end
+local stored_schema = tonumber(redis.call('HGET', KEYS[1], 'schema_version') or '0')
+if stored_schema > tonumber(ARGV[3]) then
+  return {-3, stored_schema}
+end
+local version = current + 1
+local ttl = ARGV[6]
+redis.call('HSET', KEYS[1], 'version', version, 'schema_version', ARGV[3], 'doc', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('LTRIM', KEYS[2], tonumber(ARGV[5]), -1)
+for i = 9, #ARGV, 3 do
+  redis.call('HSET', KEYS[3], 'm:' .. ARGV[i], ARGV[i + 1], 's:' .. ARGV[i], 'queued')
+  if ARGV[i + 2] == '1' then
+    redis.call('HSET', KEYS[3], 'b:' .. ARGV[i], '1')
+  end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+if ARGV[8] == 'set' then
+  redis.call('SET', KEYS[5], '1')
+elseif ARGV[8] == 'clear' then
+  redis.call('DEL', KEYS[5])
+end
+local rest = redis.call('LRANGE', KEYS[2], 0, -1)
+if #rest == 0 then
+  redis.call('DEL', KEYS[4])
+else
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[4], ARGV[7])
+end
+return {1, version, rest}
+"""
+
+RELEASE_LEASE = """
+-- Release the lease if we still hold it.
+-- KEYS[1] lease   ARGV[1] lease token.   Returns 1 if released, else 0.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+RENEW_LEASE = """
+-- Extend the lease if we still hold it.
+-- KEYS[1] lease   ARGV[1] lease token   ARGV[2] TTL (ms).   Returns 1 or 0.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+CLAIM_OUTBOUND = """
+-- Move one outbox entry queued -> sending (or -> suppressed for an opted-out
+-- contact), so that only one delivery attempt ever sends it.
+-- KEYS[1] outbox   KEYS[2] optout   ARGV[1] message id
+-- Returns {1, message JSON} to send; {2, status} suppressed now;
+-- {0, status|false} not claimable (already claimed, final, or unknown).
+local status = redis.call('HGET', KEYS[1], 's:' .. ARGV[1])
+if status ~= 'queued' then
+  return {0, status}
+end
+if redis.call('EXISTS', KEYS[2]) == 1 and not redis.call('HGET', KEYS[1], 'b:' .. ARGV[1]) then
+  redis.call('HSET', KEYS[1], 's:' .. ARGV[1], 'suppressed')
+  return {2, 'suppressed'}
+end
+redis.call('HSET', KEYS[1], 's:' .. ARGV[1], 'sending')
+return {1, redis.call('HGET', KEYS[1], 'm:' .. ARGV[1])}
+"""
+
+FINISH_OUTBOUND = """
+-- Compare-and-set an outbox entry's status.
+-- KEYS[1] outbox   ARGV[1] message id   ARGV[2] expected status
+-- ARGV[3] new status   ARGV[4] provider message sid or ''
+-- Returns 1 when set, 0 when the status was not ARGV[2].
+if redis.call('HGET', KEYS[1], 's:' .. ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'p:' .. ARGV[1], ARGV[4])
+end
+return 1
+"""

@@ -1,0 +1,97 @@
+"""Laneway's one settings object, read from the environment.
+
+Nothing in Laneway reads ``os.environ`` except this module, and it does so only
+when :func:`load_settings` is called (never at import time). Every process
+(gunicorn worker, RQ worker, CLI) calls it once in its composition root and
+passes the result down.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration.
+
+    Environment variables are ``LANEWAY_<FIELD>`` (case-insensitive), except
+    ``REDIS_URL`` and ``PORT`` which keep the names platforms set for them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LANEWAY_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    """``production`` refuses the dev-only secrets shipped in the example tenants."""
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "LANEWAY_REDIS_URL"),
+    )
+    """Redis for RQ queues (a single primary)."""
+
+    state_redis_url: str | None = None
+    """Redis for conversation state and tenants; defaults to ``redis_url``."""
+
+    state_redis_cluster: bool = False
+    """Treat ``state_redis_url`` as a Redis Cluster node."""
+
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "LANEWAY_PORT"))
+    public_base_url: str | None = None
+    """Public URL Twilio posts to (scheme, host, optional port; no trailing slash).
+    Signatures are checked against it. Defaults to ``http://127.0.0.1:$PORT``."""
+
+    twilio_api_url: str | None = None
+    """Base URL replacing ``https://api.twilio.com`` for outbound REST calls
+    (a local stand-in in development and tests). ``None`` talks to Twilio."""
+
+    tenants_file: str | None = None
+    """YAML loaded into Redis by ``laneway run``."""
+
+    queue_name: str = "laneway"
+    redis_socket_timeout_s: float = 2.0
+    """Socket connect/read timeout; keeps a dead Redis answering 503 well under 5 s."""
+
+    max_request_bytes: int = 64 * 1024
+    dedupe_ttl_s: int = 7 * 24 * 3600
+    """How long a provider message id is remembered for deduplication."""
+
+    lease_ttl_ms: int = 30_000
+    job_timeout_s: int = 120
+    delivery_retry_intervals_s: list[int] = [2, 10, 60, 300]
+    drain_retry_intervals_s: list[int] = [1, 5, 30]
+    max_commit_attempts: int = 5
+    """Version conflicts tolerated in one drain before the job fails (and RQ retries)."""
+
+    tenant_cache_ttl_s: float = 5.0
+    """How long a process keeps a tenant's config before reading it again."""
+
+    twilio_timeout_s: float = 10.0
+
+    @property
+    def effective_public_base_url(self) -> str:
+        return (self.public_base_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+    @property
+    def effective_state_redis_url(self) -> str:
+        return self.state_redis_url or self.redis_url
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the environment once and return :class:`Settings`.
+
+    Keyword overrides win over the environment (tests use them).
+    """
+    return Settings(**overrides)
+
+
+def environ_value(name: str) -> str | None:
+    """Return the environment variable ``name``, or ``None``.
+
+    The single gateway for secrets that tenant YAML files name by variable
+    (Twilio auth tokens, operator API keys).
+    """
+    return os.environ.get(name)

@@ -1,0 +1,271 @@
+"""The conversation store: accept, lease, load, commit, outbox, read, erase.
+
+Every method is one Redis round trip on one conversation's keys (one cluster
+slot), and every multi-key change is one Lua script from :mod:`state.scripts`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from redis import Redis
+
+from state import scripts
+from state.errors import LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
+from state.keys import ConversationKeys
+from state.models import DeliveryStatus, InboundMessage, OutboundMessage, SessionState
+from state.upcast import upcast
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_TTL_MS = 30_000
+"""Drain lease time to live, in milliseconds."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Result of :meth:`ConversationStore.accept`."""
+
+    new: bool
+    pending: bool
+
+
+@dataclass
+class Loaded:
+    """What :meth:`ConversationStore.acquire` read under a fresh lease.
+
+    Attributes:
+        version: the stored ``version`` (0 when the conversation is new).
+        doc: the stored document as JSON-decoded dict (not yet upcast), or ``None``.
+        opted_out: whether the contact's opt-out marker is present.
+        inbox: the pending inbound messages, oldest first.
+    """
+
+    token: str
+    version: int
+    doc: dict[str, Any] | None
+    opted_out: bool
+    inbox: list[InboundMessage]
+
+
+@dataclass
+class Committed:
+    """Result of a successful commit: the new ``version`` and inbox entries still waiting."""
+
+    version: int
+    inbox: list[InboundMessage] = field(default_factory=list)
+
+
+@dataclass
+class ConversationView:
+    """A read-only snapshot for the operator API.
+
+    ``delivery`` maps outbox message ids to their :data:`DeliveryStatus`.
+    """
+
+    version: int
+    state: SessionState
+    opted_out: bool
+    delivery: dict[str, str]
+
+
+def _decode_inbox(entries: list[bytes]) -> list[InboundMessage]:
+    return [InboundMessage.model_validate_json(e) for e in entries]
+
+
+def parse_document(doc: dict[str, Any]) -> SessionState:
+    """Upcast a stored document and validate it as the current :class:`SessionState`.
+
+    Raises:
+        SchemaTooNewError: the document is newer than this code (do not write).
+        StateError: the document is corrupt.
+    """
+    try:
+        return SessionState.model_validate(upcast(doc))
+    except ValidationError as exc:
+        raise StateError(f"stored session document is invalid: {exc}") from exc
+
+
+class ConversationStore:
+    """Reads and writes conversations; owns the per-conversation Lua scripts.
+
+    Args:
+        redis: client for the state Redis (a ``Redis`` or ``RedisCluster``);
+            ``decode_responses`` must be off.
+        lease_ttl_ms: drain lease time to live.
+        dedupe_ttl_s: how long a provider message id is remembered.
+    """
+
+    def __init__(self, redis: Redis, *, lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS, dedupe_ttl_s: int = 48 * 3600):
+        self.redis = redis
+        self.lease_ttl_ms = lease_ttl_ms
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self._accept = redis.register_script(scripts.ACCEPT)
+        self._acquire = redis.register_script(scripts.ACQUIRE)
+        self._commit = redis.register_script(scripts.COMMIT)
+        self._release = redis.register_script(scripts.RELEASE_LEASE)
+        self._renew = redis.register_script(scripts.RENEW_LEASE)
+        self._claim = redis.register_script(scripts.CLAIM_OUTBOUND)
+        self._finish = redis.register_script(scripts.FINISH_OUTBOUND)
+
+    # -- web process ---------------------------------------------------------------
+
+    def accept(self, keys: ConversationKeys, message: InboundMessage, idle_ttl_s: int) -> Accepted:
+        """Dedupe on ``message.provider_id`` and append the message to the inbox.
+
+        Keys: ``seen:<provider_id>`` (SET NX EX), ``inbox`` (RPUSH); atomic.
+
+        Returns:
+            :class:`Accepted`: whether the message is new, and whether the
+            inbox holds entries a drain must take (true for a repeated
+            delivery whose first drain was never enqueued).
+
+        Raises:
+            redis.RedisError: Redis is unreachable (nothing was written, or the
+                whole script ran: never half).
+        """
+        n = int(
+            self._accept(
+                keys=[keys.seen(message.provider_id), keys.inbox],
+                args=[message.model_dump_json(by_alias=True), self.dedupe_ttl_s, idle_ttl_s * 1000],
+            )
+        )
+        return Accepted(new=n > 0, pending=n != 0)
+
+    # -- worker: lease, load, commit -----------------------------------------------
+
+    def acquire(self, keys: ConversationKeys, token: str) -> Loaded | None:
+        """Take the lease and read version, document, opt-out and inbox.
+
+        Keys: ``lease`` (SET NX PX), ``state``, ``inbox``, ``optout`` (read); atomic.
+
+        Returns:
+            ``None`` when another worker holds the lease or the inbox is empty
+            (then nothing is held); else :class:`Loaded`.
+        """
+        reply = self._acquire(keys=[keys.lease, keys.state, keys.inbox, keys.optout], args=[token, self.lease_ttl_ms])
+        if int(reply[0]) != 1:
+            return None
+        _, version, doc, opted_out, inbox = reply
+        return Loaded(
+            token=token,
+            version=int(version or 0),
+            doc=json.loads(doc) if doc else None,
+            opted_out=bool(int(opted_out)),
+            inbox=_decode_inbox(inbox),
+        )
+
+    def commit(
+        self,
+        keys: ConversationKeys,
+        token: str,
+        expected_version: int,
+        state: SessionState,
+        consumed: int,
+        outbound: list[OutboundMessage],
+        idle_ttl_s: int,
+        optout_action: str = "",
+    ) -> Committed:
+        """Write ``state`` as ``expected_version + 1`` and queue ``outbound``, atomically.
+
+        Keys: ``state``, ``inbox`` (LTRIM of the ``consumed`` oldest entries),
+        ``outbox``, ``lease``, ``optout``; one script.
+
+        Args:
+            optout_action: ``"set"``, ``"clear"`` or ``""`` for the contact's
+                opt-out marker (kept without TTL: opt-outs outlive sessions).
+
+        Raises:
+            LeaseLostError: the lease expired or another worker holds it.
+            VersionConflictError: another worker committed since the load.
+            SchemaTooNewError: the stored document has a newer schema.
+        """
+        args: list[Any] = [
+            token,
+            expected_version,
+            state.schema_version,
+            state.model_dump_json(),
+            consumed,
+            idle_ttl_s * 1000,
+            self.lease_ttl_ms,
+            optout_action,
+        ]
+        for m in outbound:
+            args += [m.message_id, m.model_dump_json(by_alias=True), "1" if m.bypass_opt_out else ""]
+        reply = self._commit(keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout], args=args)
+        code = int(reply[0])
+        if code == -1:
+            raise LeaseLostError(f"lease on {keys.tag} lost before commit")
+        if code == -2:
+            raise VersionConflictError(f"{keys.tag}: expected version {expected_version}, stored {int(reply[1])}")
+        if code == -3:
+            raise SchemaTooNewError(f"{keys.tag}: stored schema_version {int(reply[1])} > {state.schema_version}")
+        return Committed(version=int(reply[1]), inbox=_decode_inbox(reply[2]))
+
+    def renew_lease(self, keys: ConversationKeys, token: str) -> bool:
+        """Extend the lease by its TTL if ``token`` still holds it. Keys: ``lease``."""
+        return bool(self._renew(keys=[keys.lease], args=[token, self.lease_ttl_ms]))
+
+    def release_lease(self, keys: ConversationKeys, token: str) -> bool:
+        """Release the lease if ``token`` still holds it. Keys: ``lease``."""
+        return bool(self._release(keys=[keys.lease], args=[token]))
+
+    # -- delivery ------------------------------------------------------------------
+
+    def claim_outbound(self, keys: ConversationKeys, message_id: str) -> tuple[str, OutboundMessage | None]:
+        """Claim an outbox entry for sending: ``queued → sending`` (or ``→ suppressed``).
+
+        Keys: ``outbox``, ``optout``; atomic compare-and-set.
+
+        Returns:
+            ``("send", message)`` when this caller must send it;
+            ``("suppressed", None)`` when the contact is opted out;
+            ``(status, None)`` with the current status (or ``"missing"``) otherwise.
+        """
+        code, value = self._claim(keys=[keys.outbox, keys.optout], args=[message_id])
+        if int(code) == 1:
+            return "send", OutboundMessage.model_validate_json(value)
+        if int(code) == 2:
+            return "suppressed", None
+        return (value.decode() if value else "missing"), None
+
+    def finish_outbound(
+        self, keys: ConversationKeys, message_id: str, status: DeliveryStatus, provider_sid: str = "", expected: str = "sending"
+    ) -> bool:
+        """Compare-and-set an outbox entry from ``expected`` to ``status``. Keys: ``outbox``.
+
+        Returns ``False`` if the entry was not in ``expected``.
+        """
+        return bool(self._finish(keys=[keys.outbox], args=[message_id, expected, status, provider_sid]))
+
+    # -- reads and erasure ---------------------------------------------------------
+
+    def read(self, keys: ConversationKeys) -> ConversationView | None:
+        """Return a snapshot of the conversation, or ``None`` if it does not exist.
+
+        Keys: ``state``, ``optout``, ``outbox`` read in one pipeline (MULTI).
+
+        Raises:
+            SchemaTooNewError, StateError: the stored document cannot be read.
+        """
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hmget(keys.state, "version", "doc")
+        pipe.exists(keys.optout)
+        pipe.hgetall(keys.outbox)
+        (version, doc), opted_out, outbox = pipe.execute()
+        if not doc:
+            return None
+        delivery = {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"s:")}
+        return ConversationView(int(version), parse_document(json.loads(doc)), bool(opted_out), delivery)
+
+    def erase(self, keys: ConversationKeys) -> int:
+        """Delete the conversation's keys (right to erasure). Returns the number deleted.
+
+        ``seen:*`` dedupe markers carry no personal data and expire on their own.
+        """
+        return int(self.redis.delete(*keys.all_static()))
+

@@ -1,0 +1,183 @@
+"""Tenant configuration: the YAML shape, validated by pydantic.
+
+A tenant owns one or more phone numbers (E.164); one number belongs to one
+tenant. Secrets are never written in the YAML for production: a
+:class:`SecretRef` names the environment variable that holds the value, and may
+carry a ``dev_value`` that only ``LANEWAY_ENV=development`` accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from state.errors import ConfigError
+from state.models import Lane
+from state.settings import environ_value
+
+E164 = r"^\+[1-9][0-9]{6,14}$"
+TENANT_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+
+def sha256_hex(value: str) -> str:
+    """Return the hex SHA-256 of ``value`` (how operator API keys are stored)."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class SecretRef(BaseModel):
+    """A secret read from the environment variable ``env``.
+
+    ``dev_value`` is a development-only fallback, refused when
+    ``LANEWAY_ENV=production``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")
+    dev_value: str | None = None
+
+    def resolve(self, environment: str) -> str:
+        """Return the secret's value.
+
+        Raises:
+            ConfigError: the variable is unset and no dev value may be used.
+        """
+        value = environ_value(self.env)
+        if value:
+            return value
+        if self.dev_value is not None and environment != "production":
+            return self.dev_value
+        raise ConfigError(f"environment variable {self.env} is not set")
+
+
+class HashedKey(BaseModel):
+    """An operator API key stored as its SHA-256 (what Redis holds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class TwilioCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_sid: SecretRef
+    auth_token: SecretRef
+
+
+class FaqEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=3)
+    answer: str = Field(min_length=1, max_length=1600)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class TenantConfig(BaseModel):
+    """One tenant, as written in the tenants YAML and stored in Redis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = Field(pattern=TENANT_ID)
+    display_name: str
+    phone_numbers: list[str] = Field(min_length=1)
+    lanes: list[Lane] = Field(min_length=1)
+    default_lane: Lane
+    persona: str = Field("Laneway assistant", description="The name the agent speaks as.")
+    sticky_seconds: int = Field(900, ge=0)
+    session_idle_ttl_s: int = Field(24 * 3600, ge=60)
+    help_text: str
+    opt_out_text: str = (
+        "You have been unsubscribed and will receive no more messages. Reply START to resubscribe."
+    )
+    opt_in_text: str = "You have been resubscribed. Reply HELP for help, STOP to unsubscribe."
+    human_handoff_text: str = "Thanks, a person from our team will answer you here shortly."
+    fallback_text: str = "Sorry, I did not catch that. Reply HELP for help."
+    faq: list[FaqEntry] = Field(default_factory=list)
+    faq_min_score: float = Field(70.0, ge=0, le=100)
+    banned_phrases: list[str] = Field(default_factory=list)
+    max_sms_chars: int = Field(640, ge=70, le=1600)
+    twilio: TwilioCredentials
+    operator_api_keys: list[SecretRef | HashedKey] = Field(default_factory=list)
+    disabled: bool = False
+
+    @field_validator("phone_numbers")
+    @classmethod
+    def _e164(cls, numbers: list[str]) -> list[str]:
+        for n in numbers:
+            if not re.match(E164, n):
+                raise ValueError(f"{n!r} is not an E.164 number (like +15550001111)")
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("a phone number is listed twice")
+        return numbers
+
+    @model_validator(mode="after")
+    def _default_lane_enabled(self) -> "TenantConfig":
+        if self.default_lane not in self.lanes:
+            raise ValueError(f"default_lane {self.default_lane!r} is not in lanes {self.lanes}")
+        return self
+
+    def hashed(self, environment: str) -> "TenantConfig":
+        """Return a copy whose operator API keys are resolved and stored as SHA-256.
+
+        Raises:
+            ConfigError: a key's environment variable is unset (and no dev value applies).
+        """
+        keys: list[SecretRef | HashedKey] = [
+            k if isinstance(k, HashedKey) else HashedKey(sha256=sha256_hex(k.resolve(environment)))
+            for k in self.operator_api_keys
+        ]
+        return self.model_copy(update={"operator_api_keys": keys})
+
+
+class TenantsFile(BaseModel):
+    """The tenants YAML file: ``tenants: [TenantConfig, …]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenants: list[TenantConfig]
+
+    @model_validator(mode="after")
+    def _unique(self) -> "TenantsFile":
+        seen_ids: set[str] = set()
+        owner: dict[str, str] = {}
+        for t in self.tenants:
+            if t.tenant_id in seen_ids:
+                raise ValueError(f"tenant_id {t.tenant_id!r} appears twice")
+            seen_ids.add(t.tenant_id)
+            for n in t.phone_numbers:
+                if n in owner:
+                    raise ValueError(f"phone number {n} belongs to both {owner[n]!r} and {t.tenant_id!r}")
+                owner[n] = t.tenant_id
+        return self
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """Return one line per error, naming the field by its dotted path."""
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(file)"
+        lines.append(f"{path}: {err['msg']}")
+    return lines
+
+
+def parse_tenants_yaml(text: str) -> TenantsFile:
+    """Parse and validate a tenants YAML document.
+
+    Raises:
+        ConfigError: the YAML is malformed or fails validation; ``.details``
+            lists each problem with the field's dotted path
+            (``tenants.0.phone_numbers``).
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("tenants file is not valid YAML", [str(exc)]) from exc
+    try:
+        return TenantsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("tenants file is invalid", format_validation_error(exc)) from exc

@@ -1,0 +1,182 @@
+"""Shared fixtures.
+
+Redis: the real server at 127.0.0.1:6379 when it answers (database 9, flushed
+before and after each test; never database 0, never FLUSHALL), else a private
+server started the way ``make run`` starts one. Workers run in burst mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+from twilio.request_validator import RequestValidator
+
+from jobs import runtime as job_runtime
+from jobs.runtime import build_runtime
+from service import create_app
+from state.redis_server import RedisServer
+from state.settings import Settings
+from state.tenant_config import parse_tenants_yaml
+from state.tenants import TenantRegistry
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE_TENANTS = ROOT / "tenants.example.yaml"
+TEST_DB = int(os.environ.get("LANEWAY_TEST_REDIS_DB", "9"))
+PUBLIC_BASE_URL = "https://laneway.test"
+ACME_NUMBER = "+15550001111"
+BRIGHT_NUMBER = "+15550002222"
+AUTH_TOKENS = {ACME_NUMBER: "dev-acme-auth-token", BRIGHT_NUMBER: "dev-bright-auth-token"}
+
+
+def _shared_redis_answers() -> bool:
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_base_url():
+    """``redis://host:port`` of the Redis the tests use (shared if up, else private)."""
+    if _shared_redis_answers():
+        yield "redis://127.0.0.1:6379"
+        return
+    server = RedisServer().start()
+    try:
+        yield server.url.rsplit("/", 1)[0]
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_base_url):
+    return f"{redis_base_url}/{TEST_DB}"
+
+
+@pytest.fixture
+def r(redis_url):
+    """A bytes-mode client on the test database, flushed before and after."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(redis_url, twilio_standin) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        public_base_url=PUBLIC_BASE_URL,
+        twilio_api_url=twilio_standin.url,
+        delivery_retry_intervals_s=[0, 0],
+        drain_retry_intervals_s=[0],
+    )
+
+
+@pytest.fixture(scope="session")
+def twilio_standin():
+    """The local Twilio Messages API stand-in, in a thread; cleared per test by ``standin``."""
+    from service.devtools.twilio_standin import start_standin_thread
+
+    handle = start_standin_thread()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def standin(twilio_standin):
+    twilio_standin.clear()
+    yield twilio_standin
+    twilio_standin.clear()
+
+
+@pytest.fixture
+def tenants(r, settings) -> TenantRegistry:
+    registry = TenantRegistry(r, cache_ttl_s=0)
+    registry.load_file(parse_tenants_yaml(EXAMPLE_TENANTS.read_text()), settings.env)
+    return registry
+
+
+@pytest.fixture
+def rt(r, settings, tenants):
+    """The worker runtime on the test database, installed for in-process jobs."""
+    runtime = build_runtime(settings, queue_connection=r, state_connection=r)
+    runtime.tenants.cache_ttl_s = 0
+    job_runtime.install(runtime)
+    yield runtime
+    job_runtime.install(None)
+
+
+@pytest.fixture
+def app(r, settings, tenants, rt):
+    app = create_app({"SETTINGS": settings, "QUEUE_REDIS": r, "STATE_REDIS": r, "TESTING": True})
+    app.extensions["laneway"].tenants.cache_ttl_s = 0
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def twilio_form(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None) -> dict[str, str]:
+    """The form Twilio posts for an inbound SMS (Twilio's parameter names)."""
+    import secrets
+
+    return {
+        "MessageSid": message_sid or "SM" + secrets.token_hex(16),
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def sign(form: dict[str, str], auth_token: str, url: str = PUBLIC_BASE_URL + "/twilio/messaging") -> str:
+    return RequestValidator(auth_token).compute_signature(url, form)
+
+
+@pytest.fixture
+def post_sms(client):
+    """Post a correctly signed inbound SMS through the Flask test client."""
+
+    def post(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None):
+        form = twilio_form(body, sender, to, message_sid)
+        return client.post(
+            "/twilio/messaging", data=form, headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[to])}
+        ), form
+
+    return post
+
+
+@pytest.fixture
+def work(r, rt):
+    """Run a burst SimpleWorker on the queue until it is empty; returns whether jobs ran."""
+
+    def run() -> bool:
+        worker = SimpleWorker([rt.queue], connection=r, serializer=JSONSerializer)
+        return worker.work(burst=True, with_scheduler=True)
+
+    return run
+
+
+@pytest.fixture
+def operator_get(client):
+    def get(tenant_id: str, conversation_id: str, api_key: str | None = "dev-acme-api-key"):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return client.get(f"/api/v1/tenants/{tenant_id}/conversations/{quote(conversation_id, safe='')}", headers=headers)
+
+    return get

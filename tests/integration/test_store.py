@@ -1,0 +1,149 @@
+"""ConversationStore against real Redis: dedupe, lease, fence, outbox CAS."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from state.errors import LeaseLostError, SchemaTooNewError, VersionConflictError
+from state.keys import ConversationKeys
+from state.models import InboundMessage, OutboundMessage, SessionState, utcnow
+from state.store import ConversationStore
+
+pytestmark = pytest.mark.redis_server
+
+KEYS = ConversationKeys("acme-insurance", "+15557654321")
+
+
+def msg(sid: str, text: str = "hi") -> InboundMessage:
+    return InboundMessage(
+        provider_id=sid, channel="sms", from_=KEYS.conversation_id, to="+15550001111", text=text, received_at=utcnow()
+    )
+
+
+def out(message_id: str, bypass: bool = False) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=message_id, to=KEYS.conversation_id, from_="+15550001111", body="reply", bypass_opt_out=bypass, created_at=utcnow()
+    )
+
+
+@pytest.fixture
+def store(r):
+    return ConversationStore(r, lease_ttl_ms=5_000)
+
+
+def new_state() -> SessionState:
+    return SessionState.new(KEYS.tenant_id, KEYS.conversation_id)
+
+
+def test_accept_dedupes_on_provider_id(store, r):
+    assert store.accept(KEYS, msg("SM1"), 3600).new
+    again = store.accept(KEYS, msg("SM1"), 3600)
+    assert not again.new and again.pending  # still waiting: a drain must be enqueued
+    assert r.llen(KEYS.inbox) == 1
+    assert 0 < r.pttl(KEYS.inbox) <= 3600_000
+
+
+def test_acquire_reads_everything_and_excludes_others(store):
+    store.accept(KEYS, msg("SM1", "a"), 3600)
+    store.accept(KEYS, msg("SM2", "b"), 3600)
+    loaded = store.acquire(KEYS, "token-a")
+    assert loaded.version == 0 and loaded.doc is None and not loaded.opted_out
+    assert [m.text for m in loaded.inbox] == ["a", "b"]
+    assert store.acquire(KEYS, "token-b") is None
+
+
+def test_acquire_on_empty_inbox_holds_nothing(store, r):
+    assert store.acquire(KEYS, "t") is None
+    assert not r.exists(KEYS.lease)
+
+
+def test_commit_trims_consumed_and_returns_late_arrivals(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    loaded = store.acquire(KEYS, "t")
+    store.accept(KEYS, msg("SM2", "late"), 3600)  # arrives during the turn
+    committed = store.commit(KEYS, "t", loaded.version, new_state(), len(loaded.inbox), [out("1.0")], 3600)
+    assert committed.version == 1
+    assert [m.text for m in committed.inbox] == ["late"]
+    assert r.get(KEYS.lease) == b"t"  # kept: the worker loops
+    done = store.commit(KEYS, "t", 1, new_state(), 1, [], 3600)
+    assert done.version == 2 and done.inbox == []
+    assert not r.exists(KEYS.lease) and not r.exists(KEYS.inbox)
+    assert 0 < r.pttl(KEYS.state) <= 3600_000
+
+
+def test_a_lapsed_lease_cannot_commit(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    loaded = store.acquire(KEYS, "slow-worker")
+    r.delete(KEYS.lease)  # the lease expired during a slow agent
+    assert store.acquire(KEYS, "new-worker") is not None
+    with pytest.raises(LeaseLostError):
+        store.commit(KEYS, "slow-worker", loaded.version, new_state(), 1, [out("1.0")], 3600)
+    assert not r.exists(KEYS.state) and not r.exists(KEYS.outbox)
+    assert r.llen(KEYS.inbox) == 1
+
+
+def test_two_threads_committing_from_one_version_exactly_one_wins(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    loaded = store.acquire(KEYS, "shared")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def commit(i: int) -> None:
+        barrier.wait()
+        try:
+            store.commit(KEYS, "shared", loaded.version, new_state(), 0, [out(f"1.{i}")], 3600)
+            outcomes.append("won")
+        except VersionConflictError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "won"]
+    assert r.hget(KEYS.state, "version") == b"1"
+    assert len([k for k in r.hkeys(KEYS.outbox) if k.startswith(b"m:")]) == 1
+
+
+def test_an_older_schema_never_overwrites_a_newer_one(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    r.hset(KEYS.state, mapping={"version": 3, "schema_version": 99, "doc": "{}"})
+    with pytest.raises(SchemaTooNewError):
+        store.commit(KEYS, store.acquire(KEYS, "t").token, 3, new_state(), 1, [], 3600)
+    assert r.hget(KEYS.state, "schema_version") == b"99"
+
+
+def test_outbox_entry_is_claimed_once(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    store.acquire(KEYS, "t")
+    store.commit(KEYS, "t", 0, new_state(), 1, [out("1.0")], 3600)
+    status, message = store.claim_outbound(KEYS, "1.0")
+    assert status == "send" and message.body == "reply"
+    assert store.claim_outbound(KEYS, "1.0") == ("sending", None)
+    assert store.finish_outbound(KEYS, "1.0", "sent", "SMabc")
+    assert not store.finish_outbound(KEYS, "1.0", "failed")
+    assert store.claim_outbound(KEYS, "1.0") == ("sent", None)
+    assert store.claim_outbound(KEYS, "9.9") == ("missing", None)
+
+
+def test_opt_out_suppresses_all_but_the_confirmation(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    store.acquire(KEYS, "t")
+    store.commit(KEYS, "t", 0, new_state(), 1, [out("1.0", bypass=True), out("1.1")], 3600, optout_action="set")
+    assert r.ttl(KEYS.optout) == -1  # an opt-out outlives the session
+    assert store.claim_outbound(KEYS, "1.0")[0] == "send"
+    assert store.claim_outbound(KEYS, "1.1") == ("suppressed", None)
+    assert r.hget(KEYS.outbox, "s:1.1") == b"suppressed"
+
+
+def test_erase_removes_the_conversation(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    store.acquire(KEYS, "t")
+    store.commit(KEYS, "t", 0, new_state(), 1, [out("1.0")], 3600, optout_action="set")
+    assert store.read(KEYS) is not None
+    store.erase(KEYS)
+    assert store.read(KEYS) is None
+    assert not any(r.exists(k) for k in KEYS.all_static())

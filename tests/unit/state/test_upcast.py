@@ -1,0 +1,62 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from state.errors import SchemaTooNewError, StateError
+from state.models import CURRENT_SCHEMA_VERSION, SessionState
+from state.upcast import upcast, upcast_v1_to_v2
+
+DATA = Path(__file__).parents[2] / "data"
+
+
+def load_v1():
+    return json.loads((DATA / "session_v1.json").read_text())
+
+
+def test_v1_fixture_upcasts_to_a_valid_current_document():
+    doc = load_v1()
+    state = SessionState.model_validate(upcast(doc))
+    assert state.schema_version == CURRENT_SCHEMA_VERSION
+    assert state.slots == {"first_name": "Dana", "last_name": "Whitfield"}
+    assert [(e.direction, e.author) for e in state.transcript] == [
+        ("inbound", "customer"),
+        ("outbound", "ai"),
+        ("inbound", "customer"),
+    ]
+    assert state.transcript[0].message_id == "SM0123456789abcdef0123456789abcdef"
+    assert state.transcript[2].at.isoformat() == "2026-01-01T00:01:00+00:00"
+    assert state.status == "active"
+    assert state.lane == "guide"
+    assert state.turn_count == 2
+
+
+def test_upcaster_is_pure():
+    doc = load_v1()
+    before = json.dumps(doc, sort_keys=True)
+    upcast_v1_to_v2(doc)
+    assert json.dumps(doc, sort_keys=True) == before
+
+
+def test_human_requested_becomes_waiting_human():
+    doc = load_v1() | {"human_requested": True, "session_token": "tok123"}
+    state = SessionState.model_validate(upcast(doc))
+    assert state.status == "waiting_human"
+    assert state.human_requested_at is not None
+    assert state.form_token == "tok123"
+
+
+def test_current_document_is_unchanged():
+    doc = SessionState.new("t1", "+15550000000").model_dump(mode="json")
+    assert upcast(doc) == doc
+
+
+def test_newer_schema_is_refused():
+    with pytest.raises(SchemaTooNewError):
+        upcast({"schema_version": CURRENT_SCHEMA_VERSION + 1})
+
+
+@pytest.mark.parametrize("bad", [{}, {"schema_version": "1"}, {"schema_version": 0}, {"schema_version": 1}])
+def test_broken_documents_raise_state_error(bad):
+    with pytest.raises(StateError):
+        upcast(bad)
