@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from agents.text import STOPWORDS
 
@@ -59,12 +60,23 @@ NOT_NAMES = STOPWORDS | frozenset(
 """Words that are (almost) never a person's name in these conversations."""
 
 
+NameShape = Literal["explicit", "introduced", "bare"]
+
+
 @dataclass(frozen=True)
 class ParsedName:
-    """A name found in a message: ``first`` always, ``last`` when given."""
+    """A name found in a message.
+
+    Attributes:
+        first: the first name word.
+        last: the remaining words (up to two), or ``None`` when one word was given.
+        shape: how it was written: ``explicit`` ("my name is …"),
+            ``introduced`` ("I'm …") or ``bare``.
+    """
 
     first: str
     last: str | None = None
+    shape: NameShape = "bare"
 
 
 def _clean_token(token: str) -> str:
@@ -114,10 +126,10 @@ def _leading_name(tokens: list[str]) -> list[str] | None:
     return taken or None
 
 
-def _as_name(tokens: list[str]) -> ParsedName:
+def _as_name(tokens: list[str], shape: NameShape) -> ParsedName:
     first = _title(tokens[0])
     last = " ".join(_title(t) for t in tokens[1:]) or None
-    return ParsedName(first, last)
+    return ParsedName(first, last, shape)
 
 
 def parse_name(text: str, expecting_name: bool) -> ParsedName | None:
@@ -140,17 +152,17 @@ def parse_name(text: str, expecting_name: bool) -> ParsedName | None:
         if explicit:
             tokens = _leading_name(_tokens(explicit.group(1)))
             if tokens:
-                return _as_name(tokens)
+                return _as_name(tokens, "explicit")
             continue
         tokens = _strip_fillers(_tokens(sentence))
         introduced = _INTRODUCED.match(" ".join(tokens))
         if introduced:
             name = _whole_name(_strip_fillers(_tokens(introduced.group(1))))
             if name:
-                return _as_name(name)
+                return _as_name(name, "introduced")
             continue
         if expecting_name:
             name = _whole_name(tokens)
             if name:
-                return _as_name(name)
+                return _as_name(name, "bare")
     return None

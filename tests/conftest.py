@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 import redis
+import requests
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
@@ -20,6 +21,7 @@ from twilio.request_validator import RequestValidator
 from jobs import runtime as job_runtime
 from jobs.runtime import build_runtime
 from service import create_app
+from service.devtools.twilio_standin import start_standin_thread
 from state.redis_server import RedisServer
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
@@ -80,16 +82,36 @@ def settings(redis_url, twilio_standin) -> Settings:
     )
 
 
+class Standin:
+    """Test-side handle on the Twilio stand-in, through its control endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def messages(self) -> list[dict[str, str]]:
+        """Form fields (``To``, ``From``, ``Body``) of every message Twilio accepted (201), in order."""
+        received = requests.get(f"{self.url}/_standin/messages", timeout=5).json()["messages"]
+        return [m["form"] for m in received if m["status"] == 201]
+
+    def attempts(self) -> list[dict]:
+        return requests.get(f"{self.url}/_standin/messages", timeout=5).json()["messages"]
+
+    def fail_next(self, status: int, count: int) -> None:
+        requests.post(f"{self.url}/_standin/faults", json={"status": status, "count": count}, timeout=5).raise_for_status()
+
+    def clear(self) -> None:
+        requests.delete(f"{self.url}/_standin/messages", timeout=5)
+        requests.delete(f"{self.url}/_standin/faults", timeout=5)
+
+
 @pytest.fixture(scope="session")
 def twilio_standin():
-    """The local Twilio Messages API stand-in, in a thread; cleared per test by ``standin``."""
-    from service.devtools.twilio_standin import start_standin_thread
-
-    handle = start_standin_thread()
+    """The local Twilio Messages API stand-in, served from a thread for the session."""
+    server = start_standin_thread()
     try:
-        yield handle
+        yield Standin(server.url)
     finally:
-        handle.stop()
+        server.stop()
 
 
 @pytest.fixture
@@ -156,7 +178,7 @@ def post_sms(client):
     def post(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None):
         form = twilio_form(body, sender, to, message_sid)
         return client.post(
-            "/twilio/messaging", data=form, headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[to])}
+            "/twilio/messaging", data=form, headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[to.removeprefix("whatsapp:")])}
         ), form
 
     return post

@@ -1,0 +1,62 @@
+"""The sms lane: carrier keywords and the form link sent again.
+
+* ``opt_out`` (STOP, …): record ``opted_out`` and confirm with
+  ``tenant.opt_out_text``; the confirmation bypasses the opt-out, as carriers
+  expect it to reach the contact.
+* ``opt_in`` (START, UNSTOP, YES while opted out): clear ``opted_out``, reply
+  ``tenant.opt_in_text``.
+* ``help`` (HELP, INFO): reply ``tenant.help_text``.
+* ``resend_link``: send the form link again; with no form yet, hand off to
+  the guide (if enabled), which starts one.
+* anything else: hand off to the tenant's default lane, or, if that is sms,
+  reply ``tenant.fallback_text``.
+"""
+
+from __future__ import annotations
+
+from agents.base import AgentResult, OutboundDraft, Route, TurnInput
+from agents.intents import resend_match
+from agents.lanes.common import form_link, intent_ops, lane_enabled
+from state.patch import Replace
+
+LINK_AGAIN_TEXT = "Here's your application link again: {link}"
+
+
+def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
+    """Answer a carrier keyword or a request for the form link; hand anything else on.
+
+    Args:
+        turn: the turn; reads ``tenant`` texts, ``state.form_token``,
+            ``public_base_url``.
+        route: ``route.intent`` selects the action (``opt_out``, ``opt_in``,
+            ``help``, ``resend_link``; anything else is handed on).
+
+    Returns:
+        Patch ops on ``/opted_out`` and ``/intent``, one reply, or a handoff.
+    """
+    tenant, state = turn.tenant, turn.state
+    intent = route.intent
+    if intent == "opt_out":
+        return AgentResult(
+            patch=[Replace(path="/opted_out", value=True), *intent_ops(state, intent)],
+            outbound=[OutboundDraft(text=tenant.opt_out_text, bypass_opt_out=True)],
+        )
+    if intent == "opt_in":
+        return AgentResult(
+            patch=[Replace(path="/opted_out", value=False), *intent_ops(state, intent)],
+            outbound=[OutboundDraft(text=tenant.opt_in_text)],
+        )
+    if intent == "help":
+        return AgentResult(patch=intent_ops(state, intent), outbound=[OutboundDraft(text=tenant.help_text)])
+    if intent == "resend_link" or resend_match(turn.text) is not None:
+        if state.form_token:
+            link = form_link(turn.public_base_url, state.form_token)
+            return AgentResult(
+                patch=intent_ops(state, "resend_link"),
+                outbound=[OutboundDraft(text=LINK_AGAIN_TEXT.format(link=link))],
+            )
+        if lane_enabled(turn, "guide"):
+            return AgentResult(handoff="guide")
+    if tenant.default_lane != "sms":
+        return AgentResult(handoff=tenant.default_lane)
+    return AgentResult(outbound=[OutboundDraft(text=tenant.fallback_text)])

@@ -1,0 +1,125 @@
+"""``laneway bench``: measure the turn pipeline on a private Redis server.
+
+Prints a table and writes JSON. Figures:
+
+* ``controller_turns_per_s``: :meth:`TurnController.drain` in one process with
+  the deterministic agents, one turn per drain, many conversations.
+* ``controller_round_trips_per_turn``: commands the server processed during
+  those drains (``INFO stats`` ``total_commands_processed`` delta, minus the
+  INFO calls themselves) divided by turns; each Lua script call is one round
+  trip. Deliveries are not enqueued in this phase, so RQ's share is excluded.
+* ``worker_turns_per_s``: one burst ``SimpleWorker`` running the drain jobs
+  and their delivery jobs (through the real ``twilio`` client to the local
+  stand-in), after the webhook accepted every message.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import statistics
+import time
+
+import click
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from jobs import runtime as job_runtime
+from jobs.queues import enqueue_drain
+from jobs.runtime import build_runtime
+from service.devtools.twilio_standin import start_standin_thread
+from state.keys import ConversationKeys
+from state.models import InboundMessage, utcnow
+from state.redis_server import RedisServer
+from state.settings import Settings
+from state.tenant_config import parse_tenants_yaml
+
+TENANT = "acme-insurance"
+NUMBER = "+15550001111"
+SCRIPT = ["What are your opening hours?", "How much does it cost?", "Do I need a medical exam?"]
+
+
+def _commands(conn: redis.Redis) -> int:
+    return int(conn.info("stats")["total_commands_processed"])
+
+
+def _accept(rt, conversation_id: str, text: str) -> None:
+    message = InboundMessage(
+        provider_id="SM" + secrets.token_hex(16),
+        channel="sms",
+        from_=conversation_id,
+        to=NUMBER,
+        text=text,
+        received_at=utcnow(),
+    )
+    rt.store.accept(ConversationKeys(TENANT, conversation_id), message, 3600)
+
+
+def bench_controller(rt, conn: redis.Redis, conversations: int, turns_each: int) -> dict:
+    numbers = [f"+1555{i:07d}" for i in range(conversations)]
+    rt.controller.on_committed = lambda keys, ids: None
+    elapsed = 0.0
+    commands = 0
+    turns = 0
+    for t in range(turns_each):
+        for n in numbers:
+            _accept(rt, n, SCRIPT[t % len(SCRIPT)])
+        before = _commands(conn)
+        started = time.perf_counter()
+        for n in numbers:
+            turns += rt.controller.drain(TENANT, n).turns
+        elapsed += time.perf_counter() - started
+        commands += _commands(conn) - before - 1  # minus the INFO that read "before"
+    return {
+        "controller_turns": turns,
+        "controller_turns_per_s": round(turns / elapsed, 1),
+        "controller_round_trips_per_turn": round(commands / turns, 2),
+    }
+
+
+def bench_worker(rt, conn: redis.Redis, turns: int) -> dict:
+    numbers = [f"+1556{i:07d}" for i in range(turns)]
+    for n in numbers:
+        _accept(rt, n, "What are your opening hours?")
+        enqueue_drain(rt.queue, rt.settings, TENANT, n)
+    worker = SimpleWorker([rt.queue], connection=conn, serializer=JSONSerializer)
+    started = time.perf_counter()
+    worker.work(burst=True)
+    elapsed = time.perf_counter() - started
+    return {"worker_turns": turns, "worker_turns_per_s": round(turns / elapsed, 1), "worker_jobs": 2 * turns}
+
+
+@click.command("bench")
+@click.option("--conversations", default=500, show_default=True)
+@click.option("--turns-each", default=3, show_default=True)
+@click.option("--worker-turns", default=300, show_default=True)
+@click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
+def bench(conversations: int, turns_each: int, worker_turns: int, json_out: str) -> None:
+    """Measure controller turns/s, Redis round trips per turn and one worker's turns/s."""
+    import logging
+    from pathlib import Path
+
+    logging.disable(logging.INFO)
+    tenants_file = Path(__file__).parents[1] / "tenants.example.yaml"
+    standin = start_standin_thread()
+    with RedisServer() as server:
+        conn = redis.Redis.from_url(server.url)
+        settings = Settings(redis_url=server.url, twilio_api_url=standin.url)
+        rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
+        rt.tenants.load_file(parse_tenants_yaml(tenants_file.read_text()), settings.env)
+        job_runtime.install(rt)
+        try:
+            results = {"redis_server": conn.info("server").get("redis_version")}
+            results |= bench_controller(rt, conn, conversations, turns_each)
+            rt.controller.on_committed = build_runtime(settings, conn, conn).controller.on_committed
+            results |= bench_worker(rt, conn, worker_turns)
+            results["stand_in_messages"] = len(standin.messages())
+        finally:
+            job_runtime.install(None)
+            standin.stop()
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        click.echo(f"{key:<{width}}  {value}")
+    Path(json_out).write_text(json.dumps(results, indent=2) + "\n")
+    click.echo(f"wrote {json_out}")

@@ -1,0 +1,293 @@
+"""``laneway chat``: be the customer's phone, against a running Laneway.
+
+Each line typed becomes the form Twilio posts for an inbound SMS (Twilio
+Messaging webhook parameters: ``MessageSid``, ``AccountSid``, ``From``, ``To``,
+``Body``, ``NumMedia``, ``NumSegments``, ``SmsStatus``, ``ApiVersion``), signed
+exactly as Twilio signs it (``X-Twilio-Signature``: HMAC-SHA1 of the public URL
+plus the sorted parameters, with the tenant's auth token). Replies are read
+back from the Twilio stand-in through the official client
+(``client.messages.list``), as Laneway's delivery jobs sent them.
+
+:class:`Phone` is the reusable part; ``laneway demo`` and the stack test use it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import requests
+from twilio.request_validator import RequestValidator
+
+from jobs.twilio_http import make_twilio_client
+from service.runner import EXAMPLE_TENANTS, RUN_FILE, read_run_file
+from state.errors import ConfigError
+from state.settings import Settings, load_settings
+from state.tenant_config import TenantConfig, parse_tenants_yaml
+
+WEBHOOK_PATH = "/twilio/messaging"
+QUIET_S = 1.5
+"""Seconds without a new reply, after at least one, that end a wait for replies."""
+MAX_WAIT_S = 10.0
+"""Longest wait for replies to one message, in seconds."""
+POLL_S = 0.25
+HTTP_TIMEOUT_S = 10.0
+
+
+class ChatError(click.ClickException):
+    """The service or the stand-in could not be reached, or refused a message."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a running Laneway lives.
+
+    Attributes:
+        web_url: where to POST webhooks (``http://127.0.0.1:8000``).
+        public_base_url: the URL Laneway checks signatures against.
+        twilio_api_url: the Twilio stand-in's base URL.
+        tenants_file: the tenants YAML the service loaded.
+    """
+
+    web_url: str
+    public_base_url: str
+    twilio_api_url: str
+    tenants_file: str
+
+
+def resolve_endpoints(
+    settings: Settings,
+    *,
+    run_file: str | Path = RUN_FILE,
+    url: str | None = None,
+    twilio_api_url: str | None = None,
+    tenants_file: str | None = None,
+) -> Endpoints:
+    """Combine options, environment (``settings``) and the run file, in that order of precedence.
+
+    The public base URL is ``LANEWAY_PUBLIC_BASE_URL``, else the run file's,
+    else the web URL.
+
+    Raises:
+        ChatError: no Twilio stand-in URL is known.
+    """
+    run = read_run_file(run_file) or {}
+    web_url = (url or run.get("web_url") or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    public = (settings.public_base_url or run.get("public_base_url") or web_url).rstrip("/")
+    api_url = twilio_api_url or settings.twilio_api_url or run.get("standin_url")
+    if not api_url:
+        raise ChatError(
+            "no Twilio stand-in URL: start `laneway run` (it writes "
+            f"{run_file}), or pass --twilio-api-url / set LANEWAY_TWILIO_API_URL"
+        )
+    tenants = tenants_file or settings.tenants_file or run.get("tenants_file") or EXAMPLE_TENANTS
+    return Endpoints(web_url, public, api_url.rstrip("/"), tenants)
+
+
+def load_tenants(path: str) -> list[TenantConfig]:
+    """Parse the tenants YAML at ``path``.
+
+    Raises:
+        ChatError: the file cannot be read or is invalid.
+    """
+    try:
+        return parse_tenants_yaml(Path(path).read_text(encoding="utf-8")).tenants
+    except OSError as exc:
+        raise ChatError(f"cannot read tenants file {path}: {exc.strerror}") from exc
+    except ConfigError as exc:
+        raise ChatError(f"{path}: {exc}") from exc
+
+
+def tenant_for_number(tenants: list[TenantConfig], number: str) -> TenantConfig:
+    """Return the tenant owning ``number`` (E.164).
+
+    Raises:
+        ChatError: no tenant owns it.
+    """
+    for tenant in tenants:
+        if number in tenant.phone_numbers:
+            return tenant
+    owned = ", ".join(n for t in tenants for n in t.phone_numbers)
+    raise ChatError(f"no tenant owns {number} (numbers: {owned})")
+
+
+def new_message_sid() -> str:
+    """Return a Twilio-style message SID: ``SM`` + 32 hex digits."""
+    return "SM" + secrets.token_hex(16)
+
+
+def random_number(exclude: set[str] = frozenset()) -> str:
+    """Return a random ``+1555…`` E.164 number not in ``exclude`` (a fresh customer)."""
+    while True:
+        number = f"+1555{secrets.randbelow(10**7):07d}"
+        if number not in exclude:
+            return number
+
+
+def inbound_form(*, account_sid: str, from_number: str, to_number: str, body: str, message_sid: str | None = None) -> dict[str, str]:
+    """Return the form Twilio posts to the messaging webhook for an inbound SMS.
+
+    ``MessagingServiceSid`` is omitted (the number is not in a Messaging Service).
+    """
+    sid = message_sid or new_message_sid()
+    return {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,  # legacy duplicates Twilio still sends
+        "SmsSid": sid,
+        "AccountSid": account_sid,
+        "From": from_number,
+        "To": to_number,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def post_signed(web_url: str, public_base_url: str, auth_token: str, form: dict[str, str]) -> requests.Response:
+    """POST ``form`` to ``web_url`` + ``/twilio/messaging``, signed for ``public_base_url`` + the same path.
+
+    Returns:
+        The response (2xx).
+
+    Raises:
+        ChatError: the service is unreachable or did not answer 2xx.
+    """
+    signature = RequestValidator(auth_token).compute_signature(public_base_url + WEBHOOK_PATH, form)
+    try:
+        answer = requests.post(
+            web_url + WEBHOOK_PATH, data=form, headers={"X-Twilio-Signature": signature}, timeout=HTTP_TIMEOUT_S
+        )
+    except requests.RequestException as exc:
+        raise ChatError(f"cannot reach Laneway at {web_url}: {exc}") from exc
+    if not answer.ok:
+        raise ChatError(f"{web_url}{WEBHOOK_PATH} answered {answer.status_code}: {answer.text[:300]}")
+    return answer
+
+
+class Phone:
+    """A customer's phone texting one tenant number of a running Laneway.
+
+    Args:
+        tenant: the tenant owning ``to_number``; its Twilio credentials sign
+            webhooks and read replies.
+        to_number: the tenant's number (E.164).
+        from_number: the customer's number (E.164).
+        endpoints: where the service and the stand-in are.
+        environment: ``settings.env``, for resolving secrets.
+    """
+
+    def __init__(self, tenant: TenantConfig, to_number: str, from_number: str, endpoints: Endpoints, environment: str) -> None:
+        self.tenant = tenant
+        self.to_number = to_number
+        self.from_number = from_number
+        self.endpoints = endpoints
+        self.account_sid = tenant.twilio.account_sid.resolve(environment)
+        self.auth_token = tenant.twilio.auth_token.resolve(environment)
+        self.client = make_twilio_client(self.account_sid, self.auth_token, endpoints.twilio_api_url, HTTP_TIMEOUT_S)
+        self.seen: set[str] = {m.sid for m in self._list()}
+        """SIDs of replies already returned (or present before this phone started)."""
+
+    def _list(self) -> list:
+        try:
+            return self.client.messages.list(to=self.from_number, from_=self.to_number)
+        except requests.RequestException as exc:
+            raise ChatError(f"cannot reach the Twilio stand-in at {self.endpoints.twilio_api_url}: {exc}") from exc
+
+    def send(self, body: str) -> str:
+        """Text ``body`` to the tenant (a signed webhook POST). Returns its ``MessageSid``.
+
+        Raises:
+            ChatError: the service is unreachable or refused the message.
+        """
+        form = inbound_form(account_sid=self.account_sid, from_number=self.from_number, to_number=self.to_number, body=body)
+        post_signed(self.endpoints.web_url, self.endpoints.public_base_url, self.auth_token, form)
+        return form["MessageSid"]
+
+    def new_replies(self) -> list:
+        """Return replies not returned before, oldest first (twilio ``MessageInstance``s)."""
+        fresh = [m for m in self._list() if m.sid not in self.seen]
+        self.seen.update(m.sid for m in fresh)
+        return list(reversed(fresh))  # the API lists newest first
+
+    def wait_for_replies(self, *, quiet_s: float = QUIET_S, max_wait_s: float = MAX_WAIT_S, on_reply=None) -> list:
+        """Collect replies until quiet for ``quiet_s`` after at least one, or ``max_wait_s`` in all.
+
+        Args:
+            on_reply: optional callable given each reply as it arrives.
+
+        Returns:
+            The replies, oldest first (empty if none came within ``max_wait_s``).
+        """
+        replies: list = []
+        started = last = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - started >= max_wait_s or (replies and now - last >= quiet_s):
+                return replies
+            fresh = self.new_replies()
+            if fresh:
+                last = time.monotonic()
+                replies += fresh
+                for reply in fresh:
+                    if on_reply is not None:
+                        on_reply(reply)
+            time.sleep(POLL_S)
+
+
+def open_phone(settings: Settings, endpoints: Endpoints, to_number: str, from_number: str) -> Phone:
+    """Return a :class:`Phone` for the tenant owning ``to_number`` in ``endpoints.tenants_file``.
+
+    Raises:
+        ChatError: unknown number, unreadable tenants file, or a missing secret.
+    """
+    tenant = tenant_for_number(load_tenants(endpoints.tenants_file), to_number)
+    try:
+        return Phone(tenant, to_number, from_number, endpoints, settings.env)
+    except ConfigError as exc:
+        raise ChatError(f"tenant {tenant.tenant_id}: {exc}") from exc
+
+
+@click.command("chat")
+@click.option("--to", "to_number", required=True, help="The tenant's number (E.164), e.g. +15550001111.")
+@click.option("--from", "from_number", required=True, help="Your (the customer's) number, e.g. +15557654321.")
+@click.option("--url", help="Laneway's web URL [default: the run file's, else http://127.0.0.1:$PORT].")
+@click.option("--tenants", "tenants_file", help="Tenants YAML [default: LANEWAY_TENANTS_FILE, the run file's, tenants.example.yaml].")
+@click.option("--twilio-api-url", help="Twilio stand-in URL [default: LANEWAY_TWILIO_API_URL, else the run file's].")
+@click.option("--run-file", default=RUN_FILE, show_default=True, help="Run file written by `laneway run`.")
+def chat_command(to_number: str, from_number: str, url: str | None, tenants_file: str | None, twilio_api_url: str | None, run_file: str) -> None:
+    """Text a running Laneway as a customer would: one SMS per line of input."""
+    settings = load_settings()
+    endpoints = resolve_endpoints(settings, run_file=run_file, url=url, twilio_api_url=twilio_api_url, tenants_file=tenants_file)
+    phone = open_phone(settings, endpoints, to_number, from_number)
+    interactive = sys.stdin.isatty()
+    name = phone.tenant.display_name
+    if interactive:
+        click.echo(f"Texting {name} ({to_number}) as {from_number} via {endpoints.web_url}. Ctrl-D ends.")
+    for line in _input_lines(interactive):
+        body = line.strip()
+        if not body:
+            continue
+        if not interactive:
+            click.echo(f"you> {body}")
+        phone.send(body)
+        replies = phone.wait_for_replies(on_reply=lambda m: click.echo(f"{name}> {m.body}"))
+        if not replies:
+            click.echo(f"({name} sent no reply within {MAX_WAIT_S:.0f}s)")
+
+
+def _input_lines(interactive: bool):
+    if not interactive:
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input("you> ")
+        except EOFError:
+            click.echo()
+            return

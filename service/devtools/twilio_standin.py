@@ -1,0 +1,357 @@
+"""A local stand-in for Twilio's Messages REST API (development and tests only).
+
+It speaks the wire format of ``https://api.twilio.com/2010-04-01`` closely
+enough for the official ``twilio.rest.Client`` (pointed here by
+``jobs.twilio_http.make_twilio_client``) to create, fetch and list messages:
+
+- ``POST /2010-04-01/Accounts/<AccountSid>/Messages.json``: form fields ``To``,
+  ``From`` (or ``MessagingServiceSid``), ``Body``, optional ``StatusCallback``;
+  HTTP Basic auth whose user must be the path's AccountSid. Answers 201 with
+  Twilio's Message resource JSON (status ``queued``). Errors use Twilio's JSON
+  error shape ``{"code", "message", "more_info", "status"}`` with Twilio's codes
+  (20003 authenticate, 21602 body required, 21603 from required, 21604 to
+  required, 21617 body too long).
+- ``GET …/Messages.json?To=&From=&PageSize=&Page=``: Twilio's list page, newest
+  first; ``GET …/Messages/<sid>.json`` fetches one.
+
+The password is not checked (the stand-in knows no auth tokens) and no status
+callbacks are made. Test controls, outside Twilio's API:
+
+- ``POST /_standin/faults`` ``{"status": 500|429|…, "count": N}``: the next N
+  message POSTs fail with that status (429 carries ``Retry-After``);
+  ``DELETE /_standin/faults`` clears pending faults.
+- ``GET /_standin/messages``: every message POST received, in arrival order,
+  as ``{"messages": [{"account_sid", "auth_user", "form", "status", "sid",
+  "received_at"}]}`` (``status`` is the HTTP status answered).
+- ``DELETE /_standin/messages``: forget everything received.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from typing import Any, Callable, NamedTuple
+from urllib.parse import urlencode
+
+import click
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.serving import make_server
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+DEFAULT_PAGE_SIZE = 50
+"""Twilio's default ``PageSize`` for list requests (records per page)."""
+MAX_PAGE_SIZE = 1000
+MAX_BODY_CHARS = 1600
+"""Twilio rejects longer bodies with error 21617."""
+RETRY_AFTER_S = 1
+"""``Retry-After`` (seconds) sent with an injected 429."""
+
+ERROR_MESSAGES = {
+    429: (20429, "Too Many Requests"),
+    500: (20500, "Internal Server Error"),
+    503: (20503, "Service Unavailable"),
+}
+
+# GSM 03.38 basic character set; anything else makes a message UCS-2.
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = "^{}\\[~]|€\f"
+
+bp = Blueprint("twilio_standin", __name__)
+
+
+def _mask(number: str) -> str:
+    return "***" + number[-4:]
+
+
+def num_segments(body: str) -> int:
+    """Return how many SMS segments ``body`` needs (GSM-7: 160/153 chars, UCS-2: 70/67 units)."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in body):
+        units = sum(2 if c in GSM7_EXTENDED else 1 for c in body)
+        single, multi = 160, 153
+    else:
+        units = len(body.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    return 1 if units <= single else math.ceil(units / multi)
+
+
+def new_sid(prefix: str = "SM") -> str:
+    """Return a Twilio-style SID: ``prefix`` + 32 lowercase hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass
+class StandinStore:
+    """What the stand-in received and created; every method is thread-safe."""
+
+    received: list[dict[str, Any]] = field(default_factory=list)
+    """Every message POST in arrival order (see the module docstring)."""
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """Created Message resources (Twilio JSON), oldest first."""
+    faults: deque[int] = field(default_factory=deque)
+    """HTTP statuses the next message POSTs answer with, one per POST."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _store() -> StandinStore:
+    return current_app.extensions["twilio_standin"]
+
+
+def twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None):
+    """Return a Flask response in Twilio's error JSON shape (twilio.com/docs/api/errors)."""
+    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    return jsonify(body), status, headers or {}
+
+
+def _basic_user() -> str | None:
+    auth = request.authorization
+    return auth.username if auth is not None and auth.type == "basic" else None
+
+
+def _authenticate(account_sid: str):
+    """Return Twilio's 401 (error 20003) unless the Basic auth user is ``account_sid``."""
+    if _basic_user() == account_sid:
+        return None
+    return twilio_error(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+
+
+def _messages_uri(account_sid: str) -> str:
+    return f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+
+
+def _message_resource(account_sid: str, form: dict[str, str], now: datetime) -> dict[str, Any]:
+    sid = new_sid()
+    uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
+    date = format_datetime(now)  # RFC 2822, "Mon, 23 Nov 2026 09:26:03 +0000", as Twilio sends
+    body = form["Body"]
+    return {
+        "account_sid": account_sid,
+        "api_version": API_VERSION,
+        "body": body,
+        "date_created": date,
+        "date_sent": None,
+        "date_updated": date,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": form.get("From"),
+        "messaging_service_sid": form.get("MessagingServiceSid"),
+        "num_media": "0",
+        "num_segments": str(num_segments(body)),
+        "price": None,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": "queued",
+        "subresource_uris": {"media": f"{uri}/Media.json"},
+        "to": form["To"],
+        "uri": f"{uri}.json",
+    }
+
+
+def _validate(form: dict[str, str]):
+    """Return a Twilio error response for a bad create request, or ``None``."""
+    if not form.get("To"):
+        return twilio_error(400, 21604, "A 'To' phone number is required.")
+    if not form.get("From") and not form.get("MessagingServiceSid"):
+        return twilio_error(400, 21603, "A 'From' phone number is required.")
+    if not form.get("Body") and not form.get("MediaUrl"):
+        return twilio_error(400, 21602, "Message body is required.")
+    if len(form.get("Body", "")) > MAX_BODY_CHARS:
+        return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    return None
+
+
+@bp.post(f"/{API_VERSION}/Accounts/<account_sid>/Messages.json")
+def create_message(account_sid: str):
+    """Create a Message (Twilio: POST /2010-04-01/Accounts/{AccountSid}/Messages.json)."""
+    store = _store()
+    form = request.form.to_dict()
+    now = datetime.now(timezone.utc)
+    attempt = {"account_sid": account_sid, "auth_user": _basic_user(), "form": form, "received_at": now.isoformat()}
+
+    answer = _authenticate(account_sid)
+    if answer is None:
+        with store.lock:
+            fault = store.faults.popleft() if store.faults else None
+        if fault is not None:
+            code, message = ERROR_MESSAGES.get(fault, (fault, "Injected fault"))
+            headers = {"Retry-After": str(RETRY_AFTER_S)} if fault == 429 else {}
+            answer = twilio_error(fault, code, message, headers)
+        else:
+            answer = _validate(form)
+    if answer is not None:
+        attempt.update(status=answer[1], sid=None)
+        with store.lock:
+            store.received.append(attempt)
+        logger.info("stand-in answered %s to a message POST for %s", answer[1], account_sid)
+        return answer
+
+    resource = _message_resource(account_sid, form, now)
+    attempt.update(status=201, sid=resource["sid"])
+    with store.lock:
+        store.received.append(attempt)
+        store.messages.append(resource)
+    logger.info("stand-in accepted %s to %s (%s segments)", resource["sid"], _mask(form["To"]), resource["num_segments"])
+    logger.debug("stand-in %s body: %r", resource["sid"], form["Body"])
+    return jsonify(resource), 201
+
+
+@bp.get(f"/{API_VERSION}/Accounts/<account_sid>/Messages.json")
+def list_messages(account_sid: str):
+    """List Messages newest first (Twilio's list page shape; filters ``To``, ``From``)."""
+    if (denied := _authenticate(account_sid)) is not None:
+        return denied
+    try:
+        page_size = min(max(int(request.args.get("PageSize", DEFAULT_PAGE_SIZE)), 1), MAX_PAGE_SIZE)
+        page = max(int(request.args.get("Page", 0)), 0)
+    except ValueError:
+        return twilio_error(400, 20001, "Invalid paging parameter")
+    filters = {k: request.args[k] for k in ("To", "From") if request.args.get(k)}
+    with _store().lock:
+        matching = [
+            m
+            for m in reversed(_store().messages)
+            if m["account_sid"] == account_sid and all(m[k.lower()] == v for k, v in filters.items())
+        ]
+    start = page * page_size
+    records = matching[start : start + page_size]
+    base = _messages_uri(account_sid)
+
+    def page_uri(n: int) -> str:
+        return base + "?" + urlencode({**filters, "PageSize": page_size, "Page": n})
+
+    return jsonify(
+        messages=records,
+        page=page,
+        page_size=page_size,
+        start=start,
+        end=start + max(len(records) - 1, 0),
+        uri=page_uri(page),
+        first_page_uri=page_uri(0),
+        next_page_uri=page_uri(page + 1) if start + page_size < len(matching) else None,
+        previous_page_uri=page_uri(page - 1) if page > 0 else None,
+    )
+
+
+@bp.get(f"/{API_VERSION}/Accounts/<account_sid>/Messages/<sid>.json")
+def fetch_message(account_sid: str, sid: str):
+    """Fetch one Message (Twilio: GET …/Messages/{Sid}.json)."""
+    if (denied := _authenticate(account_sid)) is not None:
+        return denied
+    with _store().lock:
+        found = next((m for m in _store().messages if m["sid"] == sid and m["account_sid"] == account_sid), None)
+    if found is None:
+        return twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+    return jsonify(found)
+
+
+@bp.post("/_standin/faults")
+def add_faults():
+    """Make the next ``count`` message POSTs answer ``status`` (JSON body)."""
+    data = request.get_json(silent=True) or {}
+    status, count = data.get("status"), data.get("count", 1)
+    if not isinstance(status, int) or not 400 <= status <= 599 or not isinstance(count, int) or count < 0:
+        return jsonify(error='expected {"status": 400..599, "count": N >= 0}'), 400
+    with _store().lock:
+        _store().faults.extend([status] * count)
+        pending = len(_store().faults)
+    return jsonify(status=status, count=count, pending=pending)
+
+
+@bp.delete("/_standin/faults")
+def clear_faults():
+    """Drop every pending injected fault."""
+    with _store().lock:
+        _store().faults.clear()
+    return "", 204
+
+
+@bp.get("/_standin/messages")
+def received_messages():
+    """Return every message POST received, in arrival order."""
+    with _store().lock:
+        received = list(_store().received)
+    return jsonify(messages=received)
+
+
+@bp.delete("/_standin/messages")
+def clear_messages():
+    """Forget every message received and created."""
+    with _store().lock:
+        _store().received.clear()
+        _store().messages.clear()
+    return "", 204
+
+
+def create_standin_app() -> Flask:
+    """Build the stand-in's Flask app with an empty in-memory store (``app.extensions["twilio_standin"]``)."""
+    app = Flask(__name__)
+    app.extensions["twilio_standin"] = StandinStore()
+    app.register_blueprint(bp)
+    return app
+
+
+class StandinServer(NamedTuple):
+    """A stand-in served from a background thread: its base URL and how to stop it."""
+
+    url: str
+    """``http://127.0.0.1:<port>``, the value for ``LANEWAY_TWILIO_API_URL``."""
+    stop: Callable[[], None]
+    """Shut the server down and join its thread (idempotent)."""
+    app: Flask
+
+
+def start_standin_thread(host: str = "127.0.0.1", port: int = 0) -> StandinServer:
+    """Serve a fresh stand-in from a daemon thread (tests).
+
+    Args:
+        host: interface to bind.
+        port: TCP port; 0 lets the OS pick a free one.
+
+    Returns:
+        A :class:`StandinServer`; unpack it as ``url, stop, app``.
+    """
+    app = create_standin_app()
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="twilio-standin", daemon=True)
+    thread.start()
+    stopped = threading.Event()
+
+    def stop() -> None:
+        if not stopped.is_set():
+            stopped.set()
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+    return StandinServer(f"http://{host}:{server.server_port}", stop, app)
+
+
+@click.command("twilio-standin")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8010, show_default=True, help="TCP port (0 picks a free one).")
+def twilio_standin_command(host: str, port: int) -> None:
+    """Serve a local stand-in for Twilio's Messages API (development only).
+
+    Point Laneway at it with LANEWAY_TWILIO_API_URL=http://HOST:PORT.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log shows phone numbers
+    server = make_server(host, port, create_standin_app(), threaded=True)
+    click.echo(f"Twilio stand-in listening on http://{host}:{server.server_port}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
