@@ -53,9 +53,10 @@ def shorten(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
     room = text[: max_chars - len(ELLIPSIS)]
-    boundary = max(room.rfind(" "), room.rfind("\n"))
-    if boundary >= max_chars // 2:
-        room = room[:boundary]
+    if not text[len(room)].isspace():
+        boundary = max(room.rfind(" "), room.rfind("\n"))
+        if boundary >= max_chars // 2:
+            room = room[:boundary]
     return room.rstrip(" \n,;:-") + ELLIPSIS
 
 

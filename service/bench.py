@@ -4,10 +4,10 @@ Prints a table and writes JSON. Figures:
 
 * ``controller_turns_per_s``: :meth:`TurnController.drain` in one process with
   the deterministic agents, one turn per drain, many conversations.
-* ``controller_round_trips_per_turn``: commands the server processed during
-  those drains (``INFO stats`` ``total_commands_processed`` delta, minus the
-  INFO calls themselves) divided by turns; each Lua script call is one round
-  trip. Deliveries are not enqueued in this phase, so RQ's share is excluded.
+* ``controller_round_trips_per_turn``: requests the state client sent during
+  those drains (counted client-side by :class:`CountingRedis`: each command
+  or pipeline is one round trip; a Lua script call is one), divided by turns.
+  Deliveries are not enqueued in this phase, so RQ's share is excluded.
 * ``worker_turns_per_s``: one burst ``SimpleWorker`` running the drain jobs
   and their delivery jobs (through the real ``twilio`` client to the local
   stand-in), after the webhook accepted every message.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import statistics
 import time
 
 import click
@@ -40,8 +39,18 @@ NUMBER = "+15550001111"
 SCRIPT = ["What are your opening hours?", "How much does it cost?", "Do I need a medical exam?"]
 
 
-def _commands(conn: redis.Redis) -> int:
-    return int(conn.info("stats")["total_commands_processed"])
+class CountingRedis(redis.Redis):
+    """A client that counts its round trips (commands and pipeline executions)."""
+
+    round_trips = 0
+
+    def execute_command(self, *args, **options):
+        self.round_trips += 1
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction=True, shard_hint=None):
+        self.round_trips += 1
+        return super().pipeline(transaction, shard_hint)
 
 
 def _accept(rt, conversation_id: str, text: str) -> None:
@@ -56,7 +65,7 @@ def _accept(rt, conversation_id: str, text: str) -> None:
     rt.store.accept(ConversationKeys(TENANT, conversation_id), message, 3600)
 
 
-def bench_controller(rt, conn: redis.Redis, conversations: int, turns_each: int) -> dict:
+def bench_controller(rt, conn: CountingRedis, conversations: int, turns_each: int) -> dict:
     numbers = [f"+1555{i:07d}" for i in range(conversations)]
     rt.controller.on_committed = lambda keys, ids: None
     elapsed = 0.0
@@ -65,12 +74,12 @@ def bench_controller(rt, conn: redis.Redis, conversations: int, turns_each: int)
     for t in range(turns_each):
         for n in numbers:
             _accept(rt, n, SCRIPT[t % len(SCRIPT)])
-        before = _commands(conn)
+        before = conn.round_trips
         started = time.perf_counter()
         for n in numbers:
             turns += rt.controller.drain(TENANT, n).turns
         elapsed += time.perf_counter() - started
-        commands += _commands(conn) - before - 1  # minus the INFO that read "before"
+        commands += conn.round_trips - before
     return {
         "controller_turns": turns,
         "controller_turns_per_s": round(turns / elapsed, 1),
@@ -87,7 +96,20 @@ def bench_worker(rt, conn: redis.Redis, turns: int) -> dict:
     started = time.perf_counter()
     worker.work(burst=True)
     elapsed = time.perf_counter() - started
-    return {"worker_turns": turns, "worker_turns_per_s": round(turns / elapsed, 1), "worker_jobs": 2 * turns}
+    return {"worker_turns": turns, "worker_turns_per_s": round(turns / elapsed, 1)}
+
+
+def bench_bare_rq(conn: redis.Redis, queue_name: str, jobs: int) -> dict:
+    """RQ's own ceiling: the same worker class running trivial jobs."""
+    from rq import Queue
+
+    queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
+    for _ in range(jobs):
+        queue.enqueue("os.getpid")
+    worker = SimpleWorker([queue], connection=conn, serializer=JSONSerializer)
+    started = time.perf_counter()
+    worker.work(burst=True)
+    return {"bare_rq_jobs_per_s": round(jobs / (time.perf_counter() - started), 1)}
 
 
 @click.command("bench")
@@ -105,16 +127,20 @@ def bench(conversations: int, turns_each: int, worker_turns: int, json_out: str)
     standin = start_standin_thread()
     with RedisServer() as server:
         conn = redis.Redis.from_url(server.url)
+        state_conn = CountingRedis.from_url(server.url)
         settings = Settings(redis_url=server.url, twilio_api_url=standin.url)
-        rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
+        rt = build_runtime(settings, queue_connection=conn, state_connection=state_conn)
         rt.tenants.load_file(parse_tenants_yaml(tenants_file.read_text()), settings.env)
         job_runtime.install(rt)
         try:
             results = {"redis_server": conn.info("server").get("redis_version")}
-            results |= bench_controller(rt, conn, conversations, turns_each)
-            rt.controller.on_committed = build_runtime(settings, conn, conn).controller.on_committed
+            results |= bench_controller(rt, state_conn, conversations, turns_each)
+            rt.controller.on_committed = build_runtime(settings, conn, state_conn).controller.on_committed
+            results |= bench_bare_rq(conn, "bench-bare", 2 * worker_turns)
             results |= bench_worker(rt, conn, worker_turns)
-            results["stand_in_messages"] = len(standin.messages())
+            results["worker_jobs_per_s"] = round(results["worker_turns_per_s"] * 2, 1)
+            results["worker_vs_bare_rq"] = round(results["worker_jobs_per_s"] / results["bare_rq_jobs_per_s"], 2)
+            results["stand_in_messages"] = len(standin.app.extensions["twilio_standin"].messages)
         finally:
             job_runtime.install(None)
             standin.stop()

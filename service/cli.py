@@ -30,6 +30,7 @@ def worker(burst: bool, pool: int) -> None:
 
 # Development tools (service/devtools, service/runner.py, service/chat.py, service/demo.py).
 from service.chat import chat_command  # noqa: E402
+from service.bench import bench as bench_command  # noqa: E402
 from service.demo import demo_command  # noqa: E402
 from service.devtools.twilio_standin import twilio_standin_command  # noqa: E402
 from service.runner import run_command  # noqa: E402
@@ -38,6 +39,7 @@ main.add_command(twilio_standin_command)
 main.add_command(run_command)
 main.add_command(chat_command)
 main.add_command(demo_command)
+main.add_command(bench_command)
 
 if __name__ == "__main__":  # `python -m service.cli …`, how `laneway run` starts its children
     main(prog_name="laneway")

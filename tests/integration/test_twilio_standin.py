@@ -1,15 +1,19 @@
-"""The official twilio client against the local Twilio stand-in."""
+"""The official twilio client, and the customer's phone (service/chat.py), against the local Twilio stand-in."""
 
 from __future__ import annotations
 
 import re
+import time
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
 
 from jobs.twilio_http import make_twilio_client, rebase_twilio_url
+from service.chat import Endpoints, Phone, inbound_form, load_tenants, tenant_for_number
 from service.devtools.twilio_standin import num_segments, start_standin_thread
 
 ACCOUNT_SID = "AC00000000000000000000000000acme01"
@@ -173,13 +177,11 @@ def test_date_created_is_rfc2822(standin, client):
 
 # --- the customer's phone (service/chat.py) reading replies from the stand-in ---
 
-REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def phone(standin):
-    from service.chat import Endpoints, Phone, load_tenants, tenant_for_number
-
     tenants_file = str(REPO_ROOT / "tenants.example.yaml")
     tenant = tenant_for_number(load_tenants(tenants_file), SHOP)
     endpoints = Endpoints("http://127.0.0.1:9", "https://laneway.example", standin.url, tenants_file)
@@ -187,8 +189,6 @@ def phone(standin):
 
 
 def test_phone_sees_only_new_replies_in_order(client, phone):
-    import time
-
     client.messages.create(to=CUSTOMER, from_=SHOP, body="before the phone started")
     client.messages.create(to="+15559990000", from_=SHOP, body="to someone else")
     phone.seen = {m.sid for m in phone.client.messages.list(to=CUSTOMER)}
@@ -203,18 +203,12 @@ def test_phone_sees_only_new_replies_in_order(client, phone):
 
 
 def test_phone_gives_up_after_max_wait(phone):
-    import time
-
     started = time.monotonic()
     assert phone.wait_for_replies(max_wait_s=0.6) == []
     assert 0.5 < time.monotonic() - started < 2
 
 
 def test_inbound_form_is_signed_as_twilio_signs_it():
-    from twilio.request_validator import RequestValidator
-
-    from service.chat import inbound_form
-
     form = inbound_form(account_sid=ACCOUNT_SID, from_number=CUSTOMER, to_number=SHOP, body="hi")
     assert re.fullmatch(r"SM[0-9a-f]{32}", form["MessageSid"])
     assert {k: form[k] for k in ("From", "To", "Body", "NumMedia", "NumSegments", "SmsStatus", "ApiVersion")} == {

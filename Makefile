@@ -1,0 +1,29 @@
+# Laneway developer tasks. `make run` starts the whole stack locally; `make test` runs the suite.
+
+PYTHON ?= python3
+VENV   ?= .venv
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv run test bench
+
+## venv: create $(VENV) with Python 3.11+ and install Laneway editable with test extras
+venv: $(STAMP)
+
+# Reinstalls only when pyproject.toml changes (the stamp is newer otherwise).
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Laneway needs Python 3.11+, $(PYTHON) is " + sys.version)'
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[test]'
+	touch $@
+
+## run: Redis (embedded unless REDIS_URL is set), Twilio stand-in, web and worker; Ctrl-C stops all
+run: venv
+	$(VENV)/bin/laneway run
+
+## test: the whole suite
+test: venv
+	$(VENV)/bin/pytest -q
+
+## bench: placeholder
+bench:
+	@echo "bench: no benchmarks yet"

@@ -1,0 +1,135 @@
+"""The support lane: FAQ answers, a person on request (once), and the way back to the guide."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from agents import Route
+from agents.faq import best_faq
+from agents.lanes.support import NO_ANSWER_TEXT, support_agent
+from agents.router import route
+from state.patch import Replace
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def run(turn, decision=None):
+    return support_agent(turn, decision or route(turn))
+
+
+@pytest.mark.parametrize(
+    ("text", "answer_starts"),
+    [("What are your opening hours?", "Our licensed agents are available"),
+     ("when are you open", "Our licensed agents are available"),
+     ("how much is it?", "Term life starts around $15 a month"),
+     ("do i need a medicl exam", "Many applicants under 50"),
+     ("How long does the application take?", "About 10 minutes.")],
+)  # fmt: skip
+def test_faq_answers(acme, new_state, make_turn, text, answer_starts):
+    result = run(make_turn(acme, new_state(acme), text))
+    assert len(result.outbound) == 1
+    assert result.outbound[0].text.startswith(answer_starts)
+    assert result.patch == [Replace(path="/intent", value="faq")]
+    assert result.handoff is None
+
+
+def test_faq_answers_are_the_tenants_own(bright, new_state, make_turn):
+    result = run(make_turn(bright, new_state(bright), "where can I park my car?"))
+    assert [d.text for d in result.outbound] == [
+        "Free parking is behind the building, entrance on Elm Street. Two accessible spaces are by the front door."
+    ]
+
+
+def test_faq_miss_offers_a_person(bright, new_state, make_turn):
+    result = run(make_turn(bright, new_state(bright), "Can I bring my dog?"))
+    assert [d.text for d in result.outbound] == [NO_ANSWER_TEXT]
+    assert NO_ANSWER_TEXT == "I'm not sure about that one. Text AGENT and a person will help."
+    assert result.handoff is None
+
+
+def test_faq_min_score_is_respected(bright):
+    strict = bright.model_copy(update={"faq_min_score": 95.0})
+    typo = best_faq("parkng?", bright)
+    assert typo is not None and (typo.score, typo.matched_on) == (90.0, "keyword:parking")
+    assert best_faq("parkng?", strict) is None
+    assert best_faq("parking?", strict).entry.question == "Where can I park?"
+
+
+def test_function_words_alone_match_no_faq(acme):
+    assert best_faq("what are you", acme) is None
+    assert best_faq("is it", acme) is None
+
+
+def test_faq_miss_that_wants_to_apply_goes_to_the_guide(acme, new_state, make_turn):
+    decision = Route(lane="support", intent="faq", confidence=0.7, reason="sticky")
+    result = run(make_turn(acme, new_state(acme), "sign me up"), decision)
+    assert result.handoff == "guide"
+    assert result.outbound == []
+
+
+def test_an_application_in_progress_goes_back_to_the_guide(acme, new_state, make_turn):
+    state = new_state(acme, slots={"first_name": "Dana"})
+    decision = Route(lane="support", intent="chat", confidence=0.7, reason="sticky")
+    assert run(make_turn(acme, state, "Smith"), decision).handoff == "guide"
+
+
+def test_without_a_guide_lane_there_is_no_handoff(bright, new_state, make_turn):
+    decision = Route(lane="support", intent="chat", confidence=0.7, reason="sticky")
+    result = run(make_turn(bright, new_state(bright), "sign me up"), decision)
+    assert result.handoff is None
+    assert [d.text for d in result.outbound] == [NO_ANSWER_TEXT]
+
+
+@pytest.mark.parametrize("text", ["AGENT", "can I talk to a real person", "representative please"])
+def test_a_human_request_waits_for_a_human(acme, new_state, make_turn, applied, text):
+    state = new_state(acme)
+    result = run(make_turn(acme, state, text, now=NOW))
+    assert result.patch == [
+        Replace(path="/status", value="waiting_human"),
+        Replace(path="/human_requested_at", value="2025-03-01T12:00:00+00:00"),
+        Replace(path="/intent", value="human"),
+    ]
+    assert [d.text for d in result.outbound] == ["Thanks, a person from our team will answer you here shortly."]
+    after = applied(state, result)
+    assert after.status == "waiting_human"
+    assert after.human_requested_at == NOW
+
+
+def test_the_handoff_text_is_sent_only_once(acme, new_state, make_turn, applied):
+    state = new_state(acme)
+    first = run(make_turn(acme, state, "agent"))
+    state = applied(state, first)
+    again = run(make_turn(acme, state, "AGENT!!"))
+    assert again.outbound == [] and again.patch == [] and again.handoff is None
+    anything = run(make_turn(acme, state, "What are your opening hours?"))
+    assert anything.outbound == []
+
+
+def test_route_intent_human_is_enough(bright, new_state, make_turn):
+    decision = Route(lane="support", intent="human", confidence=0.95, reason="match")
+    result = run(make_turn(bright, new_state(bright), "please"), decision)
+    assert Replace(path="/status", value="waiting_human") in result.patch
+
+
+def test_thanks_and_hello_get_short_answers(bright, new_state, make_turn):
+    thanks = run(make_turn(bright, new_state(bright), "Thanks!"))
+    assert thanks.outbound[0].text == "You're welcome! Ask me anything else, or text AGENT to reach a person."
+    hello = run(make_turn(bright, new_state(bright), "hello"))
+    assert hello.outbound[0].text == (
+        "Hi! I'm Sam from Bright Clinic. Ask me a question, or text AGENT to reach a person."
+    )
+
+
+def test_human_request_through_the_router_once(start_chat, bright):
+    chat = start_chat(bright)
+    assert chat.send("what are your hours?").replies[0].startswith("Bright Clinic is open")
+    asked = chat.send("I want to speak to someone")
+    assert [(r.lane, r.intent) for r in asked.routes] == [("support", "human")]
+    assert asked.replies == ["Thanks, a person from our team will answer you here shortly."]
+    assert chat.send("hello??").replies == []
+    assert chat.send("AGENT").replies == []
+    assert chat.state.status == "waiting_human"
+    # A carrier keyword is still answered while a person owns the conversation.
+    assert chat.send("STOP").replies == [bright.opt_out_text]
