@@ -55,7 +55,8 @@ class Route(BaseModel):
 class OutboundDraft(BaseModel):
     """A reply the agent wants sent to the customer.
 
-    ``bypass_opt_out`` may be set only for the opt-out confirmation.
+    ``bypass_opt_out`` may be set only for the carrier-mandated answers: the
+    opt-out confirmation and the HELP text.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

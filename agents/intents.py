@@ -147,7 +147,9 @@ class IntentMatch:
         lane: the lane serving it (:data:`LANE_OF_INTENT`).
         confidence: 0–1, from the table in this module's docstring.
         evidence: the vocabulary entry that matched, e.g. ``"phrase:sign me
-            up"``, ``"typo:agent"``, ``"faq:What are your opening hours?"``.
+            up"``, ``"typo:agent"``, ``"faq:What are your opening hours?"``;
+            always our own vocabulary or the tenant's FAQ, never the
+            customer's words.
     """
 
     intent: str
@@ -181,8 +183,8 @@ def human_match(text: str) -> IntentMatch | None:
     if " ".join(ws) in HUMAN_WHOLE_MESSAGES:
         return IntentMatch("human", "support", HUMAN_REQUEST, f"whole:{' '.join(ws)}")
     request = _HUMAN_REQUEST.search(norm)
-    if request:
-        return IntentMatch("human", "support", HUMAN_REQUEST, f"request:{request.group(0)}")
+    if request is not None:
+        return IntentMatch("human", "support", HUMAN_REQUEST, "request:talk to a person")
     phrase = _phrase(norm, HUMAN_PHRASES)
     if phrase:
         return IntentMatch("human", "support", HUMAN_REQUEST, f"phrase:{phrase}")
@@ -217,8 +219,8 @@ def apply_match(text: str) -> IntentMatch | None:
     if phrase:
         return IntentMatch("apply", "guide", strong, f"phrase:{phrase}")
     want = _APPLY_WANT.search(norm)
-    if want:
-        return IntentMatch("apply", "guide", strong, f"want:{want.group(0)}")
+    if want is not None:
+        return IntentMatch("apply", "guide", strong, "phrase:want insurance")
     found = _typo_word(ws, APPLY_WORDS)
     if found:
         word, exact = found

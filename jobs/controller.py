@@ -21,7 +21,7 @@ from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.guard import guard_reply
 from state.errors import StateError, VersionConflictError
 from state.keys import ConversationKeys
-from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, utcnow
+from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, channel_of, utcnow
 from state.patch import apply_patch
 from state.store import ConversationStore, Loaded, parse_document
 from state.tenant_config import TenantConfig
@@ -212,7 +212,7 @@ class TurnController:
         transcript = current.transcript
         for i, (draft, lane) in enumerate(drafts):
             message_id = f"{current.turn_count}.{i}"  # turn_count grows by one per committed turn
-            body = guard_reply(draft.text, tenant, current.channel)
+            body = guard_reply(draft.text, tenant, channel_of(draft.to) if draft.to else current.channel)
             outbound.append(
                 OutboundMessage(
                     message_id=message_id,

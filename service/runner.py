@@ -207,6 +207,7 @@ def run(settings: Settings, run_file: Path) -> None:
     redis_server: RedisServer | None = None
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
+        tenants_file = tenants_file_for(settings)
         redis_url = settings.redis_url
         if "redis_url" not in settings.model_fields_set:  # REDIS_URL is not in the environment
             redis_server = RedisServer()  # assigned before start() so `finally` stops it
@@ -215,7 +216,6 @@ def run(settings: Settings, run_file: Path) -> None:
         state_redis_url = settings.state_redis_url or redis_url
         public_base_url = settings.effective_public_base_url
         web_url = f"http://127.0.0.1:{settings.port}"
-        tenants_file = tenants_file_for(settings)
         env.update(
             PORT=str(settings.port),
             LANEWAY_PUBLIC_BASE_URL=public_base_url,

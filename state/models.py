@@ -81,8 +81,9 @@ class SessionState(BaseModel):
     Attributes:
         slots: values collected from the customer (``first_name``,
             ``last_name``, ``phone``, …), all strings.
-        lane_since: when the conversation entered its current lane; the
-            sticky-lane window counts from here.
+        lane_since: the last turn the router kept or put the conversation in
+            its lane; the sticky window counts from here, so a lane holds
+            until the conversation is idle for the tenant's ``sticky_seconds``.
         form_token: the hosted form session, once the guide lane started one.
         human_requested_at: set when the conversation started waiting for a
             human; the AI stays silent while ``status == "waiting_human"``.

@@ -116,9 +116,16 @@ class TenantConfig(BaseModel):
         return numbers
 
     @model_validator(mode="after")
-    def _default_lane_enabled(self) -> "TenantConfig":
+    def _consistent(self) -> "TenantConfig":
         if self.default_lane not in self.lanes:
             raise ValueError(f"default_lane {self.default_lane!r} is not in lanes {self.lanes}")
+        # The reply guard would replace a text containing a banned phrase, and
+        # these carrier-mandated texts must go out as written.
+        for name in ("help_text", "opt_out_text", "opt_in_text", "human_handoff_text", "fallback_text"):
+            text = getattr(self, name).lower()
+            for phrase in self.banned_phrases:
+                if re.search(rf"\b{re.escape(phrase.lower())}\b", text):
+                    raise ValueError(f"{name} contains the banned phrase {phrase!r}")
         return self
 
     def hashed(self, environment: str) -> "TenantConfig":

@@ -5,7 +5,7 @@
   expect it to reach the contact.
 * ``opt_in`` (START, UNSTOP, YES while opted out): clear ``opted_out``, reply
   ``tenant.opt_in_text``.
-* ``help`` (HELP, INFO): reply ``tenant.help_text``.
+* ``help`` (HELP, INFO): reply ``tenant.help_text``, even to an opted-out contact.
 * ``resend_link``: send the form link again; with no form yet, hand off to
   the guide (if enabled), which starts one.
 * anything else: hand off to the tenant's default lane, or, if that is sms,
@@ -47,7 +47,10 @@ def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
             outbound=[OutboundDraft(text=tenant.opt_in_text)],
         )
     if intent == "help":
-        return AgentResult(patch=intent_ops(state, intent), outbound=[OutboundDraft(text=tenant.help_text)])
+        # Carriers (CTIA) expect HELP answered even for an opted-out contact.
+        return AgentResult(
+            patch=intent_ops(state, intent), outbound=[OutboundDraft(text=tenant.help_text, bypass_opt_out=True)]
+        )
     if intent == "resend_link" or resend_match(turn.text) is not None:
         if state.form_token:
             link = form_link(turn.public_base_url, state.form_token)

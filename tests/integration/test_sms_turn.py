@@ -226,3 +226,12 @@ def test_delivery_retries_on_5xx_and_429_then_sends_once(post_sms, work, standin
         time.sleep(1.1)  # RQ's scheduler moves retries back to the queue
     assert len(sent_to(standin, CUSTOMER)) == 1
     assert operator_get("acme-insurance", CUSTOMER).get_json()["turns"][-1]["delivery"] == "sent"
+
+
+def test_help_is_answered_even_after_opt_out(post_sms, work, standin):
+    post_sms("STOP", CUSTOMER)
+    work()
+    post_sms("HELP", CUSTOMER)
+    work()
+    replies = sent_to(standin, CUSTOMER)
+    assert len(replies) == 2 and replies[1].startswith("Acme Insurance:")

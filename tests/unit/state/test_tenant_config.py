@@ -53,3 +53,10 @@ def test_keys_share_one_hash_tag():
     assert all(tag in k for k in keys.all_static() + [keys.seen("SM1")])
     with pytest.raises(ValueError):
         conversation_tag("acme", "evil}{x")
+
+
+def test_mandated_texts_may_not_contain_a_banned_phrase():
+    text = EXAMPLE.read_text().replace("Reply STOP to unsubscribe.\n", "Reply STOP to unsubscribe, or none.\n", 1)
+    with pytest.raises(ConfigError) as err:
+        parse_tenants_yaml(text)
+    assert any("help_text" in line and "none" in line for line in err.value.details)
