@@ -24,6 +24,6 @@ run: venv
 test: venv
 	$(VENV)/bin/pytest -q
 
-## bench: placeholder
-bench:
-	@echo "bench: no benchmarks yet"
+## bench: controller turns/s, Redis round trips per turn, one worker vs bare RQ (private Redis); writes bench.json
+bench: venv
+	$(VENV)/bin/laneway bench

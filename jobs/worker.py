@@ -20,6 +20,18 @@ from jobs import runtime
 from state.settings import Settings
 
 
+class LanewayWorker(SimpleWorker):
+    """``SimpleWorker`` that never logs job descriptions.
+
+    RQ logs each job's call at INFO by default; Laneway's job arguments include
+    the conversation id, which is the customer's phone number.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs["log_job_description"] = False
+        super().__init__(*args, **kwargs)
+
+
 def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_level: str = "INFO") -> bool:
     """Run SimpleWorker(s) on Laneway's queue until stopped (or, with ``burst``, until it is empty).
 
@@ -32,10 +44,10 @@ def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_l
             [settings.queue_name],
             connection=rt.queue_redis,
             num_workers=pool,
-            worker_class=SimpleWorker,
+            worker_class=LanewayWorker,
             serializer=JSONSerializer,
         ).start(burst=burst, logging_level=logging_level)
         return True
-    worker = SimpleWorker([rt.queue], connection=rt.queue_redis, serializer=JSONSerializer)
+    worker = LanewayWorker([rt.queue], connection=rt.queue_redis, serializer=JSONSerializer)
     logging.getLogger("rq.worker").setLevel(logging_level)
     return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)

@@ -8,7 +8,7 @@ Prints a table and writes JSON. Figures:
   those drains (counted client-side by :class:`CountingRedis`: each command
   or pipeline is one round trip; a Lua script call is one), divided by turns.
   Deliveries are not enqueued in this phase, so RQ's share is excluded.
-* ``worker_turns_per_s``: one burst ``SimpleWorker`` running the drain jobs
+* ``worker_turns_per_s``: one burst ``LanewayWorker`` (a ``SimpleWorker``) running the drain jobs
   and their delivery jobs (through the real ``twilio`` client to the local
   stand-in), after the webhook accepted every message.
 """
@@ -21,7 +21,7 @@ import time
 
 import click
 import redis
-from rq import SimpleWorker
+from jobs.worker import LanewayWorker
 from rq.serializers import JSONSerializer
 
 from jobs import runtime as job_runtime
@@ -92,7 +92,7 @@ def bench_worker(rt, conn: redis.Redis, turns: int) -> dict:
     for n in numbers:
         _accept(rt, n, "What are your opening hours?")
         enqueue_drain(rt.queue, rt.settings, TENANT, n)
-    worker = SimpleWorker([rt.queue], connection=conn, serializer=JSONSerializer)
+    worker = LanewayWorker([rt.queue], connection=conn, serializer=JSONSerializer)
     started = time.perf_counter()
     worker.work(burst=True)
     elapsed = time.perf_counter() - started
@@ -106,7 +106,7 @@ def bench_bare_rq(conn: redis.Redis, queue_name: str, jobs: int) -> dict:
     queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
     for _ in range(jobs):
         queue.enqueue("os.getpid")
-    worker = SimpleWorker([queue], connection=conn, serializer=JSONSerializer)
+    worker = LanewayWorker([queue], connection=conn, serializer=JSONSerializer)
     started = time.perf_counter()
     worker.work(burst=True)
     return {"bare_rq_jobs_per_s": round(jobs / (time.perf_counter() - started), 1)}

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 import redis
 import requests
-from rq import SimpleWorker
+from jobs.worker import LanewayWorker
 from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
 
@@ -189,7 +189,7 @@ def work(r, rt):
     """Run a burst SimpleWorker on the queue until it is empty; returns whether jobs ran."""
 
     def run() -> bool:
-        worker = SimpleWorker([rt.queue], connection=r, serializer=JSONSerializer)
+        worker = LanewayWorker([rt.queue], connection=r, serializer=JSONSerializer)
         return worker.work(burst=True, with_scheduler=True)
 
     return run
