@@ -129,7 +129,7 @@ class TurnController:
                     )
                 except VersionConflictError:
                     result.conflicts += 1
-                    log.warning("version conflict on %s (attempt %d)", keys.tag, result.conflicts)
+                    log.warning("version conflict on %s (attempt %d)", keys.label, result.conflicts)
                     if result.conflicts >= self.max_commit_attempts:
                         raise
                     self.store.release_lease(keys, token)
@@ -145,8 +145,8 @@ class TurnController:
                 result.message_ids += ids
                 self.on_committed(keys, ids)
                 log.info(
-                    "turn committed tenant_id=%s conversation=%s version=%d lane=%s intent=%s messages=%d replies=%d",
-                    tenant_id, keys.tag, committed.version,
+                    "turn committed tenant_id=%s conversation_id=%s version=%d lane=%s intent=%s messages=%d replies=%d",
+                    tenant_id, keys.label, committed.version,
                     outcome.route.lane if outcome.route else None,
                     outcome.route.intent if outcome.route else None,
                     len(inbox), len(ids),

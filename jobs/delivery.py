@@ -61,7 +61,7 @@ def deliver(tenant_id: str, conversation_id: str, message_id: str) -> str:
     store: ConversationStore = rt.store
     status, message = store.claim_outbound(keys, message_id)
     if message is None:
-        log.info("outbox %s %s: %s, nothing to send", keys.tag, message_id, status)
+        log.info("outbox %s %s: %s, nothing to send", keys.label, message_id, status)
         return status
     tenant = rt.tenants.get(tenant_id)
     if tenant is None:
@@ -80,23 +80,23 @@ def deliver(tenant_id: str, conversation_id: str, message_id: str) -> str:
         if exc.status == 429 or exc.status >= 500:
             return _retry_or_fail(store, keys, message_id, f"Twilio answered {exc.status}", exc)
         store.finish_outbound(keys, message_id, "failed")
-        log.warning("outbox %s %s to %s failed: %s %s", keys.tag, message_id, _mask(message.to), exc.status, exc.code)
+        log.warning("outbox %s %s to %s failed: %s %s", keys.label, message_id, _mask(message.to), exc.status, exc.code)
         return "failed"
     except requests.ReadTimeout:
         store.finish_outbound(keys, message_id, "failed")
-        log.error("outbox %s %s: read timeout, outcome unknown, not retried", keys.tag, message_id)
+        log.error("outbox %s %s: read timeout, outcome unknown, not retried", keys.label, message_id)
         return "failed"
     except requests.ConnectionError as exc:  # includes ConnectTimeout: the request never left
         return _retry_or_fail(store, keys, message_id, "cannot reach Twilio", exc)
     store.finish_outbound(keys, message_id, "sent", sent.sid or "")
-    log.info("outbox %s %s sent to %s sid=%s", keys.tag, message_id, _mask(message.to), sent.sid)
+    log.info("outbox %s %s sent to %s sid=%s", keys.label, message_id, _mask(message.to), sent.sid)
     return "sent"
 
 
 def _retry_or_fail(store: ConversationStore, keys: ConversationKeys, message_id: str, why: str, exc: Exception) -> str:
     if _last_attempt():
         store.finish_outbound(keys, message_id, "failed")
-        log.error("outbox %s %s failed for good: %s", keys.tag, message_id, why)
+        log.error("outbox %s %s failed for good: %s", keys.label, message_id, why)
         return "failed"
     store.finish_outbound(keys, message_id, "queued")
     raise RetryableDeliveryError(f"{why}; will retry") from exc

@@ -38,6 +38,8 @@ def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_l
     Each worker runs RQ's scheduler too, so ``Retry`` intervals and delayed
     requeues fire. Returns ``True`` if any job ran (single worker only).
     """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     rt = runtime.current()
     if pool > 1:
         WorkerPool(

@@ -21,10 +21,11 @@ import time
 
 import click
 import redis
-from jobs.worker import LanewayWorker
+from rq import Worker
 from rq.serializers import JSONSerializer
 
 from jobs import runtime as job_runtime
+from jobs.worker import LanewayWorker
 from jobs.queues import enqueue_drain
 from jobs.runtime import build_runtime
 from service.devtools.twilio_standin import start_standin_thread
@@ -99,17 +100,17 @@ def bench_worker(rt, conn: redis.Redis, turns: int) -> dict:
     return {"worker_turns": turns, "worker_turns_per_s": round(turns / elapsed, 1)}
 
 
-def bench_bare_rq(conn: redis.Redis, queue_name: str, jobs: int) -> dict:
-    """RQ's own ceiling: the same worker class running trivial jobs."""
+def bench_bare_rq(conn: redis.Redis, queue_name: str, jobs: int, worker_class=LanewayWorker) -> float:
+    """RQ's own ceiling: trivial jobs (``os.getpid``) through ``worker_class``; returns jobs/s."""
     from rq import Queue
 
     queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
     for _ in range(jobs):
         queue.enqueue("os.getpid")
-    worker = LanewayWorker([queue], connection=conn, serializer=JSONSerializer)
+    worker = worker_class([queue], connection=conn, serializer=JSONSerializer)
     started = time.perf_counter()
     worker.work(burst=True)
-    return {"bare_rq_jobs_per_s": round(jobs / (time.perf_counter() - started), 1)}
+    return round(jobs / (time.perf_counter() - started), 1)
 
 
 @click.command("bench")
@@ -136,7 +137,8 @@ def bench(conversations: int, turns_each: int, worker_turns: int, json_out: str)
             results = {"redis_server": conn.info("server").get("redis_version")}
             results |= bench_controller(rt, state_conn, conversations, turns_each)
             rt.controller.on_committed = build_runtime(settings, conn, state_conn).controller.on_committed
-            results |= bench_bare_rq(conn, "bench-bare", 2 * worker_turns)
+            results["forking_worker_bare_jobs_per_s"] = bench_bare_rq(conn, "bench-fork", worker_turns // 3, Worker)
+            results["bare_rq_jobs_per_s"] = bench_bare_rq(conn, "bench-bare", 2 * worker_turns)
             results |= bench_worker(rt, conn, worker_turns)
             results["worker_jobs_per_s"] = round(results["worker_turns_per_s"] * 2, 1)
             results["worker_vs_bare_rq"] = round(results["worker_jobs_per_s"] / results["bare_rq_jobs_per_s"], 2)

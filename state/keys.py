@@ -78,6 +78,11 @@ class ConversationKeys:
     def seen(self, provider_id: str) -> str:
         return f"{self.tag}:seen:{provider_id}"
 
+    @property
+    def label(self) -> str:
+        """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
+        return f"{{{self.tenant_id}|***{self.conversation_id[-4:]}}}"
+
     def all_static(self) -> list[str]:
         """Every key of the conversation except the per-message ``seen`` markers."""
         return [self.state, self.inbox, self.lease, self.outbox, self.optout]

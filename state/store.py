@@ -199,11 +199,11 @@ class ConversationStore:
         reply = self._commit(keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout], args=args)
         code = int(reply[0])
         if code == -1:
-            raise LeaseLostError(f"lease on {keys.tag} lost before commit")
+            raise LeaseLostError(f"lease on {keys.label} lost before commit")
         if code == -2:
-            raise VersionConflictError(f"{keys.tag}: expected version {expected_version}, stored {int(reply[1])}")
+            raise VersionConflictError(f"{keys.label}: expected version {expected_version}, stored {int(reply[1])}")
         if code == -3:
-            raise SchemaTooNewError(f"{keys.tag}: stored schema_version {int(reply[1])} > {state.schema_version}")
+            raise SchemaTooNewError(f"{keys.label}: stored schema_version {int(reply[1])} > {state.schema_version}")
         return Committed(version=int(reply[1]), inbox=_decode_inbox(reply[2]))
 
     def renew_lease(self, keys: ConversationKeys, token: str) -> bool:
