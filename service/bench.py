@@ -21,6 +21,7 @@ import time
 
 import click
 import redis
+import requests
 from rq import Worker
 from rq.serializers import JSONSerializer
 
@@ -28,10 +29,10 @@ from jobs import runtime as job_runtime
 from jobs.worker import LanewayWorker
 from jobs.queues import enqueue_drain
 from jobs.runtime import build_runtime
-from service.devtools.twilio_standin import start_standin_thread
+from service.runner import Supervisor, child_environment, laneway_argv, wait_for_http
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
-from state.redis_server import RedisServer
+from state.redis_server import RedisServer, free_port
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
@@ -125,11 +126,16 @@ def bench(conversations: int, turns_each: int, worker_turns: int, json_out: str)
 
     logging.disable(logging.INFO)
     tenants_file = Path(__file__).parents[1] / "tenants.example.yaml"
-    standin = start_standin_thread()
+    # The stand-in runs in its own process, as in `make run`: in a thread it
+    # would compete with the measured worker for this process's GIL.
+    supervisor = Supervisor(child_environment())
+    standin_url = f"http://127.0.0.1:{free_port()}"
+    supervisor.start("twilio-standin", laneway_argv("twilio-standin", "--port", standin_url.rsplit(":", 1)[1]))
+    wait_for_http(f"{standin_url}/_standin/messages", supervisor)
     with RedisServer() as server:
         conn = redis.Redis.from_url(server.url)
         state_conn = CountingRedis.from_url(server.url)
-        settings = Settings(redis_url=server.url, twilio_api_url=standin.url)
+        settings = Settings(redis_url=server.url, twilio_api_url=standin_url)
         rt = build_runtime(settings, queue_connection=conn, state_connection=state_conn)
         rt.tenants.load_file(parse_tenants_yaml(tenants_file.read_text()), settings.env)
         job_runtime.install(rt)
@@ -142,10 +148,10 @@ def bench(conversations: int, turns_each: int, worker_turns: int, json_out: str)
             results |= bench_worker(rt, conn, worker_turns)
             results["worker_jobs_per_s"] = round(results["worker_turns_per_s"] * 2, 1)
             results["worker_vs_bare_rq"] = round(results["worker_jobs_per_s"] / results["bare_rq_jobs_per_s"], 2)
-            results["stand_in_messages"] = len(standin.app.extensions["twilio_standin"].messages)
+            results["stand_in_messages"] = len(requests.get(f"{standin_url}/_standin/messages", timeout=5).json()["messages"])
         finally:
             job_runtime.install(None)
-            standin.stop()
+            supervisor.stop_all()
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")
