@@ -29,11 +29,11 @@ from jobs import runtime as job_runtime
 from jobs.worker import LanewayWorker
 from jobs.queues import enqueue_drain
 from jobs.runtime import build_runtime
-from service.runner import Supervisor, child_environment, laneway_argv, wait_for_http
+from service.runner import Supervisor, laneway_argv, wait_for_http
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
 from state.redis_server import RedisServer, free_port
-from state.settings import Settings
+from state.settings import Settings, child_environment
 from state.tenant_config import parse_tenants_yaml
 
 TENANT = "acme-insurance"

@@ -32,7 +32,7 @@ import click
 import requests
 
 from state.redis_server import RedisServer, free_port
-from state.settings import Settings, load_settings
+from state.settings import Settings, child_environment, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +61,6 @@ def laneway_argv(*args: str) -> list[str]:
     installed.
     """
     return [sys.executable, "-m", "service.cli", *args]
-
-
-def child_environment() -> dict[str, str]:
-    """Return a copy of this process's environment for the children.
-
-    The one place outside ``state/settings.py`` that touches ``os.environ``:
-    children must inherit PATH, secrets named by the tenants file and the
-    LANEWAY_* settings, and there is no other way to hand them on.
-    """
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 @dataclass

@@ -95,3 +95,14 @@ def environ_value(name: str) -> str | None:
     (Twilio auth tokens, operator API keys).
     """
     return os.environ.get(name)
+
+
+def child_environment() -> dict[str, str]:
+    """Return a copy of this process's environment for child processes.
+
+    ``laneway run`` and the benchmark start children that must inherit PATH,
+    the secrets the tenants file names and the LANEWAY_* settings.
+    """
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
