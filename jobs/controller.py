@@ -19,7 +19,8 @@ from typing import Callable, Mapping
 
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.guard import guard_reply
-from state.errors import StateError, VersionConflictError
+from jobs.lease_keeper import LeaseKeeper
+from state.errors import LeaseLostError, StateError, VersionConflictError
 from state.keys import ConversationKeys
 from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, channel_of, utcnow
 from state.patch import apply_patch
@@ -71,6 +72,8 @@ class TurnController:
             message ids queued (the RQ side enqueues deliveries here).
         max_commit_attempts: version conflicts tolerated before giving up
             (the job then fails and RQ retries it).
+        lease_renew_interval_s: how often the lease is renewed while a turn
+            runs (a third of the lease TTL is a good value).
         clock: returns an aware UTC datetime.
     """
 
@@ -83,6 +86,7 @@ class TurnController:
         public_base_url: str,
         on_committed: Callable[[ConversationKeys, list[str]], None] = lambda keys, ids: None,
         max_commit_attempts: int = 5,
+        lease_renew_interval_s: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -92,6 +96,7 @@ class TurnController:
         self.public_base_url = public_base_url
         self.on_committed = on_committed
         self.max_commit_attempts = max_commit_attempts
+        self.lease_renew_interval_s = lease_renew_interval_s
         self.clock = clock
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
@@ -103,6 +108,8 @@ class TurnController:
         Raises:
             StateError: the tenant is unknown or the stored document is corrupt
                 (the lease is released; RQ records the failure).
+            LeaseLostError: the lease lapsed during a turn (nothing committed;
+                RQ retries, or the worker that took over drains).
             SchemaTooNewError: a newer worker wrote this conversation; the caller
                 requeues (the lease is released, nothing is written).
             VersionConflictError: more than ``max_commit_attempts`` conflicts.
@@ -118,44 +125,45 @@ class TurnController:
             tenant = self.tenants.get(tenant_id)
             if tenant is None:
                 raise StateError(f"unknown tenant {tenant_id!r}")
-            state = self._state_of(loaded, tenant_id, conversation_id)
-            version, inbox = loaded.version, loaded.inbox
-            while inbox:
-                outcome = self.run_turn(tenant, state, inbox)
-                try:
-                    committed = self.store.commit(
-                        keys, token, version, outcome.state, len(inbox), outcome.outbound,
-                        tenant.session_idle_ttl_s, outcome.optout_action,
-                    )
-                except VersionConflictError:
-                    result.conflicts += 1
-                    log.warning("version conflict on %s (attempt %d)", keys.label, result.conflicts)
-                    if result.conflicts >= self.max_commit_attempts:
-                        raise
-                    self.store.release_lease(keys, token)
-                    loaded = self.store.acquire(keys, token)
-                    if loaded is None:
-                        return result
-                    state = self._state_of(loaded, tenant_id, conversation_id)
-                    version, inbox = loaded.version, loaded.inbox
-                    continue
-                ids = [m.message_id for m in outcome.outbound]
-                result.turns += 1
-                result.version = committed.version
-                result.message_ids += ids
-                self.on_committed(keys, ids)
-                log.info(
-                    "turn committed tenant_id=%s conversation_id=%s version=%d lane=%s intent=%s messages=%d replies=%d",
-                    tenant_id, keys.label, committed.version,
-                    outcome.route.lane if outcome.route else None,
-                    outcome.route.intent if outcome.route else None,
-                    len(inbox), len(ids),
-                )
-                state, version, inbox = outcome.state, committed.version, committed.inbox
+            with LeaseKeeper(lambda: self.store.renew_lease(keys, token), self.lease_renew_interval_s) as keeper:
+                while loaded is not None and loaded.inbox:
+                    loaded = self._turn(keys, tenant, loaded, keeper, result)
         except BaseException:
             self.store.release_lease(keys, token)
             raise
         return result
+
+    def _turn(self, keys: ConversationKeys, tenant: TenantConfig, loaded: Loaded, keeper: LeaseKeeper, result: DrainResult) -> Loaded | None:
+        """Run and commit one turn; return what to do next (``None``: another worker has it)."""
+        state = loaded.state or self._state_of(loaded, keys.tenant_id, keys.conversation_id)
+        outcome = self.run_turn(tenant, state, loaded.inbox)
+        if keeper.lost:
+            raise LeaseLostError(f"lease on {keys.label} lost during the turn; not committed")
+        try:
+            committed = self.store.commit(
+                keys, loaded.token, loaded.version, outcome.state, len(loaded.inbox), outcome.outbound,
+                tenant.session_idle_ttl_s, outcome.optout_action,
+            )
+        except VersionConflictError:
+            result.conflicts += 1
+            log.warning("version conflict on %s (attempt %d)", keys.label, result.conflicts)
+            if result.conflicts >= self.max_commit_attempts:
+                raise
+            self.store.release_lease(keys, loaded.token)
+            return self.store.acquire(keys, loaded.token)
+        ids = [m.message_id for m in outcome.outbound]
+        result.turns += 1
+        result.version = committed.version
+        result.message_ids += ids
+        self.on_committed(keys, ids)
+        log.info(
+            "turn committed tenant_id=%s conversation_id=%s version=%d lane=%s intent=%s messages=%d replies=%d",
+            keys.tenant_id, keys.label, committed.version,
+            outcome.route.lane if outcome.route else None,
+            outcome.route.intent if outcome.route else None,
+            len(loaded.inbox), len(ids),
+        )
+        return Loaded(loaded.token, committed.version, None, outcome.state.opted_out, committed.inbox, outcome.state)
 
     @staticmethod
     def _state_of(loaded: Loaded, tenant_id: str, conversation_id: str) -> SessionState:

@@ -53,6 +53,7 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         public_base_url=settings.effective_public_base_url,
         on_committed=on_committed,
         max_commit_attempts=settings.max_commit_attempts,
+        lease_renew_interval_s=settings.effective_lease_renew_interval_s,
     )
     return Runtime(settings, qr, sr, queue, store, tenants, controller)
 

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     """How long a provider message id is remembered for deduplication."""
 
     lease_ttl_ms: int = 30_000
+    lease_renew_interval_ms: int | None = None
+    """How often a running turn renews its lease; defaults to a third of ``lease_ttl_ms``."""
     job_timeout_s: int = 120
     delivery_retry_intervals_s: list[int] = [2, 10, 60, 300]
     drain_retry_intervals_s: list[int] = [1, 5, 30]
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def effective_public_base_url(self) -> str:
         return (self.public_base_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+    @property
+    def effective_lease_renew_interval_s(self) -> float:
+        return (self.lease_renew_interval_ms or self.lease_ttl_ms // 3) / 1000
 
     @property
     def effective_state_redis_url(self) -> str:

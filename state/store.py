@@ -43,6 +43,8 @@ class Loaded:
         doc: the stored document as JSON-decoded dict (not yet upcast), or ``None``.
         opted_out: whether the contact's opt-out marker is present.
         inbox: the pending inbound messages, oldest first.
+        state: the already parsed document, when a commit carried it over
+            (then ``doc`` is ``None``).
     """
 
     token: str
@@ -50,6 +52,7 @@ class Loaded:
     doc: dict[str, Any] | None
     opted_out: bool
     inbox: list[InboundMessage]
+    state: SessionState | None = None
 
 
 @dataclass
