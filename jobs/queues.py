@@ -6,14 +6,18 @@ RQ's JSON serializer: nothing pickled, no message bodies in job arguments.
 
 from __future__ import annotations
 
+import time
+
 from redis import Redis
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
+from state import keys
 from state.settings import Settings
 
 DRAIN = "jobs.turn.drain"
 DELIVER = "jobs.delivery.deliver"
+SWEEP = "jobs.sweep.sweep"
 
 
 def make_queue(connection: Redis, settings: Settings) -> Queue:
@@ -22,18 +26,26 @@ def make_queue(connection: Redis, settings: Settings) -> Queue:
 
 
 def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str):
-    """Enqueue a drain of the conversation's inbox. One RQ round trip.
+    """Enqueue a drain of the conversation's inbox and mark it in the pending index.
+
+    One round trip to the queue Redis: the RQ enqueue and ``ZADD lw:pending``
+    run in one pipeline (MULTI). The recovery sweep (:mod:`jobs.sweep`) uses
+    the index to find conversations whose drain was lost.
 
     Returns the RQ ``Job``. Raises ``redis.RedisError`` if the queue Redis is down.
     """
-    return queue.enqueue(
-        DRAIN,
-        tenant_id,
-        conversation_id,
-        job_timeout=settings.job_timeout_s,
-        retry=Retry(max=len(settings.drain_retry_intervals_s), interval=settings.drain_retry_intervals_s),
-        failure_ttl=7 * 24 * 3600,
-    )
+    with queue.connection.pipeline() as pipe:
+        job = queue.enqueue_call(  # first: RQ opens the MULTI on the pipeline itself
+            DRAIN,
+            args=(tenant_id, conversation_id),
+            timeout=settings.job_timeout_s,
+            retry=Retry(max=len(settings.drain_retry_intervals_s), interval=settings.drain_retry_intervals_s),
+            failure_ttl=7 * 24 * 3600,
+            pipeline=pipe,
+        )
+        pipe.zadd(keys.pending_index(), {keys.pending_member(tenant_id, conversation_id): int(time.time() * 1000)})
+        pipe.execute()
+    return job
 
 
 def enqueue_deliveries(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, message_ids: list[str]):

@@ -17,6 +17,7 @@ from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
 from jobs import runtime
+from jobs.sweep import schedule_sweep
 from state.settings import Settings
 
 
@@ -41,6 +42,7 @@ def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_l
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     rt = runtime.current()
+    schedule_sweep(rt.queue, settings)
     if pool > 1:
         WorkerPool(
             [settings.queue_name],

@@ -8,12 +8,17 @@ learns nothing about other tenants).
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, jsonify, request
 
 from service.app import services
 from service.errors import ApiError
 from state.errors import StateError
+from state import keys as state_keys
 from state.keys import ConversationKeys
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("operator_api", __name__, url_prefix="/api/v1")
 
@@ -33,6 +38,30 @@ def authorize(tenant_id: str) -> None:
         raise ApiError(404, NOT_FOUND)
 
 
+def _keys(tenant_id: str, conversation_id: str) -> ConversationKeys:
+    try:
+        return ConversationKeys(tenant_id, conversation_id)
+    except ValueError:
+        raise ApiError(404, NOT_FOUND) from None
+
+
+@bp.delete("/tenants/<tenant_id>/conversations/<path:conversation_id>")
+def erase_conversation(tenant_id: str, conversation_id: str):
+    """Erase a conversation (right to erasure): every key of it; 204, or 404 if unknown.
+
+    The contact's opt-out marker is erased with it: an erased contact is
+    unknown to Laneway, like one that never wrote.
+    """
+    authorize(tenant_id)
+    svc = services()
+    keys = _keys(tenant_id, conversation_id)
+    if not svc.store.erase(keys):
+        raise ApiError(404, NOT_FOUND)
+    svc.queue_redis.zrem(state_keys.pending_index(), state_keys.pending_member(tenant_id, conversation_id))
+    log.info("conversation erased tenant_id=%s conversation_id=%s", tenant_id, keys.label)
+    return "", 204
+
+
 @bp.get("/tenants/<tenant_id>/conversations/<path:conversation_id>")
 def get_conversation(tenant_id: str, conversation_id: str):
     """Return a conversation: lane, status, versions, opt-out, slots and the transcript.
@@ -41,10 +70,7 @@ def get_conversation(tenant_id: str, conversation_id: str):
     ``From`` (``+15551234567`` or ``whatsapp:+15551234567``), URL-encoded.
     """
     authorize(tenant_id)
-    try:
-        keys = ConversationKeys(tenant_id, conversation_id)
-    except ValueError:
-        raise ApiError(404, NOT_FOUND) from None
+    keys = _keys(tenant_id, conversation_id)
     try:
         view = services().store.read(keys)
     except StateError as exc:

@@ -21,6 +21,8 @@ key                            type        holds
 ``lw:number:<e164>``           string      tenant id owning the phone number
 ``lw:apikey:<sha256>``         string      tenant id owning an operator API key
 ``lw:form:<form_token>``       string      ``<tenant_id>|<conversation_id>``
+``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
+                                           the last accept (ms); on the queue Redis
 =============================  ==========  ======================================
 """
 
@@ -106,3 +108,17 @@ def api_key(sha256_hex: str) -> str:
 
 def form(form_token: str) -> str:
     return f"{PREFIX}:form:{form_token}"
+
+
+def pending_index() -> str:
+    """Sorted set of conversations with recent inbound activity, for the recovery sweep.
+
+    Lives on the queue Redis (beside RQ), so it is written in the same
+    pipeline as the drain job's enqueue.
+    """
+    return f"{PREFIX}:pending"
+
+
+def pending_member(tenant_id: str, conversation_id: str) -> str:
+    """The member naming a conversation in :func:`pending_index`."""
+    return f"{_check_id(tenant_id, 'tenant_id')}|{_check_id(conversation_id, 'conversation_id')}"

@@ -1,0 +1,138 @@
+"""Recovery sweep: find conversations whose drain or deliveries were lost, and re-enqueue.
+
+A worker killed mid-turn leaves its inbox entries in place (only a commit
+removes them) and its lease to expire; a worker killed after a commit but
+before enqueueing deliveries leaves outbox entries ``queued``. Nothing else
+would look at such a conversation until the customer writes again.
+
+Every accepted message marks its conversation in ``lw:pending`` (scored by
+the accept time, ms). The sweep takes only members older than the lease TTL,
+at most ``batch`` per run, so its cost follows recently active and stuck
+conversations, never the number stored. For each one, in one pipelined read
+of the conversation's ``inbox``, ``lease`` and ``outbox``:
+
+* lease held: a worker is on it; look again one lease TTL later;
+* inbox not empty: enqueue a drain;
+* outbox entries still ``queued``: enqueue their deliveries (a delivery that
+  is already running or retrying claims the entry first; the other finds it
+  taken and sends nothing);
+* nothing pending: remove the member, unless it was re-marked meanwhile.
+
+Recovery time after a crash is at most lease TTL + sweep period.
+
+Runs as RQ job ``jobs.sweep.sweep`` repeated by RQ's scheduler
+(:func:`schedule_sweep`, called when a worker starts).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from rq import Queue, Repeat, Retry
+from rq.exceptions import DuplicateJobError
+
+from jobs import runtime
+from jobs.queues import SWEEP, enqueue_deliveries, enqueue_drain
+from state import keys as K
+from state.keys import ConversationKeys
+from state.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SWEEP_JOB_ID = "laneway-sweep"
+SWEEP_PERIOD_S = 15
+"""Seconds between sweeps."""
+SWEEP_BATCH = 500
+"""Most conversations one sweep examines."""
+
+REMOVE_IF_UNCHANGED = """
+-- KEYS[1] lw:pending   ARGV[1] member   ARGV[2] score the sweep read
+-- Removes the member only if nobody re-marked it since. Returns 1 if removed.
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did (counts of conversations)."""
+
+    examined: int = 0
+    drains: int = 0
+    deliveries: int = 0
+    busy: int = 0
+    cleared: int = 0
+
+
+def sweep_once(rt: runtime.Runtime, now_ms: int | None = None, batch: int = SWEEP_BATCH) -> SweepReport:
+    """Examine due members of ``lw:pending`` and re-enqueue what was lost.
+
+    Keys: ``lw:pending`` (queue Redis); each due conversation's ``inbox``,
+    ``lease``, ``outbox`` (state Redis, one pipelined read per conversation).
+    Not atomic across conversations; every action is idempotent.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    qr, settings = rt.queue_redis, rt.settings
+    due = qr.zrangebyscore(K.pending_index(), "-inf", now_ms - settings.lease_ttl_ms, start=0, num=batch, withscores=True)
+    report = SweepReport()
+    remove = qr.register_script(REMOVE_IF_UNCHANGED)
+    for raw_member, score in due:
+        report.examined += 1
+        member = raw_member.decode()
+        tenant_id, _, conversation_id = member.partition("|")
+        keys = ConversationKeys(tenant_id, conversation_id)
+        pipe = rt.state_redis.pipeline(transaction=False)
+        pipe.llen(keys.inbox)
+        pipe.exists(keys.lease)
+        pipe.hgetall(keys.outbox)
+        inbox_len, lease_held, outbox = pipe.execute()
+        queued = sorted(k[2:].decode() for k, v in outbox.items() if k.startswith(b"s:") and v == b"queued")
+        if lease_held:
+            report.busy += 1
+            qr.zadd(K.pending_index(), {member: now_ms})
+        elif inbox_len:
+            report.drains += 1
+            enqueue_drain(rt.queue, settings, tenant_id, conversation_id)
+        elif queued:
+            report.deliveries += 1
+            enqueue_deliveries(rt.queue, settings, tenant_id, conversation_id, queued)
+            qr.zadd(K.pending_index(), {member: now_ms})
+        elif remove(keys=[K.pending_index()], args=[member, _score_text(score)]):
+            report.cleared += 1
+    if report.drains or report.deliveries:
+        log.warning("sweep recovered %d drains and %d conversations' deliveries", report.drains, report.deliveries)
+    return report
+
+
+def _score_text(score: float) -> str:
+    """Render a score as Redis does in ZSCORE replies (integral ms scores)."""
+    return str(int(score)) if score == int(score) else repr(score)
+
+
+def sweep() -> dict:
+    """RQ job: run :func:`sweep_once` with this worker's runtime; returns the report."""
+    return asdict(sweep_once(runtime.current()))
+
+
+def schedule_sweep(queue: Queue, settings: Settings, period_s: int = SWEEP_PERIOD_S) -> bool:
+    """Make sure the repeating sweep job exists (idempotent; every worker calls it at start).
+
+    Returns ``True`` if this call scheduled it, ``False`` if it already existed.
+    """
+    try:
+        queue.enqueue_call(
+            SWEEP,
+            job_id=SWEEP_JOB_ID,
+            unique=True,
+            timeout=settings.job_timeout_s,
+            repeat=Repeat(times=10**9, interval=period_s),
+            retry=Retry(max=3, interval=period_s),
+            failure_ttl=period_s * 4,  # a failed sweep's hash must not block rescheduling for long
+        )
+    except DuplicateJobError:
+        return False
+    return True

@@ -1,0 +1,91 @@
+"""Recovery sweep and erasure: lost drains and deliveries are found again; erased means gone."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import pytest
+
+from jobs.sweep import schedule_sweep, sweep_once
+from state import keys as K
+from state.keys import ConversationKeys
+
+pytestmark = pytest.mark.redis_server
+
+CUSTOMER = "+15557654321"
+KEYS = ConversationKeys("acme-insurance", CUSTOMER)
+MEMBER = K.pending_member("acme-insurance", CUSTOMER)
+
+
+def later(rt) -> int:
+    """A sweep time at which everything accepted so far is overdue."""
+    return int(time.time() * 1000) + rt.settings.lease_ttl_ms + 1
+
+
+def test_accept_marks_the_conversation_pending(post_sms, r, rt):
+    post_sms("hello", CUSTOMER)
+    assert r.zscore(K.pending_index(), MEMBER) is not None
+    assert rt.queue.count == 1
+
+
+def test_a_lost_drain_is_enqueued_again(post_sms, r, rt, work, standin):
+    post_sms("What are your opening hours?", CUSTOMER)
+    rt.queue.empty()  # the drain job was lost (worker crashed, queue flushed …)
+    assert not work()
+    report = sweep_once(rt, later(rt))
+    assert (report.examined, report.drains) == (1, 1)
+    work()
+    assert [m["Body"] for m in standin.messages()][0].startswith("Our licensed agents")
+
+
+def test_replies_committed_but_never_enqueued_are_delivered(post_sms, r, rt, work, standin):
+    post_sms("What are your opening hours?", CUSTOMER)
+    rt.queue.empty()
+    rt.controller.on_committed = lambda keys, ids: None  # crash between commit and enqueue
+    assert rt.controller.drain("acme-insurance", CUSTOMER).turns == 1
+    assert standin.messages() == []
+    first = later(rt)
+    report = sweep_once(rt, first)
+    assert report.deliveries == 1
+    work()
+    assert len(standin.messages()) == 1
+    # Looked at again one lease TTL after the re-enqueue: nothing left, so cleared.
+    assert sweep_once(rt, first + rt.settings.lease_ttl_ms + 1).cleared == 1
+    assert r.zscore(K.pending_index(), MEMBER) is None
+
+
+def test_a_held_lease_is_left_alone(post_sms, r, rt):
+    post_sms("hello", CUSTOMER)
+    r.set(KEYS.lease, "a-live-worker", px=60_000)
+    now = later(rt)
+    report = sweep_once(rt, now)
+    assert report.busy == 1 and report.drains == 0
+    assert r.zscore(K.pending_index(), MEMBER) == now
+
+
+def test_only_due_conversations_are_examined(post_sms, r, rt, work):
+    post_sms("hello", CUSTOMER)
+    work()
+    assert sweep_once(rt, int(time.time() * 1000)).examined == 0  # not older than the lease TTL yet
+    report = sweep_once(rt, later(rt))
+    assert (report.examined, report.cleared) == (1, 1)
+    assert r.zcard(K.pending_index()) == 0
+
+
+def test_schedule_sweep_is_idempotent(rt):
+    assert schedule_sweep(rt.queue, rt.settings) is True
+    assert schedule_sweep(rt.queue, rt.settings) is False
+
+
+def test_erasure(post_sms, work, client, operator_get, r):
+    post_sms("Stop", CUSTOMER)
+    work()
+    url = f"/api/v1/tenants/acme-insurance/conversations/{quote(CUSTOMER, safe='')}"
+    assert client.delete(url, headers={"Authorization": "Bearer dev-bright-api-key"}).status_code == 404
+    assert client.delete(url).status_code == 401
+    assert client.delete(url, headers={"Authorization": "Bearer dev-acme-api-key"}).status_code == 204
+    assert operator_get("acme-insurance", CUSTOMER).status_code == 404
+    assert not any(r.exists(k) for k in KEYS.all_static())
+    assert r.zscore(K.pending_index(), MEMBER) is None
+    assert client.delete(url, headers={"Authorization": "Bearer dev-acme-api-key"}).status_code == 404
