@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     """Redis for conversation state and tenants; defaults to ``redis_url``."""
 
     state_redis_cluster: bool = False
-    """Treat ``state_redis_url`` as a Redis Cluster node."""
+    """Treat ``state_redis_url`` as a Redis Cluster node (requires ``state_redis_url``:
+    RQ stays on ``redis_url``, which must be a single primary)."""
 
     port: int = Field(8000, validation_alias=AliasChoices("PORT", "LANEWAY_PORT"))
     public_base_url: str | None = None
@@ -72,6 +73,15 @@ class Settings(BaseSettings):
     """How long a process keeps a tenant's config before reading it again."""
 
     twilio_timeout_s: float = 10.0
+
+    @model_validator(mode="after")
+    def _cluster_needs_its_own_url(self) -> "Settings":
+        if self.state_redis_cluster and self.state_redis_url is None:
+            raise ValueError(
+                "LANEWAY_STATE_REDIS_CLUSTER needs LANEWAY_STATE_REDIS_URL: "
+                "RQ stays on REDIS_URL, which must be a single primary"
+            )
+        return self
 
     @property
     def effective_public_base_url(self) -> str:

@@ -250,7 +250,10 @@ class ConversationStore:
     def read(self, keys: ConversationKeys) -> ConversationView | None:
         """Return a snapshot of the conversation, or ``None`` if it does not exist.
 
-        Keys: ``state``, ``optout``, ``outbox`` read in one pipeline (MULTI).
+        Keys: ``state``, ``optout``, ``outbox`` read in one MULTI/EXEC
+        transaction, so atomic. On a Redis Cluster this is a same-slot
+        transaction (redis-py's ``ClusterPipeline(transaction=True)``), which
+        the shared hash tag makes possible.
 
         Raises:
             SchemaTooNewError, StateError: the stored document cannot be read.
@@ -268,7 +271,10 @@ class ConversationStore:
     def erase(self, keys: ConversationKeys) -> int:
         """Delete the conversation's keys (right to erasure). Returns the number deleted.
 
-        ``seen:*`` dedupe markers carry no personal data and expire on their own.
+        Keys: ``state``, ``inbox``, ``lease``, ``outbox``, ``optout``; one
+        ``DEL``, atomic (on a Redis Cluster, redis-py splits ``DEL`` by slot,
+        and these keys share one). ``seen:*`` dedupe markers carry no personal
+        data and expire on their own.
         """
         return int(self.redis.delete(*keys.all_static()))
 

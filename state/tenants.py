@@ -52,9 +52,14 @@ class TenantRegistry:
     def save(self, config: TenantConfig, environment: str) -> TenantConfig:
         """Store one tenant: its config, its numbers and its hashed API keys.
 
-        Numbers and keys the tenant no longer lists are released. Not atomic
-        across keys (they live in different cluster slots); written in an
-        order that never routes a number to a missing config.
+        Numbers and keys the tenant no longer lists are released.
+
+        Keys: ``lw:number:<e164>`` (read, then written), ``lw:tenant:<id>``,
+        ``lw:tenants``, ``lw:apikey:<sha256>`` (written or deleted). Not atomic
+        across keys: they live in different cluster slots. Written in two
+        pipelines, the config first, so a number never routes to a missing
+        config: on a Redis Cluster one non-transactional pipeline is split
+        per node and the nodes apply their parts in no guaranteed order.
 
         Raises:
             ConfigError: a number belongs to another tenant, or a secret is missing.
@@ -68,6 +73,8 @@ class TenantRegistry:
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(K.tenant(stored.tenant_id), stored.model_dump_json())
         pipe.sadd(K.tenants_index(), stored.tenant_id)
+        pipe.execute()
+        pipe = self.redis.pipeline(transaction=False)
         for number in stored.phone_numbers:
             pipe.set(K.number(number), stored.tenant_id)
         new_hashes = {k.sha256 for k in stored.operator_api_keys if isinstance(k, HashedKey)}

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from redis.cluster import RedisCluster
-from redis.exceptions import ClusterCrossSlotError, RedisClusterException, ResponseError
+from redis.exceptions import ClusterCrossSlotError, CrossSlotTransactionError, RedisClusterException, ResponseError
 from rq.serializers import JSONSerializer
 
 from jobs import runtime as job_runtime
@@ -21,6 +21,7 @@ from jobs.runtime import build_runtime
 from jobs.worker import LanewayWorker
 from service import create_app
 from state import keys as K
+from state.connection import state_redis
 from state.keys import ConversationKeys
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
@@ -205,9 +206,38 @@ def test_a_script_given_keys_of_two_slots_is_refused(crt, cluster):
     # A tenant-wide key never shares a conversation's slot either.
     with pytest.raises((RedisClusterException, ResponseError)):
         store._claim(keys=[a.outbox, K.tenant(ACME)], args=["m1"])
+    # A read transaction over two conversations is refused too, never silently split.
+    pipe = cluster.pipeline(transaction=True)
+    pipe.hmget(a.state, "version", "doc")
+    pipe.exists(b.optout)
+    with pytest.raises(CrossSlotTransactionError):
+        pipe.execute()
     assert cluster.exists(a.lease, b.state) == 0
 
 
 def test_healthz_pings_the_cluster(cclient):
     response = cclient.get("/healthz")
     assert response.status_code == 200 and response.get_json()["checks"] == {"queue_redis": True, "state_redis": True}
+
+
+def test_state_redis_connects_to_the_cluster_from_settings(cluster_settings, cluster, cluster_tenants):
+    client = state_redis(cluster_settings)
+    try:
+        assert isinstance(client, RedisCluster)
+        assert {n.name for n in client.get_primaries()} == {n.name for n in cluster.get_primaries()}
+        assert client.get(K.number(ACME_NUMBER)) == ACME.encode()
+    finally:
+        client.close()
+
+
+def test_tenant_resave_moves_numbers_across_slots(cluster_tenants, cluster):
+    acme = cluster_tenants.get(ACME)
+    extra = "+15550003333"
+    cluster_tenants.save(acme.model_copy(update={"phone_numbers": [ACME_NUMBER, extra]}), "development")
+    assert cluster_tenants.by_number(extra).tenant_id == ACME
+    cluster_tenants.save(acme.model_copy(update={"phone_numbers": [extra]}), "development")
+    assert cluster.get(K.number(ACME_NUMBER)) is None
+    assert cluster_tenants.by_number(ACME_NUMBER) is None
+    assert cluster_tenants.by_number(extra).tenant_id == ACME
+    assert cluster_tenants.tenant_for_api_key("dev-acme-api-key") == ACME
+    assert cluster.smembers(K.tenants_index()) == {b"acme-insurance", b"bright-clinic"}
