@@ -41,5 +41,10 @@ main.add_command(chat_command)
 main.add_command(demo_command)
 main.add_command(bench_command)
 
+# Stored-state maintenance (service/cli_state.py).
+from service.cli_state import state_group  # noqa: E402
+
+main.add_command(state_group)  # `laneway state migrate`
+
 if __name__ == "__main__":  # `python -m service.cli …`, how `laneway run` starts its children
     main(prog_name="laneway")

@@ -21,6 +21,7 @@ key                            type        holds
 ``lw:number:<e164>``           string      tenant id owning the phone number
 ``lw:apikey:<sha256>``         string      tenant id owning an operator API key
 ``lw:form:<form_token>``       string      ``<tenant_id>|<conversation_id>``
+``lw:migrate:cursor:<t|*>``    hash        saved SCAN cursors of ``laneway state migrate``
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
 =============================  ==========  ======================================
@@ -122,3 +123,42 @@ def pending_index() -> str:
 def pending_member(tenant_id: str, conversation_id: str) -> str:
     """The member naming a conversation in :func:`pending_index`."""
     return f"{_check_id(tenant_id, 'tenant_id')}|{_check_id(conversation_id, 'conversation_id')}"
+
+
+_GLOB_SPECIAL = set("*?[]\\")
+
+
+def state_scan_pattern(tenant_id: str | None) -> str:
+    """``SCAN MATCH`` pattern of every conversation ``state`` key, or one tenant's.
+
+    ``lw:{<tenant_id>|*}:state`` (glob characters in ``tenant_id`` escaped), or
+    ``lw:{*|*}:state`` for all tenants.
+    """
+    if tenant_id is None:
+        tag = "*"
+    else:
+        _check_id(tenant_id, "tenant_id")
+        tag = "".join("\\" + ch if ch in _GLOB_SPECIAL else ch for ch in tenant_id)
+    return f"{PREFIX}:{{{tag}|*}}:state"
+
+
+def migrate_cursor(tenant_id: str | None) -> str:
+    """Hash of a migration run's saved SCAN cursors: ``lw:migrate:cursor:<tenant_id or *>``.
+
+    Fields: one per scanned node (``standalone``, or ``host:port`` of a cluster
+    primary), value the next cursor or ``done``.
+    """
+    return f"{PREFIX}:migrate:cursor:{tenant_id or '*'}"
+
+
+def parse_state_key(key: str) -> ConversationKeys | None:
+    """Return the :class:`ConversationKeys` whose ``state`` key is ``key``, or ``None``."""
+    head, tail = f"{PREFIX}:{{", "}:state"
+    if not (key.startswith(head) and key.endswith(tail)):
+        return None
+    tenant_id, sep, conversation_id = key[len(head) : -len(tail)].partition("|")
+    try:
+        keys = ConversationKeys(tenant_id, conversation_id) if sep else None
+    except ValueError:
+        return None
+    return keys if keys is not None and keys.state == key else None
