@@ -125,16 +125,22 @@ def standin(twilio_standin):
 
 
 @pytest.fixture
-def tenants(r, settings) -> TenantRegistry:
-    registry = TenantRegistry(r, cache_ttl_s=0)
+def state_conn(r):
+    """The client for conversation state and tenants: the test database (a module may override it)."""
+    return r
+
+
+@pytest.fixture
+def tenants(state_conn, settings) -> TenantRegistry:
+    registry = TenantRegistry(state_conn, cache_ttl_s=0)
     registry.load_file(parse_tenants_yaml(EXAMPLE_TENANTS.read_text()), settings.env)
     return registry
 
 
 @pytest.fixture
-def rt(r, settings, tenants):
-    """The worker runtime on the test database, installed for in-process jobs."""
-    runtime = build_runtime(settings, queue_connection=r, state_connection=r)
+def rt(r, state_conn, settings, tenants):
+    """The worker runtime (queue on the test database, state on ``state_conn``), installed for in-process jobs."""
+    runtime = build_runtime(settings, queue_connection=r, state_connection=state_conn)
     runtime.tenants.cache_ttl_s = 0
     job_runtime.install(runtime)
     yield runtime
@@ -142,8 +148,8 @@ def rt(r, settings, tenants):
 
 
 @pytest.fixture
-def app(r, settings, tenants, rt):
-    app = create_app({"SETTINGS": settings, "QUEUE_REDIS": r, "STATE_REDIS": r, "TESTING": True})
+def app(r, state_conn, settings, tenants, rt):
+    app = create_app({"SETTINGS": settings, "QUEUE_REDIS": r, "STATE_REDIS": state_conn, "TESTING": True})
     app.extensions["laneway"].tenants.cache_ttl_s = 0
     return app
 

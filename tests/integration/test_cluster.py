@@ -14,19 +14,12 @@ from urllib.parse import quote
 import pytest
 from redis.cluster import RedisCluster
 from redis.exceptions import ClusterCrossSlotError, CrossSlotTransactionError, RedisClusterException, ResponseError
-from rq.serializers import JSONSerializer
 
-from jobs import runtime as job_runtime
-from jobs.runtime import build_runtime
-from jobs.worker import LanewayWorker
-from service import create_app
 from state import keys as K
 from state.connection import state_redis
 from state.keys import ConversationKeys
-from state.tenant_config import parse_tenants_yaml
-from state.tenants import TenantRegistry
 
-from tests.conftest import ACME_NUMBER, AUTH_TOKENS, EXAMPLE_TENANTS, sign, twilio_form
+from tests.conftest import ACME_NUMBER
 
 pytestmark = pytest.mark.redis_server
 
@@ -35,58 +28,20 @@ ACME = "acme-insurance"
 
 
 @pytest.fixture
-def cluster_settings(settings, redis_cluster):
+def settings(settings, redis_cluster):
+    """The shared test settings with state on the cluster."""
     return settings.model_copy(update={"state_redis_url": redis_cluster.url, "state_redis_cluster": True})
 
 
 @pytest.fixture
-def cluster_tenants(cluster, cluster_settings) -> TenantRegistry:
-    registry = TenantRegistry(cluster, cache_ttl_s=0)
-    registry.load_file(parse_tenants_yaml(EXAMPLE_TENANTS.read_text()), cluster_settings.env)
-    return registry
+def state_conn(cluster):
+    return cluster
 
 
 @pytest.fixture
-def crt(r, cluster, cluster_settings, cluster_tenants):
-    """The worker runtime: queue on the shared test database, state on the cluster."""
-    runtime = build_runtime(cluster_settings, queue_connection=r, state_connection=cluster)
-    runtime.tenants.cache_ttl_s = 0
-    job_runtime.install(runtime)
-    yield runtime
-    job_runtime.install(None)
-
-
-@pytest.fixture
-def cclient(r, cluster, cluster_settings, crt):
-    app = create_app({"SETTINGS": cluster_settings, "QUEUE_REDIS": r, "STATE_REDIS": cluster, "TESTING": True})
-    app.extensions["laneway"].tenants.cache_ttl_s = 0
-    return app.test_client()
-
-
-@pytest.fixture
-def post_sms(cclient):
-    def post(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None):
-        form = twilio_form(body, sender, to, message_sid)
-        response = cclient.post(
-            "/twilio/messaging", data=form, headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[to])}
-        )
-        return response, form
-
-    return post
-
-
-@pytest.fixture
-def work(r, crt):
-    def run() -> bool:
-        return LanewayWorker([crt.queue], connection=r, serializer=JSONSerializer).work(burst=True, with_scheduler=True)
-
-    return run
-
-
-@pytest.fixture
-def operator(cclient):
+def operator(client):
     def call(method: str, conversation_id: str, tenant_id: str = ACME, api_key: str = "dev-acme-api-key"):
-        return cclient.open(
+        return client.open(
             f"/api/v1/tenants/{tenant_id}/conversations/{quote(conversation_id, safe='')}",
             method=method,
             headers={"Authorization": f"Bearer {api_key}"},
@@ -99,9 +54,9 @@ def sent_to(standin, number: str) -> list[str]:
     return [m["Body"] for m in standin.messages() if m["To"] == number]
 
 
-def test_state_is_on_the_cluster_and_the_queue_is_not(crt, cluster, r):
-    assert isinstance(crt.state_redis, RedisCluster)
-    assert crt.queue.connection is r
+def test_state_is_on_the_cluster_and_the_queue_is_not(rt, cluster, r):
+    assert isinstance(rt.state_redis, RedisCluster)
+    assert rt.queue.connection is r
     assert cluster.get(K.number(ACME_NUMBER)) == ACME.encode()
     assert r.get(K.number(ACME_NUMBER)) is None
 
@@ -168,17 +123,17 @@ def test_stop_and_start_on_the_cluster(post_sms, work, standin, operator, cluste
     assert len(replies) == 3 and "8am" in replies[-1]
 
 
-def test_erase_on_the_cluster(post_sms, work, operator, crt, cluster):
+def test_erase_on_the_cluster(post_sms, work, operator, rt, cluster):
     post_sms("STOP", CUSTOMER)
     work()
     keys = ConversationKeys(ACME, CUSTOMER)
     assert cluster.exists(keys.state, keys.optout) == 2
 
-    assert crt.store.erase(keys) >= 2
+    assert rt.store.erase(keys) >= 2
     assert cluster.exists(*keys.all_static()) == 0
-    assert crt.store.read(keys) is None
+    assert rt.store.read(keys) is None
     assert operator("GET", CUSTOMER).status_code == 404
-    assert crt.store.erase(keys) == 0
+    assert rt.store.erase(keys) == 0
 
 
 def test_operator_erase_endpoint_on_the_cluster(post_sms, work, operator, cluster):
@@ -190,11 +145,11 @@ def test_operator_erase_endpoint_on_the_cluster(post_sms, work, operator, cluste
     assert operator("DELETE", CUSTOMER).status_code == 404
 
 
-def test_a_script_given_keys_of_two_slots_is_refused(crt, cluster):
+def test_a_script_given_keys_of_two_slots_is_refused(rt, cluster):
     """Guard: a key built outside the conversation's hash tag fails loudly, never half-runs."""
     a, b = ConversationKeys(ACME, "+15550000001"), ConversationKeys(ACME, "+15550000002")
     assert cluster.keyslot(a.lease) != cluster.keyslot(b.state)
-    store = crt.store
+    store = rt.store
 
     # The cluster client refuses before sending.
     with pytest.raises(RedisClusterException, match="same key slot"):
@@ -215,13 +170,13 @@ def test_a_script_given_keys_of_two_slots_is_refused(crt, cluster):
     assert cluster.exists(a.lease, b.state) == 0
 
 
-def test_healthz_pings_the_cluster(cclient):
-    response = cclient.get("/healthz")
+def test_healthz_pings_the_cluster(client):
+    response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json()["checks"] == {"queue_redis": True, "state_redis": True}
 
 
-def test_state_redis_connects_to_the_cluster_from_settings(cluster_settings, cluster, cluster_tenants):
-    client = state_redis(cluster_settings)
+def test_state_redis_connects_to_the_cluster_from_settings(settings, cluster, tenants):
+    client = state_redis(settings)
     try:
         assert isinstance(client, RedisCluster)
         assert {n.name for n in client.get_primaries()} == {n.name for n in cluster.get_primaries()}
@@ -230,14 +185,14 @@ def test_state_redis_connects_to_the_cluster_from_settings(cluster_settings, clu
         client.close()
 
 
-def test_tenant_resave_moves_numbers_across_slots(cluster_tenants, cluster):
-    acme = cluster_tenants.get(ACME)
+def test_tenant_resave_moves_numbers_across_slots(tenants, cluster):
+    acme = tenants.get(ACME)
     extra = "+15550003333"
-    cluster_tenants.save(acme.model_copy(update={"phone_numbers": [ACME_NUMBER, extra]}), "development")
-    assert cluster_tenants.by_number(extra).tenant_id == ACME
-    cluster_tenants.save(acme.model_copy(update={"phone_numbers": [extra]}), "development")
+    tenants.save(acme.model_copy(update={"phone_numbers": [ACME_NUMBER, extra]}), "development")
+    assert tenants.by_number(extra).tenant_id == ACME
+    tenants.save(acme.model_copy(update={"phone_numbers": [extra]}), "development")
     assert cluster.get(K.number(ACME_NUMBER)) is None
-    assert cluster_tenants.by_number(ACME_NUMBER) is None
-    assert cluster_tenants.by_number(extra).tenant_id == ACME
-    assert cluster_tenants.tenant_for_api_key("dev-acme-api-key") == ACME
+    assert tenants.by_number(ACME_NUMBER) is None
+    assert tenants.by_number(extra).tenant_id == ACME
+    assert tenants.tenant_for_api_key("dev-acme-api-key") == ACME
     assert cluster.smembers(K.tenants_index()) == {b"acme-insurance", b"bright-clinic"}
