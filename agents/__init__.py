@@ -12,6 +12,8 @@ errors; never Redis, Flask, RQ, ``service`` or ``jobs``.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from agents.base import Agent, AgentError, AgentResult, OutboundDraft, Route, RouteReason, TurnInput
 from agents.guard import guard_reply
 from agents.keywords import carrier_keyword, turn_keyword
@@ -36,13 +38,14 @@ def _reply_channel(turn: TurnInput, draft: OutboundDraft) -> Channel:
     return channel_of(draft.to)
 
 
-def run_agent(lane: Lane, turn: TurnInput, route: Route) -> AgentResult:
+def run_agent(lane: Lane, turn: TurnInput, route: Route, agents: Mapping[str, Agent] = AGENTS) -> AgentResult:
     """Run ``lane``'s agent on the turn and pass every reply through :func:`guard_reply`.
 
     Args:
         lane: the lane to run, normally ``route.lane``.
         turn: the turn input.
         route: the router's decision, handed to the agent.
+        agents: lane → agent (tests inject wrapped agents).
 
     Returns:
         The agent's result with each outbound text guarded for its channel
@@ -53,7 +56,7 @@ def run_agent(lane: Lane, turn: TurnInput, route: Route) -> AgentResult:
     Raises:
         UnknownLaneError: no agent serves ``lane``.
     """
-    agent = AGENTS.get(lane)
+    agent = agents.get(lane)
     if agent is None:
         raise UnknownLaneError(f"no agent for lane {lane!r}")
     result = agent(turn, route)

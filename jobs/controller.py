@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from agents.base import Agent, AgentResult, Route, TurnInput
-from agents.guard import guard_reply
+from agents import run_agent
 from jobs.lease_keeper import LeaseKeeper
 from state.errors import LeaseLostError, StateError, VersionConflictError
 from state.keys import ConversationKeys
-from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, channel_of, utcnow
+from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, utcnow
 from state.patch import apply_patch
 from state.store import ConversationStore, Loaded, parse_document
 from state.tenant_config import TenantConfig
@@ -206,7 +206,7 @@ class TurnController:
         for hop in range(MAX_HANDOFFS + 1):
             current = self._enter_lane(current, route, now)
             turn = TurnInput(tenant, current, tuple(inbox), text, now, self.public_base_url)
-            result: AgentResult = self.agents[route.lane](turn, route)
+            result: AgentResult = run_agent(route.lane, turn, route, self.agents)  # replies come back guarded
             current = SessionState.model_validate(apply_patch(current.model_dump(mode="json"), result.patch))
             drafts += [(d, route.lane) for d in result.outbound]
             if result.handoff is None or result.handoff == route.lane or hop == MAX_HANDOFFS:
@@ -220,19 +220,18 @@ class TurnController:
         transcript = current.transcript
         for i, (draft, lane) in enumerate(drafts):
             message_id = f"{current.turn_count}.{i}"  # turn_count grows by one per committed turn
-            body = guard_reply(draft.text, tenant, channel_of(draft.to) if draft.to else current.channel)
             outbound.append(
                 OutboundMessage(
                     message_id=message_id,
                     to=draft.to or reply_to,
                     from_=own_number,
-                    body=body,
+                    body=draft.text,
                     bypass_opt_out=draft.bypass_opt_out,
                     created_at=now,
                 )
             )
             transcript.append(
-                TranscriptEntry(direction="outbound", author="ai", text=body, at=now, lane=lane, message_id=message_id)
+                TranscriptEntry(direction="outbound", author="ai", text=draft.text, at=now, lane=lane, message_id=message_id)
             )
         current = current.model_copy(update={"transcript": transcript[-MAX_TRANSCRIPT_ENTRIES:]})
         optout_action = "" if current.opted_out == state.opted_out else ("set" if current.opted_out else "clear")

@@ -29,13 +29,10 @@ from jobs.errors import RetryableDeliveryError
 from jobs.twilio_http import make_twilio_client
 from state.errors import StateError
 from state.keys import ConversationKeys
+from state.models import mask_address
 from state.store import ConversationStore
 
 log = logging.getLogger(__name__)
-
-
-def _mask(address: str) -> str:
-    return "***" + address[-4:]
 
 
 @lru_cache(maxsize=256)
@@ -80,7 +77,7 @@ def deliver(tenant_id: str, conversation_id: str, message_id: str) -> str:
         if exc.status == 429 or exc.status >= 500:
             return _retry_or_fail(store, keys, message_id, f"Twilio answered {exc.status}", exc)
         store.finish_outbound(keys, message_id, "failed")
-        log.warning("outbox %s %s to %s failed: %s %s", keys.label, message_id, _mask(message.to), exc.status, exc.code)
+        log.warning("outbox %s %s to %s failed: %s %s", keys.label, message_id, mask_address(message.to), exc.status, exc.code)
         return "failed"
     except requests.ReadTimeout:
         store.finish_outbound(keys, message_id, "failed")
@@ -89,7 +86,7 @@ def deliver(tenant_id: str, conversation_id: str, message_id: str) -> str:
     except requests.ConnectionError as exc:  # includes ConnectTimeout: the request never left
         return _retry_or_fail(store, keys, message_id, "cannot reach Twilio", exc)
     store.finish_outbound(keys, message_id, "sent", sent.sid or "")
-    log.info("outbox %s %s sent to %s sid=%s", keys.label, message_id, _mask(message.to), sent.sid)
+    log.info("outbox %s %s sent to %s sid=%s", keys.label, message_id, mask_address(message.to), sent.sid)
     return "sent"
 
 

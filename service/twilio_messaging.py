@@ -23,7 +23,7 @@ from service.app import services
 from service.errors import ApiError
 from service.twilio_signature import check_twilio_signature
 from state.keys import ConversationKeys
-from state.models import InboundMessage, channel_of, utcnow
+from state.models import InboundMessage, channel_of, mask_address, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def inbound_message():
     to = _field("To", ADDRESS)
     tenant = svc.tenants.by_number(to)
     if tenant is None:
-        raise ApiError(404, f"no tenant owns the number in To")
+        raise ApiError(404, "no tenant owns the number in To")
     check_twilio_signature(
         request, tenant.twilio.auth_token.resolve(svc.settings.env), svc.settings.effective_public_base_url
     )
@@ -82,10 +82,10 @@ def inbound_message():
     if accepted.pending:
         enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender)
     log.info(
-        "inbound %s tenant_id=%s message_sid=%s from=***%s",
+        "inbound %s tenant_id=%s message_sid=%s from=%s",
         "accepted" if accepted.new else "duplicate",
         tenant.tenant_id,
         message_sid,
-        sender[-4:],
+        mask_address(sender),
     )
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")

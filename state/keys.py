@@ -29,6 +29,8 @@ key                            type        holds
 
 from __future__ import annotations
 
+from state.models import mask_address
+
 PREFIX = "lw"
 _FORBIDDEN_IN_TAG = set("{}|")
 
@@ -84,7 +86,7 @@ class ConversationKeys:
     @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
-        return f"{{{self.tenant_id}|***{self.conversation_id[-4:]}}}"
+        return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
 
     def all_static(self) -> list[str]:
         """Every key of the conversation except the per-message ``seen`` markers."""

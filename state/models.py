@@ -27,6 +27,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def mask_address(address: str) -> str:
+    """Return a phone address masked for logs: ``***`` and its last 4 characters."""
+    return "***" + address[-4:]
+
+
 def channel_of(address: str) -> Channel:
     """Return the channel of a Twilio address (``whatsapp:+1555…`` is WhatsApp, else SMS)."""
     return "whatsapp" if address.startswith("whatsapp:") else "sms"

@@ -43,6 +43,8 @@ import click
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.serving import make_server
 
+from state.models import mask_address
+
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
@@ -68,10 +70,6 @@ GSM7_BASIC = (
 GSM7_EXTENDED = "^{}\\[~]|€\f"
 
 bp = Blueprint("twilio_standin", __name__)
-
-
-def _mask(number: str) -> str:
-    return "***" + number[-4:]
 
 
 def num_segments(body: str) -> int:
@@ -201,7 +199,7 @@ def create_message(account_sid: str):
     with store.lock:
         store.received.append(attempt)
         store.messages.append(resource)
-    logger.info("stand-in accepted %s to %s (%s segments)", resource["sid"], _mask(form["To"]), resource["num_segments"])
+    logger.info("stand-in accepted %s to %s (%s segments)", resource["sid"], mask_address(form["To"]), resource["num_segments"])
     logger.debug("stand-in %s body: %r", resource["sid"], form["Body"])
     return jsonify(resource), 201
 
