@@ -1,22 +1,36 @@
 """Outbox delivery through the official ``twilio`` client.
 
-``jobs.delivery.deliver(tenant_id, conversation_id, message_id)`` moves one
-outbox entry ``queued → sending`` by compare-and-set (or ``→ suppressed`` for
-an opted-out contact), sends it with ``client.messages.create`` (Twilio
-Messages API: ``To``, ``From``, ``Body``), then ``sending → sent | failed``.
-A retried job finds the entry no longer ``queued`` and sends nothing, so each
-entry is sent at most once.
+Each outbox entry moves ``queued → sending`` by compare-and-set (or
+``→ suppressed`` for an opted-out contact), is sent with
+``client.messages.create`` (Twilio Messages API: ``To``, ``From``, ``Body``),
+then moves ``sending → sent | failed``. Whoever loses the compare-and-set
+sends nothing, so an entry is sent at most once by the normal path.
+
+Where sending happens:
+
+* :func:`deliver_now`: the drain job sends its turn's replies itself, right
+  after the commit (one RQ job per turn, not one per reply).
+* :func:`deliver` (RQ job ``jobs.delivery.deliver``): retries, and entries
+  the sweep found still ``queued`` (a worker died between commit and send).
+* :func:`reconcile` (RQ job ``jobs.delivery.reconcile``): an entry left
+  ``sending`` longer than ``delivery_reconcile_after_s`` (its sender died
+  mid-request). Twilio offers no idempotency key for Messages, so Laneway asks
+  Twilio (Messages list, ``To`` and ``From``) whether a message with this body
+  was created after the claim: if so the entry becomes ``sent`` with its sid,
+  else it goes back to ``queued`` and is sent. Either way exactly one copy.
 
 HTTP 429 and 5xx, and failures to connect, put the entry back to ``queued``
 and raise :class:`RetryableDeliveryError` so RQ's ``Retry`` runs the job
 again with backoff; on the last attempt the entry becomes ``failed``. A read
-timeout is ambiguous (Twilio may have accepted the message), so it is
-``failed``, never retried.
+timeout is ambiguous (Twilio may have accepted the message), so the entry
+stays ``sending`` and :func:`reconcile` settles it later.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import requests
@@ -26,18 +40,116 @@ from twilio.rest import Client
 
 from jobs import runtime
 from jobs.errors import RetryableDeliveryError
+from jobs.queues import enqueue_deliveries
 from jobs.twilio_http import make_twilio_client
 from state.errors import StateError
 from state.keys import ConversationKeys
-from state.models import mask_address
-from state.store import ConversationStore
+from state.models import OutboundMessage, mask_address
 
 log = logging.getLogger(__name__)
+
+CLOCK_SKEW_S = 5
+"""Allowance between our clock (the claim time) and Twilio's ``date_created``."""
+RECONCILE_LOOKBACK = 50
+"""Newest messages from our number to the contact that :func:`reconcile` inspects."""
 
 
 @lru_cache(maxsize=256)
 def _client(account_sid: str, auth_token: str, api_url: str | None, timeout_s: float) -> Client:
     return make_twilio_client(account_sid, auth_token, api_url, timeout_s)
+
+
+def _tenant_client(rt: runtime.Runtime, tenant_id: str) -> Client:
+    """The tenant's Twilio client. Raises :class:`StateError` for an unknown tenant."""
+    tenant = rt.tenants.get(tenant_id)
+    if tenant is None:
+        raise StateError(f"unknown tenant {tenant_id!r}")
+    env = rt.settings.env
+    return _client(
+        tenant.twilio.account_sid.resolve(env),
+        tenant.twilio.auth_token.resolve(env),
+        rt.settings.twilio_api_url,
+        rt.settings.twilio_timeout_s,
+    )
+
+
+def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool) -> str:
+    """Claim one outbox entry and send it. Returns the status it ends in.
+
+    Keys: ``outbox``, ``outbox_pending``, ``optout`` (claim and finish, each
+    one atomic script).
+
+    Raises:
+        RetryableDeliveryError: Twilio answered 429/5xx or could not be reached
+            and ``last_attempt`` is false (the entry is ``queued`` again).
+        StateError: the tenant no longer exists (the entry is ``failed``).
+    """
+    store = rt.store
+    status, message = store.claim_outbound(keys, message_id)
+    if message is None:
+        log.info("outbox %s %s: %s, nothing to send", keys.label, message_id, status)
+        return status
+    try:
+        client = _tenant_client(rt, keys.tenant_id)
+    except StateError:
+        store.finish_outbound(keys, message_id, "failed")
+        raise
+    return _send(client, rt, keys, message_id, message, last_attempt)
+
+
+def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_id: str, message: OutboundMessage, last_attempt: bool) -> str:
+    store = rt.store
+    try:
+        sent = client.messages.create(to=message.to, from_=message.from_, body=message.body)
+    except TwilioRestException as exc:
+        if exc.status == 429 or exc.status >= 500:
+            return _retry_or_fail(rt, keys, message_id, f"Twilio answered {exc.status}", exc, last_attempt)
+        store.finish_outbound(keys, message_id, "failed")
+        log.warning("outbox %s %s to %s failed: %s %s", keys.label, message_id, mask_address(message.to), exc.status, exc.code)
+        return "failed"
+    except requests.ReadTimeout:
+        log.error("outbox %s %s: read timeout, outcome unknown; left sending for reconcile", keys.label, message_id)
+        return "sending"
+    except requests.ConnectionError as exc:  # includes ConnectTimeout: the request never left
+        return _retry_or_fail(rt, keys, message_id, "cannot reach Twilio", exc, last_attempt)
+    store.finish_outbound(keys, message_id, "sent", sent.sid or "")
+    log.info("outbox %s %s sent to %s sid=%s", keys.label, message_id, mask_address(message.to), sent.sid)
+    return "sent"
+
+
+def _retry_or_fail(
+    rt: runtime.Runtime, keys: ConversationKeys, message_id: str, why: str, exc: Exception, last_attempt: bool
+) -> str:
+    if last_attempt:
+        rt.store.finish_outbound(keys, message_id, "failed")
+        log.error("outbox %s %s failed for good: %s", keys.label, message_id, why)
+        return "failed"
+    rt.store.finish_outbound(keys, message_id, "queued")
+    raise RetryableDeliveryError(f"{why}; will retry") from exc
+
+
+def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, message_ids: list[str]) -> dict[str, str]:
+    """Send a drain's replies in order, inside the drain job. Returns message id → status.
+
+    An entry that hits a retryable error is handed to a :func:`deliver` job
+    (RQ ``Retry`` with ``delivery_retry_intervals_s``, first run after the
+    first interval), and so are the entries after it, to keep their order.
+    Any other error propagates after the remaining entries are handed over.
+    """
+    keys = ConversationKeys(tenant_id, conversation_id)
+    statuses: dict[str, str] = {}
+    for i, message_id in enumerate(message_ids):
+        try:
+            statuses[message_id] = send_entry(rt, keys, message_id, last_attempt=False)
+        except RetryableDeliveryError:
+            later = message_ids[i:]
+            enqueue_deliveries(rt.queue, rt.settings, tenant_id, conversation_id, later, delay_s=rt.settings.delivery_retry_intervals_s[0])
+            statuses |= dict.fromkeys(later, "queued")
+            break
+        except BaseException:
+            enqueue_deliveries(rt.queue, rt.settings, tenant_id, conversation_id, message_ids[i + 1 :])
+            raise
+    return statuses
 
 
 def _last_attempt() -> bool:
@@ -53,47 +165,41 @@ def deliver(tenant_id: str, conversation_id: str, message_id: str) -> str:
             RQ retries the job.
         StateError: the tenant no longer exists.
     """
+    return send_entry(runtime.current(), ConversationKeys(tenant_id, conversation_id), message_id, _last_attempt())
+
+
+def reconcile(tenant_id: str, conversation_id: str, message_id: str) -> str:
+    """Settle an entry left ``sending`` by a sender that died (RQ job). Returns its status.
+
+    Does nothing unless the entry is still ``sending`` and was claimed more
+    than ``delivery_reconcile_after_s`` ago. Then lists the newest
+    :data:`RECONCILE_LOOKBACK` messages ``From`` our number ``To`` the contact
+    (Twilio Messages list) and looks for one with the same body created since
+    the claim (less :data:`CLOCK_SKEW_S`): found, the entry is ``sent`` with
+    that sid; not found, it is compare-and-set back to ``queued`` and sent.
+
+    Keys: ``outbox``, ``outbox_pending`` (read, then compare-and-set).
+
+    Raises:
+        RetryableDeliveryError: the resend hit 429/5xx or no connection.
+        twilio.base.exceptions.TwilioRestException, requests.RequestException:
+            the list request failed (RQ records it; the next sweep tries again).
+    """
     rt = runtime.current()
     keys = ConversationKeys(tenant_id, conversation_id)
-    store: ConversationStore = rt.store
-    status, message = store.claim_outbound(keys, message_id)
-    if message is None:
-        log.info("outbox %s %s: %s, nothing to send", keys.label, message_id, status)
-        return status
-    tenant = rt.tenants.get(tenant_id)
-    if tenant is None:
-        store.finish_outbound(keys, message_id, "failed")
-        raise StateError(f"unknown tenant {tenant_id!r}")
-    env = rt.settings.env
-    client = _client(
-        tenant.twilio.account_sid.resolve(env),
-        tenant.twilio.auth_token.resolve(env),
-        rt.settings.twilio_api_url,
-        rt.settings.twilio_timeout_s,
-    )
-    try:
-        sent = client.messages.create(to=message.to, from_=message.from_, body=message.body)
-    except TwilioRestException as exc:
-        if exc.status == 429 or exc.status >= 500:
-            return _retry_or_fail(store, keys, message_id, f"Twilio answered {exc.status}", exc)
-        store.finish_outbound(keys, message_id, "failed")
-        log.warning("outbox %s %s to %s failed: %s %s", keys.label, message_id, mask_address(message.to), exc.status, exc.code)
-        return "failed"
-    except requests.ReadTimeout:
-        store.finish_outbound(keys, message_id, "failed")
-        log.error("outbox %s %s: read timeout, outcome unknown, not retried", keys.label, message_id)
-        return "failed"
-    except requests.ConnectionError as exc:  # includes ConnectTimeout: the request never left
-        return _retry_or_fail(store, keys, message_id, "cannot reach Twilio", exc)
-    store.finish_outbound(keys, message_id, "sent", sent.sid or "")
-    log.info("outbox %s %s sent to %s sid=%s", keys.label, message_id, mask_address(message.to), sent.sid)
-    return "sent"
-
-
-def _retry_or_fail(store: ConversationStore, keys: ConversationKeys, message_id: str, why: str, exc: Exception) -> str:
-    if _last_attempt():
-        store.finish_outbound(keys, message_id, "failed")
-        log.error("outbox %s %s failed for good: %s", keys.label, message_id, why)
-        return "failed"
-    store.finish_outbound(keys, message_id, "queued")
-    raise RetryableDeliveryError(f"{why}; will retry") from exc
+    entry = rt.store.outbound_entry(keys, message_id)
+    age_s = time.time() - (entry.claimed_at_ms or 0) / 1000
+    if entry.status != "sending" or entry.message is None or age_s < rt.settings.delivery_reconcile_after_s:
+        return entry.status
+    message = entry.message
+    client = _tenant_client(rt, tenant_id)
+    since = datetime.fromtimestamp(entry.claimed_at_ms / 1000, timezone.utc) - timedelta(seconds=CLOCK_SKEW_S)
+    for candidate in client.messages.list(to=message.to, from_=message.from_, limit=RECONCILE_LOOKBACK):
+        if candidate.body == message.body and candidate.date_created and candidate.date_created >= since:
+            rt.store.finish_outbound(keys, message_id, "sent", candidate.sid or "")
+            log.warning("outbox %s %s: found sent by a dead worker as sid=%s", keys.label, message_id, candidate.sid)
+            return "sent"
+    if not rt.store.finish_outbound(keys, message_id, "queued"):
+        return rt.store.outbound_entry(keys, message_id).status  # another reconcile got there first
+    log.warning("outbox %s %s: not found at Twilio after its sender died; sending again", keys.label, message_id)
+    return send_entry(rt, keys, message_id, _last_attempt())

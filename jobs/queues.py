@@ -7,6 +7,7 @@ RQ's JSON serializer: nothing pickled, no message bodies in job arguments.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from redis import Redis
 from rq import Queue, Retry
@@ -17,7 +18,11 @@ from state.settings import Settings
 
 DRAIN = "jobs.turn.drain"
 DELIVER = "jobs.delivery.deliver"
+RECONCILE = "jobs.delivery.reconcile"
 SWEEP = "jobs.sweep.sweep"
+
+FAILURE_TTL_S = 7 * 24 * 3600
+"""How long RQ keeps a failed job (and its error) for operators to inspect."""
 
 
 def make_queue(connection: Redis, settings: Settings) -> Queue:
@@ -40,7 +45,7 @@ def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation
             args=(tenant_id, conversation_id),
             timeout=settings.job_timeout_s,
             retry=Retry(max=len(settings.drain_retry_intervals_s), interval=settings.drain_retry_intervals_s),
-            failure_ttl=7 * 24 * 3600,
+            failure_ttl=FAILURE_TTL_S,
             pipeline=pipe,
         )
         pipe.zadd(keys.pending_index(), {keys.pending_member(tenant_id, conversation_id): int(time.time() * 1000)})
@@ -48,20 +53,28 @@ def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation
     return job
 
 
-def enqueue_deliveries(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, message_ids: list[str]):
-    """Enqueue one delivery job per outbox message id, in one pipeline."""
+def enqueue_deliveries(
+    queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, message_ids: list[str], delay_s: float = 0, job: str = DELIVER
+) -> None:
+    """Enqueue one ``job`` (a delivery, or a reconcile) per outbox message id.
+
+    With ``delay_s`` the jobs go to RQ's scheduled registry and run that many
+    seconds later (a worker started with the scheduler moves them). Each job
+    retries on ``delivery_retry_intervals_s``. One pipeline without delay.
+    """
     if not message_ids:
-        return []
+        return
     retry = Retry(max=len(settings.delivery_retry_intervals_s), interval=settings.delivery_retry_intervals_s)
-    return queue.enqueue_many(
-        [
-            Queue.prepare_data(
-                DELIVER,
-                args=(tenant_id, conversation_id, message_id),
-                timeout=settings.job_timeout_s,
-                retry=retry,
-                failure_ttl=7 * 24 * 3600,
+    if delay_s:
+        for message_id in message_ids:
+            queue.enqueue_in(
+                timedelta(seconds=delay_s), job, args=(tenant_id, conversation_id, message_id),
+                job_timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S,
             )
-            for message_id in message_ids
+        return
+    queue.enqueue_many(
+        [
+            Queue.prepare_data(job, args=(tenant_id, conversation_id, m), timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S)
+            for m in message_ids
         ]
     )

@@ -13,9 +13,8 @@ from rq import Queue
 
 import agents
 from jobs.controller import TurnController
-from jobs.queues import enqueue_deliveries, make_queue
+from jobs.queues import make_queue
 from state.connection import queue_redis, state_redis
-from state.keys import ConversationKeys
 from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
@@ -42,16 +41,12 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
     store = ConversationStore(sr, lease_ttl_ms=settings.lease_ttl_ms, dedupe_ttl_s=settings.dedupe_ttl_s)
     tenants = TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s)
 
-    def on_committed(keys: ConversationKeys, message_ids: list[str]) -> None:
-        enqueue_deliveries(queue, settings, keys.tenant_id, keys.conversation_id, message_ids)
-
     controller = TurnController(
         store,
         tenants,
         router=agents.route,
         agents=agents.AGENTS,
         public_base_url=settings.effective_public_base_url,
-        on_committed=on_committed,
         max_commit_attempts=settings.max_commit_attempts,
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,
     )

@@ -2,8 +2,9 @@
 
 A worker killed mid-turn leaves its inbox entries in place (only a commit
 removes them) and its lease to expire; a worker killed after a commit but
-before enqueueing deliveries leaves outbox entries ``queued``. Nothing else
-would look at such a conversation until the customer writes again.
+before sending leaves outbox entries ``queued``; one killed during a send
+leaves its entry ``sending``. Nothing else would look at such a conversation
+until the customer writes again.
 
 Every accepted message marks its conversation in ``lw:pending`` (scored by
 the accept time, ms). The sweep takes only members older than the lease TTL,
@@ -16,12 +17,16 @@ of the conversation's ``inbox``, ``lease`` and ``outbox``:
 * outbox entries still ``queued``: enqueue their deliveries (a delivery that
   is already running or retrying claims the entry first; the other finds it
   taken and sends nothing);
+* outbox entries ``sending`` for longer than ``delivery_reconcile_after_s``:
+  enqueue :func:`jobs.delivery.reconcile` for them; younger ones: look again
+  later;
 * nothing pending: remove the member, unless it was re-marked meanwhile.
 
-Recovery time after a crash is at most lease TTL + sweep period.
+Recovery time after a crash is at most lease TTL + sweep period, and for a
+crash during a send, ``delivery_reconcile_after_s`` + lease TTL + sweep period.
 
-Runs as RQ job ``jobs.sweep.sweep`` repeated by RQ's scheduler
-(:func:`schedule_sweep`, called when a worker starts).
+Runs as RQ job ``jobs.sweep.sweep`` every ``sweep_period_s``, repeated by
+RQ's scheduler (:func:`schedule_sweep`, called when a worker starts).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from rq import Queue, Repeat, Retry
 from rq.exceptions import DuplicateJobError
 
 from jobs import runtime
-from jobs.queues import SWEEP, enqueue_deliveries, enqueue_drain
+from jobs.queues import RECONCILE, SWEEP, enqueue_deliveries, enqueue_drain
 from state import keys as K
 from state.keys import ConversationKeys
 from state.settings import Settings
@@ -42,8 +47,6 @@ from state.settings import Settings
 log = logging.getLogger(__name__)
 
 SWEEP_JOB_ID = "laneway-sweep"
-SWEEP_PERIOD_S = 15
-"""Seconds between sweeps."""
 SWEEP_BATCH = 500
 """Most conversations one sweep examines."""
 
@@ -64,6 +67,7 @@ class SweepReport:
     examined: int = 0
     drains: int = 0
     deliveries: int = 0
+    reconciles: int = 0
     busy: int = 0
     cleared: int = 0
 
@@ -90,22 +94,45 @@ def sweep_once(rt: runtime.Runtime, now_ms: int | None = None, batch: int = SWEE
         pipe.exists(keys.lease)
         pipe.hgetall(keys.outbox)
         inbox_len, lease_held, outbox = pipe.execute()
-        queued = sorted(k[2:].decode() for k, v in outbox.items() if k.startswith(b"s:") and v == b"queued")
+        queued, stale, sending = _outbox_work(outbox, now_ms - int(settings.delivery_reconcile_after_s * 1000))
         if lease_held:
             report.busy += 1
             qr.zadd(K.pending_index(), {member: now_ms})
         elif inbox_len:
             report.drains += 1
             enqueue_drain(rt.queue, settings, tenant_id, conversation_id)
-        elif queued:
-            report.deliveries += 1
-            enqueue_deliveries(rt.queue, settings, tenant_id, conversation_id, queued)
+        elif queued or sending:
+            if queued:
+                report.deliveries += 1
+                enqueue_deliveries(rt.queue, settings, tenant_id, conversation_id, queued)
+            if stale:
+                report.reconciles += 1
+                enqueue_deliveries(rt.queue, settings, tenant_id, conversation_id, stale, job=RECONCILE)
             qr.zadd(K.pending_index(), {member: now_ms})
         elif remove(keys=[K.pending_index()], args=[member, _score_text(score)]):
             report.cleared += 1
-    if report.drains or report.deliveries:
-        log.warning("sweep recovered %d drains and %d conversations' deliveries", report.drains, report.deliveries)
+    if report.drains or report.deliveries or report.reconciles:
+        log.warning(
+            "sweep recovered %d drains, %d conversations' deliveries, %d conversations' sends to reconcile",
+            report.drains, report.deliveries, report.reconciles,
+        )
     return report
+
+
+def _outbox_work(outbox: dict[bytes, bytes], stale_before_ms: int) -> tuple[list[str], list[str], list[str]]:
+    """Split an ``outbox`` hash into ids ``queued``, ``sending`` claimed before ``stale_before_ms``, and all ``sending``."""
+    queued, stale, sending = [], [], []
+    for field, value in outbox.items():
+        if not field.startswith(b"s:"):
+            continue
+        message_id = field[2:].decode()
+        if value == b"queued":
+            queued.append(message_id)
+        elif value == b"sending":
+            sending.append(message_id)
+            if int(outbox.get(b"c:" + field[2:], b"0")) < stale_before_ms:
+                stale.append(message_id)
+    return sorted(queued), sorted(stale), sending
 
 
 def _score_text(score: float) -> str:
@@ -118,7 +145,7 @@ def sweep() -> dict:
     return asdict(sweep_once(runtime.current()))
 
 
-def schedule_sweep(queue: Queue, settings: Settings, period_s: int = SWEEP_PERIOD_S) -> bool:
+def schedule_sweep(queue: Queue, settings: Settings) -> bool:
     """Make sure the repeating sweep job exists (idempotent; every worker calls it at start).
 
     Returns ``True`` if this call scheduled it, ``False`` if it already existed.
@@ -129,9 +156,9 @@ def schedule_sweep(queue: Queue, settings: Settings, period_s: int = SWEEP_PERIO
             job_id=SWEEP_JOB_ID,
             unique=True,
             timeout=settings.job_timeout_s,
-            repeat=Repeat(times=10**9, interval=period_s),
-            retry=Retry(max=3, interval=period_s),
-            failure_ttl=period_s * 4,  # a failed sweep's hash must not block rescheduling for long
+            repeat=Repeat(times=10**9, interval=settings.sweep_period_s),
+            retry=Retry(max=3, interval=settings.sweep_period_s),
+            failure_ttl=settings.sweep_period_s * 4,  # a failed sweep's hash must not block rescheduling for long
         )
     except DuplicateJobError:
         return False

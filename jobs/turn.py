@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from jobs import runtime
+from jobs.delivery import deliver_now
 from jobs.queues import DRAIN
 from state.errors import SchemaTooNewError
 
@@ -16,10 +17,13 @@ SCHEMA_REQUEUE_DELAY_S = 30
 
 
 def drain(tenant_id: str, conversation_id: str) -> dict:
-    """Drain one conversation's inbox (RQ job; IDs-only arguments).
+    """Drain one conversation's inbox, then send its replies (RQ job; IDs-only arguments).
 
-    Returns a JSON-able summary (``turns``, ``version``, ``message_ids``,
-    ``conflicts``) that RQ stores as the job result.
+    The replies are sent after the lease is released (:func:`deliver_now`),
+    so a slow Twilio never holds up the conversation's next turn.
+
+    Returns a JSON-able summary (``turns``, ``version``, ``conflicts`` and
+    ``delivery``: outbox message id → status) that RQ stores as the job result.
 
     A document written by a newer worker (higher ``schema_version``) is left
     untouched and the drain is requeued after :data:`SCHEMA_REQUEUE_DELAY_S`.
@@ -33,4 +37,5 @@ def drain(tenant_id: str, conversation_id: str) -> dict:
         log.warning("tenant_id=%s: %s; requeued in %ds", tenant_id, exc, SCHEMA_REQUEUE_DELAY_S)
         rt.queue.enqueue_in(timedelta(seconds=SCHEMA_REQUEUE_DELAY_S), DRAIN, tenant_id, conversation_id)
         return {"requeued": True}
-    return {"turns": result.turns, "version": result.version, "message_ids": result.message_ids, "conflicts": result.conflicts}
+    delivery = deliver_now(rt, tenant_id, conversation_id, result.message_ids)
+    return {"turns": result.turns, "version": result.version, "conflicts": result.conflicts, "delivery": delivery}

@@ -13,8 +13,14 @@ key                            type        holds
 ``C:state``                    hash        ``version``, ``schema_version``, ``doc``
 ``C:inbox``                    list        accepted, not yet committed events (JSON)
 ``C:lease``                    string      the drain lease token (PX TTL)
-``C:seen:<provider_id>``       string      dedupe marker for a provider message id
-``C:outbox``                   hash        ``m:<id>`` message JSON, ``s:<id>`` status
+``C:seen``                     zset        provider message ids (dedupe), scored by
+                                           accept time (ms); trimmed to the dedupe TTL
+``C:outbox``                   hash        per outbox entry: ``s:<id>`` status,
+                                           ``p:<id>`` provider sid, ``c:<id>`` claim
+                                           time (ms, while sending), ``b:<id>``
+                                           bypasses opt-out (until final)
+``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
+                                           entry's status is final
 ``C:optout``                   string      present while the contact is opted out
 ``lw:tenant:<tenant_id>``      string      the tenant's config JSON
 ``lw:tenants``                 set         all tenant ids
@@ -80,17 +86,22 @@ class ConversationKeys:
     def optout(self) -> str:
         return f"{self.tag}:optout"
 
-    def seen(self, provider_id: str) -> str:
-        return f"{self.tag}:seen:{provider_id}"
+    @property
+    def outbox_pending(self) -> str:
+        return f"{self.tag}:outbox_pending"
+
+    @property
+    def seen(self) -> str:
+        return f"{self.tag}:seen"
 
     @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
 
-    def all_static(self) -> list[str]:
-        """Every key of the conversation except the per-message ``seen`` markers."""
-        return [self.state, self.inbox, self.lease, self.outbox, self.optout]
+    def all(self) -> list[str]:
+        """Every key of the conversation."""
+        return [self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen]
 
 
 def tenant(tenant_id: str) -> str:

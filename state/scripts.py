@@ -8,16 +8,24 @@ from __future__ import annotations
 
 ACCEPT = """
 -- Accept one inbound event: dedupe on the provider's id, append to the inbox.
--- KEYS[1] seen:<provider_id>   KEYS[2] inbox
--- ARGV[1] event JSON   ARGV[2] dedupe TTL (s)   ARGV[3] inbox TTL (ms)
+-- KEYS[1] seen (zset: provider id -> accept time, ms)   KEYS[2] inbox
+-- ARGV[1] event JSON   ARGV[2] provider id   ARGV[3] dedupe TTL (ms)
+-- ARGV[4] inbox TTL (ms)
+-- Ids older than the dedupe TTL are trimmed first, so the set holds one
+-- window of ids and expires a window after the last accept.
 -- Returns the inbox length after the append (> 0) for a new event; for a
 -- duplicate, minus the inbox length (0 when nothing waits), so the caller can
 -- still enqueue a drain for entries a failed enqueue left behind.
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - tonumber(ARGV[3]))
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
   return -redis.call('LLEN', KEYS[2])
 end
+redis.call('ZADD', KEYS[1], now_ms, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local n = redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return n
 """
 
@@ -44,6 +52,7 @@ COMMIT = """
 -- Commit one turn: fence on lease and version, write the document, consume the
 -- inbox, queue outbound messages, refresh TTLs, release or keep the lease.
 -- KEYS[1] state   KEYS[2] inbox   KEYS[3] outbox   KEYS[4] lease   KEYS[5] optout
+-- KEYS[6] outbox_pending
 -- ARGV[1] lease token   ARGV[2] expected version (0: new conversation)
 -- ARGV[3] schema_version   ARGV[4] document JSON   ARGV[5] inbox entries consumed
 -- ARGV[6] idle TTL (ms)   ARGV[7] lease TTL (ms)   ARGV[8] opt-out: set|clear|''
@@ -68,10 +77,14 @@ redis.call('HSET', KEYS[1], 'version', version, 'schema_version', ARGV[3], 'doc'
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('LTRIM', KEYS[2], tonumber(ARGV[5]), -1)
 for i = 9, #ARGV, 3 do
-  redis.call('HSET', KEYS[3], 'm:' .. ARGV[i], ARGV[i + 1], 's:' .. ARGV[i], 'queued')
+  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[3], 's:' .. ARGV[i], 'queued')
   if ARGV[i + 2] == '1' then
     redis.call('HSET', KEYS[3], 'b:' .. ARGV[i], '1')
   end
+end
+if #ARGV >= 9 then
+  redis.call('PEXPIRE', KEYS[6], ttl)
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('PEXPIRE', KEYS[3], ttl)
@@ -111,33 +124,48 @@ return 0
 
 CLAIM_OUTBOUND = """
 -- Move one outbox entry queued -> sending (or -> suppressed for an opted-out
--- contact), so that only one delivery attempt ever sends it.
--- KEYS[1] outbox   KEYS[2] optout   ARGV[1] message id
--- Returns {1, message JSON} to send; {2, status} suppressed now;
--- {0, status|false} not claimable (already claimed, final, or unknown).
-local status = redis.call('HGET', KEYS[1], 's:' .. ARGV[1])
+-- contact), so that only one delivery attempt ever sends it. A claim records
+-- its time (c:<id>, ms) so a sending entry whose sender died can be found.
+-- KEYS[1] outbox   KEYS[2] optout   KEYS[3] outbox_pending   ARGV[1] message id
+-- Returns {1, message JSON, claimed at (ms)} to send; {2, 'suppressed'}
+-- suppressed now; {0, status|false} not claimable (already claimed, final,
+-- or unknown).
+local id = ARGV[1]
+local status = redis.call('HGET', KEYS[1], 's:' .. id)
 if status ~= 'queued' then
   return {0, status}
 end
-if redis.call('EXISTS', KEYS[2]) == 1 and not redis.call('HGET', KEYS[1], 'b:' .. ARGV[1]) then
-  redis.call('HSET', KEYS[1], 's:' .. ARGV[1], 'suppressed')
+if redis.call('EXISTS', KEYS[2]) == 1 and not redis.call('HGET', KEYS[1], 'b:' .. id) then
+  redis.call('HSET', KEYS[1], 's:' .. id, 'suppressed')
+  redis.call('HDEL', KEYS[1], 'b:' .. id)
+  redis.call('HDEL', KEYS[3], id)
   return {2, 'suppressed'}
 end
-redis.call('HSET', KEYS[1], 's:' .. ARGV[1], 'sending')
-return {1, redis.call('HGET', KEYS[1], 'm:' .. ARGV[1])}
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 's:' .. id, 'sending', 'c:' .. id, string.format('%d', now_ms))
+return {1, redis.call('HGET', KEYS[3], id), now_ms}
 """
 
 FINISH_OUTBOUND = """
--- Compare-and-set an outbox entry's status.
--- KEYS[1] outbox   ARGV[1] message id   ARGV[2] expected status
--- ARGV[3] new status   ARGV[4] provider message sid or ''
+-- Compare-and-set an outbox entry's status. A final status (sent, failed,
+-- suppressed) drops the message body and claim time: the transcript keeps
+-- the text, the outbox keeps status and provider sid.
+-- KEYS[1] outbox   KEYS[2] outbox_pending   ARGV[1] message id
+-- ARGV[2] expected status   ARGV[3] new status   ARGV[4] provider message sid or ''
 -- Returns 1 when set, 0 when the status was not ARGV[2].
-if redis.call('HGET', KEYS[1], 's:' .. ARGV[1]) ~= ARGV[2] then
+local id = ARGV[1]
+if redis.call('HGET', KEYS[1], 's:' .. id) ~= ARGV[2] then
   return 0
 end
-redis.call('HSET', KEYS[1], 's:' .. ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[1], 's:' .. id, ARGV[3])
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'p:' .. ARGV[1], ARGV[4])
+  redis.call('HSET', KEYS[1], 'p:' .. id, ARGV[4])
+end
+redis.call('HDEL', KEYS[1], 'c:' .. id)
+if ARGV[3] ~= 'queued' and ARGV[3] ~= 'sending' then
+  redis.call('HDEL', KEYS[1], 'b:' .. id)
+  redis.call('HDEL', KEYS[2], id)
 end
 return 1
 """

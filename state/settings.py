@@ -73,6 +73,23 @@ class Settings(BaseSettings):
     """How long a process keeps a tenant's config before reading it again."""
 
     twilio_timeout_s: float = 10.0
+    """Connect and read timeout of each Twilio API request."""
+    delivery_reconcile_after_s: float = 60.0
+    """How long an outbox entry may stay ``sending`` before the sweep asks
+    Twilio whether it was sent (its sender died mid-request). Must exceed
+    twice ``twilio_timeout_s`` (connect, then read), so a live sender has
+    finished by then."""
+    sweep_period_s: int = 15
+    """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
+
+    @model_validator(mode="after")
+    def _reconcile_after_the_request_timeout(self) -> "Settings":
+        if self.delivery_reconcile_after_s <= 2 * self.twilio_timeout_s:
+            raise ValueError(
+                "LANEWAY_DELIVERY_RECONCILE_AFTER_S must exceed twice LANEWAY_TWILIO_TIMEOUT_S: "
+                "an entry still being sent must never be reconciled"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cluster_needs_its_own_url(self) -> "Settings":

@@ -63,6 +63,15 @@ class Committed:
     inbox: list[InboundMessage] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class OutboundEntry:
+    """One outbox entry as stored: status (``"missing"`` if unknown), claim time (ms), message."""
+
+    status: str
+    claimed_at_ms: int | None
+    message: OutboundMessage | None
+
+
 @dataclass
 class ConversationView:
     """A read-only snapshot for the operator API.
@@ -120,7 +129,8 @@ class ConversationStore:
     def accept(self, keys: ConversationKeys, message: InboundMessage, idle_ttl_s: int) -> Accepted:
         """Dedupe on ``message.provider_id`` and append the message to the inbox.
 
-        Keys: ``seen:<provider_id>`` (SET NX EX), ``inbox`` (RPUSH); atomic.
+        Keys: ``seen`` (ZSCORE, ZADD, trimmed to the dedupe TTL), ``inbox``
+        (RPUSH); atomic.
 
         Returns:
             :class:`Accepted`: whether the message is new, and whether the
@@ -133,8 +143,8 @@ class ConversationStore:
         """
         n = int(
             self._accept(
-                keys=[keys.seen(message.provider_id), keys.inbox],
-                args=[message.model_dump_json(by_alias=True), self.dedupe_ttl_s, idle_ttl_s * 1000],
+                keys=[keys.seen, keys.inbox],
+                args=[message.model_dump_json(by_alias=True), message.provider_id, self.dedupe_ttl_s * 1000, idle_ttl_s * 1000],
             )
         )
         return Accepted(new=n > 0, pending=n != 0)
@@ -176,7 +186,7 @@ class ConversationStore:
         """Write ``state`` as ``expected_version + 1`` and queue ``outbound``, atomically.
 
         Keys: ``state``, ``inbox`` (LTRIM of the ``consumed`` oldest entries),
-        ``outbox``, ``lease``, ``optout``; one script.
+        ``outbox``, ``outbox_pending``, ``lease``, ``optout``; one script.
 
         Args:
             optout_action: ``"set"``, ``"clear"`` or ``""`` for the contact's
@@ -199,7 +209,7 @@ class ConversationStore:
         ]
         for m in outbound:
             args += [m.message_id, m.model_dump_json(by_alias=True), "1" if m.bypass_opt_out else ""]
-        reply = self._commit(keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout], args=args)
+        reply = self._commit(keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout, keys.outbox_pending], args=args)
         code = int(reply[0])
         if code == -1:
             raise LeaseLostError(f"lease on {keys.label} lost before commit")
@@ -222,28 +232,43 @@ class ConversationStore:
     def claim_outbound(self, keys: ConversationKeys, message_id: str) -> tuple[str, OutboundMessage | None]:
         """Claim an outbox entry for sending: ``queued → sending`` (or ``→ suppressed``).
 
-        Keys: ``outbox``, ``optout``; atomic compare-and-set.
+        Keys: ``outbox`` (status, claim time), ``optout``, ``outbox_pending``
+        (the message); atomic compare-and-set.
 
         Returns:
             ``("send", message)`` when this caller must send it;
             ``("suppressed", None)`` when the contact is opted out;
             ``(status, None)`` with the current status (or ``"missing"``) otherwise.
         """
-        code, value = self._claim(keys=[keys.outbox, keys.optout], args=[message_id])
-        if int(code) == 1:
+        reply = self._claim(keys=[keys.outbox, keys.optout, keys.outbox_pending], args=[message_id])
+        code, value = int(reply[0]), reply[1]
+        if code == 1:
             return "send", OutboundMessage.model_validate_json(value)
-        if int(code) == 2:
+        if code == 2:
             return "suppressed", None
         return (value.decode() if value else "missing"), None
 
     def finish_outbound(
         self, keys: ConversationKeys, message_id: str, status: DeliveryStatus, provider_sid: str = "", expected: str = "sending"
     ) -> bool:
-        """Compare-and-set an outbox entry from ``expected`` to ``status``. Keys: ``outbox``.
+        """Compare-and-set an outbox entry from ``expected`` to ``status``.
 
-        Returns ``False`` if the entry was not in ``expected``.
+        Keys: ``outbox``, ``outbox_pending`` (a final status drops the message
+        body); atomic. Returns ``False`` if the entry was not in ``expected``.
         """
-        return bool(self._finish(keys=[keys.outbox], args=[message_id, expected, status, provider_sid]))
+        return bool(self._finish(keys=[keys.outbox, keys.outbox_pending], args=[message_id, expected, status, provider_sid]))
+
+    def outbound_entry(self, keys: ConversationKeys, message_id: str) -> OutboundEntry:
+        """Read one outbox entry: status, claim time and message. Keys: ``outbox``, ``outbox_pending`` (MULTI)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hmget(keys.outbox, f"s:{message_id}", f"c:{message_id}")
+        pipe.hget(keys.outbox_pending, message_id)
+        (status, claimed_at_ms), message = pipe.execute()
+        return OutboundEntry(
+            status.decode() if status else "missing",
+            int(claimed_at_ms) if claimed_at_ms else None,
+            OutboundMessage.model_validate_json(message) if message else None,
+        )
 
     # -- reads and erasure ---------------------------------------------------------
 
@@ -271,10 +296,9 @@ class ConversationStore:
     def erase(self, keys: ConversationKeys) -> int:
         """Delete the conversation's keys (right to erasure). Returns the number deleted.
 
-        Keys: ``state``, ``inbox``, ``lease``, ``outbox``, ``optout``; one
-        ``DEL``, atomic (on a Redis Cluster, redis-py splits ``DEL`` by slot,
-        and these keys share one). ``seen:*`` dedupe markers carry no personal
-        data and expire on their own.
+        Keys: every key of :meth:`ConversationKeys.all`; one ``DEL``, atomic
+        (on a Redis Cluster, redis-py splits ``DEL`` by slot, and these keys
+        share one).
         """
-        return int(self.redis.delete(*keys.all_static()))
+        return int(self.redis.delete(*keys.all()))
 

@@ -89,7 +89,7 @@ def test_a_worker_whose_lease_lapsed_cannot_commit_and_the_successor_commits_onc
     assert slow_committed == []  # no reply was queued by the lapsed worker
     assert fast_result.turns == 1 and len(fast_committed) == 1
     assert r.hget(KEYS.state, "version") == b"1"
-    assert len([k for k in r.hkeys(KEYS.outbox) if k.startswith(b"m:")]) == 1
+    assert len([k for k in r.hkeys(KEYS.outbox) if k.startswith(b"s:")]) == 1
     assert not r.exists(KEYS.inbox)
 
 

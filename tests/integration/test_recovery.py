@@ -39,11 +39,10 @@ def test_a_lost_drain_is_enqueued_again(post_sms, r, rt, work, standin):
     assert [m["Body"] for m in standin.messages()][0].startswith("Our licensed agents")
 
 
-def test_replies_committed_but_never_enqueued_are_delivered(post_sms, r, rt, work, standin):
+def test_replies_committed_but_never_sent_are_delivered(post_sms, r, rt, work, standin):
     post_sms("What are your opening hours?", CUSTOMER)
     rt.queue.empty()
-    rt.controller.on_committed = lambda keys, ids: None  # crash between commit and enqueue
-    assert rt.controller.drain("acme-insurance", CUSTOMER).turns == 1
+    assert rt.controller.drain("acme-insurance", CUSTOMER).turns == 1  # the job died before deliver_now
     assert standin.messages() == []
     first = later(rt)
     report = sweep_once(rt, first)
@@ -53,6 +52,59 @@ def test_replies_committed_but_never_enqueued_are_delivered(post_sms, r, rt, wor
     # Looked at again one lease TTL after the re-enqueue: nothing left, so cleared.
     assert sweep_once(rt, first + rt.settings.lease_ttl_ms + 1).cleared == 1
     assert r.zscore(K.pending_index(), MEMBER) is None
+
+
+def _commit_and_claim(post_sms, rt) -> tuple[str, object]:
+    """A turn committed and its reply claimed by a sender that then died."""
+    post_sms("What are your opening hours?", CUSTOMER)
+    rt.queue.empty()
+    [message_id] = rt.controller.drain("acme-insurance", CUSTOMER).message_ids
+    status, message = rt.store.claim_outbound(KEYS, message_id)
+    assert status == "send"
+    return message_id, message
+
+
+def _age_claim(r, rt, message_id: str) -> None:
+    claimed_at_ms = int(r.hget(KEYS.outbox, f"c:{message_id}"))
+    r.hset(KEYS.outbox, f"c:{message_id}", claimed_at_ms - int(rt.settings.delivery_reconcile_after_s * 1000) - 1)
+
+
+def test_a_send_that_reached_twilio_before_its_sender_died_is_not_sent_again(post_sms, r, rt, work, standin):
+    message_id, message = _commit_and_claim(post_sms, rt)
+    sid = _client_for(rt).messages.create(to=message.to, from_=message.from_, body=message.body).sid  # then SIGKILL
+    first = later(rt)
+    assert sweep_once(rt, first).reconciles == 0  # a claim this young may still be in flight
+    assert r.zscore(K.pending_index(), MEMBER) == first  # so it is looked at again
+    _age_claim(r, rt, message_id)
+    assert sweep_once(rt, first + rt.settings.lease_ttl_ms + 1).reconciles == 1
+    work()
+    assert len(standin.messages()) == 1
+    assert r.hgetall(KEYS.outbox) == {f"s:{message_id}".encode(): b"sent", f"p:{message_id}".encode(): sid.encode()}
+
+
+def test_a_send_that_never_reached_twilio_is_sent_once(post_sms, r, rt, work, standin):
+    message_id, message = _commit_and_claim(post_sms, rt)
+    _age_claim(r, rt, message_id)
+    first = later(rt)
+    assert sweep_once(rt, first).reconciles == 1
+    assert sweep_once(rt, first + rt.settings.lease_ttl_ms + 1).reconciles == 1  # again, before the first one ran
+    work()
+    assert [m["Body"] for m in standin.messages()] == [message.body]
+    assert r.hget(KEYS.outbox, f"s:{message_id}") == b"sent"
+
+
+def test_a_retryable_failure_in_the_drain_job_is_handed_to_a_delivery_job(post_sms, r, rt, work, standin):
+    standin.fail_next(503, 1)
+    post_sms("What are your opening hours?", CUSTOMER)
+    work()
+    assert len(standin.messages()) == 1
+    assert [a["status"] for a in standin.attempts()] == [503, 201]
+
+
+def _client_for(rt):
+    from jobs.delivery import _tenant_client
+
+    return _tenant_client(rt, "acme-insurance")
 
 
 def test_a_held_lease_is_left_alone(post_sms, r, rt):
@@ -86,6 +138,6 @@ def test_erasure(post_sms, work, client, operator_get, r):
     assert client.delete(url).status_code == 401
     assert client.delete(url, headers={"Authorization": "Bearer dev-acme-api-key"}).status_code == 204
     assert operator_get("acme-insurance", CUSTOMER).status_code == 404
-    assert not any(r.exists(k) for k in KEYS.all_static())
+    assert not any(r.exists(k) for k in KEYS.all())
     assert r.zscore(K.pending_index(), MEMBER) is None
     assert client.delete(url, headers={"Authorization": "Bearer dev-acme-api-key"}).status_code == 404

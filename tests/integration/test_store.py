@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from state.errors import LeaseLostError, SchemaTooNewError, VersionConflictError
 from state.keys import ConversationKeys
 from state.models import InboundMessage, OutboundMessage, SessionState, utcnow
-from state.store import ConversationStore
+from state.store import ConversationStore, OutboundEntry
 
 pytestmark = pytest.mark.redis_server
 
@@ -44,6 +45,16 @@ def test_accept_dedupes_on_provider_id(store, r):
     assert r.llen(KEYS.inbox) == 1
     assert 0 < r.pttl(KEYS.inbox) <= 3600_000
 
+
+def test_dedupe_ids_are_forgotten_after_the_dedupe_ttl(r):
+    store = ConversationStore(r, dedupe_ttl_s=1)
+    assert store.accept(KEYS, msg("SM1"), 3600).new
+    assert 0 < r.pttl(KEYS.seen) <= 1000
+    time.sleep(1.1)  # the seen set itself expired
+    assert store.accept(KEYS, msg("SM1"), 3600).new
+    r.zadd(KEYS.seen, {"SMold": 0})  # an id far older than the TTL, in a live set
+    assert store.accept(KEYS, msg("SM2"), 3600).new
+    assert r.zrange(KEYS.seen, 0, -1) == [b"SM1", b"SM2"]  # trimmed on the way
 
 def test_acquire_reads_everything_and_excludes_others(store):
     store.accept(KEYS, msg("SM1", "a"), 3600)
@@ -105,7 +116,7 @@ def test_two_threads_committing_from_one_version_exactly_one_wins(store, r):
         t.join()
     assert sorted(outcomes) == ["conflict", "won"]
     assert r.hget(KEYS.state, "version") == b"1"
-    assert len([k for k in r.hkeys(KEYS.outbox) if k.startswith(b"m:")]) == 1
+    assert len([k for k in r.hkeys(KEYS.outbox) if k.startswith(b"s:")]) == 1
 
 
 def test_an_older_schema_never_overwrites_a_newer_one(store, r):
@@ -123,7 +134,15 @@ def test_outbox_entry_is_claimed_once(store, r):
     status, message = store.claim_outbound(KEYS, "1.0")
     assert status == "send" and message.body == "reply"
     assert store.claim_outbound(KEYS, "1.0") == ("sending", None)
+    entry = store.outbound_entry(KEYS, "1.0")
+    assert entry.status == "sending" and entry.message.body == "reply"
+    assert abs(entry.claimed_at_ms - time.time() * 1000) < 5000
     assert store.finish_outbound(KEYS, "1.0", "sent", "SMabc")
+    # A final entry keeps status and sid only, so the hash stays small (listpack).
+    assert store.outbound_entry(KEYS, "1.0") == OutboundEntry("sent", None, None)
+    assert r.hgetall(KEYS.outbox) == {b"s:1.0": b"sent", b"p:1.0": b"SMabc"}
+    assert not r.exists(KEYS.outbox_pending)
+    assert r.object("encoding", KEYS.outbox) == b"listpack"
     assert not store.finish_outbound(KEYS, "1.0", "failed")
     assert store.claim_outbound(KEYS, "1.0") == ("sent", None)
     assert store.claim_outbound(KEYS, "9.9") == ("missing", None)
@@ -146,4 +165,4 @@ def test_erase_removes_the_conversation(store, r):
     assert store.read(KEYS) is not None
     store.erase(KEYS)
     assert store.read(KEYS) is None
-    assert not any(r.exists(k) for k in KEYS.all_static())
+    assert not any(r.exists(k) for k in KEYS.all())
