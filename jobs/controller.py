@@ -187,7 +187,7 @@ class TurnController:
         doc = state.model_dump(mode="json")
         doc["transcript"] += [
             TranscriptEntry(
-                direction="inbound", author="customer", text=m.text, at=m.received_at, lane=state.lane, message_id=m.provider_id
+                author="customer", text=m.text, at=m.received_at, lane=state.lane, message_id=m.provider_id
             ).model_dump(mode="json")
             for m in inbox
         ]
@@ -231,7 +231,7 @@ class TurnController:
                 )
             )
             transcript.append(
-                TranscriptEntry(direction="outbound", author="ai", text=draft.text, at=now, lane=lane, message_id=message_id)
+                TranscriptEntry(author="ai", text=draft.text, at=now, lane=lane, message_id=message_id)
             )
         current = current.model_copy(update={"transcript": transcript[-MAX_TRANSCRIPT_ENTRIES:]})
         optout_action = "" if current.opted_out == state.opted_out else ("set" if current.opted_out else "clear")

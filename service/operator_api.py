@@ -103,6 +103,7 @@ def get_conversation(tenant_id: str, conversation_id: str):
         opted_out=view.opted_out,
         slots=state.slots,
         form_token=state.form_token,
+        handoff=state.handoff.model_dump(mode="json") if state.handoff else None,
         lane_history=[c.model_dump(mode="json") for c in state.lane_history],
         created_at=state.created_at.isoformat(),
         updated_at=state.updated_at.isoformat(),

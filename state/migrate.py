@@ -23,7 +23,6 @@ Safety while workers run:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -34,6 +33,7 @@ from redis import Redis
 from state.errors import SchemaTooNewError, StateError
 from state import keys as K
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
+from state.store import decode_document, encode_document
 from state.upcast import upcast
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,13 @@ class _Corrupt(Exception):
     pass
 
 
-def _plan(version: bytes | None, schema_version: bytes | None, doc: bytes | None) -> tuple[str, int, str | None]:
+def _plan(version: bytes | None, schema_version: bytes | None, doc: bytes | None) -> tuple[str, int, bytes | None]:
     """Decide what to do with one stored hash.
 
     Returns:
-        ``(outcome, expected_version, document JSON)`` with outcome
-        ``current``, ``too_new``, ``gone`` or ``upgrade`` (only then the JSON).
+        ``(outcome, expected_version, stored document)`` with outcome
+        ``current``, ``too_new``, ``gone`` or ``upgrade`` (only then the
+        document, as :func:`encode_document` stores it).
 
     Raises:
         _Corrupt: the hash or its document cannot be read or upcast.
@@ -125,9 +126,9 @@ def _plan(version: bytes | None, schema_version: bytes | None, doc: bytes | None
     except ValueError as exc:
         raise _Corrupt(f"non-integer version or schema_version: {exc}") from exc
     try:
-        parsed: Any = json.loads(doc)
-    except ValueError as exc:
-        raise _Corrupt(f"document is not JSON: {exc.__class__.__name__}") from exc
+        parsed: Any = decode_document(doc)
+    except StateError as exc:
+        raise _Corrupt(str(exc)) from exc
     if not isinstance(parsed, dict):
         raise _Corrupt("document is not a JSON object")
     doc_schema = parsed.get("schema_version")
@@ -144,7 +145,7 @@ def _plan(version: bytes | None, schema_version: bytes | None, doc: bytes | None
         return "too_new", expected, None
     except (StateError, ValidationError) as exc:
         raise _Corrupt(f"cannot upcast: {exc.__class__.__name__}") from exc
-    return "upgrade", expected, state.model_dump_json()
+    return "upgrade", expected, encode_document(state)
 
 
 def _nodes(redis: Redis) -> list[tuple[str, Redis]]:

@@ -14,12 +14,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-CURRENT_SCHEMA_VERSION = 2
+CURRENT_SCHEMA_VERSION = 3
 
 Channel = Literal["sms", "whatsapp", "voice"]
 Lane = Literal["guide", "sms", "support"]
 Status = Literal["active", "waiting_human", "closed"]
 Author = Literal["customer", "ai", "human", "system"]
+HandoffReason = Literal["customer_request", "trigger", "operator"]
 
 
 def utcnow() -> datetime:
@@ -57,17 +58,24 @@ class InboundMessage(BaseModel):
 
 
 class TranscriptEntry(BaseModel):
-    """One message in the conversation's transcript."""
+    """One message in the conversation's transcript.
+
+    The customer's messages are inbound; everything else (AI, human, system)
+    was sent to the customer: :attr:`direction` follows from ``author``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    direction: Literal["inbound", "outbound"]
     author: Author
     text: str
     at: AwareDatetime
     lane: Lane | None = None
     message_id: str | None = None
     """Inbound: the provider's id (``MessageSid``). Outbound: the outbox entry id."""
+
+    @property
+    def direction(self) -> Literal["inbound", "outbound"]:
+        return "inbound" if self.author == "customer" else "outbound"
 
 
 class LaneChange(BaseModel):
@@ -80,8 +88,21 @@ class LaneChange(BaseModel):
     reason: str
 
 
+class Handoff(BaseModel):
+    """The conversation was handed to a human: when, and why.
+
+    ``reason``: ``customer_request`` (the customer asked for a person),
+    ``trigger`` (a proactive rule escalated), ``operator`` (an operator took it).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    requested_at: AwareDatetime
+    reason: HandoffReason
+
+
 class SessionState(BaseModel):
-    """A conversation's session document (schema version 2).
+    """A conversation's session document (schema version 3).
 
     Attributes:
         slots: values collected from the customer (``first_name``,
@@ -90,13 +111,13 @@ class SessionState(BaseModel):
             its lane; the sticky window counts from here, so a lane holds
             until the conversation is idle for the tenant's ``sticky_seconds``.
         form_token: the hosted form session, once the guide lane started one.
-        human_requested_at: set when the conversation started waiting for a
-            human; the AI stays silent while ``status == "waiting_human"``.
+        handoff: set when the conversation was handed to a human; the AI
+            stays silent while ``status == "waiting_human"``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[2] = CURRENT_SCHEMA_VERSION
+    schema_version: Literal[3] = CURRENT_SCHEMA_VERSION
     tenant_id: str
     conversation_id: str
     channel: Channel
@@ -108,7 +129,7 @@ class SessionState(BaseModel):
     slots: dict[str, str] = Field(default_factory=dict)
     opted_out: bool = False
     form_token: str | None = None
-    human_requested_at: AwareDatetime | None = None
+    handoff: Handoff | None = None
     turn_count: int = 0
     transcript: list[TranscriptEntry] = Field(default_factory=list)
     created_at: AwareDatetime

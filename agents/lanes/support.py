@@ -7,7 +7,7 @@ In order:
    too; this is the second lock.
 2. A request for a person (``route.intent == "human"`` or the words, see
    :func:`agents.intents.human_match`): set ``status`` to ``waiting_human``
-   and ``human_requested_at``, reply ``tenant.human_handoff_text`` (once).
+   and ``handoff`` (reason ``customer_request``), reply ``tenant.human_handoff_text`` (once).
 3. The tenant's FAQ entry the message asks about (:func:`agents.faq.best_faq`,
    at least ``tenant.faq_min_score``): its answer.
 4. Hand off to the guide if the message wants to apply, or carries on an
@@ -60,7 +60,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
 
     Returns:
         For a person: ``replace`` ops on ``/status`` (``waiting_human``),
-        ``/human_requested_at`` (ISO-8601 of ``turn.now``) and ``/intent``
+        ``/handoff`` (``requested_at``: ISO-8601 of ``turn.now``) and ``/intent``
         with the handoff text. For an FAQ: the answer and ``/intent`` =
         ``faq``. Nothing at all while waiting for a person. A ``guide``
         handoff for an application.
@@ -73,7 +73,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult(
             patch=[
                 Replace(path="/status", value="waiting_human"),
-                Replace(path="/human_requested_at", value=timestamp_value(turn.now)),
+                Replace(path="/handoff", value={"requested_at": timestamp_value(turn.now), "reason": "customer_request"}),
                 *intent_ops(state, "human"),
             ],
             outbound=[OutboundDraft(text=tenant.human_handoff_text)],

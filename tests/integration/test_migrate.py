@@ -14,6 +14,7 @@ from state import migrate
 from state.keys import ConversationKeys
 from state.migrate import migrate_states
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
+from state.store import decode_document
 
 pytestmark = pytest.mark.redis_server
 
@@ -68,7 +69,7 @@ def _assert_migrated(r, stored, tenants=(ACME, BRIGHT)):
         if kind == "v1" and in_scope:
             assert int(stored_version) == version + 1, key
             assert int(schema_version) == CURRENT_SCHEMA_VERSION
-            state = SessionState.model_validate_json(doc)
+            state = SessionState.model_validate(decode_document(doc))
             assert state.slots == {"first_name": "Dana", "last_name": "Whitfield"}
             assert len(state.transcript) == 3
         else:
@@ -170,9 +171,9 @@ def test_conflict_with_a_commit_that_upgraded_counts_as_current(r, stored, monke
 
     def upcast_then_commit(doc):
         result = real_upcast(doc)
-        if doc["conversation_id"] == K.parse_state_key(victim).conversation_id and not r.hget(victim, "schema_version") == b"2":
+        if doc["conversation_id"] == K.parse_state_key(victim).conversation_id and int(r.hget(victim, "schema_version")) != CURRENT_SCHEMA_VERSION:
             current = SessionState.model_validate(result).model_dump_json()
-            r.hset(victim, mapping={"version": int(r.hget(victim, "version")) + 1, "schema_version": 2, "doc": current})
+            r.hset(victim, mapping={"version": int(r.hget(victim, "version")) + 1, "schema_version": CURRENT_SCHEMA_VERSION, "doc": current})
         return result
 
     monkeypatch.setattr(migrate, "upcast", upcast_then_commit)

@@ -11,6 +11,8 @@ import redis
 
 from service import create_app
 from state.keys import ConversationKeys
+from state.models import CURRENT_SCHEMA_VERSION
+from state.store import decode_document
 
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, BRIGHT_NUMBER, sign, twilio_form
 
@@ -36,7 +38,7 @@ def test_a_text_is_answered_and_recorded(post_sms, work, standin, operator_get):
 
     convo = operator_get("acme-insurance", CUSTOMER).get_json()
     assert convo["lane"] == "guide"
-    assert convo["version"] == 1 and convo["schema_version"] == 2
+    assert convo["version"] == 1 and convo["schema_version"] == CURRENT_SCHEMA_VERSION
     assert [(t["direction"], t.get("delivery")) for t in convo["turns"]] == [("inbound", None), ("outbound", "sent")]
     assert convo["turns"][0]["text"] == form["Body"]
 
@@ -206,9 +208,9 @@ def test_a_stored_v1_document_is_upcast_and_written_back(post_sms, work, r, oper
     r.hset(keys.state, mapping={"version": 7, "schema_version": 1, "doc": json.dumps(v1)})
     post_sms("yes", CUSTOMER)
     work()
-    assert r.hget(keys.state, "schema_version") == b"2"
-    stored = json.loads(r.hget(keys.state, "doc"))
-    assert stored["schema_version"] == 2 and "customer" not in stored
+    assert r.hget(keys.state, "schema_version") == str(CURRENT_SCHEMA_VERSION).encode()
+    stored = decode_document(r.hget(keys.state, "doc"))
+    assert stored["schema_version"] == CURRENT_SCHEMA_VERSION and "customer" not in stored
     convo = operator_get("acme-insurance", CUSTOMER).get_json()
     assert convo["version"] == 8
     assert convo["slots"]["first_name"] == "Dana"

@@ -103,7 +103,7 @@ class Chat:
         doc = self.state.model_dump(mode="json")
         for text in texts:
             doc["transcript"].append(
-                TranscriptEntry(direction="inbound", author="customer", text=text, at=self.now, lane=self.state.lane)
+                TranscriptEntry(author="customer", text=text, at=self.now, lane=self.state.lane)
                 .model_dump(mode="json")
             )
         self.state = SessionState.model_validate(doc)
@@ -122,7 +122,7 @@ class Chat:
             self.state = applied(self.state, result)
             for draft in result.outbound:
                 self.state.transcript.append(
-                    TranscriptEntry(direction="outbound", author="ai", text=draft.text, at=self.now, lane=decision.lane)
+                    TranscriptEntry(author="ai", text=draft.text, at=self.now, lane=decision.lane)
                 )
             if result.handoff is None or result.handoff == decision.lane or hop == 2:
                 break

@@ -62,7 +62,7 @@ def test_the_full_flow_one_answer_at_a_time(acme, new_state, make_turn, applied)
 
 
 def _outbound(lane, text):
-    return TranscriptEntry(direction="outbound", author="ai", text=text, at=datetime.now(timezone.utc), lane=lane)
+    return TranscriptEntry(author="ai", text=text, at=datetime.now(timezone.utc), lane=lane)
 
 
 def mid_application(new_state, tenant, **update):

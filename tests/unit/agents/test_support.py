@@ -88,13 +88,13 @@ def test_a_human_request_waits_for_a_human(acme, new_state, make_turn, applied, 
     result = run(make_turn(acme, state, text, now=NOW))
     assert result.patch == [
         Replace(path="/status", value="waiting_human"),
-        Replace(path="/human_requested_at", value="2025-03-01T12:00:00+00:00"),
+        Replace(path="/handoff", value={"requested_at": "2025-03-01T12:00:00+00:00", "reason": "customer_request"}),
         Replace(path="/intent", value="human"),
     ]
     assert [d.text for d in result.outbound] == ["Thanks, a person from our team will answer you here shortly."]
     after = applied(state, result)
     assert after.status == "waiting_human"
-    assert after.human_requested_at == NOW
+    assert after.handoff.requested_at == NOW and after.handoff.reason == "customer_request"
 
 
 def test_the_handoff_text_is_sent_only_once(acme, new_state, make_turn, applied):

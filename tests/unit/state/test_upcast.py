@@ -5,7 +5,7 @@ import pytest
 
 from state.errors import SchemaTooNewError, StateError
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
-from state.upcast import upcast, upcast_v1_to_v2
+from state.upcast import upcast, upcast_v1_to_v2, upcast_v2_to_v3
 
 DATA = Path(__file__).parents[2] / "data"
 
@@ -31,18 +31,42 @@ def test_v1_fixture_upcasts_to_a_valid_current_document():
     assert state.turn_count == 2
 
 
-def test_upcaster_is_pure():
-    doc = load_v1()
+def load_v2():
+    return json.loads((DATA / "session_v2.json").read_text())
+
+
+@pytest.mark.parametrize("upcaster, load", [(upcast_v1_to_v2, load_v1), (upcast_v2_to_v3, load_v2)])
+def test_upcasters_are_pure(upcaster, load):
+    doc = load()
     before = json.dumps(doc, sort_keys=True)
-    upcast_v1_to_v2(doc)
+    upcaster(doc)
     assert json.dumps(doc, sort_keys=True) == before
+
+
+def test_v2_fixture_upcasts_to_a_valid_current_document():
+    doc = load_v2()
+    state = SessionState.model_validate(upcast(doc))
+    assert state.schema_version == CURRENT_SCHEMA_VERSION == 3
+    assert state.status == "waiting_human"
+    assert state.handoff.reason == "customer_request"
+    assert state.handoff.requested_at.isoformat() == "2026-11-23T10:47:18.656817+00:00"
+    # Direction now follows from the author, and agrees with what v2 stored.
+    assert [e.direction for e in state.transcript] == [e["direction"] for e in doc["transcript"]]
+    assert [e.text for e in state.transcript] == [e["text"] for e in doc["transcript"]]
+    assert state.slots == doc["slots"] and state.lane_history[1].reason == "handoff"
+
+
+def test_a_v2_document_never_handed_over_has_no_handoff():
+    doc = load_v2() | {"human_requested_at": None, "status": "active"}
+    assert SessionState.model_validate(upcast(doc)).handoff is None
 
 
 def test_human_requested_becomes_waiting_human():
     doc = load_v1() | {"human_requested": True, "session_token": "tok123"}
     state = SessionState.model_validate(upcast(doc))
     assert state.status == "waiting_human"
-    assert state.human_requested_at is not None
+    assert state.handoff.reason == "customer_request"
+    assert state.handoff.requested_at == state.updated_at
     assert state.form_token == "tok123"
 
 

@@ -75,6 +75,7 @@ def test_any_v1_document_upcasts_to_a_valid_current_document(doc):
     assert (state.tenant_id, state.conversation_id) == (doc["tenant_id"], doc["conversation_id"])
     assert len(state.transcript) == len(doc["messages"])
     assert state.status == ("waiting_human" if doc.get("human_requested") else "active")
+    assert (state.handoff is not None) == bool(doc.get("human_requested"))
     # What the migration writes back reads back as the same state.
     assert SessionState.model_validate_json(state.model_dump_json()) == state
 
