@@ -3,8 +3,12 @@
 In development and tests ``LANEWAY_TWILIO_API_URL`` names a local stand-in
 (``laneway twilio-standin``) that speaks Twilio's Messages REST API. The
 client still builds ``https://api.twilio.com/2010-04-01/…`` URLs (and follows
-``next_page_uri`` against that host); :class:`RebasedTwilioHttpClient` swaps the
+``next_page_uri`` against that host); :class:`LanewayTwilioHttpClient` swaps the
 scheme and host for the configured base URL just before each request is sent.
+
+The stock client logs every request at INFO, query parameters (``To``,
+``From``: phone numbers) and headers included, in a dozen lines per request;
+Laneway's client logs one DEBUG line without parameters instead.
 """
 
 from __future__ import annotations
@@ -37,22 +41,32 @@ def rebase_twilio_url(url: str, base_url: str) -> str:
     return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
 
 
-class RebasedTwilioHttpClient(TwilioHttpClient):
-    """A :class:`TwilioHttpClient` that sends every ``*.twilio.com`` request to ``base_url``.
+class LanewayTwilioHttpClient(TwilioHttpClient):
+    """A :class:`TwilioHttpClient` that logs one line per request, and may send to another base URL.
 
     Args:
         base_url: ``scheme://host[:port][/prefix]`` of a Twilio-compatible API,
-            such as ``http://127.0.0.1:8010``.
+            such as ``http://127.0.0.1:8010``, or ``None`` for Twilio itself.
         timeout: connect/read timeout in seconds for each request.
     """
 
-    def __init__(self, base_url: str, timeout: float | None = None, **kwargs) -> None:
+    def __init__(self, base_url: str | None = None, timeout: float | None = None, **kwargs) -> None:
         super().__init__(timeout=timeout, **kwargs)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/") if base_url else None
 
     def request(self, method: str, url: str, *args, **kwargs) -> Response:
-        """Send the request to the rebased URL; see :meth:`TwilioHttpClient.request`."""
-        return super().request(method, rebase_twilio_url(url, self.base_url), *args, **kwargs)
+        """Send the request (to the rebased URL, if any); see :meth:`TwilioHttpClient.request`."""
+        if self.base_url:
+            url = rebase_twilio_url(url, self.base_url)
+        response = super().request(method, url, *args, **kwargs)
+        logger.debug("Twilio %s %s -> %s", method, urlsplit(url).path, response.status_code)
+        return response
+
+    def log_request(self, kwargs) -> None:
+        """Log nothing here (the stock client logs parameters): :meth:`request` logs one line."""
+
+    def log_response(self, status_code: int, response: Response) -> None:
+        """Log nothing here: :meth:`request` logs one line."""
 
 
 def make_twilio_client(account_sid: str, auth_token: str, api_url: str | None, timeout_s: float) -> Client:
@@ -69,8 +83,4 @@ def make_twilio_client(account_sid: str, auth_token: str, api_url: str | None, t
     for an HTTP error answer (``.status``, ``.code``), ``requests.ConnectionError``
     / ``requests.Timeout`` for network failures.
     """
-    if api_url:
-        http_client: TwilioHttpClient = RebasedTwilioHttpClient(api_url, timeout=timeout_s)
-    else:
-        http_client = TwilioHttpClient(timeout=timeout_s)
-    return Client(account_sid, auth_token, http_client=http_client)
+    return Client(account_sid, auth_token, http_client=LanewayTwilioHttpClient(api_url, timeout=timeout_s))

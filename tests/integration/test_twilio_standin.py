@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import re
 import time
 from email.utils import parsedate_to_datetime
@@ -161,8 +163,17 @@ def test_rebase_keeps_other_hosts():
 
 def test_plain_client_talks_to_twilio():
     client = make_twilio_client(ACCOUNT_SID, "t", None, timeout_s=3)
-    assert type(client.http_client).__name__ == "TwilioHttpClient"
+    assert client.http_client.base_url is None
     assert client.http_client.timeout == 3
+
+
+def test_requests_are_logged_without_phone_numbers(standin, client, caplog):
+    with caplog.at_level(logging.DEBUG):
+        client.messages.create(to=CUSTOMER, from_=SHOP, body="x")
+        client.messages.list(to=CUSTOMER, from_=SHOP, limit=5)
+    twilio_lines = [r.getMessage() for r in caplog.records if r.name.startswith(("twilio", "jobs.twilio_http"))]
+    assert len(twilio_lines) == 2 and all("-> 20" in line for line in twilio_lines)
+    assert not any(CUSTOMER[-7:] in line or SHOP[-7:] in line for line in twilio_lines)
 
 
 def test_date_created_is_rfc2822(standin, client):
