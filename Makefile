@@ -24,6 +24,6 @@ run: venv
 test: venv
 	$(VENV)/bin/pytest -q
 
-## bench: controller turns/s, Redis round trips per turn, one worker vs bare RQ (private Redis); writes bench.json
+## bench: controller turns/s and round trips per turn, end to end vs bare RQ (Procfile processes), memory and latency at scale (private Redis); writes bench.json
 bench: venv
 	$(VENV)/bin/laneway bench

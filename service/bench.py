@@ -8,9 +8,12 @@ Prints a table and writes JSON. Figures:
   those drains (counted client-side by :class:`CountingRedis`: each command
   or pipeline is one round trip; a Lua script call is one), divided by turns.
   Deliveries are not enqueued in this phase, so RQ's share is excluded.
-* ``worker_turns_per_s``: one burst ``LanewayWorker`` (a ``SimpleWorker``) running the drain jobs
-  and their delivery jobs (through the real ``twilio`` client to the local
-  stand-in), after the webhook accepted every message.
+* ``e2e_*`` (:mod:`service.bench_e2e`): the Procfile's web and worker
+  processes end to end, signed webhooks in and replies delivered to the
+  Twilio stand-in (``e2e_turns_per_s``), against bare RQ running trivial jobs
+  with the same worker setup (``e2e_bare_rq_jobs_per_s``), and their ratio.
+* ``memory_*``, ``turn_*``: Redis memory per conversation and turn latency at
+  two stored sizes (:func:`bench_memory_and_scale`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,13 @@ import time
 
 import click
 import redis
-import requests
-from rq import Worker
-from rq.serializers import JSONSerializer
 
-from jobs import runtime as job_runtime
-from jobs.worker import LanewayWorker
-from jobs.queues import enqueue_drain
 from jobs.runtime import build_runtime
-from service.runner import Supervisor, laneway_argv, wait_for_http
+from service.bench_e2e import bench_end_to_end
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
-from state.redis_server import RedisServer, free_port
-from state.settings import Settings, child_environment
+from state.redis_server import RedisServer
+from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
 TENANT = "acme-insurance"
@@ -89,31 +86,6 @@ def bench_controller(rt, conn: CountingRedis, conversations: int, turns_each: in
     }
 
 
-def bench_worker(rt, conn: redis.Redis, turns: int) -> dict:
-    numbers = [f"+1556{i:07d}" for i in range(turns)]
-    for n in numbers:
-        _accept(rt, n, "What are your opening hours?")
-        enqueue_drain(rt.queue, rt.settings, TENANT, n)
-    worker = LanewayWorker([rt.queue], connection=conn, serializer=JSONSerializer)
-    started = time.perf_counter()
-    worker.work(burst=True)
-    elapsed = time.perf_counter() - started
-    return {"worker_turns": turns, "worker_turns_per_s": round(turns / elapsed, 1)}
-
-
-def bench_bare_rq(conn: redis.Redis, queue_name: str, jobs: int, worker_class=LanewayWorker) -> float:
-    """RQ's own ceiling: trivial jobs (``os.getpid``) through ``worker_class``; returns jobs/s."""
-    from rq import Queue
-
-    queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
-    for _ in range(jobs):
-        queue.enqueue("os.getpid")
-    worker = worker_class([queue], connection=conn, serializer=JSONSerializer)
-    started = time.perf_counter()
-    worker.work(burst=True)
-    return round(jobs / (time.perf_counter() - started), 1)
-
-
 def _turn_latencies_ms(rt, numbers: list[str]) -> list[float]:
     latencies = []
     for n in numbers:
@@ -124,11 +96,19 @@ def _turn_latencies_ms(rt, numbers: list[str]) -> list[float]:
     return sorted(latencies)
 
 
+def _mark_sent(rt, keys: ConversationKeys, message_ids: list[str]) -> None:
+    for message_id in message_ids:
+        rt.store.claim_outbound(keys, message_id)
+        rt.store.finish_outbound(keys, message_id, "sent", "SM" + secrets.token_hex(16))
+
+
 def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, scale_to: int, samples: int) -> dict:
     """Bytes of Redis memory per conversation after ``turns`` turns, and turn latency at two sizes.
 
     Runs on its own private server so nothing else counts in ``used_memory``.
-    The larger size is reached by copying a finished conversation's keys
+    Each reply is claimed and marked ``sent`` with a Twilio-shaped sid, which
+    leaves exactly what a delivery leaves, without the HTTP request. The
+    larger size is reached by copying a finished conversation's keys
     (DUMP/RESTORE under new hash tags), which stores realistic documents
     without running every turn.
     """
@@ -137,7 +117,7 @@ def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, sc
         settings = Settings(redis_url=server.url)
         rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
         rt.tenants.load_file(parse_tenants_yaml(tenants_yaml), settings.env)
-        rt.controller.on_committed = lambda keys, ids: None
+        rt.controller.on_committed = lambda keys, ids: _mark_sent(rt, keys, ids)
         numbers = [f"+1557{i:07d}" for i in range(conversations)]
         before = int(conn.info("memory")["used_memory"])
         for t in range(turns):
@@ -145,10 +125,11 @@ def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, sc
                 _accept(rt, n, SCRIPT[t % len(SCRIPT)])
                 rt.controller.drain(TENANT, n)
         per_conversation = (int(conn.info("memory")["used_memory"]) - before) / conversations
+        rt.controller.on_committed = lambda keys, ids: None  # latency: the turn alone
 
         small = _turn_latencies_ms(rt, numbers[:samples])
         template = ConversationKeys(TENANT, numbers[0])
-        dumps = {part: conn.dump(getattr(template, part)) for part in ("state", "outbox")}
+        dumps = {part: conn.dump(getattr(template, part)) for part in ("state", "outbox", "seen")}
         for start in range(conversations, scale_to, 1000):
             pipe = conn.pipeline(transaction=False)
             for i in range(start, min(start + 1000, scale_to)):
@@ -172,46 +153,37 @@ def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, sc
 @click.command("bench")
 @click.option("--conversations", default=500, show_default=True)
 @click.option("--turns-each", default=3, show_default=True)
-@click.option("--worker-turns", default=300, show_default=True)
+@click.option("--e2e-turns", default=600, show_default=True, help="Signed webhooks (and bare RQ jobs) per end-to-end round.")
+@click.option("--e2e-rounds", default=3, show_default=True, help="End-to-end rounds per side (medians are reported).")
 @click.option("--memory-conversations", default=10_000, show_default=True, help="Conversations for the memory figure.")
 @click.option("--memory-turns", default=10, show_default=True)
 @click.option("--scale-to", default=100_000, show_default=True, help="Stored conversations for the latency ratio.")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
-    conversations: int, turns_each: int, worker_turns: int, memory_conversations: int, memory_turns: int, scale_to: int, json_out: str
+    conversations: int,
+    turns_each: int,
+    e2e_turns: int,
+    e2e_rounds: int,
+    memory_conversations: int,
+    memory_turns: int,
+    scale_to: int,
+    json_out: str,
 ) -> None:
-    """Measure controller turns/s, Redis round trips per turn and one worker's turns/s."""
+    """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency."""
     import logging
     from pathlib import Path
 
     logging.disable(logging.INFO)
     tenants_file = Path(__file__).parents[1] / "tenants.example.yaml"
-    # The stand-in runs in its own process, as in `make run`: in a thread it
-    # would compete with the measured worker for this process's GIL.
-    supervisor = Supervisor(child_environment())
-    standin_url = f"http://127.0.0.1:{free_port()}"
-    supervisor.start("twilio-standin", laneway_argv("twilio-standin", "--port", standin_url.rsplit(":", 1)[1]))
-    wait_for_http(f"{standin_url}/_standin/messages", supervisor)
     with RedisServer() as server:
         conn = redis.Redis.from_url(server.url)
         state_conn = CountingRedis.from_url(server.url)
-        settings = Settings(redis_url=server.url, twilio_api_url=standin_url)
+        settings = Settings(redis_url=server.url)
         rt = build_runtime(settings, queue_connection=conn, state_connection=state_conn)
         rt.tenants.load_file(parse_tenants_yaml(tenants_file.read_text()), settings.env)
-        job_runtime.install(rt)
-        try:
-            results = {"redis_server": conn.info("server").get("redis_version")}
-            results |= bench_controller(rt, state_conn, conversations, turns_each)
-            rt.controller.on_committed = build_runtime(settings, conn, state_conn).controller.on_committed
-            results["forking_worker_bare_jobs_per_s"] = bench_bare_rq(conn, "bench-fork", worker_turns // 3, Worker)
-            results["bare_rq_jobs_per_s"] = bench_bare_rq(conn, "bench-bare", 2 * worker_turns)
-            results |= bench_worker(rt, conn, worker_turns)
-            results["worker_jobs_per_s"] = round(results["worker_turns_per_s"] * 2, 1)
-            results["worker_vs_bare_rq"] = round(results["worker_jobs_per_s"] / results["bare_rq_jobs_per_s"], 2)
-            results["stand_in_messages"] = len(requests.get(f"{standin_url}/_standin/messages", timeout=5).json()["messages"])
-        finally:
-            job_runtime.install(None)
-            supervisor.stop_all()
+        results = {"redis_server": conn.info("server").get("redis_version")}
+        results |= bench_controller(rt, state_conn, conversations, turns_each)
+    results |= bench_end_to_end(tenants_file, e2e_turns, e2e_rounds)
     results |= bench_memory_and_scale(
         tenants_file.read_text(), memory_conversations, memory_turns, scale_to, min(1000, memory_conversations // 2)
     )

@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from jobs import runtime as job_runtime
 from jobs.runtime import build_runtime
 from service import create_app
+from service.chat import inbound_form
 from service.devtools.twilio_standin import start_standin_thread
 from state.redis_server import RedisServer
 from state.settings import Settings
@@ -161,19 +162,7 @@ def client(app):
 
 def twilio_form(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None) -> dict[str, str]:
     """The form Twilio posts for an inbound SMS (Twilio's parameter names)."""
-    import secrets
-
-    return {
-        "MessageSid": message_sid or "SM" + secrets.token_hex(16),
-        "AccountSid": "AC" + "0" * 32,
-        "From": sender,
-        "To": to,
-        "Body": body,
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "SmsStatus": "received",
-        "ApiVersion": "2010-04-01",
-    }
+    return inbound_form(account_sid="AC" + "0" * 32, from_number=sender, to_number=to, body=body, message_sid=message_sid)
 
 
 def sign(form: dict[str, str], auth_token: str, url: str = PUBLIC_BASE_URL + "/twilio/messaging") -> str:

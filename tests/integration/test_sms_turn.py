@@ -237,3 +237,21 @@ def test_help_is_answered_even_after_opt_out(post_sms, work, standin):
     work()
     replies = sent_to(standin, CUSTOMER)
     assert len(replies) == 2 and replies[1].startswith("Acme Insurance:")
+
+
+def test_every_key_of_a_conversation_expires_but_the_opt_out(post_sms, work, r, tenants):
+    customer = "+15557654000"
+    post_sms("What are your opening hours?", customer)
+    post_sms("STOP", customer)
+    work()
+    keys = ConversationKeys("acme-insurance", customer)
+    idle_ttl_ms = tenants.get("acme-insurance").session_idle_ttl_s * 1000
+    present = [k for k in keys.all() if r.exists(k)]
+    assert set(present) == {keys.state, keys.outbox, keys.seen, keys.optout}
+    for key in present:
+        if key == keys.optout:
+            assert r.pttl(key) == -1  # carriers require an opt-out to outlive the session
+        elif key == keys.seen:
+            assert 0 < r.pttl(key) <= 7 * 24 * 3600 * 1000  # the dedupe window
+        else:
+            assert 0 < r.pttl(key) <= idle_ttl_ms, key
