@@ -30,7 +30,18 @@ key                            type        holds
 ``lw:migrate:cursor:<t|*>``    hash        saved SCAN cursors of ``laneway state migrate``
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
+``T:usage:<YYYY-MM-DD>``       hash        LLM usage of one UTC day: ``calls``,
+                                           ``prompt_tokens``, ``completion_tokens``,
+                                           ``latency_ms``, ``cost_micro_usd``, and the
+                                           same per model as ``<model>|<field>``
+``T:spend:<YYYY-MM>``          string      LLM spend of one UTC month (micro-USD),
+                                           reservations included
+``T:alerts``                   stream      budget alerts (capped)
+``T:alerted:<YYYY-MM>:<pct>``  string      an alert at ``pct`` % was recorded
 =============================  ==========  ======================================
+
+``T`` = ``lw:{t:<tenant_id>}``: tenant-scoped keys that a script uses
+together share that hash tag (one cluster slot per tenant).
 """
 
 from __future__ import annotations
@@ -110,6 +121,29 @@ def tenant(tenant_id: str) -> str:
 
 def tenants_index() -> str:
     return f"{PREFIX}:tenants"
+
+
+def tenant_tag(tenant_id: str) -> str:
+    """``lw:{t:<tenant_id>}``: the prefix of tenant-scoped keys used together in one script."""
+    return f"{PREFIX}:{{t:{_check_id(tenant_id, 'tenant_id')}}}"
+
+
+def usage_day(tenant_id: str, day: str) -> str:
+    """LLM usage of ``day`` (``YYYY-MM-DD``, UTC)."""
+    return f"{tenant_tag(tenant_id)}:usage:{day}"
+
+
+def spend_month(tenant_id: str, month: str) -> str:
+    """LLM spend of ``month`` (``YYYY-MM``, UTC), in micro-USD."""
+    return f"{tenant_tag(tenant_id)}:spend:{month}"
+
+
+def budget_alerts(tenant_id: str) -> str:
+    return f"{tenant_tag(tenant_id)}:alerts"
+
+
+def budget_alerted(tenant_id: str, month: str, percent: int) -> str:
+    return f"{tenant_tag(tenant_id)}:alerted:{month}:{percent}"
 
 
 def number(e164: str) -> str:
