@@ -16,6 +16,7 @@ from state.connection import queue_redis, state_redis
 from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
+from state.usage import UsageLedger
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Services:
     queue: Queue
     store: ConversationStore
     tenants: TenantRegistry
+    usage: UsageLedger
 
 
 def services() -> Services:
@@ -57,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         queue=make_queue(qr, settings),
         store=ConversationStore(sr, lease_ttl_ms=settings.lease_ttl_ms, dedupe_ttl_s=settings.dedupe_ttl_s),
         tenants=TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s),
+        usage=UsageLedger(sr),
     )
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -9,6 +9,7 @@ learns nothing about other tenants).
 from __future__ import annotations
 
 import logging
+from datetime import date, timedelta
 
 from flask import Blueprint, jsonify, request
 
@@ -17,12 +18,16 @@ from service.errors import ApiError
 from state.errors import StateError
 from state import keys as state_keys
 from state.keys import ConversationKeys
+from state.models import utcnow
+from state.usage import MICRO_USD, month_of
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("operator_api", __name__, url_prefix="/api/v1")
 
 NOT_FOUND = "conversation not found"
+MAX_USAGE_DAYS = 366
+"""Longest range ``GET …/usage`` answers in one response."""
 
 
 def authorize(tenant_id: str) -> None:
@@ -109,3 +114,52 @@ def get_conversation(tenant_id: str, conversation_id: str):
         updated_at=state.updated_at.isoformat(),
         turns=turns,
     )
+
+
+def _day_arg(name: str, default: date) -> date:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a date as YYYY-MM-DD, got {value[:40]!r}") from None
+
+
+@bp.get("/tenants/<tenant_id>/usage")
+def get_usage(tenant_id: str):
+    """LLM usage per UTC day between ``from`` and ``to`` (``YYYY-MM-DD``, inclusive; default the last 30 days).
+
+    Answers ``{"tenant_id", "from", "to", "days": [{"day", "calls",
+    "prompt_tokens", "completion_tokens", "latency_ms", "cost_usd",
+    "models": {model: {…same…}}}], "totals": {…}, "month": {"month",
+    "spent_usd"}}``; ``spent_usd`` counts calls in flight at their worst case.
+    400 for a bad date, ``from`` after ``to``, or more than
+    :data:`MAX_USAGE_DAYS` days.
+    """
+    authorize(tenant_id)
+    today = utcnow().date()
+    last = _day_arg("to", today)
+    first = _day_arg("from", last - timedelta(days=29))
+    if first > last:
+        raise ApiError(400, "from must not be after to")
+    if (last - first).days + 1 > MAX_USAGE_DAYS:
+        raise ApiError(400, f"at most {MAX_USAGE_DAYS} days per request")
+    ledger = services().usage
+    days = ledger.days(tenant_id, first, last)
+    totals = {name: sum(d.totals[name] for d in days) for name in days[0].totals}
+    month = month_of(utcnow())
+    return jsonify(
+        tenant_id=tenant_id,
+        **{"from": first.isoformat(), "to": last.isoformat()},
+        days=[{"day": d.day, **_money(d.totals), "models": {m: _money(v) for m, v in d.models.items()}} for d in days],
+        totals=_money(totals),
+        month={"month": month, "spent_usd": ledger.spent_micro_usd(tenant_id, month) / MICRO_USD},
+    )
+
+
+def _money(fields: dict[str, int]) -> dict[str, float | int]:
+    """Usage fields with ``cost_micro_usd`` shown as ``cost_usd``."""
+    shown: dict[str, float | int] = {k: v for k, v in fields.items() if k != "cost_micro_usd"}
+    shown["cost_usd"] = fields.get("cost_micro_usd", 0) / MICRO_USD
+    return shown

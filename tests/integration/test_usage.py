@@ -94,3 +94,24 @@ def test_concurrent_reservations_never_exceed_the_budget(r):
 def test_a_tenants_budget_keys_share_one_cluster_slot():
     keys = [K.spend_month(TENANT, "2026-11"), K.budget_alerts(TENANT), K.usage_day(TENANT, "2026-11-23"), K.budget_alerted(TENANT, "2026-11", 90)]
     assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+def test_usage_api(client, ledger):
+    ledger.settle(ledger.reserve(TENANT, NOW, 2_000, None), usage(1_500), NOW)
+    auth = {"Authorization": "Bearer dev-acme-api-key"}
+    body = client.get(f"/api/v1/tenants/{TENANT}/usage?from=2026-11-22&to=2026-11-23", headers=auth).get_json()
+    assert [d["day"] for d in body["days"]] == ["2026-11-22", "2026-11-23"]
+    assert body["days"][1]["models"]["gpt-4o-mini"] == {
+        "calls": 1, "prompt_tokens": 100, "completion_tokens": 20, "latency_ms": 350, "cost_usd": 0.0015,
+    }
+    assert body["totals"]["cost_usd"] == 0.0015 and body["totals"]["calls"] == 1
+    assert client.get(f"/api/v1/tenants/{TENANT}/usage", headers=auth).status_code == 200  # the last 30 days
+    for query, message in [
+        ("from=yesterday", "YYYY-MM-DD"),
+        ("from=2026-11-24&to=2026-11-23", "after"),
+        ("from=2020-01-01&to=2026-11-23", "at most 366 days"),
+    ]:
+        answer = client.get(f"/api/v1/tenants/{TENANT}/usage?{query}", headers=auth)
+        assert answer.status_code == 400 and message in answer.get_json()["error"], query
+    assert client.get(f"/api/v1/tenants/{TENANT}/usage", headers={"Authorization": "Bearer dev-bright-api-key"}).status_code == 404
+    assert client.get(f"/api/v1/tenants/{TENANT}/usage").status_code == 401
