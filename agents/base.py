@@ -39,8 +39,15 @@ class Route(BaseModel):
             lane's vocabulary, or the tenant's ``default`` lane.
         evidence: what the decision rests on, for logs and the dashboard: the
             vocabulary entry or FAQ question that matched (``"phrase:sign me
-            up"``, ``"faq:What are your opening hours?"``), never the
-            customer's own text. ``None`` when nothing matched.
+            up"``, ``"faq:What are your opening hours?"``, ``"llm:<model>"``),
+            never the customer's own text. ``None`` when nothing matched.
+        router: which router decided: the ``deterministic`` rules
+            (:mod:`agents.router`) or the tenant's ``llm``
+            (:mod:`agents.llm_router`; ``reason`` is then ``match``).
+        fallback: why the LLM router fell back to the deterministic route
+            (``timeout``, ``rate_limited``, ``api_error``, ``connection_error``,
+            ``invalid_output``, ``refused``, ``lane_not_enabled``,
+            ``low_confidence``, ``config_error``); ``None`` when it did not.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -50,6 +57,8 @@ class Route(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     reason: RouteReason
     evidence: str | None = None
+    router: Literal["deterministic", "llm"] = "deterministic"
+    fallback: str | None = None
 
 
 class OutboundDraft(BaseModel):

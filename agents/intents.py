@@ -10,10 +10,14 @@ signal                                                intent      confidence
 ====================================================  ==========  ===========
 asks for a person ("talk to someone", "AGENT")        human       0.95
 names a person ("agent", "representative", typo ok)   human       0.90
+  … or asks for help or a call ("I need help")        human       0.90
+a matter only a person settles (claim, complaint)     human       0.90
+opts out in words ("stop texting me")                 opt_out     0.90
 asks for the form link again ("resend the link")      resend_link 0.90
 wants to apply ("sign me up", "get a quote")          apply       0.85
+  … asked as a request ("can I get a quote?")         apply       0.80
   … the same with a typo ("aplication")               apply       0.75
-  … in a question ("can I get a quote?")              apply       0.60
+  … in another question ("can I apply online?")       apply       0.60
 weak application words ("form", "start")              apply       0.60
 matches one of the tenant's FAQ entries               faq         0.75
 question-shaped, or service words ("hours", "price")  faq         0.60
@@ -22,6 +26,10 @@ question-shaped, or service words ("hours", "price")  faq         0.60
 A confidence of :data:`STRONG` or more is strong enough to pull a conversation
 out of its sticky lane. An FAQ match alone never is: a question asked in the
 middle of an application stays with the guide, which hands it to support.
+
+Vocabulary is English first, with the commonest Spanish, French and Portuguese
+words for the same few needs (a person, help, a claim, a price, the link,
+opting out), since customers write in those too.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from agents.faq import best_faq
+from agents.keywords import OPT_OUT_KEYWORDS
 from agents.text import is_typo_of, looks_like_question, normalize, words
 from state.models import Lane
 from state.tenant_config import TenantConfig
@@ -49,7 +58,7 @@ LANE_OF_INTENT: Final[dict[str, Lane]] = {
 }
 """The lane that serves each intent (``chat`` belongs to none)."""
 
-PRIORITY: Final[tuple[str, ...]] = ("human", "resend_link", "apply", "faq")
+PRIORITY: Final[tuple[str, ...]] = ("opt_out", "human", "resend_link", "apply", "faq")
 """Tie-break between equally confident matches: earlier wins."""
 
 STRONG: Final = 0.8
@@ -57,17 +66,26 @@ STRONG: Final = 0.8
 
 HUMAN_REQUEST: Final = 0.95
 HUMAN_WORD: Final = 0.9
+SERVICE_MATTER: Final = 0.9
+OPT_OUT_WORDS: Final = 0.9
 RESEND: Final = 0.9
 APPLY_STRONG: Final = 0.85
+APPLY_REQUEST: Final = 0.8
 APPLY_TYPO: Final = 0.75
 APPLY_WEAK: Final = 0.6
 FAQ_TENANT: Final = 0.75
 FAQ_GENERIC: Final = 0.6
 
 # --- human ---------------------------------------------------------------
-HUMAN_WORDS: Final = ("agent", "human", "representative", "operator")
+HUMAN_WORDS: Final = (
+    "agent", "human", "representative", "operator",
+    "agente", "asesor", "conseiller", "atendente", "atendiente",
+)  # fmt: skip
 """Words that name a person to talk to; matched anywhere, typos tolerated."""
-HUMAN_PHRASES: Final = ("real person", "live person", "live agent", "customer service", "someone real")
+HUMAN_PHRASES: Final = (
+    "real person", "live person", "live agent", "customer service", "someone real", "a bot",
+    "hablar con", "parler à", "parler a", "falar com",
+)  # fmt: skip
 HUMAN_WHOLE_MESSAGES: Final = frozenset({"agent", "human", "person", "rep", "someone", "operator", "representative"})
 _HUMAN_REQUEST = re.compile(
     r"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|the\s+|your\s+)?"
@@ -75,6 +93,47 @@ _HUMAN_REQUEST = re.compile(
     r"|\b(?:connect|transfer|put)\s+me\s+(?:to|with|through)\b"
     r"|\b(?:want|need|get\s+me)\s+(?:a\s+|an\s+|to\s+talk\s+to\s+a\s+)?(?:human|person|agent|representative|rep)\b"
 )
+_HELP_OR_CALL = re.compile(
+    r"\b(?:need|want|get)\s+(?:some\s+)?help\b|\bhelp\s+me\b"
+    r"|\b(?:call|ring|phone)\s+me\b|\bcall\s+(?:me\s+)?back\b"
+    r"|\b(?:ayuda|ayudame|ayúdame|aide|aidez|ajuda)\b"
+)
+"""Asks for help in a sentence (the whole-message HELP is a carrier keyword) or for a call."""
+
+# --- matters a person settles (claims, complaints, changes to a policy) -----------
+_SERVICE_MATTERS = (
+    ("claim", re.compile(r"\b(?:claims?|reclamo|reclamación|reclamacion|sinistre|sinistro)\b")),
+    ("death", re.compile(r"\b(?:passed\s+away|died|deceased|death|funeral|falleci[oó]|murió|murio)\b")),
+    (
+        "complaint",
+        re.compile(
+            r"\b(?:complaint|complain|terrible|ridiculous|unacceptable|awful|a\s+joke|scam|"
+            r"queja|molest[oa]|plainte|reclamação)\b"
+            r"|\bnobody\s+(?:called|answered|replied)|\bno\s+one\s+(?:called|answered|replied)"
+            r"|\bbeen\s+waiting\b|\bstill\s+waiting\b"
+        ),
+    ),
+    ("charged", re.compile(r"\b(?:charged|charging|overcharged|double\s+charged|refund)\b")),
+    (
+        "policy change",
+        re.compile(
+            r"\b(?:change|update|cancel)\s+(?:my|the)\s+(?:beneficiary|address|policy|payment|card|bank|name)\b"
+        ),
+    ),
+)
+"""Things only a person can settle; each routes to support as a request for a person."""
+
+# --- opt_out in words (the whole-message keywords are in agents.keywords) ----------
+_OPT_OUT = re.compile(
+    r"\bstop\s+(?:texting|messaging|sending|contacting|txting|msging)\b"
+    r"|\b(?:don'?t|do\s+not|dont|never)\s+(?:text|message|msg|contact|txt)\s+me\b"
+    r"|\b(?:remove|take)\s+me\s+(?:off|from)\b"
+    r"|\bunsubscribe\s+me\b|\bopt\s+(?:me\s+)?out\b"
+    r"|\bno\s+more\s+(?:texts|messages|msgs|txts)\b"
+    r"|\bno\s+me\s+(?:manden|envíen|envien|escriban)\b|\bne\s+plus\s+m'envoyer\b|\bpare\s+de\s+enviar\b"
+)
+OPT_OUT_POLITE: Final = frozenset({"please", "pls", "plz", "now", "thanks", "thank", "you", "thx", "ok"})
+"""Words that may surround a carrier opt-out keyword without changing its meaning ("stop pls")."""
 
 # --- resend_link -----------------------------------------------------------
 _RESEND = (
@@ -90,11 +149,23 @@ _RESEND = (
     ),
     ("lost the link", re.compile(r"\b(?:lost|deleted|where's|where\s+is)\s+(?:the|my)\s+link\b")),
     ("new link", re.compile(r"\bnew\s+link\b")),
-    ("link", re.compile(r"^link$")),
+    (
+        "link broken",
+        re.compile(
+            r"\b(?:link|lien|enlace)\b.*\b(?:expired|broken|dead|work|works|working|open|load|loading)\b"
+        ),
+    ),
+    ("send it again", re.compile(r"\b(?:send|text)\s+(?:it|that|this)\s+again\b")),
+    (
+        "didn't get the form",
+        re.compile(r"\b(?:didn't|didnt|did\s+not|never)\s+(?:get|got|receive|received)\b.*\b(?:form|text)\b"),
+    ),
+    ("resend (es/fr/pt)", re.compile(r"\b(?:reenv\w*|renvo\w*|reenvi\w*)\b")),
+    ("link", re.compile(r"^(?:the\s+)?(?:link|lien|enlace)(?:\s+(?:please|pls|plz))?$")),
 )
 
 # --- apply -----------------------------------------------------------------
-APPLY_WORDS: Final = ("apply", "application", "enroll", "enrol", "signup")
+APPLY_WORDS: Final = ("apply", "application", "enroll", "enrol", "enrollment", "signup", "quote", "aplicar", "cotizar")
 """Single words that mean "I want to apply"; typos tolerated."""
 APPLY_PHRASES: Final = (
     "sign me up",
@@ -107,12 +178,28 @@ APPLY_PHRASES: Final = (
     "buy insurance",
     "start an application",
     "start my application",
+    "get insured",
+    "get started",
+    "seguro de vida",
+    "assurance vie",
+    "un seguro",
+    "uma cotação",
+    "un devis",
 )
 _APPLY_WANT = re.compile(
     r"\b(?:want|need|would\s+like|looking\s+for|interested\s+in)\s+(?:to\s+(?:get|buy)\s+)?"
     r"(?:some\s+|a\s+|an\s+)?(?:life\s+|term\s+)?(?:insurance|coverage|policy|quote)\b"
 )
 APPLY_WEAK_WORDS: Final = ("form", "start", "quote", "interested", "coverage")
+_APPLY_REQUEST = re.compile(
+    r"^(?:so\s+|ok\s+|hi\s+|hey\s+)?(?:can|could|may)\s+i\s+(?:please\s+)?"
+    r"(?:get|have|buy|apply|start|sign\s+up|enroll)\b"
+    r"|^(?:so\s+|ok\s+|hi\s+|hey\s+)?how\s+(?:do|can|would|should)\s+i\s+"
+    r"(?:get|apply|sign\s+up|start|buy|enroll|enrol)\b"
+    r"|^what\s+do\s+i\s+(?:need\s+to\s+)?do\s+to\s+(?:get|apply|sign\s+up|start|buy)\b"
+    r"|^where\s+(?:do|can)\s+i\s+(?:fill|find|get|sign|apply|start|enroll)\b"
+)
+"""A question that is a request to start ("can I get a quote?", "how do I apply?"), not about conditions."""
 
 # --- faq (generic) -----------------------------------------------------------
 SERVICE_WORDS: Final = (
@@ -134,6 +221,20 @@ SERVICE_WORDS: Final = (
     "refund",
     "my policy",
     "my account",
+    "premium",
+    "beneficiary",
+    "difference between",
+    "phone number",
+    "pregunta",
+    "precio",
+    "cuanto",
+    "cuánto",
+    "cuesta",
+    "combien",
+    "coûte",
+    "quanto",
+    "custa",
+    "horario",
 )
 """Words of an existing customer's service question, routed to support."""
 
@@ -192,6 +293,41 @@ def human_match(text: str) -> IntentMatch | None:
     if found:
         word, exact = found
         return IntentMatch("human", "support", HUMAN_WORD, f"{'word' if exact else 'typo'}:{word}")
+    if _HELP_OR_CALL.search(norm):
+        return IntentMatch("human", "support", HUMAN_WORD, "request:help or a call")
+    return None
+
+
+def service_matter_match(text: str) -> IntentMatch | None:
+    """Return a ``human`` match if ``text`` raises a matter a person settles.
+
+    Claims, a death, complaints, a charge or refund, a change to the policy:
+    the support lane hands these to a person rather than answering from the FAQ.
+    """
+    norm = " ".join(words(text))
+    for name, pattern in _SERVICE_MATTERS:
+        if pattern.search(norm):
+            return IntentMatch("human", "support", SERVICE_MATTER, f"matter:{name}")
+    return None
+
+
+def opt_out_match(text: str) -> IntentMatch | None:
+    """Return the ``opt_out`` match if ``text`` asks, in words, to receive no more messages.
+
+    The whole-message carrier keywords are :mod:`agents.keywords`' business;
+    this catches what a person reading the message would honour: "stop
+    texting me", "remove me from your list", "STOP pls", "STOP 🛑". The FCC's
+    2025 consent rules require honouring a revocation made by any reasonable
+    means. "Stop charging my card" is not one (no messaging word), and CANCEL
+    with other words is a policy matter, never an opt-out.
+    """
+    ws = words(text)
+    if _OPT_OUT.search(" ".join(ws)):
+        return IntentMatch("opt_out", "sms", OPT_OUT_WORDS, "phrase:stop texting me")
+    if ws and any(w in OPT_OUT_KEYWORDS - {"cancel"} for w in ws) and all(
+        w in OPT_OUT_KEYWORDS - {"cancel"} or w in OPT_OUT_POLITE for w in ws
+    ):
+        return IntentMatch("opt_out", "sms", OPT_OUT_WORDS, "phrase:stop please")
     return None
 
 
@@ -207,14 +343,19 @@ def resend_match(text: str) -> IntentMatch | None:
 def apply_match(text: str) -> IntentMatch | None:
     """Return the ``apply`` match if ``text`` says the customer wants to apply, else ``None``.
 
-    Strong signals in a question ("can I get a quote?") count as weak: a
-    question about applying is often an FAQ.
+    A question that asks to start ("can I get a quote?", "how do I apply?")
+    counts nearly as much as a statement; other strong signals in a question
+    ("can I apply online?") count as weak, and weak words ("coverage") not at
+    all: a question about applying or cover is often an FAQ ("can I get
+    coverage if I have diabetes?").
     """
     ws = words(text)
     norm = " ".join(ws)
     question = looks_like_question(text)
     strong = APPLY_WEAK if question else APPLY_STRONG
     typo = APPLY_WEAK if question else APPLY_TYPO
+    if question and _APPLY_REQUEST.search(norm) and " if " not in f" {norm} ":
+        return IntentMatch("apply", "guide", APPLY_REQUEST, "request:can I get started")
     phrase = _phrase(norm, APPLY_PHRASES)
     if phrase:
         return IntentMatch("apply", "guide", strong, f"phrase:{phrase}")
@@ -225,7 +366,7 @@ def apply_match(text: str) -> IntentMatch | None:
     if found:
         word, exact = found
         return IntentMatch("apply", "guide", strong if exact else typo, f"{'word' if exact else 'typo'}:{word}")
-    weak = _phrase(norm, APPLY_WEAK_WORDS)
+    weak = None if question else _phrase(norm, APPLY_WEAK_WORDS)
     if weak:
         return IntentMatch("apply", "guide", APPLY_WEAK, f"weak:{weak}")
     return None
@@ -259,7 +400,13 @@ def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
     """
     matches = [
         m
-        for m in (human_match(text), resend_match(text), apply_match(text), faq_match(text, tenant))
+        for m in (
+            opt_out_match(text),
+            human_match(text) or service_matter_match(text),
+            resend_match(text),
+            apply_match(text),
+            faq_match(text, tenant),
+        )
         if m is not None
     ]
     return sorted(matches, key=lambda m: (-m.confidence, PRIORITY.index(m.intent)))

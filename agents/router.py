@@ -90,7 +90,8 @@ def route(turn: TurnInput, handoff_to: Lane | None = None) -> Route:
     Returns:
         A :class:`Route`. ``intent`` is one of ``opt_out``, ``opt_in``,
         ``help`` (reason ``keyword``), ``human``, ``faq``, ``apply``,
-        ``resend_link`` (a vocabulary match) or ``chat`` (nothing specific).
+        ``resend_link``, ``opt_out`` in words ("stop texting me"; a
+        vocabulary match) or ``chat`` (nothing specific).
     """
     tenant, state = turn.tenant, turn.state
     texts = [m.text for m in turn.messages] or [turn.text]

@@ -12,7 +12,9 @@ from redis import Redis
 from rq import Queue
 
 import agents
+from agents.llm_router import make_llm_router
 from jobs.controller import TurnController
+from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
 from jobs.queues import make_queue
 from state.connection import queue_redis, state_redis
 from state.settings import Settings, load_settings
@@ -41,10 +43,13 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
     store = ConversationStore(sr, lease_ttl_ms=settings.lease_ttl_ms, dedupe_ttl_s=settings.dedupe_ttl_s)
     tenants = TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s)
 
+    # Tenants without `llm.enabled` get exactly `agents.route`'s decision; the
+    # LLM router only adds a model call for the others.
+    router = make_llm_router(OpenAIChatCompletion(OpenAIClientFactory(settings)), fallback_router=agents.route)
     controller = TurnController(
         store,
         tenants,
-        router=agents.route,
+        router=router,
         agents=agents.AGENTS,
         public_base_url=settings.effective_public_base_url,
         max_commit_attempts=settings.max_commit_attempts,

@@ -32,10 +32,12 @@ def worker(burst: bool, pool: int) -> None:
 from service.chat import chat_command  # noqa: E402
 from service.bench import bench as bench_command  # noqa: E402
 from service.demo import demo_command  # noqa: E402
+from service.devtools.openai_standin import openai_standin_command  # noqa: E402
 from service.devtools.twilio_standin import twilio_standin_command  # noqa: E402
 from service.runner import run_command  # noqa: E402
 
 main.add_command(twilio_standin_command)
+main.add_command(openai_standin_command)
 main.add_command(run_command)
 main.add_command(chat_command)
 main.add_command(demo_command)
@@ -45,6 +47,11 @@ main.add_command(bench_command)
 from service.cli_state import state_group  # noqa: E402
 
 main.add_command(state_group)  # `laneway state migrate`
+
+# Routing accuracy on the labelled set (service/route_eval.py).
+from service.route_eval import route_eval_command  # noqa: E402
+
+main.add_command(route_eval_command)  # `laneway route-eval`
 
 if __name__ == "__main__":  # `python -m service.cli …`, how `laneway run` starts its children
     main(prog_name="laneway")

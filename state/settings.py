@@ -82,12 +82,32 @@ class Settings(BaseSettings):
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
 
+    openai_base_url: str | None = None
+    """Base URL of the OpenAI API, ending in ``/v1`` (a local stand-in in development
+    and tests: ``http://127.0.0.1:8020/v1``). ``None`` talks to OpenAI."""
+    openai_timeout_s: float = 10.0
+    """Upper bound (seconds) on the read, write and pool timeouts of each LLM request;
+    a tenant's ``llm.timeout_s`` is capped by it. Requests are never retried."""
+    openai_connect_timeout_s: float = 3.0
+    """Connect timeout (seconds) of each LLM request."""
+
     @model_validator(mode="after")
     def _reconcile_after_the_request_timeout(self) -> "Settings":
         if self.delivery_reconcile_after_s <= 2 * self.twilio_timeout_s:
             raise ValueError(
                 "LANEWAY_DELIVERY_RECONCILE_AFTER_S must exceed twice LANEWAY_TWILIO_TIMEOUT_S: "
                 "an entry still being sent must never be reconciled"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _llm_call_fits_in_a_job(self) -> "Settings":
+        if self.openai_timeout_s <= 0 or self.openai_connect_timeout_s <= 0:
+            raise ValueError("LANEWAY_OPENAI_TIMEOUT_S and LANEWAY_OPENAI_CONNECT_TIMEOUT_S must be positive")
+        if self.openai_connect_timeout_s + self.openai_timeout_s >= self.job_timeout_s:
+            raise ValueError(
+                "LANEWAY_OPENAI_CONNECT_TIMEOUT_S + LANEWAY_OPENAI_TIMEOUT_S must be under LANEWAY_JOB_TIMEOUT_S: "
+                "a routing call must never outlive the drain job"
             )
         return self
 

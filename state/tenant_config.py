@@ -69,6 +69,32 @@ class TwilioCredentials(BaseModel):
     auth_token: SecretRef
 
 
+class LlmConfig(BaseModel):
+    """The tenant's LLM settings (``llm:`` in the tenants YAML).
+
+    With ``enabled``, the LLM router (:mod:`agents.llm_router`) asks ``model``
+    which lane should take a turn the deterministic router could only
+    ``match`` or ``default``; carrier keywords, handoffs and sticky lanes never
+    reach the model. Its answer is used only at ``router_min_confidence`` or
+    above, for a lane the tenant enabled; anything else falls back to the
+    deterministic route.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    api_key: SecretRef
+    """The OpenAI API key, by environment variable (like the Twilio auth token)."""
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=100)
+    """Chat Completions model name; it must support structured outputs (``json_schema``)."""
+    router_min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    """The least confidence (0–1) at which the model's lane is used."""
+    timeout_s: float = Field(5.0, gt=0, le=30)
+    """Read timeout (seconds) of one routing request; capped by ``LANEWAY_OPENAI_TIMEOUT_S``."""
+    history_entries: int = Field(6, ge=0, le=20)
+    """How many earlier transcript entries the model sees."""
+
+
 class FaqEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -103,6 +129,8 @@ class TenantConfig(BaseModel):
     max_sms_chars: int = Field(640, ge=70, le=1600)
     twilio: TwilioCredentials
     operator_api_keys: list[SecretRef | HashedKey] = Field(default_factory=list)
+    llm: LlmConfig | None = None
+    """LLM settings; ``None`` (or ``enabled: false``) routes deterministically."""
     disabled: bool = False
 
     @field_validator("phone_numbers")

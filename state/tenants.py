@@ -71,7 +71,9 @@ class TenantRegistry:
                 raise ConfigError(f"phone number {number} already belongs to tenant {owner.decode()!r}")
         previous = self.get(stored.tenant_id, cached=False)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(K.tenant(stored.tenant_id), stored.model_dump_json())
+        # Unset optional sections are left out, so a worker of the previous
+        # release (whose model forbids unknown fields) still reads the tenant.
+        pipe.set(K.tenant(stored.tenant_id), stored.model_dump_json(exclude_none=True))
         pipe.sadd(K.tenants_index(), stored.tenant_id)
         pipe.execute()
         pipe = self.redis.pipeline(transaction=False)

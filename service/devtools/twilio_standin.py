@@ -41,8 +41,8 @@ from urllib.parse import urlencode
 
 import click
 from flask import Blueprint, Flask, current_app, jsonify, request
-from werkzeug.serving import make_server
 
+from service.devtools.serving import serve_in_thread, serve_until_interrupted
 from state.models import mask_address
 
 logger = logging.getLogger(__name__)
@@ -320,19 +320,8 @@ def start_standin_thread(host: str = "127.0.0.1", port: int = 0) -> StandinServe
         A :class:`StandinServer`; unpack it as ``url, stop, app``.
     """
     app = create_standin_app()
-    server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="twilio-standin", daemon=True)
-    thread.start()
-    stopped = threading.Event()
-
-    def stop() -> None:
-        if not stopped.is_set():
-            stopped.set()
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
-
-    return StandinServer(f"http://{host}:{server.server_port}", stop, app)
+    url, stop = serve_in_thread(app, "twilio-standin", host, port)
+    return StandinServer(url, stop, app)
 
 
 @click.command("twilio-standin")
@@ -345,11 +334,4 @@ def twilio_standin_command(host: str, port: int) -> None:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log shows phone numbers
-    server = make_server(host, port, create_standin_app(), threaded=True)
-    click.echo(f"Twilio stand-in listening on http://{host}:{server.server_port}", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(create_standin_app(), host, port, "Twilio stand-in listening on {url}")

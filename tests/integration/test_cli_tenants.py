@@ -35,3 +35,13 @@ def test_load_stores_tenants_with_hashed_keys(r, redis_url, monkeypatch):
     assert registry.by_number("+15550002222").tenant_id == "bright-clinic"
     assert registry.tenant_for_api_key("dev-acme-api-key") == "acme-insurance"
     assert b"dev-acme-api-key" not in b"".join(r.get(k) or b"" for k in r.scan_iter("lw:tenant:*"))
+
+
+def test_a_tenant_without_an_llm_section_is_stored_without_one(r, tenants):
+    import json
+
+    from state import keys as K
+
+    stored = json.loads(r.get(K.tenant("bright-clinic")))
+    assert "llm" not in stored  # a worker of the previous release (extra="forbid") still reads it
+    assert "llm" in json.loads(r.get(K.tenant("acme-insurance")))

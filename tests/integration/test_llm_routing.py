@@ -1,0 +1,145 @@
+"""The LLM router in the real pipeline: signed webhook → inbox → burst worker → LLM router → commit → outbox.
+
+Acme is loaded with ``llm.enabled`` and the OpenAI base URL points at the local
+stand-in, which records what the worker's ``openai`` client sent.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from agents.base import Route
+from service.devtools.openai_standin import start_openai_standin_thread
+from state.settings import Settings
+from state.tenant_config import LlmConfig, SecretRef, parse_tenants_yaml
+from state.tenants import TenantRegistry
+
+from tests.conftest import EXAMPLE_TENANTS, PUBLIC_BASE_URL
+
+pytestmark = pytest.mark.redis_server
+
+CUSTOMER = "+15557654321"
+MODEL = "gpt-4o-mini-pipeline"
+OPEN_QUESTION = "I got a letter about my renewal"
+"""Nothing matches strongly: the deterministic router would take Acme's default lane, guide."""
+
+
+@pytest.fixture(scope="module")
+def openai_server():
+    server = start_openai_standin_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm(openai_server):
+    """Control the OpenAI stand-in: ``llm.script(...)``, ``llm.fault(...)``, ``llm.requests()``."""
+
+    class Handle:
+        url = openai_server.url
+
+        def script(self, *responses):
+            requests.post(f"{self.url}/_standin/script", json={"responses": list(responses)}, timeout=5).raise_for_status()
+
+        def fault(self, **fault):
+            requests.post(f"{self.url}/_standin/faults", json={"faults": [fault]}, timeout=5).raise_for_status()
+
+        def requests(self):
+            return requests.get(f"{self.url}/_standin/requests", timeout=5).json()["requests"]
+
+    requests.post(f"{openai_server.url}/_standin/reset", timeout=5).raise_for_status()
+    yield Handle()
+    requests.post(f"{openai_server.url}/_standin/reset", timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def settings(redis_url, twilio_standin, openai_server) -> Settings:
+    """The shared test settings, plus the OpenAI stand-in's base URL and a short LLM timeout."""
+    return Settings(
+        redis_url=redis_url,
+        public_base_url=PUBLIC_BASE_URL,
+        twilio_api_url=twilio_standin.url,
+        openai_base_url=openai_server.base_url,
+        openai_timeout_s=2.0,
+        delivery_retry_intervals_s=[0, 0],
+        drain_retry_intervals_s=[0],
+    )
+
+
+@pytest.fixture
+def tenants(state_conn, settings) -> TenantRegistry:
+    """The example tenants, with Acme's LLM router enabled against the stand-in."""
+    parsed = parse_tenants_yaml(EXAMPLE_TENANTS.read_text())
+    acme = parsed.tenants[0]
+    assert acme.tenant_id == "acme-insurance" and acme.llm is not None and not acme.llm.enabled
+    llm = LlmConfig(
+        enabled=True,
+        api_key=SecretRef(env="ACME_OPENAI_API_KEY", dev_value="dev-acme-openai-key"),
+        model=MODEL,
+        router_min_confidence=0.7,
+        timeout_s=1.0,
+    )
+    parsed.tenants[0] = acme.model_copy(update={"llm": llm})
+    registry = TenantRegistry(state_conn, cache_ttl_s=0)
+    registry.load_file(parsed, settings.env)
+    return registry
+
+
+@pytest.fixture
+def routes(rt) -> list[Route]:
+    """Every route the worker's controller decided, in order."""
+    decided: list[Route] = []
+    router = rt.controller.router
+
+    def recording(turn, handoff_to=None):
+        decision = router(turn, handoff_to)
+        decided.append(decision)
+        return decision
+
+    rt.controller.router = recording
+    return decided
+
+
+def test_the_model_routes_a_turn(post_sms, work, standin, llm, routes, operator_get):
+    llm.script({"json": {"lane": "support", "intent": "faq", "confidence": 0.9}})
+    post_sms(OPEN_QUESTION, CUSTOMER)
+    assert work()
+
+    assert [(r.lane, r.router, r.fallback) for r in routes] == [("support", "llm", None)]
+    assert operator_get("acme-insurance", CUSTOMER).get_json()["lane"] == "support"
+    assert len([m for m in standin.messages() if m["To"] == CUSTOMER]) == 1
+    [sent] = llm.requests()
+    assert sent["api_key"] == "dev-acme-openai-key"
+    body = sent["body"]
+    assert body["model"] == MODEL
+    assert body["response_format"]["type"] == "json_schema"
+    assert f"<customer_message>\n{OPEN_QUESTION}\n</customer_message>" in body["messages"][-1]["content"]
+
+
+def test_stop_never_reaches_the_model(post_sms, work, standin, llm, routes, operator_get):
+    llm.script({"json": {"lane": "support", "intent": "chat", "confidence": 1.0}})
+    post_sms("STOP", CUSTOMER)
+    assert work()
+    assert [(r.lane, r.reason, r.router) for r in routes] == [("sms", "keyword", "deterministic")]
+    assert operator_get("acme-insurance", CUSTOMER).get_json()["opted_out"] is True
+    assert llm.requests() == []
+
+
+def test_an_api_error_falls_back_to_the_deterministic_route(post_sms, work, standin, llm, routes, operator_get):
+    llm.fault(status=500)
+    post_sms(OPEN_QUESTION, CUSTOMER)
+    assert work()
+    assert [(r.lane, r.router, r.fallback) for r in routes] == [("guide", "deterministic", "api_error")]
+    assert operator_get("acme-insurance", CUSTOMER).get_json()["lane"] == "guide"
+    assert len([m for m in standin.messages() if m["To"] == CUSTOMER]) == 1
+    assert len(llm.requests()) == 1
+
+
+def test_a_slow_model_is_cut_off_and_the_turn_still_commits(post_sms, work, standin, llm, routes, operator_get):
+    llm.script({"json": {"lane": "support", "intent": "faq", "confidence": 0.9}})
+    llm.fault(delay_s=3)
+    post_sms(OPEN_QUESTION, CUSTOMER)
+    assert work()
+    assert [(r.lane, r.fallback) for r in routes] == [("guide", "timeout")]
+    assert operator_get("acme-insurance", CUSTOMER).get_json()["version"] == 1
