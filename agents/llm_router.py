@@ -49,7 +49,7 @@ CONSULTED_REASONS: Final = frozenset({"match", "default"})
 
 FALLBACK_REASONS: Final = (
     "timeout", "rate_limited", "connection_error", "api_error", "config_error",
-    "invalid_output", "refused", "lane_not_enabled", "low_confidence",
+    "invalid_output", "refused", "lane_not_enabled", "low_confidence", "budget_exhausted",
 )
 """Values of :attr:`Route.fallback` this router records."""
 

@@ -9,8 +9,12 @@ the router falls back to the deterministic route instead.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
 import threading
+import time
+from datetime import datetime
 from typing import Any, Callable
 
 import openai
@@ -18,9 +22,18 @@ import openai
 from agents.llm_router import LlmCallError
 from state.errors import ConfigError
 from state.settings import Settings
+from state.models import utcnow
 from state.tenant_config import TenantConfig
+from state.usage import MICRO_USD, CallUsage, ModelPrice, UsageLedger
 
 logger = logging.getLogger(__name__)
+
+PROMPT_CHARS_PER_TOKEN = 3
+"""Characters per prompt token assumed when reserving a call's worst case
+(OpenAI's tokenizers average about 4 for English; 3 over-reserves)."""
+REFUNDED_FAILURES = frozenset({"rate_limited", "connection_error", "api_error", "config_error"})
+"""Failures after which nothing was generated: the reservation is refunded.
+After a timeout the model may have worked (and billed), so it stays spent."""
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 """Used when ``LANEWAY_OPENAI_BASE_URL`` is unset (passed explicitly, so the
@@ -72,34 +85,88 @@ class OpenAIClientFactory:
 
 
 class OpenAIChatCompletion:
-    """The :class:`agents.llm_router.ChatCompletion` port over ``client.chat.completions.create``.
+    """The :class:`agents.llm_router.ChatCompletion` port over ``client.chat.completions.create``, within budget.
+
+    Each call reserves its worst-case cost from the tenant's monthly budget
+    first (prompt size at :data:`PROMPT_CHARS_PER_TOKEN`, plus
+    ``llm.max_completion_tokens``, at the model's price), is made only if the
+    reservation fits, and is then settled with OpenAI's ``usage``
+    (:class:`state.usage.UsageLedger`: per-day usage, monthly spend, alerts).
 
     Args:
         client_for: ``client_for(tenant) -> openai.OpenAI`` (an
             :class:`OpenAIClientFactory`, or a test's own client).
+        ledger: where usage and spend are recorded.
+        prices: the price table (``settings.llm_prices``).
+        clock: returns an aware UTC datetime (the budget month and usage day).
     """
 
-    def __init__(self, client_for: Callable[[TenantConfig], openai.OpenAI]) -> None:
+    def __init__(
+        self,
+        client_for: Callable[[TenantConfig], openai.OpenAI],
+        ledger: UsageLedger,
+        prices: dict[str, ModelPrice],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.client_for = client_for
+        self.ledger = ledger
+        self.prices = prices
+        self.clock = clock
 
     def __call__(
         self, tenant: TenantConfig, *, model: str, messages: list[dict[str, str]], response_format: dict[str, Any]
     ) -> str:
-        """Send one Chat Completions request; return the first choice's content.
+        """Send one Chat Completions request within budget; return the first choice's content.
+
+        Keys: the tenant's ``spend:<month>``, ``usage:<day>`` and alert keys
+        (two scripts: reserve before, settle after).
 
         Raises:
-            LlmCallError: ``config_error`` (no API key), ``timeout``,
-                ``rate_limited`` (429), ``connection_error``, ``api_error``
-                (other HTTP errors), ``refused`` (the model's refusal), or
-                ``invalid_output`` (no choice or content, ``finish_reason``
-                other than ``stop``: cut off, tool calls).
+            LlmCallError: ``config_error`` (no API key, no ``llm`` section, no
+                price for ``model``), ``budget_exhausted`` (the call could pass
+                the month's budget: not made), ``timeout``, ``rate_limited``
+                (429), ``connection_error``, ``api_error`` (other HTTP errors),
+                ``refused`` (the model's refusal), or ``invalid_output`` (no
+                choice or content, ``finish_reason`` other than ``stop``).
+            redis.RedisError: the ledger is unreachable (no call is made).
         """
+        llm, price = tenant.llm, self.prices.get(model)
+        if llm is None or price is None:
+            raise LlmCallError("config_error", f"no llm settings or no price for model {model!r}")
+        now = self.clock()
+        prompt_chars = len(json.dumps(messages)) + len(json.dumps(response_format))
+        worst_case = price.cost_micro_usd(math.ceil(prompt_chars / PROMPT_CHARS_PER_TOKEN), llm.max_completion_tokens)
+        budget = None if llm.monthly_budget_usd is None else round(llm.monthly_budget_usd * MICRO_USD)
+        reservation = self.ledger.reserve(tenant.tenant_id, now, worst_case, budget)
+        if reservation is None:
+            raise LlmCallError("budget_exhausted", f"month's budget of {llm.monthly_budget_usd} USD reached")
+        started = time.monotonic()
+        usage = CallUsage(model, 0, 0, 0, worst_case)
+        try:
+            completion = self._create(tenant, model, messages, response_format, llm.max_completion_tokens)
+            if completion.usage is not None:
+                prompt, generated = completion.usage.prompt_tokens, completion.usage.completion_tokens
+                usage = CallUsage(model, prompt, generated, 0, price.cost_micro_usd(prompt, generated))
+            return _content(completion)
+        except LlmCallError as exc:
+            if exc.reason in REFUNDED_FAILURES:
+                usage = CallUsage(model, 0, 0, 0, 0)
+            raise
+        finally:
+            latency_ms = round((time.monotonic() - started) * 1000)
+            usage = CallUsage(usage.model, usage.prompt_tokens, usage.completion_tokens, latency_ms, usage.cost_micro_usd)
+            for percent in self.ledger.settle(reservation, usage, self.clock()) + reservation.alerts:
+                logger.warning("tenant_id=%s reached %d%% of its monthly LLM budget", tenant.tenant_id, percent)
+
+    def _create(self, tenant: TenantConfig, model: str, messages, response_format, max_completion_tokens: int):
         try:
             client = self.client_for(tenant)
         except ConfigError as exc:
             raise LlmCallError("config_error", str(exc)) from exc
         try:
-            completion = client.chat.completions.create(model=model, messages=messages, response_format=response_format)
+            return client.chat.completions.create(
+                model=model, messages=messages, response_format=response_format, max_completion_tokens=max_completion_tokens
+            )
         except openai.APITimeoutError as exc:
             raise LlmCallError("timeout", type(exc).__name__) from exc
         except openai.RateLimitError as exc:
@@ -110,16 +177,15 @@ class OpenAIChatCompletion:
             raise LlmCallError("api_error", f"HTTP {exc.status_code}") from exc
         except openai.OpenAIError as exc:
             raise LlmCallError("api_error", type(exc).__name__) from exc
-        if not completion.choices:
-            raise LlmCallError("invalid_output", "no choices")
-        choice = completion.choices[0]
-        if choice.message.refusal:
-            raise LlmCallError("refused")
-        if choice.finish_reason != "stop" or not choice.message.content:
-            raise LlmCallError("invalid_output", f"finish_reason={choice.finish_reason}")
-        if completion.usage is not None:
-            logger.debug(
-                "openai tenant_id=%s model=%s prompt_tokens=%d completion_tokens=%d",
-                tenant.tenant_id, completion.model, completion.usage.prompt_tokens, completion.usage.completion_tokens,
-            )
-        return choice.message.content
+
+
+def _content(completion) -> str:
+    """The first choice's content. Raises :class:`LlmCallError` (``refused``, ``invalid_output``)."""
+    if not completion.choices:
+        raise LlmCallError("invalid_output", "no choices")
+    choice = completion.choices[0]
+    if choice.message.refusal:
+        raise LlmCallError("refused")
+    if choice.finish_reason != "stop" or not choice.message.content:
+        raise LlmCallError("invalid_output", f"finish_reason={choice.finish_reason}")
+    return choice.message.content

@@ -20,6 +20,7 @@ from state.connection import queue_redis, state_redis
 from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
+from state.usage import UsageLedger
 
 
 @dataclass
@@ -45,7 +46,8 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
 
     # Tenants without `llm.enabled` get exactly `agents.route`'s decision; the
     # LLM router only adds a model call for the others.
-    router = make_llm_router(OpenAIChatCompletion(OpenAIClientFactory(settings)), fallback_router=agents.route)
+    complete = OpenAIChatCompletion(OpenAIClientFactory(settings), UsageLedger(sr), settings.llm_prices)
+    router = make_llm_router(complete, fallback_router=agents.route)
     controller = TurnController(
         store,
         tenants,

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from state.usage import DEFAULT_LLM_PRICES, ModelPrice
+
 
 class Settings(BaseSettings):
     """Process-wide configuration.
@@ -90,6 +92,9 @@ class Settings(BaseSettings):
     a tenant's ``llm.timeout_s`` is capped by it. Requests are never retried."""
     openai_connect_timeout_s: float = 3.0
     """Connect timeout (seconds) of each LLM request."""
+    llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_LLM_PRICES))
+    """The price table: model → USD per 1,000 prompt and completion tokens
+    (JSON in ``LANEWAY_LLM_PRICES``). Costs and budgets are counted with it."""
 
     @model_validator(mode="after")
     def _reconcile_after_the_request_timeout(self) -> "Settings":

@@ -93,6 +93,13 @@ class LlmConfig(BaseModel):
     """Read timeout (seconds) of one routing request; capped by ``LANEWAY_OPENAI_TIMEOUT_S``."""
     history_entries: int = Field(6, ge=0, le=20)
     """How many earlier transcript entries the model sees."""
+    max_completion_tokens: int = Field(300, ge=16, le=4096)
+    """Most tokens one answer may use (sent to the API); with the prompt's
+    size it bounds a call's cost, which is reserved from the budget first."""
+    monthly_budget_usd: float | None = Field(None, gt=0)
+    """LLM spend allowed per UTC month. At 90 % an alert is recorded; a call
+    that could pass 100 % is not made (the deterministic agents answer) until
+    the month ends or the budget is raised. ``None``: no limit."""
 
 
 class FaqEntry(BaseModel):

@@ -14,6 +14,7 @@ from service.devtools.openai_standin import start_openai_standin_thread
 from state.settings import Settings
 from state.tenant_config import LlmConfig, SecretRef, parse_tenants_yaml
 from state.tenants import TenantRegistry
+from state.usage import ModelPrice, UsageLedger
 
 from tests.conftest import EXAMPLE_TENANTS, PUBLIC_BASE_URL
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.redis_server
 
 CUSTOMER = "+15557654321"
 MODEL = "gpt-4o-mini-pipeline"
+PRICE = ModelPrice(prompt_usd_per_1k_tokens=0.001, completion_usd_per_1k_tokens=0.002)
 OPEN_QUESTION = "I got a letter about my renewal"
 """Nothing matches strongly: the deterministic router would take Acme's default lane, guide."""
 
@@ -62,6 +64,7 @@ def settings(redis_url, twilio_standin, openai_server) -> Settings:
         twilio_api_url=twilio_standin.url,
         openai_base_url=openai_server.base_url,
         openai_timeout_s=2.0,
+        llm_prices={MODEL: PRICE},
         delivery_retry_intervals_s=[0, 0],
         drain_retry_intervals_s=[0],
     )
@@ -143,3 +146,28 @@ def test_a_slow_model_is_cut_off_and_the_turn_still_commits(post_sms, work, stan
     assert work()
     assert [(r.lane, r.fallback) for r in routes] == [("guide", "timeout")]
     assert operator_get("acme-insurance", CUSTOMER).get_json()["version"] == 1
+
+
+def test_the_budget_cuts_over_to_the_deterministic_router_and_back(post_sms, work, llm, routes, tenants, settings, client, r):
+    """A tiny monthly budget: calls are made while their worst case fits, then none; raising it resumes them."""
+    acme = tenants.get("acme-insurance")
+    budget_usd = 0.004
+    tenants.save(acme.model_copy(update={"llm": acme.llm.model_copy(update={"monthly_budget_usd": budget_usd})}), settings.env)
+    llm.script(*[{"json": {"lane": "support", "intent": "faq", "confidence": 0.9}}] * 20)
+    for i in range(12):
+        post_sms(OPEN_QUESTION, f"+1555765{i:04d}")
+        work()
+
+    by_router = [(r.router, r.fallback) for r in routes]
+    made = by_router.count(("llm", None))
+    assert made >= 2 and by_router == [("llm", None)] * made + [("deterministic", "budget_exhausted")] * (12 - made)
+    assert len(llm.requests()) == made  # no call past the budget
+    usage = client.get("/api/v1/tenants/acme-insurance/usage", headers={"Authorization": "Bearer dev-acme-api-key"}).get_json()
+    assert usage["totals"]["calls"] == made and 0 < usage["month"]["spent_usd"] <= budget_usd
+    alerts = UsageLedger(r).alerts("acme-insurance")
+    assert sorted(a["percent"] for a in alerts) == ["100", "90"]
+
+    tenants.save(acme.model_copy(update={"llm": acme.llm.model_copy(update={"monthly_budget_usd": 1.0})}), settings.env)
+    post_sms(OPEN_QUESTION, "+15557659999")
+    work()
+    assert (routes[-1].router, routes[-1].fallback) == ("llm", None)

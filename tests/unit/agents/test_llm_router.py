@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import fakeredis
 import openai
 import pytest
 import requests
@@ -23,8 +24,10 @@ from service.devtools.openai_standin import start_openai_standin_thread
 from state.errors import ConfigError
 from state.models import TranscriptEntry
 from state.tenant_config import LlmConfig, SecretRef
+from state.usage import ModelPrice, UsageLedger
 
 MODEL = "gpt-test-router"
+PRICE = ModelPrice(prompt_usd_per_1k_tokens=0.001, completion_usd_per_1k_tokens=0.002)
 API_KEY = "sk-test-llm-router"
 TIMEOUT_S = 0.5
 """Client timeout in these tests; the slow-answer fault sleeps longer."""
@@ -60,6 +63,11 @@ def openai_server():
     server.stop()
 
 
+def completion(factory) -> OpenAIChatCompletion:
+    """The production port over ``factory``'s client, its usage counted in an in-memory ledger."""
+    return OpenAIChatCompletion(factory, UsageLedger(fakeredis.FakeRedis()), {MODEL: PRICE})
+
+
 @pytest.fixture
 def llm_standin(openai_server):
     handle = OpenAIStandin(openai_server.url, openai_server.base_url)
@@ -75,7 +83,7 @@ def llm_router(llm_standin):
     def factory(tenant):
         return openai.OpenAI(base_url=llm_standin.base_url, api_key=API_KEY, max_retries=0, timeout=TIMEOUT_S)
 
-    return make_llm_router(OpenAIChatCompletion(factory))
+    return make_llm_router(completion(factory))
 
 
 def with_llm(tenant, **update):
@@ -233,7 +241,7 @@ def test_an_unresolvable_api_key_falls_back_without_a_request(llm_standin, acme_
         raise ConfigError("environment variable ACME_OPENAI_API_KEY is not set")
 
     turn = make_turn(acme_llm, new_state(acme_llm), OPEN_QUESTION)
-    assert make_llm_router(OpenAIChatCompletion(factory))(turn).fallback == "config_error"
+    assert make_llm_router(completion(factory))(turn).fallback == "config_error"
     assert llm_standin.requests() == []
 
 
@@ -242,7 +250,7 @@ def test_an_unreachable_api_falls_back(acme_llm, new_state, make_turn):
         return openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key=API_KEY, max_retries=0, timeout=TIMEOUT_S)
 
     turn = make_turn(acme_llm, new_state(acme_llm), OPEN_QUESTION)
-    assert make_llm_router(OpenAIChatCompletion(factory))(turn).fallback == "connection_error"
+    assert make_llm_router(completion(factory))(turn).fallback == "connection_error"
 
 
 INJECTION = (

@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
+import fakeredis
 import pytest
 
 from agents.llm_router import LlmCallError
 from jobs.openai_http import OPENAI_BASE_URL, OpenAIChatCompletion, OpenAIClientFactory
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
+from state.usage import DEFAULT_LLM_PRICES, UsageLedger
 
 EXAMPLE = Path(__file__).parents[3] / "tenants.example.yaml"
 
@@ -45,7 +47,9 @@ def test_a_rotated_key_gets_a_new_client(acme, monkeypatch):
 
 def test_production_refuses_the_dev_key_as_a_config_error(acme, monkeypatch):
     monkeypatch.delenv("ACME_OPENAI_API_KEY", raising=False)
-    complete = OpenAIChatCompletion(OpenAIClientFactory(Settings(env="production")))
+    complete = OpenAIChatCompletion(
+        OpenAIClientFactory(Settings(env="production")), UsageLedger(fakeredis.FakeRedis()), {"m": DEFAULT_LLM_PRICES["gpt-4o-mini"]}
+    )
     with pytest.raises(LlmCallError) as err:
         complete(acme, model="m", messages=[{"role": "user", "content": "hi"}], response_format={})
     assert err.value.reason == "config_error" and "ACME_OPENAI_API_KEY" in err.value.detail
