@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     finished by then."""
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
+    ready_max_queue_age_s: float = 60.0
+    """``GET /readyz`` answers 503 once the oldest waiting job is older (seconds)."""
 
     openai_base_url: str | None = None
     """Base URL of the OpenAI API, ending in ``/v1`` (a local stand-in in development

@@ -1,0 +1,46 @@
+"""Liveness and readiness against real Redis and a real RQ worker registration."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq.serializers import JSONSerializer
+
+from jobs.worker import LanewayWorker
+
+pytestmark = pytest.mark.redis_server
+
+MAX_AGE_S = 0.3
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"ready_max_queue_age_s": MAX_AGE_S})
+
+
+@pytest.fixture
+def registered_worker(r, rt):
+    worker = LanewayWorker([rt.queue], connection=r, serializer=JSONSerializer)
+    worker.register_birth()
+    yield worker
+    worker.register_death()
+
+
+def test_not_ready_without_a_worker(client):
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.get_json()["checks"] == {"queue_redis": True, "state_redis": True, "workers": False, "queue_age": True}
+    assert client.get("/healthz").status_code == 200  # alive, just not ready
+
+
+def test_ready_with_a_worker_until_a_job_waits_too_long(client, registered_worker, post_sms, work):
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "ok" and body["workers"] == 1 and body["oldest_job_age_s"] is None
+    post_sms("hello", "+15557654321")
+    time.sleep(MAX_AGE_S + 0.1)  # the drain job waits: nobody is working
+    answer = client.get("/readyz")
+    assert answer.status_code == 503 and answer.get_json()["checks"]["queue_age"] is False
+    assert answer.get_json()["oldest_job_age_s"] > MAX_AGE_S
+    work()
+    assert client.get("/readyz").status_code == 200
