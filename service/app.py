@@ -16,6 +16,7 @@ from state.connection import queue_redis, state_redis
 from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
+from state.audit import AuditLog
 from state.usage import UsageLedger
 
 
@@ -30,6 +31,7 @@ class Services:
     store: ConversationStore
     tenants: TenantRegistry
     usage: UsageLedger
+    audit: AuditLog
 
 
 def services() -> Services:
@@ -60,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         store=ConversationStore(sr, lease_ttl_ms=settings.lease_ttl_ms, dedupe_ttl_s=settings.dedupe_ttl_s),
         tenants=TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s),
         usage=UsageLedger(sr),
+        audit=AuditLog(sr, settings.audit_retention_days, settings.audit_max_entries),
     )
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

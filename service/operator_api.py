@@ -4,21 +4,32 @@ Authenticated with ``Authorization: Bearer <operator API key>``; keys are
 stored as SHA-256 and each belongs to one tenant. No key: 401. A key of
 another tenant, or an unknown conversation: 404 (the same answer, so a key
 learns nothing about other tenants).
+
+Every request to a known tenant's URLs, refused ones included, is recorded
+in that tenant's audit trail (:mod:`state.audit`), with the request id
+(``X-Request-Id`` if the client sent a sane one, else a new one; echoed in
+the response), the first characters of the key, and the conversation id
+masked in the path.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
+import uuid
 from datetime import date, timedelta
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
+from redis.exceptions import RedisError
 
 from service.app import services
 from service.errors import ApiError
 from state.errors import StateError
 from state import keys as state_keys
 from state.keys import ConversationKeys
-from state.models import utcnow
+from state.audit import AuditEntry
+from state.models import mask_address, utcnow
 from state.usage import MICRO_USD, month_of
 
 log = logging.getLogger(__name__)
@@ -28,6 +39,50 @@ bp = Blueprint("operator_api", __name__, url_prefix="/api/v1")
 NOT_FOUND = "conversation not found"
 MAX_USAGE_DAYS = 366
 """Longest range ``GET …/usage`` answers in one response."""
+MAX_AUDIT_PAGE = 1000
+"""Most audit entries ``GET …/audit`` answers in one response."""
+CREDENTIAL_PREFIX_CHARS = 8
+"""Characters of an API key the audit trail keeps."""
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@bp.before_request
+def _start_audit() -> None:
+    sent = request.headers.get("X-Request-Id", "")
+    g.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+    g.audit_started = time.perf_counter()
+
+
+@bp.after_request
+def _record_audit(response):
+    """Record the request in its tenant's audit trail (never fails the request)."""
+    response.headers["X-Request-Id"] = g.request_id
+    args = request.view_args or {}
+    tenant_id = args.get("tenant_id")
+    svc = services()
+    try:
+        if tenant_id is None or svc.tenants.get(tenant_id) is None:
+            return response  # unknown tenants get no trail: nobody could read it, anybody could fill it
+        path = request.path
+        if conversation_id := args.get("conversation_id"):
+            path = path.replace(conversation_id, mask_address(conversation_id))
+        _, _, key = request.headers.get("Authorization", "").partition(" ")
+        svc.audit.record(
+            AuditEntry(
+                request_id=g.request_id,
+                tenant_id=tenant_id,
+                credential=key.strip()[:CREDENTIAL_PREFIX_CHARS],
+                method=request.method,
+                path=path,
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - g.audit_started) * 1000, 2),
+                at=utcnow().isoformat(),
+            )
+        )
+    except RedisError as exc:
+        log.error("audit entry not recorded for tenant_id=%s request_id=%s: %s", tenant_id, g.request_id, exc.__class__.__name__)
+    return response
 
 
 def authorize(tenant_id: str) -> None:
@@ -163,3 +218,24 @@ def _money(fields: dict[str, int]) -> dict[str, float | int]:
     shown: dict[str, float | int] = {k: v for k, v in fields.items() if k != "cost_micro_usd"}
     shown["cost_usd"] = fields.get("cost_micro_usd", 0) / MICRO_USD
     return shown
+
+
+@bp.get("/tenants/<tenant_id>/audit")
+def get_audit(tenant_id: str):
+    """The tenant's audit trail, newest first: ``{"entries": [...], "next_before": id|null}``.
+
+    Query: ``count`` (1–:data:`MAX_AUDIT_PAGE`, default 100) and ``before``
+    (a stream id from ``next_before``: the page after it). 400 for bad values.
+    """
+    authorize(tenant_id)
+    try:
+        count = int(request.args.get("count", "100"))
+    except ValueError:
+        raise ApiError(400, "count must be an integer") from None
+    if not 1 <= count <= MAX_AUDIT_PAGE:
+        raise ApiError(400, f"count must be between 1 and {MAX_AUDIT_PAGE}")
+    before = request.args.get("before")
+    if before is not None and not _STREAM_ID.match(before):
+        raise ApiError(400, "before must be an entry id such as 1795430158123-0")
+    entries = services().audit.read(tenant_id, count, before)
+    return jsonify(entries=entries, next_before=entries[-1]["id"] if len(entries) == count else None)

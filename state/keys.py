@@ -38,6 +38,8 @@ key                            type        holds
                                            reservations included
 ``T:alerts``                   stream      budget alerts (capped)
 ``T:alerted:<YYYY-MM>:<pct>``  string      an alert at ``pct`` % was recorded
+``T:audit``                    stream      operator API actions (trimmed by age and
+                                           count)
 =============================  ==========  ======================================
 
 ``T`` = ``lw:{t:<tenant_id>}``: tenant-scoped keys that a script uses
@@ -144,6 +146,11 @@ def budget_alerts(tenant_id: str) -> str:
 
 def budget_alerted(tenant_id: str, month: str, percent: int) -> str:
     return f"{tenant_tag(tenant_id)}:alerted:{month}:{percent}"
+
+
+def audit(tenant_id: str) -> str:
+    """The tenant's audit trail of operator API actions."""
+    return f"{tenant_tag(tenant_id)}:audit"
 
 
 def number(e164: str) -> str:

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
     ready_max_queue_age_s: float = 60.0
     """``GET /readyz`` answers 503 once the oldest waiting job is older (seconds)."""
+    audit_retention_days: int = Field(90, ge=1)
+    """Days an operator API action stays in the tenant's audit trail."""
+    audit_max_entries: int = Field(100_000, ge=100)
+    """Most audit entries kept per tenant (oldest trimmed first)."""
 
     openai_base_url: str | None = None
     """Base URL of the OpenAI API, ending in ``/v1`` (a local stand-in in development

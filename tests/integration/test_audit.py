@@ -1,0 +1,66 @@
+"""The operator API's audit trail against real Redis."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from state import keys as K
+from state.audit import AuditEntry, AuditLog
+
+pytestmark = pytest.mark.redis_server
+
+CUSTOMER = "+15557654321"
+ACME = {"Authorization": "Bearer dev-acme-api-key"}
+
+
+def audit(client, query: str = "", headers=ACME):
+    return client.get(f"/api/v1/tenants/acme-insurance/audit{query}", headers=headers)
+
+
+def test_operator_actions_are_recorded_with_the_request_id_and_nothing_personal(client, post_sms, work):
+    post_sms("hello", CUSTOMER)
+    work()
+    url = f"/api/v1/tenants/acme-insurance/conversations/{quote(CUSTOMER, safe='')}"
+    answer = client.get(url, headers={**ACME, "X-Request-Id": "req-123"})
+    assert answer.status_code == 200 and answer.headers["X-Request-Id"] == "req-123"
+    client.get(url)  # no key: refused, and recorded
+    client.get(url, headers={"X-Request-Id": "bad id with spaces"} | ACME)
+
+    entries = audit(client).get_json()["entries"]
+    assert [(e["method"], e["status"], e["credential"]) for e in entries] == [
+        ("GET", "200", "dev-acme"), ("GET", "401", ""), ("GET", "200", "dev-acme"),
+    ]
+    first = entries[-1]
+    assert first["request_id"] == "req-123" and first["tenant_id"] == "acme-insurance"
+    assert first["path"] == "/api/v1/tenants/acme-insurance/conversations/***4321"
+    assert float(first["duration_ms"]) > 0 and first["at"].endswith("+00:00")
+    assert entries[0]["request_id"] != "bad id with spaces" and len(entries[0]["request_id"]) == 32
+    assert all(CUSTOMER not in str(e) and "dev-acme-api-key" not in str(e) for e in entries)
+
+
+def test_pages_and_isolation(client, r):
+    for _ in range(5):
+        client.get("/api/v1/tenants/acme-insurance/usage", headers=ACME)
+    page = audit(client, "?count=3").get_json()
+    assert len(page["entries"]) == 3 and page["next_before"] == page["entries"][-1]["id"]
+    rest = audit(client, f"?count=3&before={page['next_before']}").get_json()
+    assert len(rest["entries"]) == 2 and rest["next_before"] is None  # the two oldest usage reads
+    assert rest["entries"][0]["id"] < page["next_before"]
+    for query in ("?count=0", "?count=x", "?before=yesterday"):
+        assert audit(client, query).status_code == 400
+    assert audit(client, headers={"Authorization": "Bearer dev-bright-api-key"}).status_code == 404
+    client.get("/api/v1/tenants/no-such-tenant/usage", headers=ACME)
+    assert not r.exists(K.audit("no-such-tenant"))  # nobody could read it, anybody could fill it
+
+
+def test_entries_leave_by_age_and_by_count(r):
+    log = AuditLog(r, retention_days=1, max_entries=100)
+    r.xadd(K.audit("acme-insurance"), {"old": "1"}, id="1000-0")  # from 1970
+    entry = AuditEntry("r1", "acme-insurance", "dev-acme", "GET", "/x", 200, 1.0, "2026-11-23T00:00:00+00:00")
+    log.record(entry)
+    assert [e.get("request_id") for e in log.read("acme-insurance", 10)] == ["r1"]
+    for _ in range(150):
+        log.record(entry)
+    assert r.xlen(K.audit("acme-insurance")) == 100
