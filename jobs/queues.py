@@ -53,6 +53,15 @@ def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation
     return job
 
 
+def mark_pending(queue: Queue, tenant_id: str, conversation_id: str) -> None:
+    """Mark the conversation in the pending index without enqueueing a drain (rate-limited turns).
+
+    The recovery sweep enqueues its drain once the mark is a lease TTL old.
+    Keys: ``lw:pending`` (ZADD, queue Redis).
+    """
+    queue.connection.zadd(keys.pending_index(), {keys.pending_member(tenant_id, conversation_id): int(time.time() * 1000)})
+
+
 def enqueue_deliveries(
     queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, message_ids: list[str], delay_s: float = 0, job: str = DELIVER
 ) -> None:

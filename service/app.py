@@ -12,11 +12,12 @@ from rq import Queue
 
 from jobs.queues import make_queue
 from service import errors
+from service.rate_limits import RateLimits
+from state.audit import AuditLog
 from state.connection import queue_redis, state_redis
 from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
-from state.audit import AuditLog
 from state.usage import UsageLedger
 
 
@@ -32,6 +33,7 @@ class Services:
     tenants: TenantRegistry
     usage: UsageLedger
     audit: AuditLog
+    rate_limits: RateLimits
 
 
 def services() -> Services:
@@ -63,6 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         tenants=TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s),
         usage=UsageLedger(sr),
         audit=AuditLog(sr, settings.audit_retention_days, settings.audit_max_entries),
+        rate_limits=RateLimits(qr, settings),
     )
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

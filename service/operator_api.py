@@ -54,6 +54,13 @@ def _start_audit() -> None:
     g.audit_started = time.perf_counter()
 
 
+@bp.before_request
+def _rate_limit() -> None:
+    tenant_id = (request.view_args or {}).get("tenant_id")
+    if tenant_id is not None and (retry_after_s := services().rate_limits.operator_retry_after_s(tenant_id)) is not None:
+        raise ApiError(429, f"too many requests for tenant {tenant_id}; retry in {retry_after_s}s", {"Retry-After": str(retry_after_s)})
+
+
 @bp.after_request
 def _record_audit(response):
     """Record the request in its tenant's audit trail (never fails the request)."""

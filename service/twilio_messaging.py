@@ -7,7 +7,9 @@ reply is sent later from the outbox, so the answer is an empty
 bad signature, 404 unknown ``To``, 413 body over the size limit, 503 Redis
 unavailable (Twilio then tries the fallback URL). Nothing is written unless
 the request is accepted; a repeated ``MessageSid`` answers 200 and creates no
-second turn.
+second turn. A contact or tenant over its inbound rate limit is still
+accepted and answered 200; its turn waits for the recovery sweep
+(:mod:`service.rate_limits`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 from flask import Blueprint, Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from jobs.queues import enqueue_drain
+from jobs.queues import enqueue_drain, mark_pending
 from service.app import services
 from service.errors import ApiError
 from service.twilio_signature import check_twilio_signature
@@ -79,11 +81,14 @@ def inbound_message():
     )
     keys = ConversationKeys(tenant.tenant_id, sender)
     accepted = svc.store.accept(keys, message, tenant.session_idle_ttl_s)
-    if accepted.pending:
+    throttled = accepted.new and not svc.rate_limits.inbound_allowed(tenant.tenant_id, sender)
+    if throttled:
+        mark_pending(svc.queue, tenant.tenant_id, sender)  # kept; the sweep drains it later
+    elif accepted.pending:
         enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender)
     log.info(
         "inbound %s tenant_id=%s message_sid=%s from=%s",
-        "accepted" if accepted.new else "duplicate",
+        "throttled" if throttled else "accepted" if accepted.new else "duplicate",
         tenant.tenant_id,
         message_sid,
         mask_address(sender),

@@ -28,6 +28,7 @@ key                            type        holds
 ``lw:apikey:<sha256>``         string      tenant id owning an operator API key
 ``lw:form:<form_token>``       string      ``<tenant_id>|<conversation_id>``
 ``lw:migrate:cursor:<t|*>``    hash        saved SCAN cursors of ``laneway state migrate``
+``lw:ratelimit*``              (limits)    rate limit counters of the ``limits`` library
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
 ``T:usage:<YYYY-MM-DD>``       hash        LLM usage of one UTC day: ``calls``,
@@ -146,6 +147,11 @@ def budget_alerts(tenant_id: str) -> str:
 
 def budget_alerted(tenant_id: str, month: str, percent: int) -> str:
     return f"{tenant_tag(tenant_id)}:alerted:{month}:{percent}"
+
+
+def rate_limit_prefix() -> str:
+    """Prefix of the ``limits`` library's counters (inbound and operator API rate limits; queue Redis)."""
+    return f"{PREFIX}:ratelimit"
 
 
 def audit(tenant_id: str) -> str:

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
     ready_max_queue_age_s: float = 60.0
     """``GET /readyz`` answers 503 once the oldest waiting job is older (seconds)."""
+    inbound_contact_rate: str = "20/minute"
+    """Messages one contact may send before their turns wait for the recovery
+    sweep (``limits`` notation: ``N/second|minute|hour|day``). Nothing is dropped."""
+    inbound_tenant_rate: str = "6000/minute"
+    """Inbound messages one tenant's numbers may take before its turns wait the same way."""
+    operator_api_rate: str = "600/minute"
+    """Operator API requests per tenant; past it the API answers 429 with ``Retry-After``."""
     audit_retention_days: int = Field(90, ge=1)
     """Days an operator API action stays in the tenant's audit trail."""
     audit_max_entries: int = Field(100_000, ge=100)
@@ -101,6 +108,17 @@ class Settings(BaseSettings):
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_LLM_PRICES))
     """The price table: model → USD per 1,000 prompt and completion tokens
     (JSON in ``LANEWAY_LLM_PRICES``). Costs and budgets are counted with it."""
+
+    @model_validator(mode="after")
+    def _rates_parse(self) -> "Settings":
+        from limits import parse
+
+        for name in ("inbound_contact_rate", "inbound_tenant_rate", "operator_api_rate"):
+            try:
+                parse(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"LANEWAY_{name.upper()} is not a rate such as 20/minute: {exc}") from exc
+        return self
 
     @model_validator(mode="after")
     def _reconcile_after_the_request_timeout(self) -> "Settings":

@@ -1,0 +1,52 @@
+"""Rate limits on inbound webhooks and the operator API, with the ``limits`` library on the queue Redis.
+
+* Inbound messages, per contact (``LANEWAY_INBOUND_CONTACT_RATE``) and per
+  tenant (``LANEWAY_INBOUND_TENANT_RATE``): a message over either limit is
+  still accepted into the conversation's inbox and answered 200, but its
+  drain is not enqueued: the recovery sweep (:mod:`jobs.sweep`) enqueues one
+  once the conversation has waited a lease TTL, and that drain takes every
+  message waiting as one turn. A flooding contact gets at most one turn per
+  sweep period and takes no worker time from anybody else; nothing is dropped.
+* Operator API, per tenant (``LANEWAY_OPERATOR_API_RATE``): 429 with
+  ``Retry-After`` (seconds until the window frees a request).
+
+Sliding-window counters (``SlidingWindowCounterRateLimiter``: two counters
+per key, cheap); keys start with :func:`state.keys.rate_limit_prefix`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse
+from limits.storage import RedisStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+from redis import Redis
+
+from state import keys as K
+from state.settings import Settings
+
+
+class RateLimits:
+    """The limits of one web process. Raises ``redis.RedisError`` when the queue Redis is down."""
+
+    def __init__(self, queue_redis: Redis, settings: Settings) -> None:
+        storage = RedisStorage("redis://", connection_pool=queue_redis.connection_pool, key_prefix=K.rate_limit_prefix())
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
+        self.contact = parse(settings.inbound_contact_rate)
+        self.tenant_inbound = parse(settings.inbound_tenant_rate)
+        self.operator = parse(settings.operator_api_rate)
+
+    def inbound_allowed(self, tenant_id: str, contact: str) -> bool:
+        """Count one inbound message; ``False`` when the contact or the tenant is over its limit."""
+        contact_ok = self.limiter.hit(self.contact, "inbound-contact", tenant_id, contact)
+        tenant_ok = self.limiter.hit(self.tenant_inbound, "inbound-tenant", tenant_id)
+        return contact_ok and tenant_ok
+
+    def operator_retry_after_s(self, tenant_id: str) -> int | None:
+        """Count one operator API request; ``None`` when allowed, else seconds to wait (≥ 1)."""
+        if self.limiter.hit(self.operator, "operator-api", tenant_id):
+            return None
+        reset_at = self.limiter.get_window_stats(self.operator, "operator-api", tenant_id).reset_time
+        return max(1, math.ceil(reset_at - time.time()))

@@ -1,0 +1,51 @@
+"""Rate limits: a flooding contact is throttled without losing a message; the operator API answers 429."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobs.sweep import sweep_once
+from state import keys as K
+
+pytestmark = pytest.mark.redis_server
+
+FLOODER = "+15557650001"
+NEIGHBOUR = "+15557650002"
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"inbound_contact_rate": "3/minute", "operator_api_rate": "4/minute"})
+
+
+def test_a_flooding_contact_waits_for_the_sweep_and_loses_nothing(post_sms, work, rt, operator_get):
+    for text in ("What are your opening hours?", "How much does it cost?", "Do I need a medical exam?"):
+        post_sms(text, FLOODER)  # three a minute are allowed
+    work()
+    throttled = [post_sms(f"hello? {i}", FLOODER) for i in range(3)]
+    assert all(response.status_code == 200 for response, _ in throttled)  # Twilio sees success: nothing to retry
+    assert rt.queue.count == 0  # no drain enqueued for them
+    post_sms("hello", NEIGHBOUR)  # the neighbour is not slowed
+    assert rt.queue.count == 1
+    work()
+
+    report = sweep_once(rt, int(time.time() * 1000) + rt.settings.lease_ttl_ms + 1)
+    assert report.drains == 1  # the flooder's waiting messages
+    work()
+    convo = operator_get("acme-insurance", FLOODER).get_json()
+    inbound = [t["message_id"] for t in convo["turns"] if t["direction"] == "inbound"]
+    assert inbound[3:] == [form["MessageSid"] for _, form in throttled]  # all kept, in order
+    assert convo["version"] == 2  # what waited became one turn
+
+
+def test_the_operator_api_answers_429_with_retry_after(client, r):
+    acme = {"Authorization": "Bearer dev-acme-api-key"}
+    answers = [client.get("/api/v1/tenants/acme-insurance/usage", headers=acme) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+    assert "retry in" in answers[-1].get_json()["error"]
+    bright = client.get("/api/v1/tenants/bright-clinic/usage", headers={"Authorization": "Bearer dev-bright-api-key"})
+    assert bright.status_code == 200  # another tenant is not limited
+    assert any(r.scan_iter(match=K.rate_limit_prefix() + "*"))
