@@ -81,6 +81,12 @@ class AgentResult(BaseModel):
 
     ``handoff`` names another lane; the controller re-routes inside the same
     turn (at most twice) and runs that lane's agent on the patched state.
+
+    ``agent`` says who decided: the lane's ``deterministic`` rules or its
+    ``llm`` agent (:mod:`agents.llm_agent`). ``fallback`` names why an LLM
+    agent gave the turn to the deterministic agent (``timeout``,
+    ``budget_exhausted``, ``invalid_tool_call``, ``too_many_steps``,
+    ``guard_failed``, …); ``None`` when it did not.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -88,6 +94,8 @@ class AgentResult(BaseModel):
     patch: list[PatchOp] = Field(default_factory=list)
     outbound: list[OutboundDraft] = Field(default_factory=list)
     handoff: Lane | None = None
+    agent: Literal["deterministic", "llm"] = "deterministic"
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)

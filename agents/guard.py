@@ -60,6 +60,44 @@ def shorten(text: str, max_chars: int) -> str:
     return room.rstrip(" \n,;:-") + ELLIPSIS
 
 
+_TOOL_CALL_LEAK = re.compile(
+    r'\{\s*"|"(?:name|arguments|tool_calls?|function|type)"\s*:|\btool_calls?\b|\bfunctions\.\w+|</?\w+>',
+    re.IGNORECASE,
+)
+"""What a reply that leaks a tool call or a prompt tag looks like: a JSON object, OpenAI's field names, ``<tags>``."""
+
+
+def reply_problem(text: str, tenant: TenantConfig, channel: Channel, tool_names: frozenset[str] = frozenset()) -> str | None:
+    """Return why an LLM agent's reply may not be sent as written, or ``None`` if it may.
+
+    Stricter than :func:`guard_reply`, which repairs: a reply with a problem is
+    regenerated once, then replaced by the deterministic agent's reply
+    (:mod:`agents.llm_agent`).
+
+    Args:
+        text: the model's reply.
+        tenant: supplies ``banned_phrases`` and ``max_sms_chars``.
+        channel: the reply's channel; SMS and WhatsApp are length-limited.
+        tool_names: the tools the model was offered (a reply naming one as a
+            call, ``name(``, leaks it).
+
+    Returns:
+        ``"empty"``, ``"banned phrase '<phrase>'"``, ``"longer than <n> characters"``
+        or ``"tool call or markup in the text"``; ``None`` for a sendable reply.
+    """
+    reply = text.strip()
+    if not reply:
+        return "empty"
+    phrase = banned_phrase_in(reply, tenant.banned_phrases)
+    if phrase is not None:
+        return f"banned phrase {phrase!r}"
+    if channel in TEXT_CHANNELS and len(reply) > tenant.max_sms_chars:
+        return f"longer than {tenant.max_sms_chars} characters"
+    if _TOOL_CALL_LEAK.search(reply) or any(re.search(rf"\b{re.escape(n)}\s*\(", reply) for n in tool_names):
+        return "tool call or markup in the text"
+    return None
+
+
 def guard_reply(text: str, tenant: TenantConfig, channel: Channel) -> str:
     """Return ``text`` made safe to send for ``tenant`` on ``channel``.
 

@@ -130,12 +130,13 @@ Router = Callable[..., Route]
 """``router(turn, handoff_to=None) -> Route``, the signature of :func:`agents.route`."""
 
 
-def _escape(text: str) -> str:
+def escape_data(text: str) -> str:
     """Escape ``&``, ``<`` and ``>`` so customer text can never close or open a delimiter tag."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _cut(text: str, limit: int) -> str:
+def cut_text(text: str, limit: int) -> str:
+    """Return ``text`` cut to at most ``limit`` characters, an ellipsis marking the cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -180,13 +181,13 @@ def routing_messages(turn: TurnInput, llm: LlmConfig) -> list[dict[str, str]]:
     """
     history = "\n".join(
         f"{'customer' if e.author == 'customer' else 'assistant' if e.author == 'ai' else e.author}: "
-        f"{_escape(_cut(e.text, HISTORY_ENTRY_CHARS))}"
+        f"{escape_data(cut_text(e.text, HISTORY_ENTRY_CHARS))}"
         for e in _history(turn, llm.history_entries)
     )
     data = (
         f"Current lane: {turn.state.lane or 'none'}\n"
         f"<history>\n{history}\n</history>\n"
-        f"<customer_message>\n{_escape(_cut(turn.text, MESSAGE_CHARS))}\n</customer_message>"
+        f"<customer_message>\n{escape_data(cut_text(turn.text, MESSAGE_CHARS))}\n</customer_message>"
     )
     return [{"role": "system", "content": system_prompt(turn.tenant)}, {"role": "user", "content": data}]
 

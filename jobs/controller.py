@@ -47,6 +47,8 @@ class TurnOutcome:
     outbound: list[OutboundMessage]
     optout_action: str
     route: Route | None
+    agents: list[str] = field(default_factory=list)
+    """Who answered each hop, for the log: ``<lane>:<agent>`` plus ``(<fallback>)`` when an LLM agent fell back."""
 
 
 @dataclass
@@ -157,11 +159,11 @@ class TurnController:
         result.message_ids += ids
         self.on_committed(keys, ids)
         log.info(
-            "turn committed tenant_id=%s conversation_id=%s version=%d lane=%s intent=%s messages=%d replies=%d",
+            "turn committed tenant_id=%s conversation_id=%s version=%d lane=%s intent=%s messages=%d replies=%d agents=%s",
             keys.tenant_id, keys.label, committed.version,
             outcome.route.lane if outcome.route else None,
             outcome.route.intent if outcome.route else None,
-            len(loaded.inbox), len(ids),
+            len(loaded.inbox), len(ids), ",".join(outcome.agents) or "-",
         )
         return Loaded(loaded.token, committed.version, None, outcome.state.opted_out, committed.inbox, outcome.state)
 
@@ -203,12 +205,14 @@ class TurnController:
             return TurnOutcome(current, [], "", None)
 
         drafts = []
+        answered: list[str] = []
         for hop in range(MAX_HANDOFFS + 1):
             current = self._enter_lane(current, route, now)
             turn = TurnInput(tenant, current, tuple(inbox), text, now, self.public_base_url)
             result: AgentResult = run_agent(route.lane, turn, route, self.agents)  # replies come back guarded
             current = SessionState.model_validate(apply_patch(current.model_dump(mode="json"), result.patch))
             drafts += [(d, route.lane) for d in result.outbound]
+            answered.append(f"{route.lane}:{result.agent}" + (f"({result.fallback})" if result.fallback else ""))
             if result.handoff is None or result.handoff == route.lane or hop == MAX_HANDOFFS:
                 break
             route = self.router(
@@ -235,7 +239,7 @@ class TurnController:
             )
         current = current.model_copy(update={"transcript": transcript[-MAX_TRANSCRIPT_ENTRIES:]})
         optout_action = "" if current.opted_out == state.opted_out else ("set" if current.opted_out else "clear")
-        return TurnOutcome(current, outbound, optout_action, route)
+        return TurnOutcome(current, outbound, optout_action, route, answered)
 
     @staticmethod
     def _enter_lane(state: SessionState, route: Route, now: datetime) -> SessionState:

@@ -1,4 +1,9 @@
-"""The official ``openai`` client behind the agents' LLM port (:class:`agents.llm_router.ChatCompletion`).
+"""The official ``openai`` client behind the agents' LLM ports.
+
+:class:`OpenAIChatCompletion` is the router's :class:`agents.llm_router.ChatCompletion`
+(``__call__``) and, through :meth:`OpenAIChatCompletion.chat`, the lane agents'
+tool-calling :class:`agents.llm_agent.ChatWithTools`; both share one
+reserve → call → settle path against the tenant's budget.
 
 In development and tests ``LANEWAY_OPENAI_BASE_URL`` names a local stand-in
 (``laneway openai-standin``) that speaks the Chat Completions API. Clients
@@ -19,6 +24,7 @@ from typing import Any, Callable
 
 import openai
 
+from agents.llm_agent import AssistantTurn, ToolCall
 from agents.llm_router import LlmCallError
 from state.errors import ConfigError
 from state.settings import Settings
@@ -130,11 +136,39 @@ class OpenAIChatCompletion:
                 choice or content, ``finish_reason`` other than ``stop``).
             redis.RedisError: the ledger is unreachable (no call is made).
         """
+        completion = self._budgeted(tenant, model, messages=messages, response_format=response_format)
+        return _content(completion)
+
+    def chat(
+        self, tenant: TenantConfig, *, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> AssistantTurn:
+        """The :class:`agents.llm_agent.ChatWithTools` port: one tool-calling request, within the same budget.
+
+        Reserved, made and settled exactly like :meth:`__call__` (same keys).
+
+        Returns:
+            The assistant's turn: its tool calls (``finish_reason`` ``tool_calls``)
+            or its text (``stop``), with the tokens used.
+
+        Raises:
+            LlmCallError: as :meth:`__call__`; ``invalid_output`` also for an
+                answer with neither text nor tool calls, or one cut off (``length``).
+            redis.RedisError: the ledger is unreachable (no call is made).
+        """
+        completion = self._budgeted(tenant, model, messages=messages, tools=tools)
+        return _assistant_turn(completion)
+
+    def _budgeted(self, tenant: TenantConfig, model: str, **request: Any):
+        """Reserve the call's worst case, make it, settle it with OpenAI's ``usage``; return the completion.
+
+        ``request`` holds ``messages`` and ``response_format`` or ``tools``
+        (all counted in the prompt's size).
+        """
         llm, price = tenant.llm, self.prices.get(model)
         if llm is None or price is None:
             raise LlmCallError("config_error", f"no llm settings or no price for model {model!r}")
         now = self.clock()
-        prompt_chars = len(json.dumps(messages)) + len(json.dumps(response_format))
+        prompt_chars = sum(len(json.dumps(value)) for value in request.values())
         worst_case = price.cost_micro_usd(math.ceil(prompt_chars / PROMPT_CHARS_PER_TOKEN), llm.max_completion_tokens)
         budget = None if llm.monthly_budget_usd is None else round(llm.monthly_budget_usd * MICRO_USD)
         reservation = self.ledger.reserve(tenant.tenant_id, now, worst_case, budget)
@@ -143,11 +177,11 @@ class OpenAIChatCompletion:
         started = time.monotonic()
         usage = CallUsage(model, 0, 0, 0, worst_case)
         try:
-            completion = self._create(tenant, model, messages, response_format, llm.max_completion_tokens)
+            completion = self._create(tenant, model=model, max_completion_tokens=llm.max_completion_tokens, **request)
             if completion.usage is not None:
                 prompt, generated = completion.usage.prompt_tokens, completion.usage.completion_tokens
                 usage = CallUsage(model, prompt, generated, 0, price.cost_micro_usd(prompt, generated))
-            return _content(completion)
+            return completion
         except LlmCallError as exc:
             if exc.reason in REFUNDED_FAILURES:
                 usage = CallUsage(model, 0, 0, 0, 0)
@@ -158,15 +192,13 @@ class OpenAIChatCompletion:
             for percent in self.ledger.settle(reservation, usage, self.clock()) + reservation.alerts:
                 logger.warning("tenant_id=%s reached %d%% of its monthly LLM budget", tenant.tenant_id, percent)
 
-    def _create(self, tenant: TenantConfig, model: str, messages, response_format, max_completion_tokens: int):
+    def _create(self, tenant: TenantConfig, **request: Any):
         try:
             client = self.client_for(tenant)
         except ConfigError as exc:
             raise LlmCallError("config_error", str(exc)) from exc
         try:
-            return client.chat.completions.create(
-                model=model, messages=messages, response_format=response_format, max_completion_tokens=max_completion_tokens
-            )
+            return client.chat.completions.create(**request)
         except openai.APITimeoutError as exc:
             raise LlmCallError("timeout", type(exc).__name__) from exc
         except openai.RateLimitError as exc:
@@ -189,3 +221,25 @@ def _content(completion) -> str:
     if choice.finish_reason != "stop" or not choice.message.content:
         raise LlmCallError("invalid_output", f"finish_reason={choice.finish_reason}")
     return choice.message.content
+
+
+def _assistant_turn(completion) -> AssistantTurn:
+    """The first choice as an :class:`AssistantTurn`. Raises :class:`LlmCallError` (``refused``, ``invalid_output``)."""
+    if not completion.choices:
+        raise LlmCallError("invalid_output", "no choices")
+    choice = completion.choices[0]
+    message = choice.message
+    if message.refusal:
+        raise LlmCallError("refused")
+    usage = completion.usage
+    prompt, generated = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
+    calls = tuple(
+        ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments or "")
+        for call in (message.tool_calls or [])
+        if getattr(call, "function", None) is not None
+    )
+    if calls and choice.finish_reason in ("tool_calls", "stop"):
+        return AssistantTurn(content=message.content, tool_calls=calls, prompt_tokens=prompt, completion_tokens=generated)
+    if choice.finish_reason != "stop" or not message.content:
+        raise LlmCallError("invalid_output", f"finish_reason={choice.finish_reason}")
+    return AssistantTurn(content=message.content, prompt_tokens=prompt, completion_tokens=generated)

@@ -12,6 +12,7 @@ from redis import Redis
 from rq import Queue
 
 import agents
+from agents.llm_agent import make_llm_agents
 from agents.llm_router import make_llm_router
 from jobs.controller import TurnController
 from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
@@ -48,11 +49,14 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
     # LLM router only adds a model call for the others.
     complete = OpenAIChatCompletion(OpenAIClientFactory(settings), UsageLedger(sr), settings.llm_prices)
     router = make_llm_router(complete, fallback_router=agents.route)
+    # Each lane's agent is its LLM agent only for tenants listing it in
+    # `llm.lanes` (decided per turn); the deterministic agent answers otherwise.
+    lane_agents = make_llm_agents(agents.AGENTS, complete.chat)
     controller = TurnController(
         store,
         tenants,
         router=router,
-        agents=agents.AGENTS,
+        agents=lane_agents,
         public_base_url=settings.effective_public_base_url,
         max_commit_attempts=settings.max_commit_attempts,
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,

@@ -69,6 +69,34 @@ class TwilioCredentials(BaseModel):
     auth_token: SecretRef
 
 
+class LlmExample(BaseModel):
+    """One example exchange shown to the LLM agents: what a customer wrote, what a good reply is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: str = Field(min_length=1, max_length=500)
+    reply: str = Field(min_length=1, max_length=640)
+
+
+class AgentPrompt(BaseModel):
+    """The prompt material of the tenant's LLM lane agents (``llm.prompt:`` in the tenants YAML).
+
+    The system prompt is built from these, ``persona``, ``display_name`` and
+    ``banned_phrases`` (:func:`agents.llm_agent.system_prompt`); never from
+    customer text.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field("a friendly assistant who answers customers by text message", min_length=1, max_length=500)
+    """Who the agent is, after "You are <persona>, "."""
+    workflow: list[str] = Field(default_factory=list, max_length=20)
+    """The steps the agent follows, in order (numbered in the prompt)."""
+    critical_rules: list[str] = Field(default_factory=list, max_length=20)
+    """Rules the agent must never break (listed last in the prompt, as the seeds advise)."""
+    examples: list[LlmExample] = Field(default_factory=list, max_length=10)
+
+
 class LlmConfig(BaseModel):
     """The tenant's LLM settings (``llm:`` in the tenants YAML).
 
@@ -100,6 +128,24 @@ class LlmConfig(BaseModel):
     """LLM spend allowed per UTC month. At 90 % an alert is recorded; a call
     that could pass 100 % is not made (the deterministic agents answer) until
     the month ends or the budget is raised. ``None``: no limit."""
+    lanes: list[Lane] = Field(default_factory=list)
+    """Lanes answered by an LLM agent with tools (:mod:`agents.llm_agent`) while
+    ``enabled``; the other lanes keep their deterministic agents. Each must be
+    one of the tenant's ``lanes``."""
+    max_model_calls_per_turn: int = Field(4, ge=1, le=8)
+    """Most model calls an LLM agent makes in one turn (tool steps and the one
+    regeneration included); each is budgeted. Past it the deterministic agent answers."""
+    context_tokens: int = Field(1500, ge=100, le=8000)
+    """Token budget (estimated at 4 characters a token) for the collected slots
+    and recent transcript an LLM agent sees; the oldest entries are left out first."""
+    prompt: AgentPrompt = Field(default_factory=AgentPrompt)
+
+    @field_validator("lanes")
+    @classmethod
+    def _unique_lanes(cls, lanes: list[Lane]) -> list[Lane]:
+        if len(set(lanes)) != len(lanes):
+            raise ValueError("a lane is listed twice")
+        return lanes
 
 
 class FaqEntry(BaseModel):
@@ -154,6 +200,14 @@ class TenantConfig(BaseModel):
     def _consistent(self) -> "TenantConfig":
         if self.default_lane not in self.lanes:
             raise ValueError(f"default_lane {self.default_lane!r} is not in lanes {self.lanes}")
+        if self.llm is not None:
+            for lane in self.llm.lanes:
+                if lane not in self.lanes:
+                    raise ValueError(f"llm.lanes names {lane!r}, which is not in lanes {self.lanes}")
+            for i, example in enumerate(self.llm.prompt.examples):
+                for phrase in self.banned_phrases:
+                    if re.search(rf"\b{re.escape(phrase.lower())}\b", example.reply.lower()):
+                        raise ValueError(f"llm.prompt.examples.{i}.reply contains the banned phrase {phrase!r}")
         # The reply guard would replace a text containing a banned phrase, and
         # these carrier-mandated texts must go out as written.
         for name in ("help_text", "opt_out_text", "opt_in_text", "human_handoff_text", "fallback_text"):

@@ -106,7 +106,7 @@ def merge_name(slots: dict[str, str], name: ParsedName) -> dict[str, str]:
     return {k: v for k, v in update.items() if v and slots.get(k) != v}
 
 
-def _deliver_link(
+def deliver_link(
     turn: TurnInput, phone: str | None, first: str | None, link: str, lead: str, here_text: str
 ) -> list[OutboundDraft]:
     """Return the messages that put ``link`` in the customer's hands.
@@ -144,7 +144,7 @@ def _after_link(turn: TurnInput, form_token: str) -> AgentResult:
     phone = slots.get("phone")
     if resend_match(turn.text) is not None:
         link = form_link(turn.public_base_url, form_token)
-        return AgentResult(outbound=_deliver_link(turn, phone, slots.get("first_name"), link, "", LINK_AGAIN))
+        return AgentResult(outbound=deliver_link(turn, phone, slots.get("first_name"), link, "", LINK_AGAIN))
     if is_question_for_support(turn) and lane_enabled(turn, "support"):
         return AgentResult(handoff="support")
     if is_acknowledgement(turn.text):
@@ -227,5 +227,5 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
     ops.append(Replace(path="/form_token", value=token))
     link = form_link(turn.public_base_url, token)
     lead = lead or THANKS.format(first=first)
-    outbound = _deliver_link(turn, slots["phone"], first, link, lead, LINK_HERE)
+    outbound = deliver_link(turn, slots["phone"], first, link, lead, LINK_HERE)
     return AgentResult(patch=ops, outbound=outbound)

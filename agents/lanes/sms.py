@@ -22,6 +22,17 @@ from state.patch import Replace
 LINK_AGAIN_TEXT = "Here's your application link again: {link}"
 
 
+def link_again(turn: TurnInput) -> AgentResult | None:
+    """Return the form link sent again (and ``/intent`` = ``resend_link``), or ``None`` with no form yet."""
+    state = turn.state
+    if not state.form_token:
+        return None
+    link = form_link(turn.public_base_url, state.form_token)
+    return AgentResult(
+        patch=intent_ops(state, "resend_link"), outbound=[OutboundDraft(text=LINK_AGAIN_TEXT.format(link=link))]
+    )
+
+
 def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
     """Answer a carrier keyword or a request for the form link; hand anything else on.
 
@@ -52,12 +63,9 @@ def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
             patch=intent_ops(state, intent), outbound=[OutboundDraft(text=tenant.help_text, bypass_opt_out=True)]
         )
     if intent == "resend_link" or resend_match(turn.text) is not None:
-        if state.form_token:
-            link = form_link(turn.public_base_url, state.form_token)
-            return AgentResult(
-                patch=intent_ops(state, "resend_link"),
-                outbound=[OutboundDraft(text=LINK_AGAIN_TEXT.format(link=link))],
-            )
+        again = link_again(turn)
+        if again is not None:
+            return again
         if lane_enabled(turn, "guide"):
             return AgentResult(handoff="guide")
     if tenant.default_lane != "sms":

@@ -24,7 +24,8 @@ from agents.faq import best_faq
 from agents.intents import apply_match, human_match
 from agents.lanes.common import intent_ops, lane_enabled, timestamp_value
 from agents.text import looks_like_question
-from state.patch import Replace
+from state.models import HandoffReason
+from state.patch import PatchOp, Replace
 
 NO_ANSWER_TEXT = "I'm not sure about that one. Text AGENT and a person will help."
 ACKNOWLEDGEMENT_TEXT = "You're welcome! Ask me anything else, or text AGENT to reach a person."
@@ -49,6 +50,20 @@ def _belongs_to_guide(turn: TurnInput) -> bool:
     return _application_in_progress(turn) and not looks_like_question(turn.text)
 
 
+def escalation_ops(turn: TurnInput, reason: HandoffReason = "customer_request") -> list[PatchOp]:
+    """Return the ops that hand the conversation to a person.
+
+    ``replace`` on ``/status`` (``waiting_human``), ``/handoff``
+    (``requested_at``: ISO-8601 of ``turn.now``, and ``reason``) and ``/intent``
+    (``human``). The controller keeps the AI silent from then on.
+    """
+    return [
+        Replace(path="/status", value="waiting_human"),
+        Replace(path="/handoff", value={"requested_at": timestamp_value(turn.now), "reason": reason}),
+        *intent_ops(turn.state, "human"),
+    ]
+
+
 def support_agent(turn: TurnInput, route: Route) -> AgentResult:
     """Answer a question from the FAQ or hand the conversation to a person.
 
@@ -70,14 +85,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult()
 
     if route.intent == "human" or human_match(turn.text) is not None:
-        return AgentResult(
-            patch=[
-                Replace(path="/status", value="waiting_human"),
-                Replace(path="/handoff", value={"requested_at": timestamp_value(turn.now), "reason": "customer_request"}),
-                *intent_ops(state, "human"),
-            ],
-            outbound=[OutboundDraft(text=tenant.human_handoff_text)],
-        )
+        return AgentResult(patch=escalation_ops(turn), outbound=[OutboundDraft(text=tenant.human_handoff_text)])
 
     answer = best_faq(turn.text, tenant)
     if answer is not None:
