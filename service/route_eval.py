@@ -15,6 +15,7 @@ Only the labelled (synthetic) text is ever printed.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,7 @@ import click
 import yaml
 
 from agents import Route, TurnInput, route
+from agents.llm_router import make_llm_router
 from state.models import InboundMessage, SessionState
 from state.tenant_config import TenantConfig, parse_tenants_yaml
 
@@ -251,6 +253,18 @@ def report_dict(report: RouterReport, splits: Sequence[str | None]) -> dict[str,
     }  # fmt: skip
 
 
+def _llm_router() -> Router:
+    """The production LLM router, wired from the environment's settings (as a worker wires it)."""
+    from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
+    from state.connection import state_redis
+    from state.settings import load_settings
+    from state.usage import UsageLedger
+
+    settings = load_settings()
+    complete = OpenAIChatCompletion(OpenAIClientFactory(settings), UsageLedger(state_redis(settings)), settings.llm_prices)
+    return make_llm_router(complete, fallback_router=route)
+
+
 @click.command("route-eval")
 @click.option("--data", "data_path", default=str(DEFAULT_DATA), show_default=True,
               type=click.Path(exists=True, dir_okay=False), help="The labelled set (YAML).")
@@ -260,7 +274,10 @@ def report_dict(report: RouterReport, splits: Sequence[str | None]) -> dict[str,
               type=click.Path(exists=True, dir_okay=False), help="Tenants YAML holding the set's tenant.")
 @click.option("--json-out", default=None, type=click.Path(dir_okay=False),
               help="Also write the figures, matrices and misrouted items as JSON to this file.")
-def route_eval_command(data_path: str, split: str, tenants_path: str, json_out: str | None) -> None:
+@click.option("--llm", "with_llm", is_flag=True,
+              help="Also run the LLM router with the tenant's llm settings (LANEWAY_OPENAI_BASE_URL, the key's env var); "
+                   "each call is budgeted and recorded on the state Redis (REDIS_URL) like a real turn's.")
+def route_eval_command(data_path: str, split: str, tenants_path: str, json_out: str | None, with_llm: bool) -> None:
     """Print each router's accuracy and confusion matrix on the labelled routing set."""  # fmt: skip
     path = Path(data_path)
     doc_tenant = (yaml.safe_load(path.read_text()) or {}).get("tenant_id", "acme-insurance")
@@ -272,7 +289,13 @@ def route_eval_command(data_path: str, split: str, tenants_path: str, json_out: 
     if split != "all":
         items = [i for i in items if i.split == split]
     splits: list[str | None] = [split] if split != "all" else ["dev", "test", None]
-    reports = evaluate(items, tenant)
+    routers: dict[str, Router] = dict(ROUTERS)
+    if with_llm:
+        if tenant.llm is None:
+            raise click.ClickException(f"tenant {tenant.tenant_id} has no llm section in {tenants_path}")
+        tenant = tenant.model_copy(update={"llm": tenant.llm.model_copy(update={"enabled": True})})
+        routers["llm"] = _llm_router()
+    reports = evaluate(items, tenant, routers)
     for report in reports:
         click.echo(f"== router: {report.router} ({len(items)} items, tenant {tenant.tenant_id})")
         for s in splits:
@@ -288,6 +311,9 @@ def route_eval_command(data_path: str, split: str, tenants_path: str, json_out: 
                 f"  {item.item_id} [{item.split}] {list(item.texts)!r} expected {item.lane}, got {decision.lane} "
                 f"(intent {decision.intent}, reason {decision.reason}, evidence {decision.evidence})"
             )
+        fallbacks = Counter(decision.fallback for _, decision in report.outcomes if decision.fallback)
+        if fallbacks:
+            click.echo(f"fallbacks to the deterministic route: {dict(fallbacks)}")
         click.echo("")
     if json_out:
         Path(json_out).write_text(
