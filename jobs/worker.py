@@ -22,14 +22,18 @@ from state.settings import Settings
 
 
 class LanewayWorker(SimpleWorker):
-    """``SimpleWorker`` that never logs job descriptions.
+    """``SimpleWorker`` that never logs job descriptions, and runs RQ's maintenance often.
 
     RQ logs each job's call at INFO by default; Laneway's job arguments include
-    the conversation id, which is the customer's phone number.
+    the conversation id, which is the customer's phone number. Maintenance
+    runs every ``LANEWAY_WORKER_MAINTENANCE_INTERVAL_S`` (RQ: 600 s), which
+    is also how soon a surviving worker takes over RQ's scheduler once the
+    dead holder's lock (61 s) expires.
     """
 
     def __init__(self, *args, **kwargs):
         kwargs["log_job_description"] = False
+        kwargs.setdefault("maintenance_interval", runtime.current().settings.worker_maintenance_interval_s)
         super().__init__(*args, **kwargs)
 
 

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     finished by then."""
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
+    worker_maintenance_interval_s: int = Field(30, ge=5)
+    """How often a worker runs RQ's maintenance: registry cleaning, and taking
+    over RQ's scheduler (which moves retries, delayed jobs and the sweep) when
+    the worker that ran it died. RQ's default is 600 s; its scheduler lock
+    lives 61 s after its holder dies."""
     ready_max_queue_age_s: float = 60.0
     """``GET /readyz`` answers 503 once the oldest waiting job is older (seconds)."""
     inbound_contact_rate: str = "20/minute"

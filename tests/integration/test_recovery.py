@@ -141,3 +141,9 @@ def test_erasure(post_sms, work, client, operator_get, r):
     assert not any(r.exists(k) for k in KEYS.all())
     assert r.zscore(K.pending_index(), MEMBER) is None
     assert client.delete(url, headers={"Authorization": "Bearer dev-acme-api-key"}).status_code == 404
+
+
+def test_workers_take_over_rqs_scheduler_within_the_maintenance_interval(r, rt):
+    from jobs.worker import LanewayWorker
+
+    assert LanewayWorker([rt.queue], connection=r).maintenance_interval == rt.settings.worker_maintenance_interval_s == 30
