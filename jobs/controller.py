@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping
 
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents import run_agent
+from jobs import metrics
 from jobs.lease_keeper import LeaseKeeper
 from state.errors import LeaseLostError, StateError, VersionConflictError
 from state.keys import ConversationKeys
@@ -49,6 +51,10 @@ class TurnOutcome:
     route: Route | None
     agents: list[str] = field(default_factory=list)
     """Who answered each hop, for the log: ``<lane>:<agent>`` plus ``(<fallback>)`` when an LLM agent fell back."""
+    router_fallback: str | None = None
+    """Why the LLM router fell back to the deterministic route for this turn, if it did."""
+    agent_fallbacks: list[tuple[str, str]] = field(default_factory=list)
+    """``(lane, reason)`` of each LLM lane agent that fell back to the deterministic agent."""
 
 
 @dataclass
@@ -137,22 +143,38 @@ class TurnController:
 
     def _turn(self, keys: ConversationKeys, tenant: TenantConfig, loaded: Loaded, keeper: LeaseKeeper, result: DrainResult) -> Loaded | None:
         """Run and commit one turn; return what to do next (``None``: another worker has it)."""
-        state = loaded.state or self._state_of(loaded, keys.tenant_id, keys.conversation_id)
+        started = time.perf_counter()
+        tenant_id = keys.tenant_id
+        metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
+        state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
         outcome = self.run_turn(tenant, state, loaded.inbox)
+        lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
+            metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
             raise LeaseLostError(f"lease on {keys.label} lost during the turn; not committed")
         try:
             committed = self.store.commit(
                 keys, loaded.token, loaded.version, outcome.state, len(loaded.inbox), outcome.outbound,
                 tenant.session_idle_ttl_s, outcome.optout_action,
             )
+        except LeaseLostError:
+            metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
+            raise
         except VersionConflictError:
             result.conflicts += 1
+            metrics.VERSION_CONFLICTS.labels(tenant_id).inc()
             log.warning("version conflict on %s (attempt %d)", keys.label, result.conflicts)
             if result.conflicts >= self.max_commit_attempts:
+                metrics.TURNS.labels(tenant_id, lane, "conflict_gave_up").inc()
                 raise
             self.store.release_lease(keys, loaded.token)
             return self.store.acquire(keys, loaded.token)
+        metrics.TURNS.labels(tenant_id, lane, "committed").inc()
+        metrics.TURN_SECONDS.labels(tenant_id).observe(time.perf_counter() - started)
+        if outcome.router_fallback:
+            metrics.ROUTER_FALLBACKS.labels(tenant_id, outcome.router_fallback).inc()
+        for agent_lane, reason in outcome.agent_fallbacks:
+            metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -206,6 +228,8 @@ class TurnController:
 
         drafts = []
         answered: list[str] = []
+        agent_fallbacks: list[tuple[str, str]] = []
+        router_fallback = route.fallback
         for hop in range(MAX_HANDOFFS + 1):
             current = self._enter_lane(current, route, now)
             turn = TurnInput(tenant, current, tuple(inbox), text, now, self.public_base_url)
@@ -213,6 +237,8 @@ class TurnController:
             current = SessionState.model_validate(apply_patch(current.model_dump(mode="json"), result.patch))
             drafts += [(d, route.lane) for d in result.outbound]
             answered.append(f"{route.lane}:{result.agent}" + (f"({result.fallback})" if result.fallback else ""))
+            if result.fallback:
+                agent_fallbacks.append((route.lane, result.fallback))
             if result.handoff is None or result.handoff == route.lane or hop == MAX_HANDOFFS:
                 break
             route = self.router(
@@ -239,7 +265,7 @@ class TurnController:
             )
         current = current.model_copy(update={"transcript": transcript[-MAX_TRANSCRIPT_ENTRIES:]})
         optout_action = "" if current.opted_out == state.opted_out else ("set" if current.opted_out else "clear")
-        return TurnOutcome(current, outbound, optout_action, route, answered)
+        return TurnOutcome(current, outbound, optout_action, route, answered, router_fallback, agent_fallbacks)
 
     @staticmethod
     def _enter_lane(state: SessionState, route: Route, now: datetime) -> SessionState:

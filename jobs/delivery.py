@@ -38,7 +38,7 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from jobs import runtime
+from jobs import metrics, runtime
 from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries
 from jobs.twilio_http import make_twilio_client
@@ -87,6 +87,8 @@ def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, las
     store = rt.store
     status, message = store.claim_outbound(keys, message_id)
     if message is None:
+        if status == "suppressed":
+            metrics.DELIVERIES.labels(keys.tenant_id, "suppressed").inc()
         log.info("outbox %s %s: %s, nothing to send", keys.label, message_id, status)
         return status
     try:
@@ -94,7 +96,13 @@ def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, las
     except StateError:
         store.finish_outbound(keys, message_id, "failed")
         raise
-    return _send(client, rt, keys, message_id, message, last_attempt)
+    try:
+        status = _send(client, rt, keys, message_id, message, last_attempt)
+    except RetryableDeliveryError:
+        metrics.DELIVERIES.labels(keys.tenant_id, "retrying").inc()
+        raise
+    metrics.DELIVERIES.labels(keys.tenant_id, status).inc()
+    return status
 
 
 def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_id: str, message: OutboundMessage, last_attempt: bool) -> str:
@@ -197,6 +205,7 @@ def reconcile(tenant_id: str, conversation_id: str, message_id: str) -> str:
     for candidate in client.messages.list(to=message.to, from_=message.from_, limit=RECONCILE_LOOKBACK):
         if candidate.body == message.body and candidate.date_created and candidate.date_created >= since:
             rt.store.finish_outbound(keys, message_id, "sent", candidate.sid or "")
+            metrics.DELIVERIES.labels(tenant_id, "reconciled_sent").inc()
             log.warning("outbox %s %s: found sent by a dead worker as sid=%s", keys.label, message_id, candidate.sid)
             return "sent"
     if not rt.store.finish_outbound(keys, message_id, "queued"):

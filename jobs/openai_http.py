@@ -26,6 +26,7 @@ import openai
 
 from agents.llm_agent import AssistantTurn, ToolCall
 from agents.llm_router import LlmCallError
+from jobs import metrics
 from state.errors import ConfigError
 from state.settings import Settings
 from state.models import utcnow
@@ -189,6 +190,9 @@ class OpenAIChatCompletion:
         finally:
             latency_ms = round((time.monotonic() - started) * 1000)
             usage = CallUsage(usage.model, usage.prompt_tokens, usage.completion_tokens, latency_ms, usage.cost_micro_usd)
+            metrics.LLM_TOKENS.labels(tenant.tenant_id, model, "prompt").inc(usage.prompt_tokens)
+            metrics.LLM_TOKENS.labels(tenant.tenant_id, model, "completion").inc(usage.completion_tokens)
+            metrics.LLM_COST_USD.labels(tenant.tenant_id, model).inc(usage.cost_micro_usd / MICRO_USD)
             for percent in self.ledger.settle(reservation, usage, self.clock()) + reservation.alerts:
                 logger.warning("tenant_id=%s reached %d%% of its monthly LLM budget", tenant.tenant_id, percent)
 

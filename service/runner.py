@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -191,6 +192,10 @@ def run(settings: Settings, run_file: Path) -> None:
         click.ClickException: a step failed (Redis, tenants, readiness).
     """
     env = child_environment()
+    metrics_dir: tempfile.TemporaryDirectory | None = None
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):  # web and worker add up their metrics here
+        metrics_dir = tempfile.TemporaryDirectory(prefix="laneway-metrics-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     supervisor = Supervisor(env)
     redis_server: RedisServer | None = None
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -258,6 +263,8 @@ def run(settings: Settings, run_file: Path) -> None:
         supervisor.stop_all()
         if redis_server is not None:
             redis_server.stop()
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
         _remove_run_file(run_file)
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -61,6 +61,20 @@ def _still_running(pids: dict[str, int | None], grace_s: float = 5.0) -> dict[st
         time.sleep(0.1)
 
 
+METRICS_TOKEN = "stack-scrape-token"
+
+
+def turns_committed(web_url: str) -> float:
+    """``laneway_turns_total`` summed over labels, for outcome ``committed``, from ``GET /metrics``."""
+    answer = requests.get(web_url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
+    answer.raise_for_status()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in answer.text.splitlines()
+        if line.startswith("laneway_turns_total{") and 'outcome="committed"' in line
+    )
+
+
 class Stack:
     def __init__(self, tmp_path: Path) -> None:
         self.run_file = tmp_path / "run.json"
@@ -68,7 +82,8 @@ class Stack:
         env = child_environment()
         for name in UNSET:
             env.pop(name, None)
-        env.update(PORT=str(free_port()), LANEWAY_ENV="development")
+        env.update(PORT=str(free_port()), LANEWAY_ENV="development", LANEWAY_METRICS_TOKEN=METRICS_TOKEN)
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "run", "--run-file", str(self.run_file)],
@@ -121,6 +136,7 @@ def test_message_round_trip_then_sigterm_stops_everything(stack):
     assert set(info["pids"]) == {"redis", "twilio-standin", "web", "worker"}
     assert requests.get(info["web_url"] + "/healthz", timeout=5).status_code == 200
 
+    assert turns_committed(info["web_url"]) == 0
     endpoints = Endpoints(info["web_url"], info["public_base_url"], info["standin_url"], info["tenants_file"])
     tenant = tenant_for_number(load_tenants(info["tenants_file"]), ACME_NUMBER)
     customer = random_number()
@@ -142,6 +158,7 @@ def test_message_round_trip_then_sigterm_stops_everything(stack):
     assert [t["text"] for t in outbound] == [r.body for r in replies]
     assert {t["delivery"] for t in outbound} == {"sent"}
     assert message_sid.startswith("SM")
+    assert turns_committed(info["web_url"]) == 1  # counted in the worker, read through the web process
 
     assert stack.stop() == 0
     assert not stack.run_file.exists()

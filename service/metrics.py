@@ -1,0 +1,66 @@
+"""``GET /metrics``: Prometheus text format, for a scraper holding the scrape token.
+
+``Authorization: Bearer <LANEWAY_METRICS_TOKEN>``; 401 with a wrong or
+missing token, 404 when no token is configured (metrics are off rather than
+open). The samples are those of :mod:`jobs.metrics`, added up over every
+process sharing ``PROMETHEUS_MULTIPROC_DIR`` (``MultiProcessCollector``), or
+this process's own without it; plus, read from RQ at scrape time,
+``laneway_queue_depth`` (jobs waiting) and ``laneway_queue_oldest_job_age_seconds``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+from flask import Blueprint, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+import jobs.metrics  # noqa: F401  (registers the pipeline's metrics in this process too)
+from service.app import services
+from service.errors import ApiError
+from state.models import utcnow
+from state.settings import environ_value
+
+bp = Blueprint("metrics", __name__)
+
+TOKEN_ENV = "LANEWAY_METRICS_TOKEN"
+
+
+class QueueCollector:
+    """Queue depth and the oldest waiting job's age, read from RQ when scraped."""
+
+    def __init__(self, queue) -> None:
+        self.queue = queue
+
+    def collect(self):
+        depth = GaugeMetricFamily("laneway_queue_depth", "Jobs waiting in Laneway's RQ queue.")
+        depth.add_metric([], self.queue.count)
+        age = GaugeMetricFamily("laneway_queue_oldest_job_age_seconds", "Age of the oldest waiting job (s); 0 when none waits.")
+        oldest = self.queue.get_jobs(0, 1)
+        enqueued_at = oldest[0].enqueued_at if oldest else None
+        age.add_metric([], (utcnow() - enqueued_at).total_seconds() if enqueued_at else 0.0)
+        return [depth, age]
+
+
+def _authorize() -> None:
+    token = environ_value(TOKEN_ENV)
+    if not token:
+        raise ApiError(404, f"metrics are off: set {TOKEN_ENV} to enable them")
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+        raise ApiError(401, "send Authorization: Bearer <scrape token>", {"WWW-Authenticate": "Bearer"})
+
+
+@bp.get("/metrics")
+def metrics():
+    _authorize()
+    pipeline = REGISTRY  # this process's own samples
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        pipeline = CollectorRegistry()
+        MultiProcessCollector(pipeline)
+    queue = CollectorRegistry()
+    queue.register(QueueCollector(services().queue))
+    return Response(generate_latest(pipeline) + generate_latest(queue), content_type=CONTENT_TYPE_LATEST)
