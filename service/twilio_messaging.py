@@ -3,7 +3,8 @@
 Contract: Twilio Messaging webhook (form-encoded ``MessageSid``, ``From``,
 ``To``, ``Body``, ``NumMedia``, …), answered with TwiML (``text/xml``). The
 reply is sent later from the outbox, so the answer is an empty
-``<Response/>``. Status codes: 400 missing or malformed field (named), 403
+``<Response/>``. Status codes: 400 missing, malformed or repeated field
+(named; Twilio sends each once, so a repeat is refused, never resolved), 403
 bad signature, 404 unknown ``To``, 413 body over the size limit, 503 Redis
 unavailable (Twilio then tries the fallback URL). Nothing is written unless
 the request is accepted; a repeated ``MessageSid`` answers 200 and creates no
@@ -31,21 +32,31 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio_messaging", __name__)
 
-MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
-ADDRESS = re.compile(r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+ADDRESS = re.compile(r"(whatsapp:)?\+[1-9][0-9]{6,14}")
+NUM_MEDIA = re.compile(r"[0-9]{1,2}")
+"""Patterns are matched whole (``fullmatch``): ``$`` would accept a trailing newline."""
 MAX_BODY_CHARS = 1600
 """Twilio's limit on an SMS/WhatsApp message body, in characters."""
 
 EMPTY_TWIML = str(MessagingResponse())
 
 
-def _field(name: str, pattern: re.Pattern | None = None) -> str:
-    value = request.form.get(name, "")
-    if not value:
+def _field(name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
+    """Return the form field ``name`` (``default`` when absent, if given), matched whole by ``pattern``.
+
+    Raises:
+        ApiError: 400 naming the field when it is repeated, missing or malformed.
+    """
+    values = request.form.getlist(name)
+    if len(values) > 1:
+        raise ApiError(400, f"field {name} is repeated")
+    value = values[0] if values else default
+    if not value and default is None:
         raise ApiError(400, f"missing required field {name}")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value or ""):
         raise ApiError(400, f"malformed field {name}")
-    return value
+    return value or ""
 
 
 @bp.post("/twilio/messaging")
@@ -58,17 +69,17 @@ def inbound_message():
     if tenant is None:
         raise ApiError(404, "no tenant owns the number in To")
     check_twilio_signature(
-        request, tenant.twilio.auth_token.resolve(svc.settings.env), svc.settings.effective_public_base_url
+        request,
+        tenant.twilio.auth_token.resolve(svc.settings.env),
+        svc.settings.effective_public_base_url,
+        svc.settings.trusted_proxy_hops,
     )
     message_sid = _field("MessageSid", MESSAGE_SID)
     sender = _field("From", ADDRESS)
-    body = request.form.get("Body", "")
+    body = _field("Body", default="")
     if len(body) > MAX_BODY_CHARS:
         raise ApiError(400, f"Body is longer than {MAX_BODY_CHARS} characters")
-    try:
-        num_media = int(request.form.get("NumMedia", "0"))
-    except ValueError:
-        raise ApiError(400, "malformed field NumMedia") from None
+    num_media = int(_field("NumMedia", NUM_MEDIA, default="0"))
 
     message = InboundMessage(
         provider_id=message_sid,

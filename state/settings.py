@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     """Public URL Twilio posts to (scheme, host, optional port; no trailing slash).
     Signatures are checked against it. Defaults to ``http://127.0.0.1:$PORT``."""
+    trusted_proxy_hops: int = Field(0, ge=0)
+    """Proxies in front of Laneway whose ``X-Forwarded-Proto`` / ``X-Forwarded-Host``
+    replace the scheme and host of ``public_base_url`` in the URL a Twilio
+    signature is checked against (werkzeug ``ProxyFix`` counting). 0 ignores them."""
 
     twilio_api_url: str | None = None
     """Base URL replacing ``https://api.twilio.com`` for outbound REST calls
