@@ -70,11 +70,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from service import health, metrics, operator_api, twilio_messaging
+    from service import admin_api, health, metrics, openapi, operator_api, twilio_messaging
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio_messaging.bp)
     app.register_blueprint(operator_api.bp)
+    app.register_blueprint(admin_api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
     return app

@@ -42,7 +42,11 @@ def validate(path: str) -> None:
 @tenants.command("load")
 @click.argument("path", type=click.Path(dir_okay=False))
 def load(path: str) -> None:
-    """Validate a tenants YAML file and store it in Redis (REDIS_URL / LANEWAY_STATE_REDIS_URL)."""
+    """Validate a tenants YAML file and store it in Redis (REDIS_URL / LANEWAY_STATE_REDIS_URL).
+
+    Writes through :meth:`TenantRegistry.apply`, the admin API's path too; each
+    tenant's ``config_version`` is bumped.
+    """
     parsed = _parse(path)
     settings = load_settings()
     registry = TenantRegistry(state_redis(settings))

@@ -44,7 +44,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         messages = {413: "request body is too large", 405: "method not allowed", 404: "not found"}
-        return error_response(exc.code or 500, messages.get(exc.code or 0, exc.description or exc.name))
+        # Keep werkzeug's headers (``Allow`` on a 405, as RFC 9110 §15.5.6 requires).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return error_response(exc.code or 500, messages.get(exc.code or 0, exc.description or exc.name), headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -69,7 +69,13 @@ class AuditLog:
 
         Keys: ``audit`` (XREVRANGE). Each dict has ``id`` and the entry's fields.
         """
-        high = f"({before}" if before else "+"
+        high = "+"
+        if before:
+            ms, _, seq = before.partition("-")
+            if int(ms) == 0 and int(seq or 0) == 0:
+                return []  # nothing is older than 0-0 (and Redis refuses "(0-0")
+            if max(int(ms), int(seq or 0)) < 2**64:
+                high = f"({before}"  # an id past Redis's 64-bit range is after every entry
         return [
             {"id": entry_id.decode(), **{k.decode(): v.decode() for k, v in fields.items()}}
             for entry_id, fields in self.redis.xrevrange(K.audit(tenant_id), max=high, min="-", count=count)

@@ -23,6 +23,9 @@ key                            type        holds
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
 ``lw:tenant:<tenant_id>``      string      the tenant's config JSON
+``{lw:tenant:<id>}:version``   string      the tenant's ``config_version`` (compare-and-set
+                                           counter; its hash tag is the config key's
+                                           name, so both share one cluster slot)
 ``lw:tenants``                 set         all tenant ids
 ``lw:number:<e164>``           string      tenant id owning the phone number
 ``lw:apikey:<sha256>``         string      tenant id owning an operator API key
@@ -120,6 +123,15 @@ class ConversationKeys:
 
 def tenant(tenant_id: str) -> str:
     return f"{PREFIX}:tenant:{tenant_id}"
+
+
+def tenant_version(tenant_id: str) -> str:
+    """The tenant's ``config_version`` counter: ``{lw:tenant:<id>}:version``.
+
+    Its hash tag is the whole name of :func:`tenant`'s key, so Redis Cluster
+    puts both keys in the same slot and one script can compare-and-set them.
+    """
+    return f"{{{tenant(_check_id(tenant_id, 'tenant_id'))}}}:version"
 
 
 def tenants_index() -> str:

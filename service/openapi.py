@@ -1,0 +1,204 @@
+"""The OpenAPI 3.1 document (``GET /api/openapi.json``) and a docs page (``GET /api/docs``).
+
+Schemas come from the pydantic models (:mod:`service.api_models`,
+:class:`state.tenant_config.TenantConfig`) through pydantic's JSON Schema
+generator; the paths object is built here, next to the blueprints, by a small
+explicit table. The docs page is self-contained HTML rendered from the same
+document (no CDN).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from pydantic.json_schema import models_json_schema
+
+from service.api_models import (
+    AddNumber,
+    AuditPage,
+    ConversationView,
+    ErrorBody,
+    RotatedKey,
+    TenantView,
+    UsageReport,
+)
+from state.tenant_config import TenantConfig
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+_REF = "#/components/schemas/{model}"
+_MODELS = [ErrorBody, ConversationView, UsageReport, AuditPage, TenantView, AddNumber, RotatedKey, TenantConfig]
+_ERRORS = {
+    400: "Bad input; the message names the field.",
+    401: "Missing or wrong bearer key.",
+    404: "Unknown tenant or resource (or another tenant's).",
+    409: "Conflict: stale If-Match, existing tenant, or a number another tenant owns.",
+    413: "Request body too large.",
+    415: "Body is not JSON.",
+    428: "If-Match is required.",
+    429: "Too many requests; see Retry-After.",
+    503: "Storage unavailable, or the admin API is not configured.",
+}
+_OPERATOR_ERRORS = (401, 404, 405, 429, 503)
+_ADMIN_ERRORS = (401, 404, 503)
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {
+        "description": _ERRORS.get(status, "Error."),
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}},
+    }
+
+
+def _json(model: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}}
+
+
+def _param(name: str, where: str, description: str, example: str | None = None, required: bool = True, **schema) -> dict:
+    param: dict[str, Any] = {"name": name, "in": where, "required": required, "description": description, "schema": {"type": "string", **schema}}
+    if example is not None:
+        param["example"] = example
+    return param
+
+
+_TENANT = _param("tenant_id", "path", "The tenant's id.", "acme-insurance")
+_CONVERSATION = _param("conversation_id", "path", "The customer's address (Twilio's From), URL-encoded.", "+15557654321")
+_IF_MATCH = "If-Match"
+
+
+EXAMPLE_TENANT: dict[str, Any] = {
+    "tenant_id": "acme-insurance",
+    "display_name": "Acme Insurance",
+    "phone_numbers": ["+15550001111", "+15550009999"],
+    "lanes": ["sms", "support"],
+    "default_lane": "support",
+    "help_text": "Acme Insurance: reply STOP to opt out.",
+    "twilio": {"account_sid": {"env": "ACME_TWILIO_ACCOUNT_SID"}, "auth_token": {"env": "ACME_TWILIO_AUTH_TOKEN"}},
+    "operator_api_keys": [{"sha256": "0" * 64}],
+}
+"""A valid TenantConfig body (the documented example; schemathesis sends it first)."""
+
+
+def _operation(
+    op_id: str, summary: str, security: str, responses: dict, errors: tuple[int, ...], params=(), body: str | None = None, example: dict | None = None
+) -> dict:
+    operation: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "tags": ["admin" if security == "adminKey" else "operator"],
+        "security": [{security: []}],
+        "parameters": list(params),
+        "responses": {**{str(k): v for k, v in responses.items()}, **{str(s): _error(s) for s in errors}},
+    }
+    if body:
+        media: dict[str, Any] = {"schema": {"$ref": _REF.format(model=body)}}
+        if example is not None:
+            media["example"] = example
+        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+        operation["responses"].update({str(s): _error(s) for s in (400, 413, 415)})
+    return operation
+
+
+def build_document() -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document of the operator and admin APIs."""
+    _, defs = models_json_schema([(m, "serialization") for m in _MODELS], ref_template=_REF)
+    schemas = defs.get("$defs", {})
+    # A request body is validated, not serialized: use TenantConfig's and AddNumber's validation shape.
+    _, inputs = models_json_schema([(TenantConfig, "validation"), (AddNumber, "validation")], ref_template=_REF)
+    schemas.update(inputs.get("$defs", {}))
+    if_match_required = {"name": _IF_MATCH, "in": "header", "required": True, "description": 'The config_version, like "3" (the ETag of GET).', "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]{1,18}"?$'}, "example": '"1"'}
+    if_match_optional = {**if_match_required, "required": False}
+    tenant_view = _json("TenantView", "The tenant as stored, with its config_version (also in ETag).")
+    op = "operatorKey"
+    ad = "adminKey"
+    paths = {
+        "/api/v1/tenants/{tenant_id}/conversations/{conversation_id}": {
+            "get": _operation("getConversation", "A conversation: lane, status, versions, slots, transcript.", op,
+                              {200: _json("ConversationView", "The conversation.")}, (*_OPERATOR_ERRORS, 409), [_TENANT, _CONVERSATION]),
+            "delete": _operation("eraseConversation", "Erase a conversation (right to erasure).", op,
+                                 {204: {"description": "Erased."}}, _OPERATOR_ERRORS, [_TENANT, _CONVERSATION]),
+        },
+        "/api/v1/tenants/{tenant_id}/usage": {
+            "get": _operation("getUsage", "LLM usage per UTC day.", op, {200: _json("UsageReport", "Usage.")}, (*_OPERATOR_ERRORS, 400),
+                              [_TENANT, _param("from", "query", "First day, YYYY-MM-DD.", required=False, format="date"),
+                               _param("to", "query", "Last day, YYYY-MM-DD.", required=False, format="date")]),
+        },
+        "/api/v1/tenants/{tenant_id}/audit": {
+            "get": _operation("getAudit", "The tenant's audit trail, newest first.", op, {200: _json("AuditPage", "A page of entries.")},
+                              (*_OPERATOR_ERRORS, 400),
+                              [_TENANT, {"name": "count", "in": "query", "required": False, "description": "1-1000, default 100.",
+                                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                               _param("before", "query", "next_before of the previous page.", required=False, pattern=r"^\d{1,20}-\d{1,20}$")]),
+        },
+        "/api/v1/admin/tenants": {
+            "post": _operation("createTenant", "Create a tenant.", ad, {201: _json("TenantView", "Created.")}, (*_ADMIN_ERRORS, 409), body="TenantConfig",
+                               example={**EXAMPLE_TENANT, "tenant_id": "new-shop", "phone_numbers": ["+15550003333"]}),
+        },
+        "/api/v1/admin/tenants/{tenant_id}": {
+            "get": _operation("getTenant", "A tenant and its config_version.", ad, {200: tenant_view}, _ADMIN_ERRORS, [_TENANT]),
+            "put": _operation("updateTenant", "Replace a tenant's config (If-Match required).", ad, {200: tenant_view},
+                              (*_ADMIN_ERRORS, 409, 428), [_TENANT, if_match_required], body="TenantConfig", example=EXAMPLE_TENANT),
+        },
+        "/api/v1/admin/tenants/{tenant_id}/disable": {
+            "post": _operation("disableTenant", "Disable a tenant: its numbers answer Twilio 404.", ad, {200: tenant_view},
+                               (*_ADMIN_ERRORS, 400, 409), [_TENANT, if_match_optional]),
+        },
+        "/api/v1/admin/tenants/{tenant_id}/enable": {
+            "post": _operation("enableTenant", "Enable a disabled tenant.", ad, {200: tenant_view}, (*_ADMIN_ERRORS, 400, 409), [_TENANT, if_match_optional]),
+        },
+        "/api/v1/admin/tenants/{tenant_id}/numbers": {
+            "post": _operation("addNumber", "Add a phone number; move: true takes it from its owner.", ad, {200: tenant_view},
+                               (*_ADMIN_ERRORS, 409), [_TENANT, if_match_optional], body="AddNumber",
+                               example={"number": "+15550008888"}),
+        },
+        "/api/v1/admin/tenants/{tenant_id}/api-keys/rotate": {
+            "post": _operation("rotateApiKey", "Replace the tenant's operator API keys with one new key (shown once).", ad,
+                               {200: _json("RotatedKey", "The new key.")}, (*_ADMIN_ERRORS, 400, 409), [_TENANT, if_match_optional]),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Laneway HTTP API", "version": "1", "description": "Operator API (per-tenant keys) and admin API (LANEWAY_ADMIN_API_KEY)."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "operatorKey": {"type": "http", "scheme": "bearer", "description": "A tenant's operator API key."},
+                "adminKey": {"type": "http", "scheme": "bearer", "description": "The admin key in LANEWAY_ADMIN_API_KEY."},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    """The OpenAPI 3.1 document."""
+    return jsonify(build_document())
+
+
+@bp.get("/docs")
+def docs():
+    """A self-contained HTML listing of every operation, rendered from the document."""
+    doc = build_document()
+    rows = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            statuses = ", ".join(sorted(op["responses"]))
+            auth = ", ".join(next(iter(s)) for s in op["security"])
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op['summary'])}</td><td>{html.escape(auth)}</td><td>{statuses}</td></tr>"
+            )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Laneway API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        "table{border-collapse:collapse}</style></head><body>"
+        f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])} "
+        "Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a>.</p>"
+        "<table><tr><th>method</th><th>path</th><th>what</th><th>auth</th><th>statuses</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+    return Response(page, mimetype="text/html")
