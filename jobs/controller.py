@@ -111,7 +111,8 @@ class TurnController:
         """Run turns until the conversation's inbox is empty, under its lease.
 
         Returns an empty :class:`DrainResult` when another worker holds the
-        lease (that worker drains the inbox) or the inbox is empty.
+        lease (that worker drains the inbox), the inbox is empty, or the tenant
+        is disabled (its inbox waits for a re-enable or its expiry).
 
         Raises:
             StateError: the tenant is unknown or the stored document is corrupt
@@ -133,6 +134,12 @@ class TurnController:
             tenant = self.tenants.get(tenant_id)
             if tenant is None:
                 raise StateError(f"unknown tenant {tenant_id!r}")
+            if tenant.disabled:
+                # Accepted before the tenant was disabled: kept (until the inbox
+                # expires) and taken up again if the tenant is re-enabled.
+                log.warning("tenant_id=%s is disabled; %s left waiting", tenant_id, keys.label)
+                self.store.release_lease(keys, token)
+                return result
             with LeaseKeeper(lambda: self.store.renew_lease(keys, token), self.lease_renew_interval_s) as keeper:
                 while loaded is not None and loaded.inbox:
                     loaded = self._turn(keys, tenant, loaded, keeper, result)

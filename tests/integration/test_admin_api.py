@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from state.keys import ConversationKeys
+
 from tests.conftest import ACME_NUMBER, BRIGHT_NUMBER
 
 pytestmark = pytest.mark.redis_server
@@ -211,3 +213,14 @@ def test_versioned_writes_work_on_a_redis_cluster(cluster):
     key, _ = registry.rotate_api_key("acme-insurance", "development")
     assert registry.tenant_for_api_key(key) == "acme-insurance"
     assert registry.tenant_for_api_key("dev-acme-api-key") is None
+
+
+def test_a_disabled_tenants_accepted_turns_wait_and_resume_when_enabled(admin, post_sms, work, rt, standin):
+    post_sms("What are your opening hours?", "+15557654321")
+    admin("POST", "/acme-insurance/disable")
+    work()  # the drain meets a disabled tenant
+    inbox = ConversationKeys("acme-insurance", "+15557654321").inbox
+    assert rt.state_redis.llen(inbox) == 1 and standin.messages() == []
+    admin("POST", "/acme-insurance/enable")
+    rt.controller.drain("acme-insurance", "+15557654321")
+    assert rt.state_redis.llen(inbox) == 0
