@@ -40,7 +40,7 @@ from twilio.rest import Client
 
 from jobs import metrics, runtime
 from jobs.errors import RetryableDeliveryError
-from jobs.queues import enqueue_deliveries
+from jobs.queues import enqueue_deliveries, resolve_ref
 from jobs.twilio_http import make_twilio_client
 from state.errors import StateError
 from state.keys import ConversationKeys
@@ -165,18 +165,28 @@ def _last_attempt() -> bool:
     return job is None or not job.retries_left
 
 
-def deliver(tenant_id: str, conversation_id: str, message_id: str) -> str:
-    """Send one outbox entry (RQ job; IDs-only arguments). Returns its final status.
+def _keys_of(rt: runtime.Runtime, conversation_ref: str) -> ConversationKeys | None:
+    resolved = resolve_ref(rt.queue_redis, conversation_ref)
+    if resolved is None:
+        log.warning("conversation reference %s expired; nothing to deliver", conversation_ref)
+        return None
+    return ConversationKeys(*resolved)
+
+
+def deliver(tenant_id: str, conversation_ref: str, message_id: str) -> str:
+    """Send one outbox entry (RQ job; ids-only arguments: see :mod:`jobs.queues`). Returns its final status.
 
     Raises:
         RetryableDeliveryError: Twilio answered 429/5xx or could not be reached;
             RQ retries the job.
         StateError: the tenant no longer exists.
     """
-    return send_entry(runtime.current(), ConversationKeys(tenant_id, conversation_id), message_id, _last_attempt())
+    rt = runtime.current()
+    keys = _keys_of(rt, conversation_ref)
+    return "expired" if keys is None else send_entry(rt, keys, message_id, _last_attempt())
 
 
-def reconcile(tenant_id: str, conversation_id: str, message_id: str) -> str:
+def reconcile(tenant_id: str, conversation_ref: str, message_id: str) -> str:
     """Settle an entry left ``sending`` by a sender that died (RQ job). Returns its status.
 
     Does nothing unless the entry is still ``sending`` and was claimed more
@@ -194,18 +204,20 @@ def reconcile(tenant_id: str, conversation_id: str, message_id: str) -> str:
             the list request failed (RQ records it; the next sweep tries again).
     """
     rt = runtime.current()
-    keys = ConversationKeys(tenant_id, conversation_id)
+    keys = _keys_of(rt, conversation_ref)
+    if keys is None:
+        return "expired"
     entry = rt.store.outbound_entry(keys, message_id)
     age_s = time.time() - (entry.claimed_at_ms or 0) / 1000
     if entry.status != "sending" or entry.message is None or age_s < rt.settings.delivery_reconcile_after_s:
         return entry.status
     message = entry.message
-    client = _tenant_client(rt, tenant_id)
+    client = _tenant_client(rt, keys.tenant_id)
     since = datetime.fromtimestamp(entry.claimed_at_ms / 1000, timezone.utc) - timedelta(seconds=CLOCK_SKEW_S)
     for candidate in client.messages.list(to=message.to, from_=message.from_, limit=RECONCILE_LOOKBACK):
         if candidate.body == message.body and candidate.date_created and candidate.date_created >= since:
             rt.store.finish_outbound(keys, message_id, "sent", candidate.sid or "")
-            metrics.DELIVERIES.labels(tenant_id, "reconciled_sent").inc()
+            metrics.DELIVERIES.labels(keys.tenant_id, "reconciled_sent").inc()
             log.warning("outbox %s %s: found sent by a dead worker as sid=%s", keys.label, message_id, candidate.sid)
             return "sent"
     if not rt.store.finish_outbound(keys, message_id, "queued"):

@@ -1,11 +1,20 @@
 """RQ queues and how Laneway enqueues onto them.
 
-Jobs take IDs only (tenant id, conversation id, outbox message id) and use
-RQ's JSON serializer: nothing pickled, no message bodies in job arguments.
+Jobs take ids only (tenant id, a conversation reference, outbox message id)
+and use RQ's JSON serializer: nothing pickled, no message bodies, and no
+phone numbers in job arguments, which RQ stores and shows in its failure
+records and dashboards. A conversation is named by an opaque reference:
+HMAC-SHA256 of ``<tenant_id>|<conversation_id>`` under a random key made
+once per queue Redis (``lw:refkey``), so it cannot be reversed by trying phone
+numbers; ``lw:ref:<ref>`` maps it back, written with every enqueue and kept
+:data:`FAILURE_TTL_S` (a failed job can still be requeued).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 from datetime import timedelta
 
@@ -25,6 +34,37 @@ FAILURE_TTL_S = 7 * 24 * 3600
 """How long RQ keeps a failed job (and its error) for operators to inspect."""
 
 
+_ref_keys: dict[int, bytes] = {}
+
+
+def _ref_key(connection: Redis) -> bytes:
+    """The HMAC key of job references (made once per Redis with SET NX; cached per connection pool)."""
+    cached = _ref_keys.get(id(connection.connection_pool))
+    if cached is None:
+        connection.set(keys.job_ref_key(), secrets.token_hex(32), nx=True)
+        cached = _ref_keys[id(connection.connection_pool)] = connection.get(keys.job_ref_key())
+    return cached
+
+
+def conversation_ref(connection: Redis, tenant_id: str, conversation_id: str) -> str:
+    """The opaque reference naming a conversation in job arguments (32 hex characters)."""
+    member = keys.pending_member(tenant_id, conversation_id)
+    return hmac.new(_ref_key(connection), member.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _remember_ref(pipe, ref: str, tenant_id: str, conversation_id: str) -> None:
+    pipe.set(keys.job_ref(ref), keys.pending_member(tenant_id, conversation_id), ex=FAILURE_TTL_S)
+
+
+def resolve_ref(connection: Redis, ref: str) -> tuple[str, str] | None:
+    """``(tenant_id, conversation_id)`` of a job's reference, or ``None`` once it expired. Keys: ``lw:ref:<ref>``."""
+    member = connection.get(keys.job_ref(ref))
+    if member is None:
+        return None
+    tenant_id, _, conversation_id = member.decode().partition("|")
+    return tenant_id, conversation_id
+
+
 def make_queue(connection: Redis, settings: Settings) -> Queue:
     """Return Laneway's RQ queue (JSON serializer)."""
     return Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
@@ -33,21 +73,24 @@ def make_queue(connection: Redis, settings: Settings) -> Queue:
 def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str):
     """Enqueue a drain of the conversation's inbox and mark it in the pending index.
 
-    One round trip to the queue Redis: the RQ enqueue and ``ZADD lw:pending``
-    run in one pipeline (MULTI). The recovery sweep (:mod:`jobs.sweep`) uses
-    the index to find conversations whose drain was lost.
+    One round trip to the queue Redis: the RQ enqueue (arguments: tenant id
+    and the conversation's reference), the reference's mapping and ``ZADD
+    lw:pending`` run in one pipeline (MULTI). The recovery sweep
+    (:mod:`jobs.sweep`) uses the index to find conversations whose drain was lost.
 
     Returns the RQ ``Job``. Raises ``redis.RedisError`` if the queue Redis is down.
     """
+    ref = conversation_ref(queue.connection, tenant_id, conversation_id)
     with queue.connection.pipeline() as pipe:
         job = queue.enqueue_call(  # first: RQ opens the MULTI on the pipeline itself
             DRAIN,
-            args=(tenant_id, conversation_id),
+            args=(tenant_id, ref),
             timeout=settings.job_timeout_s,
             retry=Retry(max=len(settings.drain_retry_intervals_s), interval=settings.drain_retry_intervals_s),
             failure_ttl=FAILURE_TTL_S,
             pipeline=pipe,
         )
+        _remember_ref(pipe, ref, tenant_id, conversation_id)
         pipe.zadd(keys.pending_index(), {keys.pending_member(tenant_id, conversation_id): int(time.time() * 1000)})
         pipe.execute()
     return job
@@ -67,23 +110,26 @@ def enqueue_deliveries(
 ) -> None:
     """Enqueue one ``job`` (a delivery, or a reconcile) per outbox message id.
 
-    With ``delay_s`` the jobs go to RQ's scheduled registry and run that many
+    Arguments: tenant id, the conversation's reference (its mapping written
+    first), message id. With ``delay_s`` the jobs go to RQ's scheduled registry and run that many
     seconds later (a worker started with the scheduler moves them). Each job
     retries on ``delivery_retry_intervals_s``. One pipeline without delay.
     """
     if not message_ids:
         return
+    ref = conversation_ref(queue.connection, tenant_id, conversation_id)
+    _remember_ref(queue.connection, ref, tenant_id, conversation_id)
     retry = Retry(max=len(settings.delivery_retry_intervals_s), interval=settings.delivery_retry_intervals_s)
     if delay_s:
         for message_id in message_ids:
             queue.enqueue_in(
-                timedelta(seconds=delay_s), job, args=(tenant_id, conversation_id, message_id),
+                timedelta(seconds=delay_s), job, args=(tenant_id, ref, message_id),
                 job_timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S,
             )
         return
     queue.enqueue_many(
         [
-            Queue.prepare_data(job, args=(tenant_id, conversation_id, m), timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S)
+            Queue.prepare_data(job, args=(tenant_id, ref, m), timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S)
             for m in message_ids
         ]
     )

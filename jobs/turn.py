@@ -1,4 +1,4 @@
-"""RQ entry point for turns: ``jobs.turn.drain(tenant_id, conversation_id)``."""
+"""RQ entry point for turns: ``jobs.turn.drain(tenant_id, conversation_ref)``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from jobs import runtime
 from jobs.delivery import deliver_now
-from jobs.queues import DRAIN
+from jobs.queues import DRAIN, resolve_ref
 from state.errors import SchemaTooNewError
 
 log = logging.getLogger(__name__)
@@ -16,8 +16,11 @@ SCHEMA_REQUEUE_DELAY_S = 30
 """Delay before a drain that met a newer schema is tried again (rolling deploys)."""
 
 
-def drain(tenant_id: str, conversation_id: str) -> dict:
-    """Drain one conversation's inbox, then send its replies (RQ job; IDs-only arguments).
+def drain(tenant_id: str, conversation_ref: str) -> dict:
+    """Drain one conversation's inbox, then send its replies (RQ job; ids-only arguments).
+
+    ``conversation_ref`` is the opaque reference :func:`jobs.queues.conversation_ref`
+    made; a reference that expired (7 days) ends the job (``{"expired": True}``).
 
     The replies are sent after the lease is released (:func:`deliver_now`),
     so a slow Twilio never holds up the conversation's next turn.
@@ -31,11 +34,16 @@ def drain(tenant_id: str, conversation_id: str) -> dict:
     ``Retry`` policy; inbox entries are only removed by a commit.
     """
     rt = runtime.current()
+    resolved = resolve_ref(rt.queue_redis, conversation_ref)
+    if resolved is None:
+        log.warning("tenant_id=%s: conversation reference %s expired; the sweep finds any waiting inbox", tenant_id, conversation_ref)
+        return {"expired": True}
+    tenant_id, conversation_id = resolved
     try:
         result = rt.controller.drain(tenant_id, conversation_id)
     except SchemaTooNewError as exc:
         log.warning("tenant_id=%s: %s; requeued in %ds", tenant_id, exc, SCHEMA_REQUEUE_DELAY_S)
-        rt.queue.enqueue_in(timedelta(seconds=SCHEMA_REQUEUE_DELAY_S), DRAIN, tenant_id, conversation_id)
+        rt.queue.enqueue_in(timedelta(seconds=SCHEMA_REQUEUE_DELAY_S), DRAIN, tenant_id, conversation_ref)
         return {"requeued": True}
     delivery = deliver_now(rt, tenant_id, conversation_id, result.message_ids)
     return {"turns": result.turns, "version": result.version, "conflicts": result.conflicts, "delivery": delivery}

@@ -32,6 +32,9 @@ key                            type        holds
 ``lw:form:<form_token>``       string      ``<tenant_id>|<conversation_id>``
 ``lw:migrate:cursor:<t|*>``    hash        saved SCAN cursors of ``laneway state migrate``
 ``lw:ratelimit*``              (limits)    rate limit counters of the ``limits`` library
+``lw:ref:<ref>``               string      ``<tenant_id>|<conversation_id>`` of an opaque
+                                           job reference; on the queue Redis
+``lw:refkey``                  string      the HMAC key of job references (queue Redis)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
 ``T:usage:<YYYY-MM-DD>``       hash        LLM usage of one UTC day: ``calls``,
@@ -159,6 +162,16 @@ def budget_alerts(tenant_id: str) -> str:
 
 def budget_alerted(tenant_id: str, month: str, percent: int) -> str:
     return f"{tenant_tag(tenant_id)}:alerted:{month}:{percent}"
+
+
+def job_ref(ref: str) -> str:
+    """The conversation an RQ job's opaque reference stands for (queue Redis)."""
+    return f"{PREFIX}:ref:{ref}"
+
+
+def job_ref_key() -> str:
+    """The HMAC key that turns conversations into job references, made once per Redis."""
+    return f"{PREFIX}:refkey"
 
 
 def rate_limit_prefix() -> str:
