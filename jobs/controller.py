@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents import run_agent
 from jobs import metrics
+from state import logs
 from jobs.lease_keeper import LeaseKeeper
 from state.errors import LeaseLostError, StateError, VersionConflictError
 from state.keys import ConversationKeys
@@ -125,6 +126,7 @@ class TurnController:
             redis.RedisError: Redis trouble; inbox entries stay for a retry.
         """
         keys = ConversationKeys(tenant_id, conversation_id)
+        logs.bind(tenant_id=tenant_id, conversation=keys.label)
         token = secrets.token_hex(16)
         result = DrainResult()
         loaded = self.store.acquire(keys, token)
@@ -152,6 +154,7 @@ class TurnController:
         """Run and commit one turn; return what to do next (``None``: another worker has it)."""
         started = time.perf_counter()
         tenant_id = keys.tenant_id
+        logs.bind(turn_id=f"{keys.label}#{loaded.version + 1}")
         metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
         outcome = self.run_turn(tenant, state, loaded.inbox)

@@ -42,6 +42,7 @@ from jobs import metrics, runtime
 from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries, resolve_ref
 from jobs.twilio_http import make_twilio_client
+from state import logs
 from state.errors import StateError
 from state.keys import ConversationKeys
 from state.models import OutboundMessage, mask_address
@@ -151,11 +152,14 @@ def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, messa
             statuses[message_id] = send_entry(rt, keys, message_id, last_attempt=False)
         except RetryableDeliveryError:
             later = message_ids[i:]
-            enqueue_deliveries(rt.queue, rt.settings, tenant_id, conversation_id, later, delay_s=rt.settings.delivery_retry_intervals_s[0])
+            enqueue_deliveries(
+                rt.queue, rt.settings, tenant_id, conversation_id, later,
+                delay_s=rt.settings.delivery_retry_intervals_s[0], request_id=logs.current("request_id"),
+            )
             statuses |= dict.fromkeys(later, "queued")
             break
         except BaseException:
-            enqueue_deliveries(rt.queue, rt.settings, tenant_id, conversation_id, message_ids[i + 1 :])
+            enqueue_deliveries(rt.queue, rt.settings, tenant_id, conversation_id, message_ids[i + 1 :], request_id=logs.current("request_id"))
             raise
     return statuses
 

@@ -70,13 +70,16 @@ def make_queue(connection: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str):
+def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, request_id: str | None = None):
     """Enqueue a drain of the conversation's inbox and mark it in the pending index.
 
     One round trip to the queue Redis: the RQ enqueue (arguments: tenant id
     and the conversation's reference), the reference's mapping and ``ZADD
     lw:pending`` run in one pipeline (MULTI). The recovery sweep
     (:mod:`jobs.sweep`) uses the index to find conversations whose drain was lost.
+
+    ``request_id`` (the webhook's) goes into the job's ``meta``, so the
+    worker's log lines for the turn and its delivery carry it.
 
     Returns the RQ ``Job``. Raises ``redis.RedisError`` if the queue Redis is down.
     """
@@ -88,6 +91,7 @@ def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation
             timeout=settings.job_timeout_s,
             retry=Retry(max=len(settings.drain_retry_intervals_s), interval=settings.drain_retry_intervals_s),
             failure_ttl=FAILURE_TTL_S,
+            meta={"request_id": request_id} if request_id else None,
             pipeline=pipe,
         )
         _remember_ref(pipe, ref, tenant_id, conversation_id)
@@ -106,12 +110,19 @@ def mark_pending(queue: Queue, tenant_id: str, conversation_id: str) -> None:
 
 
 def enqueue_deliveries(
-    queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, message_ids: list[str], delay_s: float = 0, job: str = DELIVER
+    queue: Queue,
+    settings: Settings,
+    tenant_id: str,
+    conversation_id: str,
+    message_ids: list[str],
+    delay_s: float = 0,
+    job: str = DELIVER,
+    request_id: str | None = None,
 ) -> None:
     """Enqueue one ``job`` (a delivery, or a reconcile) per outbox message id.
 
     Arguments: tenant id, the conversation's reference (its mapping written
-    first), message id. With ``delay_s`` the jobs go to RQ's scheduled registry and run that many
+    first), message id; ``request_id`` goes into each job's ``meta``. With ``delay_s`` the jobs go to RQ's scheduled registry and run that many
     seconds later (a worker started with the scheduler moves them). Each job
     retries on ``delivery_retry_intervals_s``. One pipeline without delay.
     """
@@ -120,16 +131,19 @@ def enqueue_deliveries(
     ref = conversation_ref(queue.connection, tenant_id, conversation_id)
     _remember_ref(queue.connection, ref, tenant_id, conversation_id)
     retry = Retry(max=len(settings.delivery_retry_intervals_s), interval=settings.delivery_retry_intervals_s)
+    meta = {"request_id": request_id} if request_id else None
     if delay_s:
         for message_id in message_ids:
             queue.enqueue_in(
                 timedelta(seconds=delay_s), job, args=(tenant_id, ref, message_id),
-                job_timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S,
+                job_timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S, meta=meta,
             )
         return
     queue.enqueue_many(
         [
-            Queue.prepare_data(job, args=(tenant_id, ref, m), timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S)
+            Queue.prepare_data(
+                job, args=(tenant_id, ref, m), timeout=settings.job_timeout_s, retry=retry, failure_ttl=FAILURE_TTL_S, meta=meta
+            )
             for m in message_ids
         ]
     )

@@ -18,6 +18,8 @@ from rq.worker_pool import WorkerPool
 
 from jobs import runtime
 from jobs.sweep import schedule_sweep
+from state import logs
+from state.logs import configure_logging
 from state.settings import Settings
 
 
@@ -36,15 +38,26 @@ class LanewayWorker(SimpleWorker):
         kwargs.setdefault("maintenance_interval", runtime.current().settings.worker_maintenance_interval_s)
         super().__init__(*args, **kwargs)
 
+    def perform_job(self, job, queue, execution) -> bool:
+        """Run the job with its context bound to every log line: ``job_id``, ``request_id``, ``tenant_id``."""
+        logs.clear()
+        tenant_id = job.args[0] if job.args and job.func_name != "jobs.sweep.sweep" else None
+        logs.bind(job_id=job.id, request_id=(job.meta or {}).get("request_id"), tenant_id=tenant_id)
+        try:
+            return super().perform_job(job, queue, execution)
+        finally:
+            logs.clear()
 
-def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_level: str = "INFO") -> bool:
+
+def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_level: str | None = None) -> bool:
     """Run SimpleWorker(s) on Laneway's queue until stopped (or, with ``burst``, until it is empty).
 
     Each worker runs RQ's scheduler too, so ``Retry`` intervals and delayed
     requeues fire. Returns ``True`` if any job ran (single worker only).
     """
+    logging_level = logging_level or settings.log_level
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        configure_logging(logging_level, settings.log_format)
     rt = runtime.current()
     schedule_sweep(rt.queue, settings)
     if pool > 1:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, request
 from redis import Redis
 from rq import Queue
 
 from jobs.queues import make_queue
 from service import errors
 from service.rate_limits import RateLimits
+from state import logs
 from state.audit import AuditLog
 from state.connection import queue_redis, state_redis
+from state.logs import configure_logging
 from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
@@ -34,6 +38,10 @@ class Services:
     usage: UsageLedger
     audit: AuditLog
     rate_limits: RateLimits
+
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""A client's ``X-Request-Id`` is kept if it matches; otherwise a new id is made."""
 
 
 def services() -> Services:
@@ -68,7 +76,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         rate_limits=RateLimits(qr, settings),
     )
     if not app.debug and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        configure_logging(settings.log_level, settings.log_format)
+
+    @app.before_request
+    def _request_context() -> None:
+        sent = request.headers.get("X-Request-Id", "")
+        g.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        logs.clear()
+        logs.bind(request_id=g.request_id)
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
 
     from service import admin_api, health, metrics, openapi, operator_api, twilio_messaging
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from datetime import date, timedelta
 
 from flask import Blueprint, g, jsonify, request
@@ -43,14 +42,11 @@ MAX_AUDIT_PAGE = 1000
 """Most audit entries ``GET …/audit`` answers in one response."""
 CREDENTIAL_PREFIX_CHARS = 8
 """Characters of an API key the audit trail keeps."""
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 @bp.before_request
 def _start_audit() -> None:
-    sent = request.headers.get("X-Request-Id", "")
-    g.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
     g.audit_started = time.perf_counter()
 
 
@@ -64,7 +60,6 @@ def _rate_limit() -> None:
 @bp.after_request
 def _record_audit(response):
     """Record the request in its tenant's audit trail (never fails the request)."""
-    response.headers["X-Request-Id"] = g.request_id
     args = request.view_args or {}
     tenant_id = args.get("tenant_id")
     svc = services()

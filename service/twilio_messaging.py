@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from jobs.queues import enqueue_drain, mark_pending
 from service.app import services
 from service.errors import ApiError
 from service.twilio_signature import check_twilio_signature
+from state import logs
 from state.keys import ConversationKeys
 from state.models import InboundMessage, channel_of, mask_address, utcnow
 
@@ -91,12 +92,13 @@ def inbound_message():
         received_at=utcnow(),
     )
     keys = ConversationKeys(tenant.tenant_id, sender)
+    logs.bind(tenant_id=tenant.tenant_id, conversation=keys.label, message_sid=message_sid)
     accepted = svc.store.accept(keys, message, tenant.session_idle_ttl_s)
     throttled = accepted.new and not svc.rate_limits.inbound_allowed(tenant.tenant_id, sender)
     if throttled:
         mark_pending(svc.queue, tenant.tenant_id, sender)  # kept; the sweep drains it later
     elif accepted.pending:
-        enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender)
+        enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender, request_id=g.request_id)
     log.info(
         "inbound %s tenant_id=%s message_sid=%s from=%s",
         "throttled" if throttled else "accepted" if accepted.new else "duplicate",

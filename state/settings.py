@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     finished by then."""
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one JSON object per line (:mod:`state.logs`); ``text`` for reading by eye."""
     worker_maintenance_interval_s: int = Field(30, ge=5)
     """How often a worker runs RQ's maintenance: registry cleaning, and taking
     over RQ's scheduler (which moves retries, delayed jobs and the sweep) when
