@@ -193,6 +193,8 @@ def run(settings: Settings, run_file: Path) -> None:
     """
     env = child_environment()
     metrics_dir: tempfile.TemporaryDirectory | None = None
+    if settings.env == "development":  # so `curl /metrics` works during `laneway demo`
+        env.setdefault("LANEWAY_METRICS_TOKEN", DEV_METRICS_TOKEN)
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):  # web and worker add up their metrics here
         metrics_dir = tempfile.TemporaryDirectory(prefix="laneway-metrics-")
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
@@ -270,6 +272,10 @@ def run(settings: Settings, run_file: Path) -> None:
             signal.signal(s, handler)
 
 
+DEV_METRICS_TOKEN = "dev-metrics-token"
+"""``LANEWAY_METRICS_TOKEN`` that ``laneway run`` gives its children in development, if none is set."""
+
+
 def _on_signal(signum: int, frame) -> None:
     raise Shutdown(signal.Signals(signum).name)
 
@@ -292,6 +298,7 @@ Talk to it:
   laneway demo
   curl -H 'Authorization: Bearer dev-acme-api-key' \\
     {info['web_url']}/api/v1/tenants/acme-insurance/conversations/{conversation}
+  curl -H "Authorization: Bearer ${{LANEWAY_METRICS_TOKEN:-{DEV_METRICS_TOKEN}}}" {info['web_url']}/metrics
 """
 
 
