@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from service.api_models import AddNumber, RotatedKey, TenantView
 from service.app import services
 from service.errors import ApiError
+from service.operator_api import record_audit, start_audit
 from state.errors import ConfigError, UnknownTenantError
 from state.settings import environ_value
 from state.tenant_config import TENANT_ID, TenantConfig, format_validation_error
@@ -37,6 +38,8 @@ from state.tenants import NumberTakenError, StoredTenant, TenantVersionError
 log = logging.getLogger(__name__)
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
+bp.before_request(start_audit)
+bp.after_request(lambda response: record_audit(response, "admin"))  # in the trail of the tenant acted on
 
 ADMIN_KEY_ENV = "LANEWAY_ADMIN_API_KEY"
 """The environment variable holding the admin API's bearer key."""

@@ -46,7 +46,8 @@ _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 @bp.before_request
-def _start_audit() -> None:
+def start_audit() -> None:
+    """Note when the request started, for its audit entry's ``duration_ms``."""
     g.audit_started = time.perf_counter()
 
 
@@ -58,8 +59,17 @@ def _rate_limit() -> None:
 
 
 @bp.after_request
-def _record_audit(response):
-    """Record the request in its tenant's audit trail (never fails the request)."""
+def _record_operator_audit(response):
+    _, _, key = request.headers.get("Authorization", "").partition(" ")
+    return record_audit(response, key.strip()[:CREDENTIAL_PREFIX_CHARS])
+
+
+def record_audit(response, credential: str):
+    """Record the request in the trail of the tenant its URL names (never fails the request).
+
+    ``credential`` is what the entry shows of the caller: an operator key's
+    first characters, or ``admin``. Returns ``response``.
+    """
     args = request.view_args or {}
     tenant_id = args.get("tenant_id")
     svc = services()
@@ -69,12 +79,11 @@ def _record_audit(response):
         path = request.path
         if conversation_id := args.get("conversation_id"):
             path = path.replace(conversation_id, mask_address(conversation_id))
-        _, _, key = request.headers.get("Authorization", "").partition(" ")
         svc.audit.record(
             AuditEntry(
                 request_id=g.request_id,
                 tenant_id=tenant_id,
-                credential=key.strip()[:CREDENTIAL_PREFIX_CHARS],
+                credential=credential,
                 method=request.method,
                 path=path,
                 status=response.status_code,

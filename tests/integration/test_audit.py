@@ -64,3 +64,12 @@ def test_entries_leave_by_age_and_by_count(r):
     for _ in range(150):
         log.record(entry)
     assert r.xlen(K.audit("acme-insurance")) == 100
+
+
+def test_admin_actions_are_in_the_tenants_trail(client, monkeypatch):
+    monkeypatch.setenv("LANEWAY_ADMIN_API_KEY", "test-admin-key")
+    assert client.post("/api/v1/admin/tenants/acme-insurance/disable", headers={"Authorization": "Bearer test-admin-key"}).status_code == 200
+    [entry] = audit(client).get_json()["entries"]
+    assert (entry["credential"], entry["method"], entry["path"], entry["status"]) == (
+        "admin", "POST", "/api/v1/admin/tenants/acme-insurance/disable", "200",
+    )
