@@ -11,7 +11,6 @@ this process's own without it; plus, read from RQ at scrape time,
 from __future__ import annotations
 
 import hmac
-import os
 
 from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -58,7 +57,7 @@ def _authorize() -> None:
 def metrics():
     _authorize()
     pipeline = REGISTRY  # this process's own samples
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if services().settings.prometheus_multiproc_dir:
         pipeline = CollectorRegistry()
         MultiProcessCollector(pipeline)
     queue = CollectorRegistry()

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     finished by then."""
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
+    prometheus_multiproc_dir: str | None = Field(None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"))
+    """prometheus-client's multiprocess directory (its own variable name): set, ``/metrics``
+    adds up the samples every process of the host wrote there (:mod:`jobs.metrics`)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     """``json``: one JSON object per line (:mod:`state.logs`); ``text`` for reading by eye."""

@@ -23,6 +23,7 @@ from jobs import runtime as job_runtime
 from jobs.runtime import build_runtime
 from service import create_app
 from service.chat import inbound_form
+from service.devtools.openai_standin import start_openai_standin_thread
 from service.devtools.twilio_standin import start_standin_thread
 from state.redis_server import RedisServer
 from state.settings import Settings
@@ -106,6 +107,60 @@ class Standin:
     def clear(self) -> None:
         requests.delete(f"{self.url}/_standin/messages", timeout=5)
         requests.delete(f"{self.url}/_standin/faults", timeout=5)
+
+
+class OpenAIStandin:
+    """Test-side handle on the OpenAI stand-in's control endpoints (``service/devtools/openai_standin.py``)."""
+
+    def __init__(self, url: str, base_url: str) -> None:
+        self.url, self.base_url = url, base_url
+
+    def script(self, *responses: dict, rules: list[dict] | None = None, default: dict | None = None) -> None:
+        body = {"responses": list(responses), "rules": rules or [], "default": default}
+        requests.post(f"{self.url}/_standin/script", json=body, timeout=5).raise_for_status()
+
+    def answer(self, lane: str, intent: str = "chat", confidence: float = 0.9) -> None:
+        """Script one routing answer."""
+        self.script({"json": {"lane": lane, "intent": intent, "confidence": confidence}})
+
+    def fault(self, **fault) -> None:
+        requests.post(f"{self.url}/_standin/faults", json={"faults": [fault]}, timeout=5).raise_for_status()
+
+    def requests(self) -> list[dict]:
+        """Every request received (``api_key``, ``body``, …), in order."""
+        return requests.get(f"{self.url}/_standin/requests", timeout=5).json()["requests"]
+
+    def bodies(self) -> list[dict]:
+        """The JSON bodies of every request received, in order."""
+        return [r["body"] for r in self.requests()]
+
+    def take_bodies(self) -> list[dict]:
+        """The bodies received since the last call, then forgotten."""
+        bodies = self.bodies()
+        requests.delete(f"{self.url}/_standin/requests", timeout=5).raise_for_status()
+        return bodies
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/_standin/reset", timeout=5).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def openai_server():
+    """The local OpenAI Chat Completions stand-in, served from a thread for the session."""
+    server = start_openai_standin_thread()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def llm(openai_server) -> OpenAIStandin:
+    """The OpenAI stand-in, reset before and after the test."""
+    handle = OpenAIStandin(openai_server.url, openai_server.base_url)
+    handle.reset()
+    yield handle
+    handle.reset()
 
 
 @pytest.fixture(scope="session")

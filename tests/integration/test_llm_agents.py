@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
 from agents.base import AgentResult
-from service.devtools.openai_standin import start_openai_standin_thread
 from state.keys import ConversationKeys
 from state.settings import Settings
 from state.tenant_config import LlmConfig, SecretRef, parse_tenants_yaml
@@ -29,34 +27,6 @@ pytestmark = pytest.mark.redis_server
 CUSTOMER = "+15557654321"
 MODEL = "gpt-4o-mini-agents"
 PRICE = ModelPrice(prompt_usd_per_1k_tokens=0.001, completion_usd_per_1k_tokens=0.002)
-
-
-@pytest.fixture(scope="module")
-def openai_server():
-    server = start_openai_standin_thread()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def llm(openai_server):
-    class Handle:
-        url = openai_server.url
-
-        def script(self, *responses):
-            requests.post(f"{self.url}/_standin/script", json={"responses": list(responses)}, timeout=5).raise_for_status()
-
-        def fault(self, **fault):
-            requests.post(f"{self.url}/_standin/faults", json={"faults": [fault]}, timeout=5).raise_for_status()
-
-        def requests(self):
-            received = requests.get(f"{self.url}/_standin/requests", timeout=5).json()["requests"]
-            requests.delete(f"{self.url}/_standin/requests", timeout=5)
-            return [r["body"] for r in received]
-
-    requests.post(f"{openai_server.url}/_standin/reset", timeout=5).raise_for_status()
-    yield Handle()
-    requests.post(f"{openai_server.url}/_standin/reset", timeout=5).raise_for_status()
 
 
 @pytest.fixture
@@ -123,7 +93,7 @@ def test_guide_conversation(post_sms, work, standin, llm, rt, results):
     llm.script(router_says("guide", "apply"), {"content": "Hi! I'm Ava from Acme Insurance. What's your first and last name?"})
     post_sms("Hi, I'd like to apply for life insurance", CUSTOMER)
     assert work()
-    router_request, agent_request = llm.requests()
+    router_request, agent_request = llm.take_bodies()
     assert "response_format" in router_request and "tools" not in router_request
     assert [t["function"]["name"] for t in agent_request["tools"]] == [
         "record_details", "start_session", "send_link", "get_screen_state", "highlight_field"]
@@ -135,7 +105,7 @@ def test_guide_conversation(post_sms, work, standin, llm, rt, results):
     )
     post_sms("Dana Smith", CUSTOMER)
     assert work()
-    first, second = llm.requests()  # sticky lane: the router does not ask
+    first, second = llm.take_bodies()  # sticky lane: the router does not ask
     assert "<customer_message>\nDana Smith\n</customer_message>" in first["messages"][1]["content"]
     assert json.loads(second["messages"][-1]["content"]) == {"ok": True, "missing": ["phone"]}
 
@@ -145,7 +115,7 @@ def test_guide_conversation(post_sms, work, standin, llm, rt, results):
     )
     post_sms("yes", CUSTOMER)
     assert work()
-    first, second = llm.requests()
+    first, second = llm.take_bodies()
     assert "first_name: Dana\nlast_name: Smith" in first["messages"][1]["content"]
     assert "customer: Dana Smith" in first["messages"][1]["content"]
 
@@ -169,14 +139,14 @@ def test_sms_conversation(post_sms, work, standin, llm, rt, results):
     )
     post_sms("can you send me the link again?", CUSTOMER)
     assert work()
-    router_request, sms_request, guide_request = llm.requests()
+    router_request, sms_request, guide_request = llm.take_bodies()
     assert [t["function"]["name"] for t in sms_request["tools"]] == ["resend_link", "opt_out_status"]
     assert [t["function"]["name"] for t in guide_request["tools"]][0] == "record_details"
     assert [(lane, r.agent, r.handoff) for lane, r in results] == [("sms", "llm", "guide"), ("guide", "llm", None)]
 
     post_sms("STOP", CUSTOMER)  # carrier keyword: deterministic, no model call
     assert work()
-    assert llm.requests() == []
+    assert llm.take_bodies() == []
     assert state_of(rt).opted_out is True
     assert replies(standin) == [
         (CUSTOMER, "I don't see an application yet, so let's start one. What's your first and last name?"),
@@ -193,18 +163,18 @@ def test_support_conversation(post_sms, work, standin, llm, rt, results):
     )
     post_sms("what are your opening hours?", CUSTOMER)
     assert work()
-    _, lookup, answer = llm.requests()
+    _, lookup, answer = llm.take_bodies()
     assert [t["function"]["name"] for t in lookup["tools"]] == ["lookup_faq", "create_ticket", "escalate_to_human"]
     assert json.loads(answer["messages"][-1]["content"])["found"] is True
 
     llm.script({"tool_calls": [call("create_ticket", summary="Claim 42 was denied; wants a review")]})
     post_sms("My claim 42 was denied and I want it reviewed", CUSTOMER)
     assert work()
-    assert len(llm.requests()) == 1
+    assert len(llm.take_bodies()) == 1
 
     post_sms("hello?", CUSTOMER)  # a person owns it now: silent, no model call
     assert work()
-    assert llm.requests() == []
+    assert llm.take_bodies() == []
 
     state = state_of(rt)
     assert state.status == "waiting_human" and state.handoff.reason == "trigger"

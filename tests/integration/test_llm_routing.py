@@ -7,10 +7,8 @@ stand-in, which records what the worker's ``openai`` client sent.
 from __future__ import annotations
 
 import pytest
-import requests
 
 from agents.base import Route
-from service.devtools.openai_standin import start_openai_standin_thread
 from state.settings import Settings
 from state.tenant_config import LlmConfig, SecretRef, parse_tenants_yaml
 from state.tenants import TenantRegistry
@@ -25,34 +23,6 @@ MODEL = "gpt-4o-mini-pipeline"
 PRICE = ModelPrice(prompt_usd_per_1k_tokens=0.001, completion_usd_per_1k_tokens=0.002)
 OPEN_QUESTION = "I got a letter about my renewal"
 """Nothing matches strongly: the deterministic router would take Acme's default lane, guide."""
-
-
-@pytest.fixture(scope="module")
-def openai_server():
-    server = start_openai_standin_thread()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def llm(openai_server):
-    """Control the OpenAI stand-in: ``llm.script(...)``, ``llm.fault(...)``, ``llm.requests()``."""
-
-    class Handle:
-        url = openai_server.url
-
-        def script(self, *responses):
-            requests.post(f"{self.url}/_standin/script", json={"responses": list(responses)}, timeout=5).raise_for_status()
-
-        def fault(self, **fault):
-            requests.post(f"{self.url}/_standin/faults", json={"faults": [fault]}, timeout=5).raise_for_status()
-
-        def requests(self):
-            return requests.get(f"{self.url}/_standin/requests", timeout=5).json()["requests"]
-
-    requests.post(f"{openai_server.url}/_standin/reset", timeout=5).raise_for_status()
-    yield Handle()
-    requests.post(f"{openai_server.url}/_standin/reset", timeout=5).raise_for_status()
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ def test_metrics_need_the_scrape_token(client, monkeypatch):
 
 def test_turns_deliveries_and_the_queue_are_counted(client, post_sms, work, monkeypatch):
     monkeypatch.setenv("LANEWAY_METRICS_TOKEN", TOKEN)
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     committed = dict(name="laneway_turns_total", tenant_id="acme-insurance", lane="support", outcome="committed")
     sent = dict(name="laneway_deliveries_total", tenant_id="acme-insurance", status="sent")
     before = sample(**committed), sample(**sent), sample("laneway_turn_seconds_count", tenant_id="acme-insurance")
