@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test bench
+.PHONY: venv browser run test bench
 
 ## venv: create $(VENV) with Python 3.11+ and install Laneway editable with test extras
 venv: $(STAMP)
@@ -16,12 +16,18 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -e '.[test]'
 	touch $@
 
+## browser: Debian's Chromium for the browser tests (Playwright drives it; no browser download)
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium package (browser tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi; }
+
 ## run: Redis (embedded unless REDIS_URL is set), Twilio stand-in, web and worker; Ctrl-C stops all
 run: venv
 	$(VENV)/bin/laneway run
 
 ## test: the whole suite
-test: venv
+test: venv browser
 	$(VENV)/bin/pytest -q
 
 ## bench: controller turns/s and round trips per turn, end to end vs bare RQ (Procfile processes), memory and latency at scale (private Redis); writes bench.json
