@@ -34,7 +34,7 @@ class UnknownLaneError(AgentError):
 def _reply_channel(turn: TurnInput, draft: OutboundDraft) -> Channel:
     """Return the channel a draft goes out on: its own ``to``'s, else the conversation's."""
     if draft.to is None:
-        return turn.state.channel
+        return turn.channel
     return channel_of(draft.to)
 
 
@@ -50,7 +50,7 @@ def run_agent(lane: Lane, turn: TurnInput, route: Route, agents: Mapping[str, Ag
     Returns:
         The agent's result with each outbound text guarded for its channel
         (never empty, no banned phrase, within ``tenant.max_sms_chars`` on
-        SMS/WhatsApp). A draft addressed elsewhere (``to``) is guarded for
+        SMS/WhatsApp and ``tenant.max_voice_chars`` spoken). A draft addressed elsewhere (``to``) is guarded for
         that address's channel; a plain E.164 ``to`` is SMS.
 
     Raises:

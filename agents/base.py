@@ -14,7 +14,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from state.models import InboundMessage, Lane, SessionState
+from state.screen import FormCommand, ScreenState
+from state.models import Channel, InboundMessage, Lane, SessionState
 from state.patch import PatchOp
 from state.tenant_config import TenantConfig
 
@@ -94,6 +95,8 @@ class AgentResult(BaseModel):
     patch: list[PatchOp] = Field(default_factory=list)
     outbound: list[OutboundDraft] = Field(default_factory=list)
     handoff: Lane | None = None
+    commands: list[FormCommand] = Field(default_factory=list)
+    """Commands for the customer's form page (highlight a field); pushed after the commit."""
     agent: Literal["deterministic", "llm"] = "deterministic"
     fallback: str | None = None
 
@@ -111,6 +114,8 @@ class TurnInput:
         now: aware UTC time of the turn.
         public_base_url: where hosted form links point
             (``{public_base_url}/f/<form_token>``).
+        screen: the customer's form screen (``state.form_token``'s latest
+            activity), ``None`` before the form was opened.
     """
 
     tenant: TenantConfig
@@ -119,6 +124,12 @@ class TurnInput:
     text: str
     now: datetime
     public_base_url: str
+    screen: ScreenState | None = None
+
+    @property
+    def channel(self) -> Channel:
+        """Where this turn's replies go: the channel of its last message (``voice`` replies are spoken)."""
+        return self.messages[-1].channel if self.messages else self.state.channel
 
 
 class Agent(Protocol):

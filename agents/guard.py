@@ -1,7 +1,8 @@
 """The last check on every reply before it reaches the outbox.
 
 A reply is never empty, never contains one of the tenant's banned phrases, and
-fits the tenant's ``max_sms_chars`` on SMS and WhatsApp. The checks are
+fits the tenant's ``max_sms_chars`` on SMS and WhatsApp and ``max_voice_chars``
+when spoken. The checks are
 idempotent: guarding a guarded reply changes nothing.
 """
 
@@ -91,8 +92,9 @@ def reply_problem(text: str, tenant: TenantConfig, channel: Channel, tool_names:
     phrase = banned_phrase_in(reply, tenant.banned_phrases)
     if phrase is not None:
         return f"banned phrase {phrase!r}"
-    if channel in TEXT_CHANNELS and len(reply) > tenant.max_sms_chars:
-        return f"longer than {tenant.max_sms_chars} characters"
+    limit = max_chars(tenant, channel)
+    if len(reply) > limit:
+        return f"longer than {limit} characters"
     if _TOOL_CALL_LEAK.search(reply) or any(re.search(rf"\b{re.escape(n)}\s*\(", reply) for n in tool_names):
         return "tool call or markup in the text"
     return None
@@ -105,18 +107,19 @@ def guard_reply(text: str, tenant: TenantConfig, channel: Channel) -> str:
         text: the reply an agent drafted.
         tenant: supplies ``fallback_text``, ``banned_phrases`` and
             ``max_sms_chars``.
-        channel: ``sms``, ``whatsapp`` or ``voice``; only the first two are
-            length-limited.
+        channel: ``sms``, ``whatsapp`` or ``voice``.
 
     Returns:
         ``tenant.fallback_text`` if ``text`` is blank or contains a banned
         phrase (whole-phrase, case-insensitive), otherwise ``text`` stripped;
-        on SMS and WhatsApp, cut to ``tenant.max_sms_chars`` at a word
-        boundary with "…". Never empty.
+        cut to :func:`max_chars` at a word boundary with "…". Never empty.
     """
     reply = text.strip()
     if not reply or banned_phrase_in(reply, tenant.banned_phrases):
         reply = tenant.fallback_text.strip() or LAST_RESORT_TEXT
-    if channel in TEXT_CHANNELS:
-        reply = shorten(reply, tenant.max_sms_chars)
-    return reply
+    return shorten(reply, max_chars(tenant, channel))
+
+
+def max_chars(tenant: TenantConfig, channel: Channel) -> int:
+    """The longest reply on ``channel``: ``tenant.max_sms_chars`` on text, ``tenant.max_voice_chars`` spoken."""
+    return tenant.max_sms_chars if channel in TEXT_CHANNELS else tenant.max_voice_chars

@@ -481,7 +481,7 @@ def _converse(chat: ChatWithTools, turn: TurnInput, lane: str, make_token: Calla
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(outcome.result)})
             continue
         reply = (answer.content or "").strip()
-        problem = reply_problem(reply, turn.tenant, turn.state.channel, frozenset(tools))
+        problem = reply_problem(reply, turn.tenant, turn.channel, frozenset(tools))
         if problem is None:
             return AgentResult(patch=ops, outbound=[*drafts, OutboundDraft(text=reply)], agent="llm")
         if regenerated:

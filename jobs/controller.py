@@ -19,12 +19,15 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from agents.base import Agent, AgentResult, Route, TurnInput
-from agents import run_agent
+from agents import guard_reply, run_agent
 from jobs import metrics
+from jobs.events import Replies as _Replies, apply_event
 from state import logs
 from jobs.lease_keeper import LeaseKeeper
 from state.errors import LeaseLostError, StateError, VersionConflictError
+from state.feed import record_activity
 from state.keys import ConversationKeys
+from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, utcnow
 from state.patch import apply_patch
 from state.store import ConversationStore, Loaded, parse_document
@@ -56,6 +59,10 @@ class TurnOutcome:
     """Why the LLM router fell back to the deterministic route for this turn, if it did."""
     agent_fallbacks: list[tuple[str, str]] = field(default_factory=list)
     """``(lane, reason)`` of each LLM lane agent that fell back to the deterministic agent."""
+    commands: list[FormCommand] = field(default_factory=list)
+    """Commands for the customer's form page, pushed after the commit."""
+    kinds: list[str] = field(default_factory=list)
+    """The kinds of the inbox entries the turn consumed (for the tenant feed)."""
 
 
 @dataclass
@@ -84,6 +91,8 @@ class TurnController:
         lease_renew_interval_s: how often the lease is renewed while a turn
             runs (a third of the lease TTL is a good value).
         clock: returns an aware UTC datetime.
+        forms: hosted form sessions (screen state for the agents, commands
+            from them); ``None`` runs without.
     """
 
     def __init__(
@@ -97,6 +106,7 @@ class TurnController:
         max_commit_attempts: int = 5,
         lease_renew_interval_s: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
+        forms: FormStore | None = None,
     ) -> None:
         self.store = store
         self.tenants = tenants
@@ -107,6 +117,7 @@ class TurnController:
         self.max_commit_attempts = max_commit_attempts
         self.lease_renew_interval_s = lease_renew_interval_s
         self.clock = clock
+        self.forms = forms
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
         """Run turns until the conversation's inbox is empty, under its lease.
@@ -157,11 +168,13 @@ class TurnController:
         logs.bind(turn_id=f"{keys.label}#{loaded.version + 1}")
         metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
-        outcome = self.run_turn(tenant, state, loaded.inbox)
+        screen = self._screen(tenant, state)
+        outcome = self.run_turn(tenant, state, loaded.inbox, screen)
         lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
             raise LeaseLostError(f"lease on {keys.label} lost during the turn; not committed")
+        self._open_form(keys, state, outcome.state)
         try:
             committed = self.store.commit(
                 keys, loaded.token, loaded.version, outcome.state, len(loaded.inbox), outcome.outbound,
@@ -185,6 +198,7 @@ class TurnController:
             metrics.ROUTER_FALLBACKS.labels(tenant_id, outcome.router_fallback).inc()
         for agent_lane, reason in outcome.agent_fallbacks:
             metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
+        self._after_commit(keys, outcome, committed.version)
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -199,6 +213,38 @@ class TurnController:
         )
         return Loaded(loaded.token, committed.version, None, outcome.state.opted_out, committed.inbox, outcome.state)
 
+    def _screen(self, tenant: TenantConfig, state: SessionState) -> ScreenState | None:
+        """The customer's form screen, for the agents (one Redis round trip, only once a form is open)."""
+        if self.forms is None or not state.form_token:
+            return None
+        return self.forms.screen_state(state.form_token, tenant.form, self.clock())
+
+    def _open_form(self, keys: ConversationKeys, before: SessionState, after: SessionState) -> None:
+        """Open the form session of a token the turn issued, before the commit makes the token visible.
+
+        Created first so that every committed ``form_token`` has its session; a
+        turn that then fails to commit leaves an unused session that expires.
+        """
+        if self.forms is None or not after.form_token or after.form_token == before.form_token:
+            return
+        self.forms.create(FormSession(
+            form_token=after.form_token, tenant_id=keys.tenant_id, conversation_id=keys.conversation_id,
+            phone=after.slots.get("phone"), created_at=self.clock(),
+        ))
+
+    def _after_commit(self, keys: ConversationKeys, outcome: TurnOutcome, version: int) -> None:
+        """Push the turn's form commands and record the commit in the tenant's index and live feed.
+
+        Keys: the form's ``commands`` (per command); ``T:conversations`` (ZADD),
+        ``T:feed`` (XADD, capped) in one pipeline. A crash before this loses a
+        highlight or a live-list update, never a message: the state is committed.
+        """
+        token = outcome.state.form_token
+        if self.forms is not None and token:
+            for i, command in enumerate(outcome.commands):
+                self.forms.push_command(token, command.model_copy(update={"command_id": f"turn:{version}.{i}"}))
+        record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds)
+
     @staticmethod
     def _state_of(loaded: Loaded, tenant_id: str, conversation_id: str) -> SessionState:
         if loaded.doc is None:
@@ -210,72 +256,114 @@ class TurnController:
             state = state.model_copy(update={"opted_out": loaded.opted_out})
         return state
 
-    def run_turn(self, tenant: TenantConfig, state: SessionState, inbox: list[InboundMessage]) -> TurnOutcome:
-        """Route and act on one turn; pure apart from the clock. Returns the new state and replies.
+    def run_turn(
+        self, tenant: TenantConfig, state: SessionState, inbox: list[InboundMessage], screen: ScreenState | None = None
+    ) -> TurnOutcome:
+        """Act on one batch of inbox entries; pure apart from the clock. Returns the new state and replies.
+
+        Entries are taken in arrival order: consecutive customer messages form
+        one routed turn (people split a sentence over several texts); every
+        other event (operator, tool, trigger) is applied where it arrived, so
+        "escalate, then a message" stays silent and "hand back, then a
+        message" is answered. Speech (``channel == "voice"``) is answered in
+        the transcript (``say:<provider_id>``) for the voice webhook to speak,
+        not through the outbox.
 
         Raises:
             PatchError, pydantic.ValidationError: an agent returned a patch that
                 does not fit the document (a bug: nothing is written).
         """
         now = self.clock()
-        doc = state.model_dump(mode="json")
-        doc["transcript"] += [
-            TranscriptEntry(
-                author="customer", text=m.text, at=m.received_at, lane=state.lane, message_id=m.provider_id
-            ).model_dump(mode="json")
-            for m in inbox
-        ]
-        doc["updated_at"] = now.isoformat()
-        doc["turn_count"] += 1
-        current = SessionState.model_validate(doc)
-        text = " ".join(m.text.strip() for m in inbox if m.text.strip())
-        turn = TurnInput(tenant, current, tuple(inbox), text, now, self.public_base_url)
+        acc = _Replies()
+        current = state.model_copy(update={"updated_at": now, "turn_count": state.turn_count + 1})
+        batch: list[InboundMessage] = []
+        for entry in [*inbox, None]:
+            if entry is not None and entry.kind == "message":
+                batch.append(entry)
+                continue
+            if batch:
+                current = self._answer(tenant, current, batch, now, screen, acc)
+                batch = []
+            if entry is not None:
+                current = apply_event(tenant, current, entry, now, self.public_base_url, acc)
 
-        route = self.router(turn)
-        if current.status == "waiting_human" and route.reason != "keyword":
-            # A human owns the conversation: record the message, stay silent.
-            return TurnOutcome(current, [], "", None)
-
-        drafts = []
-        answered: list[str] = []
-        agent_fallbacks: list[tuple[str, str]] = []
-        router_fallback = route.fallback
-        for hop in range(MAX_HANDOFFS + 1):
-            current = self._enter_lane(current, route, now)
-            turn = TurnInput(tenant, current, tuple(inbox), text, now, self.public_base_url)
-            result: AgentResult = run_agent(route.lane, turn, route, self.agents)  # replies come back guarded
-            current = SessionState.model_validate(apply_patch(current.model_dump(mode="json"), result.patch))
-            drafts += [(d, route.lane) for d in result.outbound]
-            answered.append(f"{route.lane}:{result.agent}" + (f"({result.fallback})" if result.fallback else ""))
-            if result.fallback:
-                agent_fallbacks.append((route.lane, result.fallback))
-            if result.handoff is None or result.handoff == route.lane or hop == MAX_HANDOFFS:
-                break
-            route = self.router(
-                TurnInput(tenant, current, tuple(inbox), text, now, self.public_base_url), handoff_to=result.handoff
-            )
-
-        reply_to, own_number = inbox[-1].from_, inbox[-1].to
         outbound: list[OutboundMessage] = []
-        transcript = current.transcript
-        for i, (draft, lane) in enumerate(drafts):
+        transcript = list(current.transcript)
+        for i, reply in enumerate(acc.replies):
+            if reply.spoken_for is not None:
+                transcript.append(
+                    TranscriptEntry(author="ai", text=reply.text, at=now, lane=reply.lane,
+                                    message_id=f"say:{reply.spoken_for}", channel="voice")
+                )
+                continue
             message_id = f"{current.turn_count}.{i}"  # turn_count grows by one per committed turn
             outbound.append(
-                OutboundMessage(
-                    message_id=message_id,
-                    to=draft.to or reply_to,
-                    from_=own_number,
-                    body=draft.text,
-                    bypass_opt_out=draft.bypass_opt_out,
-                    created_at=now,
-                )
+                OutboundMessage(message_id=message_id, to=reply.to, from_=reply.from_, body=reply.text,
+                                bypass_opt_out=reply.bypass_opt_out, created_at=now)
             )
             transcript.append(
-                TranscriptEntry(author="ai", text=draft.text, at=now, lane=lane, message_id=message_id)
+                TranscriptEntry(author=reply.author, text=reply.text, at=now, lane=reply.lane,
+                                message_id=message_id, author_id=reply.author_id)
             )
         current = current.model_copy(update={"transcript": transcript[-MAX_TRANSCRIPT_ENTRIES:]})
         optout_action = "" if current.opted_out == state.opted_out else ("set" if current.opted_out else "clear")
-        return TurnOutcome(current, outbound, optout_action, route, answered, router_fallback, agent_fallbacks)
+        return TurnOutcome(
+            current, outbound, optout_action, acc.route, acc.agents, acc.router_fallback, acc.agent_fallbacks,
+            acc.commands, [e.kind for e in inbox],
+        )
+
+    def _answer(
+        self, tenant: TenantConfig, current: SessionState, batch: list[InboundMessage], now: datetime,
+        screen: ScreenState | None, acc: "_Replies",
+    ) -> SessionState:
+        """Record the customer's messages, route them and run the lane's agent (with handoffs)."""
+        entries = [
+            TranscriptEntry(author="customer", text=m.text, at=m.received_at, lane=current.lane,
+                            message_id=m.provider_id, channel="voice" if m.channel == "voice" else None)
+            for m in batch
+        ]
+        update: dict = {"transcript": current.transcript + entries}
+        if current.status == "closed":
+            update["status"] = "active"  # the customer wrote again: the conversation reopens
+        current = current.model_copy(update=update)
+        text = " ".join(m.text.strip() for m in batch if m.text.strip())
+        last = batch[-1]
+        spoken_for = last.provider_id if last.channel == "voice" else None
+
+        def turn_input(s: SessionState) -> TurnInput:
+            return TurnInput(tenant, s, tuple(batch), text, now, self.public_base_url, screen)
+
+        route = self.router(turn_input(current))
+        if current.status == "waiting_human" and route.reason != "keyword":
+            # A human owns the conversation: record the message, stay silent
+            # (a caller is told a person will follow up by text).
+            if spoken_for is not None:
+                acc.add(tenant.human_handoff_text, last, lane=None, spoken_for=spoken_for)
+            return current
+        acc.route = route
+        acc.router_fallback = acc.router_fallback or route.fallback
+        spoken: list[str] = []
+        for hop in range(MAX_HANDOFFS + 1):
+            current = self._enter_lane(current, route, now)
+            result: AgentResult = run_agent(route.lane, turn_input(current), route, self.agents)  # replies come back guarded
+            current = SessionState.model_validate(apply_patch(current.model_dump(mode="json"), result.patch))
+            for draft in result.outbound:
+                if spoken_for is not None and draft.to is None:
+                    spoken.append(draft.text)
+                else:
+                    acc.add(draft.text, last, lane=route.lane, to=draft.to, bypass_opt_out=draft.bypass_opt_out)
+            acc.commands += result.commands
+            acc.agents.append(f"{route.lane}:{result.agent}" + (f"({result.fallback})" if result.fallback else ""))
+            if result.fallback:
+                acc.agent_fallbacks.append((route.lane, result.fallback))
+            if result.handoff is None or result.handoff == route.lane or hop == MAX_HANDOFFS:
+                break
+            route = self.router(turn_input(current), handoff_to=result.handoff)
+            acc.route = route
+        if spoken_for is not None:
+            text = guard_reply(" ".join(spoken), tenant, "voice") if spoken else tenant.fallback_text
+            acc.add(text, last, lane=route.lane, spoken_for=spoken_for)
+        return current
 
     @staticmethod
     def _enter_lane(state: SessionState, route: Route, now: datetime) -> SessionState:

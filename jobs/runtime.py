@@ -18,6 +18,7 @@ from jobs.controller import TurnController
 from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
 from jobs.queues import make_queue
 from state.connection import queue_redis, state_redis
+from state.forms import FormStore
 from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
@@ -60,6 +61,7 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         public_base_url=settings.effective_public_base_url,
         max_commit_attempts=settings.max_commit_attempts,
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,
+        forms=FormStore(sr),
     )
     return Runtime(settings, qr, sr, queue, store, tenants, controller)
 

@@ -22,6 +22,16 @@ key                            type        holds
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
+``C:claim``                    hash        ``operator_id``, ``claimed_at`` (ms): who holds it
+``C:fires``                    hash        trigger fires: ``n:<rule_id>`` count, ``t:<rule_id>``
+                                           last fire (ms)
+``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
+``T:conversations``            zset        the tenant's conversation ids by last activity (ms)
+``T:feed``                     stream      one entry per commit or alert (capped), for the
+                                           dashboard's live list
+``lw:{f:<form_token>}:meta``   hash        the hosted form session (:class:`state.forms.FormSession`)
+``lw:{f:<form_token>}:activity`` stream    screen activity posted by the form page (capped)
+``lw:{f:<form_token>}:commands`` stream    pending commands for the page (highlight), acked by XDEL
 ``lw:tenant:<tenant_id>``      string      the tenant's config JSON
 ``{lw:tenant:<id>}:version``   string      the tenant's ``config_version`` (compare-and-set
                                            counter; its hash tag is the config key's
@@ -29,7 +39,6 @@ key                            type        holds
 ``lw:tenants``                 set         all tenant ids
 ``lw:number:<e164>``           string      tenant id owning the phone number
 ``lw:apikey:<sha256>``         string      tenant id owning an operator API key
-``lw:form:<form_token>``       string      ``<tenant_id>|<conversation_id>``
 ``lw:migrate:cursor:<t|*>``    hash        saved SCAN cursors of ``laneway state migrate``
 ``lw:ratelimit*``              (limits)    rate limit counters of the ``limits`` library
 ``lw:ref:<ref>``               string      ``<tenant_id>|<conversation_id>`` of an opaque
@@ -115,13 +124,28 @@ class ConversationKeys:
         return f"{self.tag}:seen"
 
     @property
+    def claim(self) -> str:
+        return f"{self.tag}:claim"
+
+    @property
+    def fires(self) -> str:
+        return f"{self.tag}:fires"
+
+    @property
+    def alert(self) -> str:
+        return f"{self.tag}:alert"
+
+    @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
 
     def all(self) -> list[str]:
         """Every key of the conversation."""
-        return [self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen]
+        return [
+            self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
+            self.claim, self.fires, self.alert,
+        ]
 
 
 def tenant(tenant_id: str) -> str:
@@ -192,8 +216,38 @@ def api_key(sha256_hex: str) -> str:
     return f"{PREFIX}:apikey:{sha256_hex}"
 
 
-def form(form_token: str) -> str:
-    return f"{PREFIX}:form:{form_token}"
+class FormKeys:
+    """The keys of one hosted form session, all in one cluster slot (tag ``{f:<form_token>}``)."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, form_token: str) -> None:
+        self.tag = f"{PREFIX}:{{f:{_check_id(form_token, 'form_token')}}}"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.tag}:meta"
+
+    @property
+    def activity(self) -> str:
+        return f"{self.tag}:activity"
+
+    @property
+    def commands(self) -> str:
+        return f"{self.tag}:commands"
+
+    def all(self) -> list[str]:
+        return [self.meta, self.activity, self.commands]
+
+
+def tenant_conversations(tenant_id: str) -> str:
+    """The tenant's conversation ids scored by last activity (ms since the epoch)."""
+    return f"{tenant_tag(tenant_id)}:conversations"
+
+
+def tenant_feed(tenant_id: str) -> str:
+    """The tenant's live feed: one stream entry per commit or alert (the dashboard's SSE source)."""
+    return f"{tenant_tag(tenant_id)}:feed"
 
 
 def pending_index() -> str:

@@ -14,13 +14,21 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-CURRENT_SCHEMA_VERSION = 3
+CURRENT_SCHEMA_VERSION = 4
 
 Channel = Literal["sms", "whatsapp", "voice"]
 Lane = Literal["guide", "sms", "support"]
 Status = Literal["active", "waiting_human", "closed"]
 Author = Literal["customer", "ai", "human", "system"]
 HandoffReason = Literal["customer_request", "trigger", "operator"]
+EventKind = Literal[
+    "message", "human_reply", "note", "escalate", "handback", "close", "form_started", "send_link", "nudge"
+]
+"""What an inbox entry is: a customer's ``message`` (text or speech), or an
+event from an operator (``human_reply``, ``note``, ``escalate``, ``handback``,
+``close``), the voice-AI tools (``form_started``, ``send_link``) or a trigger
+(``nudge``, ``escalate``). Every write to a conversation goes through its inbox
+and the turn controller (see :mod:`jobs.events`)."""
 
 
 def utcnow() -> datetime:
@@ -42,19 +50,28 @@ class InboundMessage(BaseModel):
     """One accepted inbound event, as stored in the conversation's inbox.
 
     Field names follow Twilio's webhook parameters (``MessageSid``, ``From``,
-    ``To``, ``Body``), in snake case.
+    ``To``, ``Body``), in snake case. ``from_`` is always the customer's address
+    (the conversation id) and ``to`` the tenant's number, whoever caused the
+    event; ``kind`` says what it is (:data:`EventKind`).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     provider_id: str = Field(max_length=128)
-    """The provider's id for the event: Twilio ``MessageSid``."""
+    """The event's idempotency key (deduped per conversation): Twilio's
+    ``MessageSid``, ``<CallSid>:<n>`` for speech, ``op:<uuid>`` for an operator
+    action, ``tool:<toolCallId>``, ``trigger:<rule_id>:<n>``."""
     channel: Channel
     from_: str = Field(alias="from", max_length=64)
     to: str = Field(max_length=64)
     text: str = Field(max_length=4096)
     num_media: int = 0
     received_at: AwareDatetime
+    kind: EventKind = "message"
+    author_id: str | None = Field(None, max_length=128)
+    """Who caused a non-customer event: the operator id, the trigger rule id, ``voice-ai``."""
+    data: dict[str, str] = Field(default_factory=dict)
+    """The event's arguments (e.g. ``reason`` of ``escalate``, ``form_token`` of ``send_link``)."""
 
 
 class TranscriptEntry(BaseModel):
@@ -71,7 +88,12 @@ class TranscriptEntry(BaseModel):
     at: AwareDatetime
     lane: Lane | None = None
     message_id: str | None = None
-    """Inbound: the provider's id (``MessageSid``). Outbound: the outbox entry id."""
+    """Inbound: the provider's id (``MessageSid``). Outbound: the outbox entry id,
+    or ``say:<provider_id>`` for what was spoken in answer to that speech turn."""
+    channel: Channel | None = None
+    """Where the entry was said: ``voice`` for speech, else the text channel (``None``: the conversation's)."""
+    author_id: str | None = None
+    """The operator of a ``human`` entry, the trigger rule of a ``system`` nudge."""
 
     @property
     def direction(self) -> Literal["inbound", "outbound"]:
@@ -101,8 +123,18 @@ class Handoff(BaseModel):
     reason: HandoffReason
 
 
+class Note(BaseModel):
+    """An internal note on the conversation (an operator's, or a record of a takeover); never sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    author_id: str
+    text: str
+    at: AwareDatetime
+
+
 class SessionState(BaseModel):
-    """A conversation's session document (schema version 3).
+    """A conversation's session document (schema version 4).
 
     Attributes:
         slots: values collected from the customer (``first_name``,
@@ -113,11 +145,12 @@ class SessionState(BaseModel):
         form_token: the hosted form session, once the guide lane started one.
         handoff: set when the conversation was handed to a human; the AI
             stays silent while ``status == "waiting_human"``.
+        notes: operators' internal notes and takeover records, oldest first.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[3] = CURRENT_SCHEMA_VERSION
+    schema_version: Literal[4] = CURRENT_SCHEMA_VERSION
     tenant_id: str
     conversation_id: str
     channel: Channel
@@ -132,6 +165,7 @@ class SessionState(BaseModel):
     handoff: Handoff | None = None
     turn_count: int = 0
     transcript: list[TranscriptEntry] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

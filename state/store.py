@@ -320,6 +320,24 @@ class ConversationStore:
         delivery = {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"s:")}
         return ConversationView(int(version), parse_document(decode_document(doc)), bool(opted_out), delivery)
 
+    def spoken_reply(self, keys: ConversationKeys, provider_id: str) -> str | None:
+        """Return what the AI said in answer to the speech turn ``provider_id``, or ``None`` until committed.
+
+        The controller writes spoken replies into the transcript as
+        ``message_id = "say:<provider_id>"``. Keys: ``state`` (HGET ``doc``).
+
+        Raises:
+            SchemaTooNewError, StateError: the stored document cannot be read.
+        """
+        doc = self.redis.hget(keys.state, "doc")
+        if not doc:
+            return None
+        wanted = f"say:{provider_id}"
+        for entry in reversed(decode_document(doc).get("transcript", [])):
+            if entry.get("message_id") == wanted:
+                return entry.get("text") or ""
+        return None
+
     def erase(self, keys: ConversationKeys) -> int:
         """Delete the conversation's keys (right to erasure). Returns the number deleted.
 

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from state.errors import ConfigError
+from state.form_definition import FormDefinition
 from state.models import Lane
 from state.settings import environ_value
 
@@ -184,6 +185,10 @@ class TenantConfig(BaseModel):
     operator_api_keys: list[SecretRef | HashedKey] = Field(default_factory=list)
     llm: LlmConfig | None = None
     """LLM settings; ``None`` (or ``enabled: false``) routes deterministically."""
+    form: FormDefinition | None = None
+    """The hosted form the guide lane walks customers through (``/f/<form_token>``)."""
+    max_voice_chars: int = Field(300, ge=40, le=1000)
+    """Longest spoken reply (characters): a caller hears one short turn at a time."""
     disabled: bool = False
 
     @field_validator("phone_numbers")

@@ -15,11 +15,14 @@ Schema history:
 * v2: flat ``slots``; ``transcript`` entries with ``direction``,
   ``author``, ISO-8601 ``at``; ``form_token``; ``status`` replaces
   ``human_requested``; ``lane_history``; aware ISO-8601 timestamps.
-* v3 (current): ``human_requested_at`` becomes ``handoff``
+* v3: ``human_requested_at`` becomes ``handoff``
   (``requested_at``, ``reason``), since a conversation can now be handed over
   by the customer, a trigger or an operator; transcript entries drop
   ``direction``, which always followed from ``author`` (repeated in every
   entry and rewritten on every commit).
+* v4 (current): ``notes`` (operators' internal notes); transcript entries may
+  carry ``channel`` (``voice`` for speech) and ``author_id`` (the operator or
+  trigger rule). Both are optional, so a v3 document only gains ``notes: []``.
 """
 
 from __future__ import annotations
@@ -104,7 +107,12 @@ def upcast_v2_to_v3(doc: Doc) -> Doc:
     return lifted
 
 
-UPCASTERS: dict[int, Callable[[Doc], Doc]] = {1: upcast_v1_to_v2, 2: upcast_v2_to_v3}
+def upcast_v3_to_v4(doc: Doc) -> Doc:
+    """Lift a v3 document to v4 (adds an empty ``notes``). Pure: returns a new dict."""
+    return {**doc, "schema_version": 4, "notes": []}
+
+
+UPCASTERS: dict[int, Callable[[Doc], Doc]] = {1: upcast_v1_to_v2, 2: upcast_v2_to_v3, 3: upcast_v3_to_v4}
 """``UPCASTERS[n]`` lifts a version-``n`` document to version ``n + 1``."""
 
 

@@ -115,7 +115,7 @@ def deliver_link(
     channel can show a link); otherwise an SMS to ``phone`` plus a
     confirmation, starting with ``lead``, in the conversation.
     """
-    if phone is None or (phone == sender_number(turn) and turn.state.channel != "voice"):
+    if phone is None or (phone == sender_number(turn) and turn.channel != "voice"):
         return [OutboundDraft(text=lead + here_text.format(link=link))]
     link_text = LINK_TO_OTHER.format(first=first, display_name=turn.tenant.display_name, link=link)
     if not first:

@@ -1,10 +1,10 @@
 """Rolling deploys: old and new workers share one conversation.
 
-The "old" worker is this code with its known schema set back to v2 (what the
+The "old" worker is this code with its known schema set back to v3 (what the
 previous release knew: :data:`state.upcast.CURRENT_SCHEMA_VERSION` is the
 one place a worker decides whether it can read a document). It must leave a
-v3 document untouched and requeue its drain; the new worker then takes it.
-The new worker reads what the old one wrote (v2) and writes it back as v3.
+v4 document untouched and requeue its drain; the new worker then takes it.
+The new worker reads what an old one wrote (v2) and writes it back as v4.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ KEYS = ConversationKeys("acme-insurance", CUSTOMER)
 
 def test_an_old_worker_leaves_a_newer_document_alone_and_requeues_the_drain(post_sms, work, rt, r, monkeypatch, standin):
     post_sms("What are your opening hours?", CUSTOMER)
-    work()  # the new worker writes v3
-    assert r.hget(KEYS.state, "schema_version") == b"3"
+    work()  # the new worker writes v4
+    assert r.hget(KEYS.state, "schema_version") == b"4"
     before = r.hgetall(KEYS.state)
     post_sms("How much does it cost?", CUSTOMER)
 
     with monkeypatch.context() as old_release:
-        old_release.setattr(upcast_module, "CURRENT_SCHEMA_VERSION", 2)
+        old_release.setattr(upcast_module, "CURRENT_SCHEMA_VERSION", 3)
         work()
     assert r.hgetall(KEYS.state) == before  # not a byte written
     assert r.llen(KEYS.inbox) == 1 and not r.exists(KEYS.lease)
@@ -54,9 +54,10 @@ def test_a_new_worker_upgrades_what_an_old_worker_wrote(post_sms, work, r, opera
     post_sms("Are you there?", CUSTOMER)
     work()
     stored = decode_document(r.hget(KEYS.state, "doc"))
-    assert r.hget(KEYS.state, "schema_version") == str(CURRENT_SCHEMA_VERSION).encode() == b"3"
+    assert r.hget(KEYS.state, "schema_version") == str(CURRENT_SCHEMA_VERSION).encode() == b"4"
     assert stored["handoff"] == {"requested_at": "2026-11-23T10:47:18.656817Z", "reason": "customer_request"}
     assert "human_requested_at" not in stored and all("direction" not in e for e in stored["transcript"])
+    assert stored["notes"] == []
     convo = operator_get("acme-insurance", CUSTOMER).get_json()
     assert convo["version"] == 5 and convo["status"] == "waiting_human"  # still with a human: the AI stays silent
     assert [t["direction"] for t in convo["turns"]][-1] == "inbound"

@@ -39,9 +39,13 @@ def test_a_long_sms_is_cut_at_a_word_boundary(acme):
     assert len(reply) == 640
 
 
-def test_voice_replies_are_not_cut(acme):
+def test_voice_replies_are_cut_to_the_spoken_limit(acme):
     text = "word " * 200
-    assert guard_reply(text, acme, "voice") == text.strip()
+    reply = guard_reply(text, acme, "voice")
+    assert len(reply) <= acme.max_voice_chars < acme.max_sms_chars
+    assert reply.endswith("word" + ELLIPSIS)
+    short = "Next is your date of birth."
+    assert guard_reply(short, acme, "voice") == short
 
 
 def test_shorten_cuts_a_long_word_when_there_is_no_boundary():

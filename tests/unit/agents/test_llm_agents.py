@@ -282,7 +282,7 @@ def test_reply_problem():
     assert reply_problem("Status unknown", acme, "sms") == "banned phrase 'unknown'"
     assert reply_problem("<customer_message>", acme, "sms") == "tool call or markup in the text"
     assert reply_problem("x" * 641, acme, "sms") == "longer than 640 characters"
-    assert reply_problem("x" * 641, acme, "voice") is None
+    assert reply_problem("x" * 301, acme, "voice") == "longer than 300 characters"
 
 
 def test_config_validates_lanes_and_examples(acme):

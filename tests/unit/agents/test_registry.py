@@ -50,4 +50,6 @@ def test_agents_import_nothing_that_does_io(path):
     bad = [n for n in _imports(path) if any(n == f or n.startswith(f + ".") for f in FORBIDDEN)]
     assert bad == []
     state_modules = {n for n in _imports(path) if n.startswith("state")}
-    assert state_modules <= {"state.models", "state.patch", "state.tenant_config", "state.errors"}
+    assert state_modules <= {
+        "state.models", "state.patch", "state.tenant_config", "state.errors", "state.screen", "state.form_definition",
+    }

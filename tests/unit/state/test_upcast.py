@@ -5,7 +5,7 @@ import pytest
 
 from state.errors import SchemaTooNewError, StateError
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
-from state.upcast import upcast, upcast_v1_to_v2, upcast_v2_to_v3
+from state.upcast import upcast, upcast_v1_to_v2, upcast_v2_to_v3, upcast_v3_to_v4
 
 DATA = Path(__file__).parents[2] / "data"
 
@@ -35,7 +35,13 @@ def load_v2():
     return json.loads((DATA / "session_v2.json").read_text())
 
 
-@pytest.mark.parametrize("upcaster, load", [(upcast_v1_to_v2, load_v1), (upcast_v2_to_v3, load_v2)])
+def load_v3():
+    return json.loads((DATA / "session_v3.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "upcaster, load", [(upcast_v1_to_v2, load_v1), (upcast_v2_to_v3, load_v2), (upcast_v3_to_v4, load_v3)]
+)
 def test_upcasters_are_pure(upcaster, load):
     doc = load()
     before = json.dumps(doc, sort_keys=True)
@@ -46,7 +52,7 @@ def test_upcasters_are_pure(upcaster, load):
 def test_v2_fixture_upcasts_to_a_valid_current_document():
     doc = load_v2()
     state = SessionState.model_validate(upcast(doc))
-    assert state.schema_version == CURRENT_SCHEMA_VERSION == 3
+    assert state.schema_version == CURRENT_SCHEMA_VERSION == 4
     assert state.status == "waiting_human"
     assert state.handoff.reason == "customer_request"
     assert state.handoff.requested_at.isoformat() == "2026-11-23T10:47:18.656817+00:00"
@@ -84,3 +90,11 @@ def test_newer_schema_is_refused():
 def test_broken_documents_raise_state_error(bad):
     with pytest.raises(StateError):
         upcast(bad)
+
+
+def test_v3_fixture_gains_empty_notes_and_keeps_everything_else():
+    doc = load_v3()
+    lifted = upcast_v3_to_v4(doc)
+    assert lifted == {**doc, "schema_version": 4, "notes": []}
+    state = SessionState.model_validate(upcast(doc))
+    assert state.notes == [] and all(e.channel is None and e.author_id is None for e in state.transcript)
