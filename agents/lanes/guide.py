@@ -19,7 +19,9 @@ thing:
 The first reply of the lane introduces ``tenant.persona``. A question the
 guide cannot use (nothing collected from it, and question-shaped or one of the
 tenant's FAQ) is handed to support when the tenant enabled it. Once the link
-is out, the guide says so and offers to send it again.
+is out and the customer has the form open, the guide walks them through it
+page by page from the live screen (:mod:`agents.lanes.form_guide`); before
+that, it says where the link went and offers to send it again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from agents.answers import is_acknowledgement, is_no, is_yes
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
+from agents.lanes.form_guide import guide_from_screen
 from agents.lanes.common import form_link, intent_ops, lane_enabled, sender_number, slot_op
 from agents.names import ParsedName, parse_name
 from agents.phone import find_phone, last_four, looks_like_number_attempt, without_phone_numbers
@@ -139,14 +142,23 @@ def is_question_for_support(turn: TurnInput) -> bool:
 
 
 def _after_link(turn: TurnInput, form_token: str) -> AgentResult:
-    """The form link is out: send it again, hand a question to support, or say where it went."""
+    """The form link is out: send it again, hand a question to support, guide from the screen, or say where it went.
+
+    With the tenant's form open on the customer's screen (or on a call, where
+    the caller needs to hear what to do), :func:`guide_from_screen` answers.
+    """
     slots = turn.state.slots
     phone = slots.get("phone")
     if resend_match(turn.text) is not None:
         link = form_link(turn.public_base_url, form_token)
         return AgentResult(outbound=deliver_link(turn, phone, slots.get("first_name"), link, "", LINK_AGAIN))
-    if is_question_for_support(turn) and lane_enabled(turn, "support"):
+    guiding = turn.tenant.form is not None and (turn.screen is not None or turn.channel == "voice")
+    # While guiding, "what now?" is for the guide; only an FAQ question goes to support.
+    asks_support = best_faq(turn.text, turn.tenant) is not None if guiding else is_question_for_support(turn)
+    if asks_support and lane_enabled(turn, "support"):
         return AgentResult(handoff="support")
+    if guiding:
+        return guide_from_screen(turn, turn.tenant.form, turn.screen, slots.get("first_name"))
     if is_acknowledgement(turn.text):
         return AgentResult(outbound=[OutboundDraft(text=YOU_ARE_WELCOME)])
     text = LINK_ALREADY_SENT.format(last4=last_four(phone)) if phone else LINK_ALREADY_SENT_NO_PHONE
