@@ -65,6 +65,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from jobs import runtime
 from jobs.errors import JobError
+from state.errors import ConfigError
 from state.settings import Settings
 from state.tenant_config import normalize_host, webhook_url_problem
 
@@ -435,7 +436,7 @@ def deliver_webhook_job(tenant_id: str, url: str | None, payload: dict[str, Any]
             raise WebhookRefusedError(f"tenant {tenant_id!r} has no alerts.webhook_url and no URL was given")
         try:
             secret = alerts.secret.resolve(rt.settings.env)
-        except Exception as exc:  # ConfigError: the variable is unset
+        except ConfigError as exc:  # the variable is unset (and no dev value applies)
             raise WebhookRefusedError(f"tenant {tenant_id!r}: the alerts secret: {exc}") from exc
         settings = rt.settings
         result = post_webhook(
