@@ -28,7 +28,6 @@ import urllib3.util.connection
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from jobs import webhooks
 from jobs.webhooks import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
