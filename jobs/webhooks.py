@@ -29,7 +29,8 @@ Where a request may go (:func:`post_webhook`, before any byte is sent):
    as the loopback they are.
 3. The connection goes to a checked address (no second resolution, so DNS
    rebinding cannot swap it), with the original host in ``Host``, TLS SNI and
-   certificate verification (urllib3's ``server_hostname``).
+   certificate verification (urllib3's ``server_hostname``). Proxy variables
+   (``HTTPS_PROXY``) are ignored on purpose: a proxy would resolve the name again.
 4. Redirects are not followed (a 3xx is a failed delivery); connect and read
    timeouts are short; at most ``webhook_max_response_bytes`` of the answer
    body are read.
