@@ -8,11 +8,13 @@ passes the result down.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from state.usage import DEFAULT_LLM_PRICES, ModelPrice
 
@@ -123,6 +125,63 @@ class Settings(BaseSettings):
     llm_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_LLM_PRICES))
     """The price table: model → USD per 1,000 prompt and completion tokens
     (JSON in ``LANEWAY_LLM_PRICES``). Costs and budgets are counted with it."""
+
+    webhook_connect_timeout_s: float = Field(3.0, gt=0, le=30)
+    """Connect timeout (seconds, TCP and TLS handshake) of each outbound alert webhook (:mod:`jobs.webhooks`)."""
+    webhook_read_timeout_s: float = Field(5.0, gt=0, le=60)
+    """Read timeout (seconds, per socket read) of each outbound alert webhook; the RQ job
+    timeout (``job_timeout_s``) bounds a whole attempt."""
+    webhook_max_response_bytes: int = Field(16 * 1024, ge=0, le=1024 * 1024)
+    """Most bytes of a receiver's answer body that are read (the rest is never read; the
+    connection is closed). Only the status decides the outcome."""
+    webhook_retry_intervals_s: list[int] = [10, 60, 300, 900]
+    """Seconds before each retry of a failed alert webhook delivery (RQ ``Retry``)."""
+    webhook_ca_bundle: str | None = None
+    """PEM file of the certificate authorities webhook receivers' certificates must chain
+    to; ``None``: the system's (``ssl`` default paths)."""
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """CIDRs (``127.0.0.1/32,::1/128``, comma-separated or a JSON list) exempt from the
+    special-purpose address check of outbound webhooks, for tests and the local demo only.
+    Empty by default; refused when ``LANEWAY_ENV=production``. URLs must still be
+    HTTPS and on the tenant's allow-list."""
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks_parse(cls, networks: list[str]) -> list[str]:
+        parsed = []
+        for network in networks:
+            try:
+                parsed.append(str(ipaddress.ip_network(network, strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"LANEWAY_WEBHOOK_ALLOW_NETWORKS: {network!r} is not a CIDR such as 127.0.0.1/32") from exc
+        return parsed
+
+    @model_validator(mode="after")
+    def _no_webhook_exemptions_in_production(self) -> "Settings":
+        if self.env == "production" and self.webhook_allow_networks:
+            raise ValueError(
+                "LANEWAY_WEBHOOK_ALLOW_NETWORKS is for tests and local demos only and is refused "
+                "when LANEWAY_ENV=production: webhooks must never reach special-purpose addresses there"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_attempt_fits_in_a_job(self) -> "Settings":
+        if self.webhook_connect_timeout_s + self.webhook_read_timeout_s >= self.job_timeout_s:
+            raise ValueError(
+                "LANEWAY_WEBHOOK_CONNECT_TIMEOUT_S + LANEWAY_WEBHOOK_READ_TIMEOUT_S must be under LANEWAY_JOB_TIMEOUT_S"
+            )
+        return self
 
     @model_validator(mode="after")
     def _rates_parse(self) -> "Settings":

@@ -9,8 +9,10 @@ carry a ``dev_value`` that only ``LANEWAY_ENV=development`` accepts.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -149,6 +151,95 @@ class LlmConfig(BaseModel):
         return lanes
 
 
+HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+"""A DNS host name, lower case, ASCII (write internationalised names in their ``xn--`` form)."""
+
+
+def normalize_host(host: str) -> str:
+    """Return ``host`` as compared with an allow-list: lower case, no trailing dot, no IPv6 brackets."""
+    return host.strip().lower().rstrip(".").strip("[]")
+
+
+def webhook_url_problem(url: str, allowed_hosts: list[str]) -> str | None:
+    """Say why ``url`` may not receive a tenant's webhooks, or return ``None`` if it may.
+
+    The URL rules (checked again before every delivery, :func:`jobs.webhooks.post_webhook`):
+    scheme ``https``; a host, compared case-insensitively and without a
+    trailing dot with ``allowed_hosts``; no user name or password; an ASCII
+    host; a port, if any, in 1–65535. This is syntax only: where the host
+    resolves to is checked at delivery time, address by address.
+    """
+    if not isinstance(url, str) or not url or len(url) > 2048:
+        return "the URL is empty or longer than 2048 characters"
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        return "the URL contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"the URL does not parse: {exc}"
+    if parts.scheme.lower() != "https":
+        return f"the URL must use https, not {parts.scheme or 'no scheme'!r}"
+    if parts.username is not None or parts.password is not None:
+        return "the URL must not carry a user name or password"
+    host = normalize_host(parts.hostname or "")
+    if not host:
+        return "the URL has no host"
+    if not host.isascii():
+        return f"the host {host!r} is not ASCII (write it in its xn-- form)"
+    if port == 0:
+        return "the URL's port must be 1-65535"
+    allowed = {normalize_host(h) for h in allowed_hosts}
+    if host not in allowed:
+        return f"the host {host!r} is not on the tenant's alerts.allowed_hosts"
+    return None
+
+
+class AlertChannel(BaseModel):
+    """The tenant's alert webhook (``alerts:`` in the tenants YAML).
+
+    ``webhook_url`` receives the tenant alert channel's events; a trigger
+    rule's ``webhook`` action may name its own URL, which must also be on
+    ``allowed_hosts``. Every delivery is signed with ``secret``
+    (HMAC-SHA256, ``Laneway-Signature`` header: :mod:`jobs.webhooks`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: str | None = None
+    """``https://`` URL whose host is on ``allowed_hosts``; ``None``: only trigger actions post."""
+    secret: SecretRef
+    """The signing secret, by environment variable (like ``twilio.auth_token``)."""
+    allowed_hosts: list[str] = Field(min_length=1, max_length=20)
+    """Host names (or IP literals) webhooks may be posted to, matched exactly (no wildcards)."""
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        normalized = []
+        for host in hosts:
+            name = normalize_host(host)
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                if not HOST_NAME.match(name):
+                    raise ValueError(f"{host!r} is not a host name such as hooks.example.com") from None
+            normalized.append(name)
+        return normalized
+
+    @model_validator(mode="after")
+    def _url_allowed(self) -> "AlertChannel":
+        if self.webhook_url is not None:
+            problem = webhook_url_problem(self.webhook_url, self.allowed_hosts)
+            if problem:
+                raise ValueError(f"webhook_url: {problem}")
+        return self
+
+    def url_problem(self, url: str) -> str | None:
+        """:func:`webhook_url_problem` against this channel's ``allowed_hosts`` (for trigger ``webhook`` actions)."""
+        return webhook_url_problem(url, self.allowed_hosts)
+
+
 class FaqEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -189,6 +280,9 @@ class TenantConfig(BaseModel):
     """The hosted form the guide lane walks customers through (``/f/<form_token>``)."""
     max_voice_chars: int = Field(300, ge=40, le=1000)
     """Longest spoken reply (characters): a caller hears one short turn at a time."""
+    alerts: AlertChannel | None = None
+    """The alert webhook channel; ``None``: the tenant receives no webhooks (trigger
+    ``webhook`` actions need it for their secret and allow-list)."""
     disabled: bool = False
 
     @field_validator("phone_numbers")
