@@ -17,7 +17,7 @@ from redis import Redis
 
 from state import scripts
 from state.errors import LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
-from state.keys import ConversationKeys
+from state.keys import ConversationKeys, FormKeys, tenant_conversations
 from state.models import DeliveryStatus, InboundMessage, OutboundMessage, SessionState
 from state.upcast import upcast
 
@@ -339,11 +339,17 @@ class ConversationStore:
         return None
 
     def erase(self, keys: ConversationKeys) -> int:
-        """Delete the conversation's keys (right to erasure). Returns the number deleted.
+        """Delete the conversation (right to erasure). Returns the number of conversation keys deleted.
 
-        Keys: every key of :meth:`ConversationKeys.all`; one ``DEL``, atomic
-        (on a Redis Cluster, redis-py splits ``DEL`` by slot, and these keys
-        share one).
+        Keys: every key of :meth:`ConversationKeys.all` in one ``DEL`` (atomic;
+        on a Redis Cluster redis-py splits ``DEL`` by slot, and these share
+        one); then the keys of its hosted form session (what the customer
+        typed) and its entry in ``T:conversations``, which live in other slots.
         """
-        return int(self.redis.delete(*keys.all()))
-
+        doc = self.redis.hget(keys.state, "doc")
+        form_token = decode_document(doc).get("form_token") if doc else None
+        erased = int(self.redis.delete(*keys.all()))
+        if form_token:
+            self.redis.delete(*FormKeys(form_token).all())
+        self.redis.zrem(tenant_conversations(keys.tenant_id), keys.conversation_id)
+        return erased

@@ -164,3 +164,16 @@ def test_every_commit_lands_in_the_tenant_index_and_feed(rt, acme, work, post_sm
     entries = [fields for _, fields in r.xrange(tenant_feed(ACME))]
     assert [e[b"kinds"] for e in entries] == [b"message", b"note"]
     assert entries[-1][b"conversation"] == CUSTOMER.encode() and entries[-1][b"version"] == b"2"
+
+
+def test_erasure_also_removes_the_form_session_and_the_index_entry(rt, acme, work, r):
+    forms = FormStore(r)
+    forms.create(FormSession(form_token="tok-erase", tenant_id=ACME, conversation_id=CUSTOMER,
+                             created_at=datetime.now(timezone.utc)))
+    forms.record_activity("tok-erase", ScreenActivity(screen_name="page-1-applicant", fields={"first_name": "Dana"},
+                                                      action="load", at=datetime.now(timezone.utc)))
+    submit(rt, acme, "form_started", data={"form_token": "tok-erase", "first_name": "Dana"})
+    work()
+    assert rt.store.erase(KEYS) > 0
+    assert forms.session("tok-erase") is None and forms.screen_state("tok-erase", None, datetime.now(timezone.utc)) is None
+    assert r.zscore(tenant_conversations(ACME), CUSTOMER) is None and not any(r.exists(k) for k in KEYS.all())
