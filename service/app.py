@@ -90,11 +90,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         return response
 
-    from service import admin_api, health, metrics, openapi, operator_api, twilio_messaging
+    from service import admin_api, health, metrics, openapi, operator_api, twilio_messaging, twilio_voice
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio_messaging.bp)
+    app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)

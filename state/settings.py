@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     audit_max_entries: int = Field(100_000, ge=100)
     """Most audit entries kept per tenant (oldest trimmed first)."""
 
+    voice_reply_wait_s: float = Field(3.0, gt=0, le=10)
+    """How long one Twilio Voice answer waits for the turn's spoken reply before
+    it says a holding phrase and redirects to the poll (seconds). Twilio drops a
+    webhook after 15 s; capped at 10 s so an answer never comes near it."""
+    voice_language: str = Field("en-US", pattern=r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+    """BCP 47 language of ``<Gather>`` speech recognition and ``<Say>`` (Twilio's ``language``)."""
+    voice_gather_timeout_s: int = Field(5, ge=1, le=30)
+    """``<Gather timeout>``: seconds Twilio waits for the caller to start speaking
+    before it treats the prompt as silence."""
+
     openai_base_url: str | None = None
     """Base URL of the OpenAI API, ending in ``/v1`` (a local stand-in in development
     and tests: ``http://127.0.0.1:8020/v1``). ``None`` talks to OpenAI."""
