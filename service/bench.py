@@ -14,6 +14,11 @@ Prints a table and writes JSON. Figures:
   with the same worker setup (``e2e_bare_rq_jobs_per_s``), and their ratio.
 * ``memory_*``, ``turn_*``: Redis memory per conversation and turn latency at
   two stored sizes (:func:`bench_memory_and_scale`).
+* ``voice_*`` (:mod:`service.bench_voice`): Twilio Voice turn latency, webhook
+  in to TwiML out, through the Procfile's processes; p50/p99 over
+  ``--voice-turns`` turns of concurrent calls.
+
+``--only`` runs some sections (repeatable); by default all run.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ import redis
 
 from jobs.runtime import build_runtime
 from service.bench_e2e import bench_end_to_end
+from service.bench_voice import CONCURRENT_CALLS, bench_voice
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
 from state.redis_server import RedisServer
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
+SECTIONS = ("controller", "e2e", "memory", "voice")
+"""What ``laneway bench --only`` can select."""
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
 SCRIPT = ["What are your opening hours?", "How much does it cost?", "Do I need a medical exam?"]
@@ -158,6 +166,11 @@ def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, sc
 @click.option("--memory-conversations", default=10_000, show_default=True, help="Conversations for the memory figure.")
 @click.option("--memory-turns", default=10, show_default=True)
 @click.option("--scale-to", default=100_000, show_default=True, help="Stored conversations for the latency ratio.")
+@click.option("--voice-turns", default=1000, show_default=True, help="Voice turns timed (10 per call).")
+@click.option("--voice-calls", default=CONCURRENT_CALLS, show_default=True, help="Voice calls in progress at once.")
+@click.option(
+    "--only", multiple=True, type=click.Choice(SECTIONS), help="Run only these sections (repeatable); default: all."
+)
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
     conversations: int,
@@ -167,14 +180,18 @@ def bench(
     memory_conversations: int,
     memory_turns: int,
     scale_to: int,
+    voice_turns: int,
+    voice_calls: int,
+    only: tuple[str, ...],
     json_out: str,
 ) -> None:
-    """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency."""
+    """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency."""
     import logging
     from pathlib import Path
 
     logging.disable(logging.INFO)
     tenants_file = Path(__file__).parents[1] / "tenants.example.yaml"
+    sections = set(only or SECTIONS)
     with RedisServer() as server:
         conn = redis.Redis.from_url(server.url)
         state_conn = CountingRedis.from_url(server.url)
@@ -182,11 +199,16 @@ def bench(
         rt = build_runtime(settings, queue_connection=conn, state_connection=state_conn)
         rt.tenants.load_file(parse_tenants_yaml(tenants_file.read_text()), settings.env)
         results = {"redis_server": conn.info("server").get("redis_version")}
-        results |= bench_controller(rt, state_conn, conversations, turns_each)
-    results |= bench_end_to_end(tenants_file, e2e_turns, e2e_rounds)
-    results |= bench_memory_and_scale(
-        tenants_file.read_text(), memory_conversations, memory_turns, scale_to, min(1000, memory_conversations // 2)
-    )
+        if "controller" in sections:
+            results |= bench_controller(rt, state_conn, conversations, turns_each)
+    if "e2e" in sections:
+        results |= bench_end_to_end(tenants_file, e2e_turns, e2e_rounds)
+    if "memory" in sections:
+        results |= bench_memory_and_scale(
+            tenants_file.read_text(), memory_conversations, memory_turns, scale_to, min(1000, memory_conversations // 2)
+        )
+    if "voice" in sections:
+        results |= bench_voice(tenants_file, voice_turns, concurrency=voice_calls)
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")

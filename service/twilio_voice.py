@@ -246,19 +246,36 @@ def spoken_reply(store: ConversationStore, keys: ConversationKeys, provider_id: 
     return None
 
 
-def wait_for_reply(store: ConversationStore, keys: ConversationKeys, provider_id: str, wait_s: float) -> str | None:
-    """Poll for the reply to ``provider_id`` every :data:`POLL_INTERVAL_S` for at most ``wait_s`` seconds.
+def _stored_version(store: ConversationStore, keys: ConversationKeys) -> bytes | None:
+    """The conversation's ``version`` as stored (``None`` before its first commit). Keys: ``C:state`` (HGET).
 
-    Keys: the conversation's ``C:state`` (read). Returns the reply text
-    (``""`` if the turn committed without words for the caller), or ``None``
-    if it did not commit in time.
+    One cheap command, so that a waiting answer parses the document only when
+    a commit happened. Belongs in :class:`ConversationStore` (lead's file).
+    """
+    return store.redis.hget(keys.state, "version")
+
+
+def wait_for_reply(store: ConversationStore, keys: ConversationKeys, provider_id: str, wait_s: float) -> str | None:
+    """Wait up to ``wait_s`` seconds for the reply to ``provider_id``, checking every :data:`POLL_INTERVAL_S`.
+
+    Each check reads the conversation's stored version (HGET ``C:state``);
+    only when it changed is the document read for the reply
+    (:func:`spoken_reply`). Returns the reply text (``""`` if the turn
+    committed without words for the caller), or ``None`` if it did not commit
+    in time.
     """
     deadline = time.monotonic() + wait_s
+    seen: bytes | None = None
     while True:
-        reply = spoken_reply(store, keys, provider_id)
+        version = _stored_version(store, keys)
+        if version is not None and version != seen:
+            seen = version
+            reply = spoken_reply(store, keys, provider_id)
+            if reply is not None:
+                return reply
         remaining = deadline - time.monotonic()
-        if reply is not None or remaining <= 0:
-            return reply
+        if remaining <= 0:
+            return None
         time.sleep(min(POLL_INTERVAL_S, remaining))
 
 
