@@ -227,25 +227,6 @@ def _hold(svc: Services, n: int, attempt: int) -> Response:
 # -- waiting for the reply -------------------------------------------------------------
 
 
-def spoken_reply(store: ConversationStore, keys: ConversationKeys, provider_id: str) -> str | None:
-    """The spoken reply the controller committed for voice turn ``provider_id``, or ``None`` until then.
-
-    STUB(voice): until ``ConversationStore.spoken_reply`` lands on main, this
-    reads the conversation (:meth:`ConversationStore.read`) and looks for the
-    transcript entry ``message_id == "say:" + provider_id``. Remove it then.
-    """
-    if hasattr(store, "spoken_reply"):
-        return store.spoken_reply(keys, provider_id)
-    view = store.read(keys)
-    if view is None:
-        return None
-    message_id = "say:" + provider_id
-    for entry in reversed(view.state.transcript):
-        if entry.message_id == message_id:
-            return entry.text
-    return None
-
-
 def _stored_version(store: ConversationStore, keys: ConversationKeys) -> bytes | None:
     """The conversation's ``version`` as stored (``None`` before its first commit). Keys: ``C:state`` (HGET).
 
@@ -260,9 +241,8 @@ def wait_for_reply(store: ConversationStore, keys: ConversationKeys, provider_id
 
     Each check reads the conversation's stored version (HGET ``C:state``);
     only when it changed is the document read for the reply
-    (:func:`spoken_reply`). Returns the reply text (``""`` if the turn
-    committed without words for the caller), or ``None`` if it did not commit
-    in time.
+    (:meth:`ConversationStore.spoken_reply`). Returns the reply text, or
+    ``None`` if the turn did not commit in time.
     """
     deadline = time.monotonic() + wait_s
     seen: bytes | None = None
@@ -270,7 +250,7 @@ def wait_for_reply(store: ConversationStore, keys: ConversationKeys, provider_id
         version = _stored_version(store, keys)
         if version is not None and version != seen:
             seen = version
-            reply = spoken_reply(store, keys, provider_id)
+            reply = store.spoken_reply(keys, provider_id)
             if reply is not None:
                 return reply
         remaining = deadline - time.monotonic()
@@ -321,7 +301,7 @@ def voice_turn():
     n = _query_int("n", 1, MAX_SEQUENCE)
     silence = _query_int("silence", 1, MAX_SILENCES, default=0)
     speech = _field("SpeechResult", default="").strip()
-    _field("Confidence", CONFIDENCE, default="")
+    confidence = _field("Confidence", CONFIDENCE, default="")
     if len(speech) > MAX_SPEECH_CHARS:
         raise ApiError(400, f"SpeechResult is longer than {MAX_SPEECH_CHARS} characters")
     if not speech:
@@ -333,7 +313,14 @@ def voice_turn():
 
     provider_id = f"{call_sid}:{n}"
     message = InboundMessage(
-        provider_id=provider_id, channel="voice", from_=caller, to=to, text=speech, received_at=utcnow()
+        kind="message",
+        provider_id=provider_id,
+        channel="voice",
+        from_=caller,
+        to=to,
+        text=speech,
+        data={"confidence": confidence} if confidence else {},
+        received_at=utcnow(),
     )
     keys = ConversationKeys(tenant.tenant_id, caller)
     logs.bind(conversation=keys.label, message_sid=provider_id)

@@ -116,7 +116,7 @@ def test_an_incoming_call_is_greeted_by_the_persona_and_listened_to(client, r, b
     assert r.dbsize() == before  # a greeting writes nothing
 
 
-def test_a_full_call_from_greeting_to_the_texted_form_link(client, work, standin, operator_get):
+def test_a_full_call_from_greeting_to_the_texted_form_link(client, work, standin, operator_get, post_sms):
     greeting = TwiML(post_voice(client, "/twilio/voice", call_form()))
     assert greeting.gather.get("action") == "/twilio/voice/turn?n=1"
 
@@ -133,7 +133,7 @@ def test_a_full_call_from_greeting_to_the_texted_form_link(client, work, standin
     work()  # the SMS delivery
     texts = [m for m in standin.messages() if m["To"] == CUSTOMER]
     assert len(texts) == 1 and texts[0]["From"] == ACME_NUMBER
-    assert re.search(r"/f/[A-Za-z0-9_-]{20,}", texts[0]["Body"])
+    link = re.search(r"/f/[A-Za-z0-9_-]{20,}", texts[0]["Body"]).group(0)
 
     convo = operator_get("acme-insurance", CUSTOMER).get_json()
     inbound = [t for t in convo["turns"] if t["direction"] == "inbound"]
@@ -142,6 +142,11 @@ def test_a_full_call_from_greeting_to_the_texted_form_link(client, work, standin
 
     ended = post_voice(client, "/twilio/voice/status", call_form(CallStatus="completed", CallDuration="42"))
     assert ended.status_code == 204
+
+    post_sms("resend", CUSTOMER)  # the caller's texts are the same conversation: the same form session
+    work()
+    texts = [m["Body"] for m in standin.messages() if m["To"] == CUSTOMER]
+    assert len(texts) == 2 and link in texts[1]
 
 
 def test_silence_is_reprompted_once_then_the_call_ends_politely(client, r, before):
