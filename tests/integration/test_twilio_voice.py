@@ -12,10 +12,15 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
+from urllib.parse import parse_qsl, quote
+
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from service.twilio_voice import GAVE_UP_TEXT, GOODBYE_TEXT, HOLDING_TEXT, MAX_POLLS, NO_CALLER_ID_TEXT, REPROMPT_TEXT
+from service.twilio_voice import CALL_STATUSES, GAVE_UP_TEXT, GOODBYE_TEXT, HOLDING_TEXT, MAX_POLLS, NO_CALLER_ID_TEXT, REPROMPT_TEXT
 from state.settings import Settings
 
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign
@@ -280,3 +285,52 @@ def test_the_reply_wait_stays_far_from_twilios_15_s_limit():
         Settings(voice_reply_wait_s=12)
     with pytest.raises(ValidationError):
         Settings(voice_reply_wait_s=0)
+
+
+NASTY = ["", " ", "\x00", "\u202e", "😀", "\ud800", "\r\n", "%", "&", "=", "\u0661", "x" * 2000]
+fuzz_values = st.one_of(st.text(max_size=12), st.sampled_from(NASTY))
+
+
+def mostly(valid, invalid):
+    """Draw from ``valid`` three times in four, so most examples get past the early checks."""
+    return st.integers(0, 3).flatmap(lambda i: valid if i else invalid)
+
+
+fuzz_fields = st.fixed_dictionaries(
+    {
+        "CallSid": mostly(st.just(CALL_SID), st.one_of(fuzz_values, st.just("CA" + "a" * 31 + "\u0661"))),
+        "From": mostly(st.just(CUSTOMER), st.one_of(fuzz_values, st.just(CUSTOMER + "\n"))),
+    },
+    optional={
+        "SpeechResult": mostly(st.sampled_from(["What are your opening hours?", "yes"]), fuzz_values),
+        "Confidence": mostly(st.just("0.87"), st.one_of(st.sampled_from(["1.5", "-0", "nan", "1e-3", "0.\u0661"]), fuzz_values)),
+        "CallStatus": mostly(st.sampled_from(sorted(CALL_STATUSES)), fuzz_values),
+        "CallDuration": mostly(st.just("12"), fuzz_values),
+    },
+)
+fuzz_paths = st.sampled_from(
+    ["/twilio/voice", "/twilio/voice/status"]
+    + [f"/twilio/voice/turn?{q}" for q in ("n=1", "n=1&silence=1", "n=%F0", "n=1&silence=9", "n=+1", "n=\u0661", "n=1%00")]
+    + [f"/twilio/voice/poll?{q}" for q in ("n=2&attempt=1", "n=2&attempt=0", "attempt=1", "n=2&attempt=1&attempt=2")]
+)
+
+
+@given(path=fuzz_paths, fields=fuzz_fields)
+@hypothesis_settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hostile_signed_requests_never_cause_a_5xx(client, app, settings, path, fields):
+    app.extensions["laneway"].settings = settings.model_copy(update={"voice_reply_wait_s": 0.01})
+    form = {"To": ACME_NUMBER, **fields}
+    encoded = "&".join(f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'))}" for k, v in form.items())
+    decoded = dict(parse_qsl(encoded, keep_blank_values=True, errors="replace"))  # what werkzeug will see
+    url = PUBLIC_BASE_URL + path
+    response = client.post(
+        path,
+        data=encoded,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": sign(decoded, AUTH_TOKENS[ACME_NUMBER], url=url)},
+    )
+    assert response.status_code in (200, 204, 400, 403), (response.status_code, response.data[:300])
+    if response.status_code == 200:
+        TwiML(response)
+    elif response.status_code != 204:
+        assert response.get_json()["error"]
