@@ -227,15 +227,6 @@ def _hold(svc: Services, n: int, attempt: int) -> Response:
 # -- waiting for the reply -------------------------------------------------------------
 
 
-def _stored_version(store: ConversationStore, keys: ConversationKeys) -> bytes | None:
-    """The conversation's ``version`` as stored (``None`` before its first commit). Keys: ``C:state`` (HGET).
-
-    One cheap command, so that a waiting answer parses the document only when
-    a commit happened. Belongs in :class:`ConversationStore` (lead's file).
-    """
-    return store.redis.hget(keys.state, "version")
-
-
 def wait_for_reply(store: ConversationStore, keys: ConversationKeys, provider_id: str, wait_s: float) -> str | None:
     """Wait up to ``wait_s`` seconds for the reply to ``provider_id``, checking every :data:`POLL_INTERVAL_S`.
 
@@ -245,9 +236,9 @@ def wait_for_reply(store: ConversationStore, keys: ConversationKeys, provider_id
     ``None`` if the turn did not commit in time.
     """
     deadline = time.monotonic() + wait_s
-    seen: bytes | None = None
+    seen: int | None = None
     while True:
-        version = _stored_version(store, keys)
+        version = store.version(keys)
         if version is not None and version != seen:
             seen = version
             reply = store.spoken_reply(keys, provider_id)

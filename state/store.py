@@ -320,6 +320,14 @@ class ConversationStore:
         delivery = {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"s:")}
         return ConversationView(int(version), parse_document(decode_document(doc)), bool(opted_out), delivery)
 
+    def version(self, keys: ConversationKeys) -> int | None:
+        """The conversation's committed ``version`` (``None`` before its first commit). Keys: ``state`` (HGET).
+
+        One cheap command: a waiter reads the document only after it changed.
+        """
+        version = self.redis.hget(keys.state, "version")
+        return int(version) if version is not None else None
+
     def spoken_reply(self, keys: ConversationKeys, provider_id: str) -> str | None:
         """Return what the AI said in answer to the speech turn ``provider_id``, or ``None`` until committed.
 
