@@ -90,7 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         return response
 
-    from service import admin_api, health, metrics, openapi, operator_api, twilio_messaging, twilio_voice
+    from service import admin_api, health, hosted_form, metrics, openapi, operator_api, twilio_messaging, twilio_voice
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
@@ -100,4 +100,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(hosted_form.bp)
     return app

@@ -1,0 +1,230 @@
+"""The hosted form's HTTP surface (``service/hosted_form.py``) through the Flask test client, on real Redis.
+
+Rendering from the example tenant's definition, activity validation (every
+refusal writes nothing), the command queue shown once, and the rate limit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+
+import pytest
+
+from service import hosted_form
+from state.forms import FormCommand, FormSession, FormStore
+from state.models import utcnow
+
+pytestmark = pytest.mark.redis_server
+
+CUSTOMER = "+15557654321"
+PAGE_1 = "page-1-applicant"
+
+
+@pytest.fixture
+def forms(state_conn) -> FormStore:
+    return FormStore(state_conn)
+
+
+@pytest.fixture
+def token(forms) -> str:
+    form_token = secrets.token_urlsafe(16)
+    assert forms.create(
+        FormSession(form_token=form_token, tenant_id="acme-insurance", conversation_id=CUSTOMER, phone=CUSTOMER, created_at=utcnow())
+    )
+    return form_token
+
+
+def definition(tenants):
+    return tenants.get("acme-insurance").form
+
+
+def every_field(tenants, **values: str) -> dict[str, str]:
+    return {f.id: values.get(f.id, "") for p in definition(tenants).pages for f in p.fields}
+
+
+def activity(tenants, **overrides):
+    body = {"screen_name": PAGE_1, "page": 1, "fields": every_field(tenants, first_name="Dana"), "action": "field_change", "field_id": "first_name"}
+    body.update(overrides)
+    return body
+
+
+def stream_length(r, token: str) -> int:
+    return sum(r.xlen(k) for k in r.scan_iter(f"*{token}*") if r.type(k) == b"stream")
+
+
+COMPLETE = dict(
+    first_name="Dana", last_name="Reyes", date_of_birth="1988-04-12", phone="(555) 765-4321", email="dana@example.com",
+    tobacco_use="No", height_inches="66", weight_pounds="140", coverage_amount="$500,000", term_years="20 years",
+    beneficiary_name="Alex Reyes", beneficiary_relationship="Spouse or partner",
+)
+
+
+def test_page_renders_every_page_and_field_of_the_definition(client, token, tenants):
+    response = client.get(f"/f/{token}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    form = definition(tenants)
+    for n, page in enumerate(form.pages, start=1):
+        assert f'data-screen-name="{page.screen_name}"' in html
+        assert f'data-page="{n}"' in html
+        for field in page.fields:
+            assert f'data-field-id="{field.id}"' in html
+            assert field.label.replace("'", "&#39;") in html
+    assert 'type="date"' in html and 'type="tel"' in html and 'type="email"' in html
+    assert 'type="radio" name="tobacco_use"' in html and '<select id="coverage_amount"' in html
+    assert 'inputmode="decimal"' in html and 'maxlength="50"' in html and "required" in html
+    assert f'data-poll-interval-ms="{hosted_form.POLL_INTERVAL_MS}"' in html
+    assert 'name="viewport"' in html
+    assert "http://" not in html and "https://" not in html, "nothing loaded from elsewhere"
+    assert response.headers["Referrer-Policy"] == "no-referrer" and response.headers["Cache-Control"] == "no-store"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_static_files_are_served(client):
+    js = client.get("/static/form/form.js")
+    css = client.get("/static/form/form.css")
+    assert js.status_code == 200 and "poll" in js.get_data(as_text=True)
+    assert css.status_code == 200 and ".lw-highlighted" in css.get_data(as_text=True)
+
+
+def test_page_opens_where_the_customer_left_off(client, token, tenants):
+    fields = every_field(tenants, first_name="Dana", last_name="Reyes", phone="5557654321")
+    response = client.post(f"/f/{token}/activity", json={"screen_name": "page-2-contact", "page": 2, "fields": fields, "action": "page_change", "field_id": None})
+    assert response.status_code == 201
+    html = client.get(f"/f/{token}").get_data(as_text=True)
+    initial = json.loads(re.search(r'<script type="application/json" id="lw-initial">(.*?)</script>', html, re.S).group(1))
+    assert initial["page"] == 2 and initial["fields"]["last_name"] == "Reyes" and not initial["submitted"]
+    assert re.search(r'id="page-2"[^>]*data-page="2"[^>]*\n?[^>]*>', html)
+    assert 'id="page-1" data-page="1"' in html and re.search(r'id="page-1"[^>]*hidden', html, re.S)
+
+
+@pytest.mark.parametrize("path", ["/f/{unknown}", "/f/{unknown}/commands"])
+def test_unknown_token_is_404(client, r, path):
+    unknown = secrets.token_urlsafe(16)
+    response = client.get(path.format(unknown=unknown))
+    assert response.status_code == 404
+
+
+def test_malformed_token_is_404_without_touching_redis(client):
+    assert client.get("/f/a%20b").status_code == 404
+    assert client.post("/f/short/activity", json={}).status_code == 404
+
+
+def test_activity_is_recorded_and_becomes_screen_state(client, token, tenants, forms):
+    first = client.post(f"/f/{token}/activity", json=activity(tenants, action="load", field_id=None, fields=every_field(tenants)))
+    second = client.post(f"/f/{token}/activity", json=activity(tenants))
+    assert first.status_code == 201 and second.status_code == 201
+    assert re.fullmatch(r"\d+-\d+", second.get_json()["id"])
+    state = forms.screen_state(token, definition(tenants), utcnow())
+    assert state.screen_name == PAGE_1 and state.page_number == 1
+    assert state.fields["first_name"] == "Dana"
+    assert [(c.field_id, c.from_, c.to) for c in state.changed_fields] == [("first_name", "", "Dana")]
+    assert state.is_fresh and not state.submitted
+
+
+@pytest.mark.parametrize(
+    "change, status",
+    [
+        ({"extra": 1}, 400),
+        ({"action": "delete"}, 400),
+        ({"page": 0}, 400),
+        ({"page": 7}, 400),
+        ({"page": "1"}, 400),
+        ({"screen_name": "page-2-contact"}, 400),  # not page 1's
+        ({"screen_name": "<script>"}, 400),
+        ({"field_id": "ssn"}, 400),
+        ({"fields": {"ssn": "123-45-6789"}}, 400),
+        ({"fields": {"first_name": 5}}, 400),
+        ({"fields": {"first_name": "x" * (hosted_form.MAX_FIELD_VALUE_CHARS + 1)}}, 400),
+        ({"fields": ["first_name"]}, 400),
+    ],
+)
+def test_bad_activity_is_refused_and_nothing_is_written(client, token, tenants, r, change, status):
+    response = client.post(f"/f/{token}/activity", json=activity(tenants, **change))
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["error"]
+    assert stream_length(r, token) == 0
+
+
+def test_malformed_json_is_400_and_wrong_type_415(client, token, r):
+    assert client.post(f"/f/{token}/activity", data="{not json", content_type="application/json").status_code == 400
+    assert client.post(f"/f/{token}/activity", data="[]", content_type="application/json").status_code == 400
+    assert client.post(f"/f/{token}/activity", data="page=1", content_type="application/x-www-form-urlencoded").status_code == 415
+    assert stream_length(r, token) == 0
+
+
+def test_oversize_activity_is_413_and_nothing_is_written(client, token, tenants, r):
+    body = json.dumps(activity(tenants)) + " " * hosted_form.MAX_ACTIVITY_BYTES
+    response = client.post(f"/f/{token}/activity", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert stream_length(r, token) == 0
+
+
+def test_activity_for_unknown_token_is_404_and_nothing_is_written(client, tenants, r):
+    unknown = secrets.token_urlsafe(16)
+    response = client.post(f"/f/{unknown}/activity", json=activity(tenants))
+    assert response.status_code == 404
+    assert stream_length(r, unknown) == 0
+
+
+def test_incomplete_submit_is_refused_complete_submit_closes_the_form(client, token, tenants, forms, r):
+    incomplete = activity(tenants, screen_name="page-6-review", page=6, action="submit", field_id=None)
+    refused = client.post(f"/f/{token}/activity", json=incomplete)
+    assert refused.status_code == 400 and "Last name is required" in refused.get_json()["error"]
+    assert forms.session(token).submitted_at is None and stream_length(r, token) == 0
+
+    bad_choice = activity(tenants, screen_name="page-6-review", page=6, action="submit", field_id=None, fields=every_field(tenants, **{**COMPLETE, "term_years": "99 years"}))
+    assert client.post(f"/f/{token}/activity", json=bad_choice).status_code == 400
+
+    complete = activity(tenants, screen_name="page-6-review", page=6, action="submit", field_id=None, fields=every_field(tenants, **COMPLETE))
+    assert client.post(f"/f/{token}/activity", json=complete).status_code == 201
+    assert forms.session(token).submitted_at is not None
+    assert forms.screen_state(token, definition(tenants), utcnow()).submitted
+
+    again = client.post(f"/f/{token}/activity", json=activity(tenants))
+    assert again.status_code == 409
+    html = client.get(f"/f/{token}").get_data(as_text=True)
+    assert '"submitted": true' in html
+
+
+def test_each_command_is_served_until_acked_then_never_again(client, token, forms):
+    forms.push_command(token, FormCommand(command_id="c1", action="highlight", field_id="date_of_birth", label="Date of birth", created_at=utcnow()))
+    forms.push_command(token, FormCommand(command_id="c2", action="highlight", field_id="last_name", label="Your last name", created_at=utcnow()))
+
+    first = client.get(f"/f/{token}/commands").get_json()
+    assert first["poll_interval_ms"] == hosted_form.POLL_INTERVAL_MS
+    assert [(c["command_id"], c["field_id"], c["label"]) for c in first["commands"]] == [
+        ("c1", "date_of_birth", "Date of birth"),
+        ("c2", "last_name", "Your last name"),
+    ]
+    assert client.get(f"/f/{token}/commands").get_json()["commands"] == first["commands"], "pending until acked"
+
+    ack = client.post(f"/f/{token}/commands/ack", json={"ids": [first["commands"][0]["id"]]})
+    assert ack.status_code == 200 and ack.get_json() == {"acked": 1}
+    assert [c["command_id"] for c in client.get(f"/f/{token}/commands").get_json()["commands"]] == ["c2"]
+
+    both = client.post(f"/f/{token}/commands/ack", json={"ids": [c["id"] for c in first["commands"]]})
+    assert both.get_json() == {"acked": 1}, "an id already acked counts nothing"
+    assert client.get(f"/f/{token}/commands").get_json()["commands"] == []
+
+
+@pytest.mark.parametrize(
+    "body", [{"ids": []}, {"ids": ["nope"]}, {"ids": "1-0"}, {"ids": [1]}, {"id": ["1-0"]}, {"ids": ["1-0"] * (hosted_form.MAX_ACK_IDS + 1)}]
+)
+def test_bad_ack_is_400_and_acks_nothing(client, token, forms, body):
+    forms.push_command(token, FormCommand(command_id="c1", action="highlight", field_id="email", label="Email", created_at=utcnow()))
+    response = client.post(f"/f/{token}/commands/ack", json=body)
+    assert response.status_code == 400
+    assert len(client.get(f"/f/{token}/commands").get_json()["commands"]) == 1
+
+
+def test_requests_over_the_rate_are_429_with_retry_after(client, token, monkeypatch):
+    from limits import parse
+
+    monkeypatch.setattr(hosted_form, "_rate", parse("3/minute"))
+    statuses = [client.get(f"/f/{token}/commands").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.get(f"/f/{token}/commands")
+    assert int(limited.headers["Retry-After"]) >= 1
