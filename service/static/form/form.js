@@ -286,6 +286,7 @@
     if (page !== current) { goTo(page); }
     clearHighlight();
     box.classList.add("lw-highlighted");
+    box.dataset.highlightedAtMs = String(Date.now());  // when it showed (epoch ms), for measurements
     var tag = document.createElement("span");
     tag.className = "lw-highlight-label";
     tag.setAttribute("role", "status");
@@ -296,8 +297,11 @@
     highlightTimer = setTimeout(clearHighlight, HIGHLIGHT_MS);
   }
 
+  // Polls start POLL_INTERVAL_MS apart (start to start), so a command waits at
+  // most one interval plus one round trip before it shows.
   function poll() {
     if (submitted) { return; }
+    var started = Date.now();
     fetch(root.dataset.commandsUrl, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : { commands: [] }; })
       .then(function (body) {
@@ -311,7 +315,7 @@
         if (ids.length) { return post(root.dataset.ackUrl, { ids: ids }); }
       })
       .catch(function () { return null; })
-      .then(function () { setTimeout(poll, POLL_INTERVAL_MS); });
+      .then(function () { setTimeout(poll, Math.max(0, started + POLL_INTERVAL_MS - Date.now())); });
   }
 
   // ---- wiring -------------------------------------------------------------
