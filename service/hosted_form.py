@@ -74,7 +74,10 @@ FORM_REQUEST_RATE = "600/minute"
 
 FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 """What a form token can look like; anything else is 404 without touching Redis."""
-SCREEN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+SCREEN_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+"""A page's ``screen_name`` (as :class:`state.form_definition.FormPage` allows)."""
+NUMBER = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
+"""A ``number`` field's value, as the page checks it too."""
 STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 NOT_FOUND = "form not found: the link is wrong or has expired"
 
@@ -162,50 +165,54 @@ def _validation_message(exc: ValidationError) -> str:
     return f"invalid {where}: {first['msg']}"
 
 
-def field_ids(definition: FormDefinition) -> list[str]:
-    """Every field id of ``definition``, in page order."""
-    return [f.id for page in definition.pages for f in page.fields]
-
-
-def option_pairs(field: FormField) -> list[tuple[str, str]]:
-    """``(value, label)`` of each option of a select or radio field (options given as text or as value/label)."""
-    pairs = []
-    for option in field.options or []:
-        if isinstance(option, str):
-            pairs.append((option, option))
-        elif isinstance(option, dict):
-            value = str(option.get("value", option.get("label", "")))
-            pairs.append((value, str(option.get("label", value))))
-        else:
-            value = str(getattr(option, "value", option))
-            pairs.append((value, str(getattr(option, "label", value))))
-    return pairs
-
-
 def submit_problems(definition: FormDefinition, values: dict[str, str]) -> list[str]:
     """What keeps ``values`` from being a complete application under ``definition``'s rules (empty: none).
 
     The same rules the page checks before it offers Submit: required,
     ``min_length`` / ``max_length`` (characters), ``pattern`` (matched whole),
-    and for select and radio fields one of the options.
+    ``min`` / ``max`` for number fields, and for select and radio fields one
+    of the options.
     """
     problems = []
-    for page in definition.pages:
-        for field in page.fields:
-            value = values.get(field.id, "").strip()
-            if not value:
-                if field.required:
-                    problems.append(f"{field.label} is required")
-                continue
-            if field.min_length is not None and len(value) < field.min_length:
-                problems.append(f"{field.label} needs at least {field.min_length} characters")
-            if field.max_length is not None and len(value) > field.max_length:
-                problems.append(f"{field.label} takes at most {field.max_length} characters")
-            if field.pattern and not re.fullmatch(field.pattern, value):
-                problems.append(f"{field.label} is not in the expected format")
-            if field.type in ("select", "radio") and field.options and value not in {v for v, _ in option_pairs(field)}:
-                problems.append(f"{field.label} must be one of the listed choices")
+    for field in definition.fields().values():
+        value = values.get(field.id, "").strip()
+        if not value:
+            if field.required:
+                problems.append(f"{field.label} is required")
+            continue
+        problems.extend(_value_problems(field, value))
     return problems
+
+
+def _value_problems(field: FormField, value: str) -> list[str]:
+    """What is wrong with a non-empty ``value`` of ``field`` under its rules (empty: nothing)."""
+    problems = []
+    if field.min_length is not None and len(value) < field.min_length:
+        problems.append(f"{field.label} needs at least {field.min_length} characters")
+    if field.max_length is not None and len(value) > field.max_length:
+        problems.append(f"{field.label} takes at most {field.max_length} characters")
+    if field.pattern and not _matches(field.pattern, value):
+        problems.append(f"{field.label} is not in the expected format")
+    if field.type in ("select", "radio") and value not in field.options:
+        problems.append(f"{field.label} must be one of the listed choices")
+    if field.type == "number":
+        if not NUMBER.fullmatch(value):
+            problems.append(f"{field.label} must be a number")
+        else:
+            number = float(value)
+            if field.min is not None and number < field.min:
+                problems.append(f"{field.label} must be at least {field.min:g}")
+            if field.max is not None and number > field.max:
+                problems.append(f"{field.label} must be at most {field.max:g}")
+    return problems
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """Whether ``value`` matches ``pattern`` whole; a pattern Python cannot compile is not enforced (as browsers ignore one)."""
+    try:
+        return re.fullmatch(pattern, value) is not None
+    except re.error:
+        return True
 
 
 def _check_activity(body: ActivityBody, definition: FormDefinition) -> None:
@@ -214,7 +221,7 @@ def _check_activity(body: ActivityBody, definition: FormDefinition) -> None:
     Raises:
         ApiError: 400 naming the first problem.
     """
-    known = set(field_ids(definition))
+    known = set(definition.fields())
     if unknown := sorted(set(body.fields) - known):
         raise ApiError(400, f"invalid fields: unknown field id {unknown[0][:64]!r}")
     if body.field_id is not None and body.field_id not in known:
@@ -258,7 +265,7 @@ def form_page(form_token: str):
     state = _store().screen_state(form_token, definition, utcnow())
     initial = {
         "page": state.page_number if state and state.page_number else 1,
-        "fields": {k: v for k, v in (state.fields if state else {}).items() if k in set(field_ids(definition))},
+        "fields": {k: v for k, v in (state.fields if state else {}).items() if k in definition.fields()},
         "submitted": session.submitted_at is not None,
     }
     return render_template(
@@ -267,7 +274,6 @@ def form_page(form_token: str):
         display_name=tenant.display_name if tenant else "",
         form_token=form_token,
         initial=initial,
-        option_pairs=option_pairs,
         poll_interval_ms=POLL_INTERVAL_MS,
         debounce_ms=ACTIVITY_DEBOUNCE_MS,
     )
@@ -294,6 +300,8 @@ def post_activity(form_token: str):
         at=utcnow(),
     )
     stream_id = _store().record_activity(form_token, activity)
+    if stream_id is None:  # expired between the check and the write
+        raise ApiError(404, NOT_FOUND)
     log.info(
         "form activity tenant_id=%s form=%s… action=%s page=%s",
         session.tenant_id, form_token[:6], body.action, body.page,

@@ -14,6 +14,7 @@ import pytest
 
 from service import hosted_form
 from state.forms import FormCommand, FormSession, FormStore
+from state.keys import FormKeys
 from state.models import utcnow
 
 pytestmark = pytest.mark.redis_server
@@ -51,7 +52,8 @@ def activity(tenants, **overrides):
 
 
 def stream_length(r, token: str) -> int:
-    return sum(r.xlen(k) for k in r.scan_iter(f"*{token}*") if r.type(k) == b"stream")
+    """Entries in the session's activity stream (0 when it does not exist)."""
+    return r.xlen(FormKeys(token).activity)
 
 
 COMPLETE = dict(
@@ -74,7 +76,7 @@ def test_page_renders_every_page_and_field_of_the_definition(client, token, tena
             assert field.label.replace("'", "&#39;") in html
     assert 'type="date"' in html and 'type="tel"' in html and 'type="email"' in html
     assert 'type="radio" name="tobacco_use"' in html and '<select id="coverage_amount"' in html
-    assert 'inputmode="decimal"' in html and 'maxlength="50"' in html and "required" in html
+    assert 'inputmode="decimal"' in html and 'data-max="96"' in html and 'maxlength="50"' in html and "required" in html
     assert f'data-poll-interval-ms="{hosted_form.POLL_INTERVAL_MS}"' in html
     assert 'name="viewport"' in html
     assert "http://" not in html and "https://" not in html, "nothing loaded from elsewhere"
@@ -174,6 +176,12 @@ def test_incomplete_submit_is_refused_complete_submit_closes_the_form(client, to
     refused = client.post(f"/f/{token}/activity", json=incomplete)
     assert refused.status_code == 400 and "Last name is required" in refused.get_json()["error"]
     assert forms.session(token).submitted_at is None and stream_length(r, token) == 0
+
+    too_tall = activity(tenants, screen_name="page-6-review", page=6, action="submit", field_id=None, fields=every_field(tenants, **{**COMPLETE, "height_inches": "140"}))
+    refused = client.post(f"/f/{token}/activity", json=too_tall)
+    assert refused.status_code == 400 and "Height (inches) must be at most 96" in refused.get_json()["error"]
+    not_a_number = activity(tenants, screen_name="page-6-review", page=6, action="submit", field_id=None, fields=every_field(tenants, **{**COMPLETE, "weight_pounds": "nan"}))
+    assert client.post(f"/f/{token}/activity", json=not_a_number).status_code == 400
 
     bad_choice = activity(tenants, screen_name="page-6-review", page=6, action="submit", field_id=None, fields=every_field(tenants, **{**COMPLETE, "term_years": "99 years"}))
     assert client.post(f"/f/{token}/activity", json=bad_choice).status_code == 400

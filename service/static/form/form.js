@@ -85,6 +85,7 @@
   // ---- validation (rules rendered from the form definition) ----------------
 
   var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+  var NUMBER = /^-?[0-9]{1,15}(\.[0-9]{1,15})?$/;  // as the server's NUMBER
 
   function compile(pattern) {
     try { return new RegExp("^(?:" + pattern + ")$", "v"); } catch (e) { /* older engine */ }
@@ -117,6 +118,12 @@
         var help = box.querySelector(".lw-help");
         return label + " is not in the expected format." + (help ? " " + help.textContent : "");
       }
+    }
+    if (type === "number") {
+      if (!NUMBER.test(value)) { return label + " must be a number."; }
+      var low = el.dataset.min, high = el.dataset.max;
+      if (low !== undefined && parseFloat(value) < parseFloat(low)) { return label + " must be at least " + low + "."; }
+      if (high !== undefined && parseFloat(value) > parseFloat(high)) { return label + " must be at most " + high + "."; }
     }
     if (type === "email" && !EMAIL.test(value)) { return "Enter an email address like name@example.com."; }
     if (type === "date" && isNaN(Date.parse(value))) { return "Enter a date for " + label + "."; }
@@ -170,11 +177,20 @@
     };
   }
 
+  // One activity post at a time, in order: two in flight could reach the
+  // server swapped, and the older screen would then read as the latest.
+  var activityChain = Promise.resolve();
+
   function sendActivity(action, fieldId) {
     clearTimeout(debounceTimer);
     debounceTimer = null;
     pendingFieldId = null;
-    return post(root.dataset.activityUrl, activity(action, fieldId)).catch(function () { return null; });
+    var body = activity(action, fieldId);  // the screen as it is now
+    var sending = activityChain.then(function () {
+      return post(root.dataset.activityUrl, body).catch(function () { return null; });
+    });
+    activityChain = sending;
+    return sending;
   }
 
   function fieldChanged(fieldId, immediately) {
