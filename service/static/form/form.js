@@ -318,6 +318,10 @@
   function poll() {
     if (submitted) { return; }
     var started = Date.now();
+    if (document.visibilityState === "hidden") {  // a background tab: commands wait (unacked) until it is back
+      setTimeout(poll, POLL_INTERVAL_MS);
+      return;
+    }
     fetch(root.dataset.commandsUrl, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : { commands: [] }; })
       .then(function (body) {
