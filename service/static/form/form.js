@@ -303,6 +303,7 @@
     clearHighlight();
     box.classList.add("lw-highlighted");
     box.dataset.highlightedAtMs = String(Date.now());  // when it showed (epoch ms), for measurements
+    box.dataset.commandId = command.id;  // the stream id: when the command was queued (epoch ms first)
     var tag = document.createElement("span");
     tag.className = "lw-highlight-label";
     tag.setAttribute("role", "status");
