@@ -6,6 +6,7 @@ refusal writes nothing), the command queue shown once, and the rate limit.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
@@ -160,6 +161,16 @@ def test_malformed_json_is_400_and_wrong_type_415(client, token, r):
 def test_oversize_activity_is_413_and_nothing_is_written(client, token, tenants, r):
     body = json.dumps(activity(tenants)) + " " * hosted_form.MAX_ACTIVITY_BYTES
     response = client.post(f"/f/{token}/activity", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert stream_length(r, token) == 0
+
+
+def test_oversize_chunked_activity_is_413_and_nothing_is_written(client, token, tenants, r):
+    body = (json.dumps(activity(tenants)) + " " * hosted_form.MAX_ACTIVITY_BYTES).encode()
+    response = client.post(
+        f"/f/{token}/activity", input_stream=io.BytesIO(body), content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True},  # as gunicorn serves it
+    )
     assert response.status_code == 413
     assert stream_length(r, token) == 0
 
