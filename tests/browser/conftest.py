@@ -83,3 +83,53 @@ def page(browser, request):
             tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         finally:
             context.close()
+
+
+TIMER_SLACK_MS = 150
+"""How late a browser timer may fire on a busy machine (the poll's ``setTimeout``)."""
+
+
+@dataclass
+class HighlightTiming:
+    """When a highlight was queued (Redis's clock: its stream id), when the poll that brought it began, when it showed (epoch ms)."""
+
+    queued_at_ms: int
+    poll_started_at_ms: int
+    shown_at_ms: int
+
+    @property
+    def shown_after_ms(self) -> int:
+        return self.shown_at_ms - self.queued_at_ms
+
+    @property
+    def poll_round_trip_ms(self) -> int:
+        return self.shown_at_ms - self.poll_started_at_ms
+
+
+def highlight_timing(box) -> HighlightTiming:
+    """Read the timing the page wrote on a highlighted field box (a Playwright locator).
+
+    Redis and Chromium run on this machine, so the stream id's milliseconds
+    and the page's ``Date.now()`` read the same clock.
+    """
+    return HighlightTiming(
+        queued_at_ms=int(box.get_attribute("data-command-id").split("-")[0]),
+        poll_started_at_ms=int(box.get_attribute("data-poll-started-at-ms")),
+        shown_at_ms=int(box.get_attribute("data-highlighted-at-ms")),
+    )
+
+
+def assert_shown_within_one_poll(box, poll_interval_ms: int) -> HighlightTiming:
+    """Assert the first poll begun after the command was queued brought it (no poll missed it or was skipped).
+
+    Then it showed within one poll interval of being queued, plus that
+    poll's own round trip (printed with the result).
+    """
+    timing = highlight_timing(box)
+    print(
+        f"highlight shown {timing.shown_after_ms} ms after it was queued "
+        f"(poll interval {poll_interval_ms} ms, that poll's round trip {timing.poll_round_trip_ms} ms)"
+    )
+    assert timing.poll_started_at_ms - timing.queued_at_ms <= poll_interval_ms + TIMER_SLACK_MS
+    assert 0 <= timing.shown_after_ms <= poll_interval_ms + TIMER_SLACK_MS + timing.poll_round_trip_ms
+    return timing

@@ -295,7 +295,7 @@
     Array.prototype.forEach.call(root.querySelectorAll(".lw-highlight-label"), function (tag) { tag.remove(); });
   }
 
-  function highlight(command) {
+  function highlight(command, pollStartedAtMs) {
     var box = boxFor(command.field_id);
     if (!box) { return; }
     var page = pageOf(box);
@@ -304,6 +304,7 @@
     box.classList.add("lw-highlighted");
     box.dataset.highlightedAtMs = String(Date.now());  // when it showed (epoch ms), for measurements
     box.dataset.commandId = command.id;  // the stream id: when the command was queued (epoch ms first)
+    box.dataset.pollStartedAtMs = String(pollStartedAtMs);  // the poll that brought it
     var tag = document.createElement("span");
     tag.className = "lw-highlight-label";
     tag.setAttribute("role", "status");
@@ -331,7 +332,7 @@
           ids.push(command.id);
           if (shownCommands[command.id]) { return; }
           shownCommands[command.id] = true;
-          if (command.action === "highlight") { highlight(command); }
+          if (command.action === "highlight") { highlight(command, started); }
         });
         if (ids.length) { return post(root.dataset.ackUrl, { ids: ids }); }
       })
