@@ -12,6 +12,9 @@ import re
 import secrets
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from service import hosted_form
 from state.forms import FormCommand, FormSession, FormStore
@@ -247,3 +250,29 @@ def test_requests_over_the_rate_are_429_with_retry_after(client, token, monkeypa
     assert statuses == [200, 200, 200, 429]
     limited = client.get(f"/f/{token}/commands")
     assert int(limited.headers["Retry-After"]) >= 1
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+activity_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "screen_name": st.sampled_from(["page-1-applicant", "page-6-review", "", "x" * 90]) | json_values,
+        "page": st.integers(-2, 9) | json_values,
+        "fields": st.dictionaries(st.sampled_from(["first_name", "phone", "ssn", ""]), st.text(max_size=30) | json_values, max_size=4),
+        "action": st.sampled_from(["load", "field_change", "page_change", "submit", "nope"]),
+        "field_id": st.sampled_from(["first_name", "ssn", None]) | json_values,
+        "extra": json_values,
+    },
+)
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=activity_like | json_values)
+def test_any_json_activity_is_answered_never_500(client, token, body):
+    response = client.post(f"/f/{token}/activity", data=json.dumps(body), content_type="application/json")
+    assert response.status_code in (201, 400, 409), (body, response.get_json())
+    assert response.is_json and response.get_json().get("error" if response.status_code >= 400 else "id")
