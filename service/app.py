@@ -20,6 +20,7 @@ from state.audit import AuditLog
 from state.connection import queue_redis, state_redis
 from state.logs import configure_logging
 from state.settings import Settings, load_settings
+from state.forms import FormStore
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
 from state.usage import UsageLedger
@@ -38,6 +39,7 @@ class Services:
     usage: UsageLedger
     audit: AuditLog
     rate_limits: RateLimits
+    forms: FormStore
 
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -74,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         usage=UsageLedger(sr),
         audit=AuditLog(sr, settings.audit_retention_days, settings.audit_max_entries),
         rate_limits=RateLimits(qr, settings),
+        forms=FormStore(sr),
     )
     if not app.debug and not logging.getLogger().handlers:
         configure_logging(settings.log_level, settings.log_format)

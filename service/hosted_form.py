@@ -105,7 +105,7 @@ class AckBody(BaseModel):
 
 
 def _store() -> FormStore:
-    return FormStore(services().state_redis)
+    return services().forms
 
 
 def _session(form_token: str) -> FormSession | None:

@@ -57,7 +57,7 @@ def live_server(app):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make browser)")
+        pytest.fail("Debian's chromium is not installed: run `make browser` (make test does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
