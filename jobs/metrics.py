@@ -32,3 +32,11 @@ AGENT_FALLBACKS = Counter("laneway_agent_fallbacks", "LLM lane agents that fell 
 DELIVERIES = Counter("laneway_deliveries", "Outbox entries by the status a delivery attempt left them in.", ["tenant_id", "status"])
 LLM_TOKENS = Counter("laneway_llm_tokens", "LLM tokens used, by kind (prompt, completion).", ["tenant_id", "model", "kind"])
 LLM_COST_USD = Counter("laneway_llm_cost_usd", "LLM cost at the price table's prices (USD).", ["tenant_id", "model"])
+TRIGGER_FIRES = Counter(
+    "laneway_trigger_fires",
+    "Trigger rule fire attempts by outcome: fired, or why not (opted_out, stale, busy, already, budget, same_moment, cooldown).",
+    ["tenant_id", "rule_id", "outcome"],
+)
+TRIGGER_SWEEP_SECONDS = Histogram(
+    "laneway_trigger_sweep_seconds", "One trigger sweep: claim, evaluate and fire what is due (s).", buckets=TURN_BUCKETS_S
+)

@@ -18,6 +18,7 @@ from rq.worker_pool import WorkerPool
 
 from jobs import runtime
 from jobs.sweep import schedule_sweep
+from jobs.triggers import schedule_trigger_sweep
 from state import logs
 from state.logs import configure_logging
 from state.settings import Settings
@@ -60,6 +61,7 @@ def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_l
         configure_logging(logging_level, settings.log_format)
     rt = runtime.current()
     schedule_sweep(rt.queue, settings)
+    schedule_trigger_sweep(rt.queue, settings)
     if pool > 1:
         WorkerPool(
             [settings.queue_name],

@@ -15,6 +15,7 @@ from redis import Redis
 
 from state.keys import ConversationKeys, tenant_conversations, tenant_feed
 from state.models import SessionState
+from state.triggers import reschedule
 
 FEED_MAXLEN = 10_000
 """Feed entries kept per tenant (``XADD MAXLEN ~``)."""
@@ -23,15 +24,19 @@ FEED_MAXLEN = 10_000
 def record_activity(redis: Redis, keys: ConversationKeys, state: SessionState, version: int, kinds: list[str]) -> None:
     """Index the conversation by last activity and announce the commit on the tenant feed.
 
-    Keys: ``T:conversations`` (ZADD), ``T:feed`` (XADD, capped); one pipeline,
-    not atomic (both are hints for the dashboard; the state is the truth).
+    Keys: ``T:conversations`` (ZADD), ``T:feed`` (XADD, capped),
+    ``lw:triggers:due`` (ZADD: the trigger rules are re-evaluated against this
+    commit, :func:`state.triggers.reschedule`); one pipeline, not atomic (all
+    are hints; the state is the truth).
 
     Feed entry fields: ``conversation``, ``version``, ``status``, ``lane``
     (``""`` when none), ``kinds`` (comma-separated inbox entry kinds).
     """
     tenant_id = keys.tenant_id
+    now_ms = int(time.time() * 1000)
     pipe = redis.pipeline(transaction=False)
-    pipe.zadd(tenant_conversations(tenant_id), {keys.conversation_id: int(time.time() * 1000)})
+    pipe.zadd(tenant_conversations(tenant_id), {keys.conversation_id: now_ms})
+    reschedule(pipe, tenant_id, keys.conversation_id, now_ms)
     pipe.xadd(
         tenant_feed(tenant_id),
         {"conversation": keys.conversation_id, "version": version, "status": state.status,

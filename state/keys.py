@@ -24,7 +24,9 @@ key                            type        holds
 ``C:optout``                   string      present while the contact is opted out
 ``C:claim``                    hash        ``operator_id``, ``claimed_at`` (ms): who holds it
 ``C:fires``                    hash        trigger fires: ``n:<rule_id>`` count, ``t:<rule_id>``
-                                           last fire (ms)
+                                           last fire (ms), ``a:<rule_id>`` the activity (ms)
+                                           the last fire answered; ``voice_prompt``,
+                                           ``voice_prompt_rule``: a prompt for the next voice turn
 ``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
 ``T:conversations``            zset        the tenant's conversation ids by last activity (ms)
 ``T:feed``                     stream      one entry per commit or alert (capped), for the
@@ -46,6 +48,9 @@ key                            type        holds
 ``lw:refkey``                  string      the HMAC key of job references (queue Redis)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
+``lw:triggers:due``            zset        ``<tenant_id>|<conversation_id>`` scored by when
+                                           its trigger rules must next be evaluated (ms);
+                                           on the state Redis (:mod:`state.triggers`)
 ``T:usage:<YYYY-MM-DD>``       hash        LLM usage of one UTC day: ``calls``,
                                            ``prompt_tokens``, ``completion_tokens``,
                                            ``latency_ms``, ``cost_micro_usd``, and the
@@ -262,6 +267,17 @@ def pending_index() -> str:
 def pending_member(tenant_id: str, conversation_id: str) -> str:
     """The member naming a conversation in :func:`pending_index`."""
     return f"{_check_id(tenant_id, 'tenant_id')}|{_check_id(conversation_id, 'conversation_id')}"
+
+
+def trigger_index() -> str:
+    """Sorted set of conversations by when their trigger rules must next be evaluated (ms).
+
+    One global key on the state Redis; members are :func:`pending_member`.
+    Every commit and every screen activity marks its conversation due now;
+    the trigger sweep takes only members due (``ZRANGEBYSCORE … LIMIT``) and
+    rescores each to its next due time, or removes it.
+    """
+    return f"{PREFIX}:triggers:due"
 
 
 _GLOB_SPECIAL = set("*?[]\\")

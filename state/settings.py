@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     finished by then."""
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
+    trigger_sweep_period_s: int = Field(5, ge=1)
+    """Seconds between trigger sweeps (:mod:`jobs.triggers`): how late a due trigger may fire."""
+    trigger_sweep_batch: int = Field(500, ge=1)
+    """Most conversations one trigger sweep evaluates (the rest stay due for the next)."""
     prometheus_multiproc_dir: str | None = Field(None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"))
     """prometheus-client's multiprocess directory (its own variable name): set, ``/metrics``
     adds up the samples every process of the host wrote there (:mod:`jobs.metrics`)."""

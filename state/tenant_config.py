@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -240,6 +240,204 @@ class AlertChannel(BaseModel):
         return webhook_url_problem(url, self.allowed_hosts)
 
 
+# -- proactive triggers (issue 6) -----------------------------------------------
+
+RULE_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def template_names(template: str) -> list[str]:
+    """Return the ``{name}`` placeholders of an SMS template, in order.
+
+    Only bare lowercase identifiers are placeholders; ``{{`` and ``}}`` are a
+    literal brace. Nothing else is allowed: no ``{x.attr}``, ``{x[0]}``,
+    ``{0}``, format specs or conversions (the renderer looks names up in a
+    dict of strings and never evaluates anything).
+
+    Raises:
+        ValueError: a placeholder is not a bare identifier, or a brace is unmatched.
+    """
+    names = []
+    for m in _PLACEHOLDER.finditer(template):
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            continue
+        name = m.group(1)
+        if name is None or not _IDENTIFIER.match(name):
+            raise ValueError(f"template placeholder {token!r} must be a bare name like {{first_name}} or {{link}}")
+        names.append(name)
+    return names
+
+
+class NoActivityCondition(BaseModel):
+    """True ``seconds`` after the customer's last message or screen activity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["no_activity"]
+    seconds: int = Field(ge=1, le=30 * 24 * 3600)
+
+
+class SessionInactiveCondition(BaseModel):
+    """True ``seconds`` after the conversation's last activity of any kind (a commit or screen
+    activity), while its status is ``active``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["session_inactive"]
+    seconds: int = Field(ge=1, le=30 * 24 * 3600)
+
+
+class NoProgressCondition(BaseModel):
+    """True when the form's screen (page and values) has not changed for ``seconds``
+    (needs an open, unsubmitted form with activity)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["no_progress"]
+    seconds: int = Field(ge=1, le=30 * 24 * 3600)
+
+
+class FieldErrorCondition(BaseModel):
+    """True when one form field whose id matches ``field`` (a glob, ``fnmatch`` rules)
+    changed ``times`` times within ``within_seconds`` (changes after the rule's last fire only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["field_error"]
+    field: str = Field("*", min_length=1, max_length=64)
+    times: int = Field(3, ge=2, le=50)
+    within_seconds: int = Field(60, ge=1, le=24 * 3600)
+
+
+TriggerCondition = Annotated[
+    NoActivityCondition | SessionInactiveCondition | NoProgressCondition | FieldErrorCondition,
+    Field(discriminator="type"),
+]
+
+
+class SmsAction(BaseModel):
+    """Text the customer ``template`` (a ``nudge`` event: outbox, retried by delivery).
+
+    Placeholders: the session's slots (``{first_name}``, ``{last_name}``, …; empty
+    when unset), ``{display_name}``, ``{persona}`` and ``{link}`` (the resume
+    link of the hosted form; a rule whose template uses it fires only once a
+    form is open).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["sms"]
+    template: str = Field(min_length=1, max_length=640)
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, template: str) -> str:
+        template_names(template)
+        return template
+
+
+class VoicePromptAction(BaseModel):
+    """Record ``message`` for the customer's next voice turn to speak (``C:fires`` ``voice_prompt``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["voice_prompt"]
+    message: str = Field(min_length=1, max_length=300)
+
+
+class HighlightFieldAction(BaseModel):
+    """Highlight a field on the customer's form page: ``field`` (default: the field a
+    ``field_error`` condition matched) with ``label``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["highlight_field"]
+    field: str | None = Field(None, min_length=1, max_length=64)
+    label: str = Field("", max_length=60)
+
+
+class DashboardAlertAction(BaseModel):
+    """Open a dashboard alert (``C:alert``) with ``priority``, and announce it on the tenant feed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["dashboard_alert"]
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+
+
+class EscalateAction(BaseModel):
+    """Hand the conversation to a human (an ``escalate`` event, reason ``trigger``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["escalate"]
+
+
+class WebhookAction(BaseModel):
+    """POST a signed JSON payload (:func:`jobs.webhooks.deliver_webhook_job`) to ``url``, or to the
+    tenant's ``alerts.webhook_url`` when ``url`` is unset. The URL must pass the tenant's
+    ``alerts`` rules (https, ``allowed_hosts``); the tenant needs an ``alerts`` channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webhook"]
+    url: str | None = Field(None, max_length=2048)
+
+
+TriggerAction = Annotated[
+    SmsAction | VoicePromptAction | HighlightFieldAction | DashboardAlertAction | EscalateAction | WebhookAction,
+    Field(discriminator="type"),
+]
+
+
+class TriggerRule(BaseModel):
+    """One proactive rule (``triggers:`` in the tenants YAML): when ``condition`` holds, run ``actions``.
+
+    A rule fires at most ``max_fires_per_session`` times per conversation, at
+    least ``cooldown_seconds`` apart, and once per eligible moment (one idle
+    spell, one burst of field changes). Rules fire only while the
+    conversation is ``active`` and the contact has not opted out.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=RULE_ID)
+    condition: TriggerCondition
+    actions: list[TriggerAction] = Field(min_length=1, max_length=6)
+    max_fires_per_session: int = Field(1, ge=1, le=100)
+    cooldown_seconds: int = Field(0, ge=0, le=30 * 24 * 3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_action(cls, data):
+        """Accept the seeds' ``action:`` (one) as ``actions: [it]``."""
+        if isinstance(data, dict) and "action" in data and "actions" not in data:
+            data = {**data, "actions": [data["action"]]}
+            del data["action"]
+        return data
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "TriggerRule":
+        kinds = [a.type for a in self.actions]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("an action type is listed twice")
+        for a in self.actions:
+            if isinstance(a, HighlightFieldAction) and a.field is None and self.condition.type != "field_error":
+                raise ValueError("highlight_field needs a field unless the condition is field_error")
+        return self
+
+    @property
+    def needs_form(self) -> bool:
+        """Whether the rule can only fire for a conversation with an open form."""
+        return (
+            self.condition.type in ("no_progress", "field_error")
+            or any(a.type == "highlight_field" for a in self.actions)
+            or any(a.type == "sms" and "link" in template_names(a.template) for a in self.actions)
+        )
+
+
 class FaqEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -283,6 +481,8 @@ class TenantConfig(BaseModel):
     alerts: AlertChannel | None = None
     """The alert webhook channel; ``None``: the tenant receives no webhooks (trigger
     ``webhook`` actions need it for their secret and allow-list)."""
+    triggers: list[TriggerRule] = Field(default_factory=list, max_length=50)
+    """Proactive trigger rules (:mod:`state.triggers`, :mod:`jobs.triggers`)."""
     disabled: bool = False
 
     @field_validator("phone_numbers")
@@ -307,6 +507,20 @@ class TenantConfig(BaseModel):
                 for phrase in self.banned_phrases:
                     if re.search(rf"\b{re.escape(phrase.lower())}\b", example.reply.lower()):
                         raise ValueError(f"llm.prompt.examples.{i}.reply contains the banned phrase {phrase!r}")
+        rule_ids = [rule.id for rule in self.triggers]
+        if len(set(rule_ids)) != len(rule_ids):
+            raise ValueError("a trigger rule id is listed twice")
+        for i, rule in enumerate(self.triggers):
+            for action in rule.actions:
+                if action.type != "webhook":
+                    continue
+                if self.alerts is None:
+                    raise ValueError(f"triggers.{i} ({rule.id}) has a webhook action, and the tenant has no alerts: channel")
+                if action.url is None and self.alerts.webhook_url is None:
+                    raise ValueError(f"triggers.{i} ({rule.id}): the webhook action has no url and alerts.webhook_url is unset")
+                problem = action.url is not None and self.alerts.url_problem(action.url)
+                if problem:
+                    raise ValueError(f"triggers.{i} ({rule.id}) webhook url: {problem}")
         # The reply guard would replace a text containing a banned phrase, and
         # these carrier-mandated texts must go out as written.
         for name in ("help_text", "opt_out_text", "opt_in_text", "human_handoff_text", "fallback_text"):
