@@ -14,6 +14,9 @@ Prints a table and writes JSON. Figures:
   with the same worker setup (``e2e_bare_rq_jobs_per_s``), and their ratio.
 * ``memory_*``, ``turn_*``: Redis memory per conversation and turn latency at
   two stored sizes (:func:`bench_memory_and_scale`).
+* ``trigger_sweep_*``: one trigger sweep (:func:`jobs.triggers.sweep_triggers_once`)
+  with 10 and with 100,000 idle conversations in ``lw:triggers:due``, none
+  due, in ms per sweep, and their ratio (:func:`bench_trigger_sweep`).
 * ``voice_*`` (:mod:`service.bench_voice`): Twilio Voice turn latency, webhook
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
@@ -39,7 +42,7 @@ from state.redis_server import RedisServer
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
-SECTIONS = ("controller", "e2e", "memory", "voice")
+SECTIONS = ("controller", "e2e", "memory", "voice", "triggers")
 """What ``laneway bench --only`` can select."""
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
@@ -158,6 +161,54 @@ def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, sc
         }
 
 
+def _sweep_ms(rt, sweeps: int) -> float:
+    from jobs.triggers import sweep_triggers_once
+
+    started = time.perf_counter()
+    for _ in range(sweeps):
+        report = sweep_triggers_once(rt)
+        assert report.claimed == 0, "an idle conversation was due"
+    return (time.perf_counter() - started) * 1000 / sweeps
+
+
+def bench_trigger_sweep(tenants_yaml: str, small: int = 10, large: int = 100_000, sweeps: int = 500) -> dict:
+    """Time one trigger sweep with ``small`` and ``large`` idle conversations indexed, none due.
+
+    Idle conversations are members of ``lw:triggers:due`` scored 1 to 24 hours
+    ahead (their next due time), as the sweep leaves them; the sweep reads
+    only the index, so their documents are not written. Private Redis server.
+    """
+    from state.keys import pending_member, trigger_index
+
+    with RedisServer() as server:
+        conn = redis.Redis.from_url(server.url)
+        settings = Settings(redis_url=server.url)
+        rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
+        rt.tenants.load_file(parse_tenants_yaml(tenants_yaml), settings.env)
+        now = int(time.time() * 1000)
+
+        def fill(start: int, stop: int) -> None:
+            for chunk in range(start, stop, 10_000):
+                members = {
+                    pending_member(TENANT, f"+1{i:010d}"): now + 3_600_000 + (i * 7919) % 82_800_000
+                    for i in range(chunk, min(stop, chunk + 10_000))
+                }
+                conn.zadd(trigger_index(), members)
+
+        fill(0, small)
+        _sweep_ms(rt, 50)  # warm up: scripts loaded, tenant cached
+        small_ms = _sweep_ms(rt, sweeps)
+        fill(small, large)
+        assert conn.zcard(trigger_index()) == large
+        _sweep_ms(rt, 50)
+        large_ms = _sweep_ms(rt, sweeps)
+    return {
+        f"trigger_sweep_ms_{small}_idle": round(small_ms, 4),
+        f"trigger_sweep_ms_{large}_idle": round(large_ms, 4),
+        "trigger_sweep_ratio": round(large_ms / small_ms, 3),
+    }
+
+
 @click.command("bench")
 @click.option("--conversations", default=500, show_default=True)
 @click.option("--turns-each", default=3, show_default=True)
@@ -171,6 +222,7 @@ def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, sc
 @click.option(
     "--only", multiple=True, type=click.Choice(SECTIONS), help="Run only these sections (repeatable); default: all."
 )
+@click.option("--trigger-idle", default=100_000, show_default=True, help="Idle conversations for the trigger sweep figure.")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
     conversations: int,
@@ -183,6 +235,7 @@ def bench(
     voice_turns: int,
     voice_calls: int,
     only: tuple[str, ...],
+    trigger_idle: int,
     json_out: str,
 ) -> None:
     """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency."""
@@ -209,6 +262,8 @@ def bench(
         )
     if "voice" in sections:
         results |= bench_voice(tenants_file, voice_turns, concurrency=voice_calls)
+    if "triggers" in sections:
+        results |= bench_trigger_sweep(tenants_file.read_text(), large=trigger_idle)
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")
