@@ -336,3 +336,29 @@ def test_the_sweep_cost_follows_what_is_due(set_rules, rt, r):
     report = sweep_triggers_once(rt)
     assert report.claimed == 0
     assert r.zcard(trigger_index()) == 2000
+
+
+def test_escalate_and_voice_prompt_actions(set_rules, post_sms, work, standin, rt, r, operator_get):
+    set_rules({
+        "id": "paused",
+        "condition": {"type": "no_activity", "seconds": 30},
+        "actions": [
+            {"type": "voice_prompt", "message": "I notice you've paused. Need any help?"},
+            {"type": "escalate"},
+            {"type": "dashboard_alert", "priority": "urgent"},
+        ],
+    })
+    post_sms("hello", CUSTOMER)
+    work()
+    assert sweep_triggers_once(rt, last_customer_ms(r) + 31_000).fired == 1
+    keys = ConversationKeys(TENANT, CUSTOMER)
+    firer = TriggerFirer(r, 3600)
+    assert firer.take_voice_prompt(keys) == ("I notice you've paused. Need any help?", "paused")
+    assert firer.take_voice_prompt(keys) is None  # spoken once
+    work()
+    convo = operator_get(TENANT, CUSTOMER).get_json()
+    assert convo["status"] == "waiting_human"
+    doc = decode_document(r.hget(keys.state, "doc"))
+    assert doc["handoff"]["reason"] == "trigger"
+    assert sent_to(standin)[-1] == rt.tenants.get(TENANT).human_handoff_text
+    assert r.hget(keys.alert, "priority") == b"urgent"
