@@ -47,7 +47,7 @@ from redis import Redis
 
 from state.keys import ConversationKeys, FormKeys, pending_member, trigger_index
 from state.models import InboundMessage, SessionState
-from state.screen import ScreenActivity
+from state.screen import FormSession, ScreenActivity
 from state.tenant_config import TenantConfig, TriggerRule, template_names
 
 ACTIVITY_WINDOW = 100
@@ -338,13 +338,15 @@ def reschedule(redis: Any, tenant_id: str, conversation_id: str, last_activity_m
     redis.zadd(trigger_index(), {pending_member(tenant_id, conversation_id): int(last_activity_ms)})
 
 
-def screen_activity_recorded(redis: Redis, tenant_id: str, conversation_id: str, at_ms: int | None = None) -> None:
-    """Tell the triggers that the customer's form screen changed (call after ``FormStore.record_activity``).
+def screen_activity_recorded(redis: Any, session: FormSession, at_ms: int | None = None) -> None:
+    """Tell the triggers that the customer's form screen changed: call after ``FormStore.record_activity``.
 
-    Takes the :class:`state.screen.FormSession`'s ``tenant_id`` and
-    ``conversation_id``. Keys: ``lw:triggers:due`` (ZADD).
+    ``session`` is the form's :class:`state.screen.FormSession` (its
+    ``tenant_id`` and ``conversation_id`` name the conversation); ``at_ms``
+    defaults to now. ``redis`` (state Redis) may be a pipeline.
+    Keys: ``lw:triggers:due`` (ZADD).
     """
-    reschedule(redis, tenant_id, conversation_id, int(time.time() * 1000) if at_ms is None else at_ms)
+    reschedule(redis, session.tenant_id, session.conversation_id, int(time.time() * 1000) if at_ms is None else at_ms)
 
 
 class TriggerIndex:

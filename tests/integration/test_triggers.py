@@ -294,13 +294,14 @@ def test_field_error_from_form_activity(set_rules, post_sms, work, standin, rt, 
     submit_event(rt, tenant, CUSTOMER, "form_started", data={"form_token": "tok-field-error", "first_name": "Dana"})
     work()
     forms = FormStore(r)
-    assert forms.session("tok-field-error") is not None
+    session = forms.session("tok-field-error")
+    assert session is not None and session.conversation_id == CUSTOMER
     for i, (value, seconds_ago) in enumerate([("01", 3), ("01/3", 2), ("13/01", 1)]):
         forms.record_activity("tok-field-error", _activity(seconds_ago, {"applicant_dob": value}, "applicant_dob"))
         if i == 1:  # two changes: not yet
-            screen_activity_recorded(r, TENANT, CUSTOMER)
+            screen_activity_recorded(r, session)
             assert sweep_triggers_once(rt).fired == 0
-    screen_activity_recorded(r, TENANT, CUSTOMER)
+    screen_activity_recorded(r, session)
     report = sweep_triggers_once(rt)
     assert report.fired == 1
     commands = forms.pending_commands("tok-field-error")
@@ -320,11 +321,11 @@ def test_field_error_from_form_activity(set_rules, post_sms, work, standin, rt, 
     assert payload["rule_id"] == "dob-trouble" and payload["fire"] == 1 and payload["field_id"] == "applicant_dob"
     assert CUSTOMER not in json.dumps(payload)  # RQ stores job arguments: no phone number
     # the same burst does not fire again; a new burst does
-    screen_activity_recorded(r, TENANT, CUSTOMER)
+    screen_activity_recorded(r, session)
     assert sweep_triggers_once(rt).fired == 0
     for value in ("1", "12", "12/0"):
         forms.record_activity("tok-field-error", _activity(0, {"applicant_dob": value}, "applicant_dob"))
-    screen_activity_recorded(r, TENANT, CUSTOMER)
+    screen_activity_recorded(r, session)
     assert sweep_triggers_once(rt).fired == 1
     assert fires(r)["n:dob-trouble"] == "2"
 
@@ -362,3 +363,29 @@ def test_escalate_and_voice_prompt_actions(set_rules, post_sms, work, standin, r
     assert doc["handoff"]["reason"] == "trigger"
     assert sent_to(standin)[-1] == rt.tenants.get(TENANT).human_handoff_text
     assert r.hget(keys.alert, "priority") == b"urgent"
+
+
+def test_no_progress_on_the_form(set_rules, post_sms, work, standin, rt, r):
+    set_rules({
+        "id": "stuck-on-page",
+        "condition": {"type": "no_progress", "seconds": 300},
+        "actions": [{"type": "sms", "template": "Still there? Your form is waiting: {link}"}],
+    })
+    post_sms("hello", CUSTOMER)
+    work()
+    submit_event(rt, rt.tenants.get(TENANT), CUSTOMER, "form_started", data={"form_token": "tok-progress"})
+    work()
+    forms = FormStore(r)
+    session = forms.session("tok-progress")
+    forms.record_activity("tok-progress", _activity(0, {"applicant_dob": "01/02/1990"}, "applicant_dob"))
+    screen_activity_recorded(r, session)
+    now = int(time.time() * 1000)
+    assert sweep_triggers_once(rt, now).fired == 0
+    # reloads are activity, not progress: the page still counts as unchanged
+    forms.record_activity("tok-progress", ScreenActivity(
+        screen_name="Applicant", page=1, fields={"applicant_dob": "01/02/1990"}, action="load", at=utcnow()))
+    screen_activity_recorded(r, session)
+    assert sweep_triggers_once(rt, now + 299_000).fired == 0
+    assert sweep_triggers_once(rt, now + 301_000).fired == 1
+    work()
+    assert sent_to(standin)[-1] == "Still there? Your form is waiting: https://laneway.test/f/tok-progress"
