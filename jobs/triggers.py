@@ -58,7 +58,6 @@ TRIGGER_SWEEP = "jobs.triggers.sweep_triggers"
 TRIGGER_SWEEP_JOB_ID = "laneway-trigger-sweep"
 WEBHOOK_JOB = "jobs.webhooks.deliver_webhook_job"
 """The webhook delivery job (``deliver_webhook_job(tenant_id, url, payload)``), enqueued by name."""
-WEBHOOK_RETRY_INTERVALS_S = [10, 60, 300]
 RETRY_MS = 1000
 """How soon a conversation whose fire was refused as ``stale``/``busy`` (a turn pending) is looked at again."""
 
@@ -224,8 +223,14 @@ def webhook_job_id(ref: str, rule_id: str, n: int) -> str:
 
 
 def enqueue_webhook(queue: Queue, settings: Settings, keys: ConversationKeys, rule: TriggerRule, result: FireResult, due: Due) -> None:
-    """Enqueue ``jobs.webhooks.deliver_webhook_job(tenant_id, url, payload)`` for each webhook action of a fire."""
+    """Enqueue ``jobs.webhooks.deliver_webhook_job(tenant_id, url, payload)`` for the rule's webhook action.
+
+    ``url`` is the action's, or ``None`` for the tenant's ``alerts.webhook_url``.
+    The job id is derived from the fire (:func:`webhook_job_id`), so one fire
+    enqueues one delivery; retries follow ``settings.webhook_retry_intervals_s``.
+    """
     ref = conversation_ref(queue.connection, keys.tenant_id, keys.conversation_id)
+    intervals = settings.webhook_retry_intervals_s
     for action in rule.actions:
         if action.type != "webhook":
             continue
@@ -236,7 +241,7 @@ def enqueue_webhook(queue: Queue, settings: Settings, keys: ConversationKeys, ru
                 job_id=webhook_job_id(ref, rule.id, result.n),
                 unique=True,
                 timeout=settings.job_timeout_s,
-                retry=Retry(max=len(WEBHOOK_RETRY_INTERVALS_S), interval=WEBHOOK_RETRY_INTERVALS_S),
+                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
                 failure_ttl=FAILURE_TTL_S,
             )
         except DuplicateJobError:

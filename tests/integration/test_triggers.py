@@ -27,7 +27,7 @@ from state.keys import ConversationKeys, pending_member, tenant_feed, trigger_in
 from state.models import utcnow
 from state.screen import ScreenActivity
 from state.store import decode_document
-from state.tenant_config import TriggerRule
+from state.tenant_config import AlertChannel, TenantConfig, TriggerRule
 from state.triggers import FireRequest, TriggerFirer, ms, screen_activity_recorded
 
 pytestmark = pytest.mark.redis_server
@@ -43,7 +43,13 @@ def set_rules(tenants, settings):
 
     def apply(*rules: dict) -> None:
         acme = tenants.get(TENANT, cached=False)
-        tenants.save(acme.model_copy(update={"triggers": [TriggerRule.model_validate(r) for r in rules]}), settings.env)
+        alerts = AlertChannel.model_validate({
+            "secret": {"env": "ACME_ALERTS_SECRET", "dev_value": "dev-acme-alerts-secret"},
+            "allowed_hosts": ["hooks.acme.example"],
+        })
+        tenants.save(TenantConfig.model_validate({
+            **acme.model_dump(), "alerts": alerts.model_dump(), "triggers": [TriggerRule.model_validate(r).model_dump() for r in rules],
+        }), settings.env)
 
     return apply
 

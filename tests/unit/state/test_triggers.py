@@ -72,7 +72,7 @@ def test_invalid_rules_are_refused():
     with pytest.raises(ValidationError):  # highlight without a field needs a field_error condition
         rule({"type": "no_activity", "seconds": 5}, [{"type": "highlight_field"}])
     with pytest.raises(ValidationError):
-        rule({"type": "no_activity", "seconds": 5}, [{"type": "webhook", "url": "http://example.com/hook"}])
+        rule({"type": "no_activity", "seconds": 5}, [{"type": "webhook", "url": "x" * 3000}])
     with pytest.raises(ValidationError):
         rule({"type": "no_activity", "seconds": 5}, [{"type": "sms", "template": "a"}, {"type": "sms", "template": "b"}])
     with pytest.raises(ValidationError):
@@ -226,3 +226,27 @@ def test_next_due_is_the_earliest_rule():
     assert next_due_ms(rules, facts(), {}) == T0_MS + 500 + 60_000
     assert next_due_ms(rules, facts(), {"r2": FireRecord(1, T0_MS, T0_MS + 500)}) == T0_MS + 600_000
     assert next_due_ms(rules, facts(status="closed"), {}) is None
+
+
+def test_webhook_actions_need_the_alerts_channel_and_its_allow_list():
+    from state.tenant_config import parse_tenants_yaml
+    from state.errors import ConfigError
+    import yaml
+    from pathlib import Path
+
+    data = yaml.safe_load((Path(__file__).parents[3] / "tenants.example.yaml").read_text())
+    acme = data["tenants"][0]
+    hook = {"id": "hook", "condition": {"type": "no_activity", "seconds": 60},
+            "actions": [{"type": "webhook", "url": "https://hooks.acme.example/x"}]}
+    acme["triggers"] = [hook]
+    acme.pop("alerts", None)
+    with pytest.raises(ConfigError, match="no alerts"):
+        parse_tenants_yaml(yaml.safe_dump(data))
+    acme["alerts"] = {"secret": {"env": "ACME_ALERTS_SECRET"}, "allowed_hosts": ["other.example"]}
+    with pytest.raises(ConfigError, match="allowed_hosts"):
+        parse_tenants_yaml(yaml.safe_dump(data))
+    acme["alerts"]["allowed_hosts"] = ["hooks.acme.example"]
+    assert parse_tenants_yaml(yaml.safe_dump(data)).tenants[0].triggers[0].actions[0].url == "https://hooks.acme.example/x"
+    hook["actions"] = [{"type": "webhook"}]  # the tenant's alerts.webhook_url, which is unset
+    with pytest.raises(ConfigError, match="webhook_url"):
+        parse_tenants_yaml(yaml.safe_dump(data))
