@@ -52,6 +52,7 @@ from service.errors import ApiError
 from state.form_definition import FormDefinition, FormField
 from state.forms import FormSession, FormStore, ScreenActivity
 from state.models import utcnow
+from state.triggers import screen_activity_recorded
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +318,7 @@ def post_activity(form_token: str):
     stream_id = _store().record_activity(form_token, activity)
     if stream_id is None:  # expired between the check and the write
         raise ApiError(404, NOT_FOUND)
+    screen_activity_recorded(_store().redis, session)  # the trigger rules look at the screen again
     log.info(
         "form activity tenant_id=%s form=%s… action=%s page=%s",
         session.tenant_id, form_token[:6], body.action, body.page,

@@ -17,7 +17,7 @@ from redis import Redis
 
 from state import scripts
 from state.errors import LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
-from state.keys import ConversationKeys, FormKeys, tenant_conversations
+from state.keys import ConversationKeys, FormKeys, pending_member, tenant_conversations, trigger_index
 from state.models import DeliveryStatus, InboundMessage, OutboundMessage, SessionState
 from state.upcast import upcast
 
@@ -352,7 +352,8 @@ class ConversationStore:
         Keys: every key of :meth:`ConversationKeys.all` in one ``DEL`` (atomic;
         on a Redis Cluster redis-py splits ``DEL`` by slot, and these share
         one); then the keys of its hosted form session (what the customer
-        typed) and its entry in ``T:conversations``, which live in other slots.
+        typed), its entry in ``T:conversations`` and in ``lw:triggers:due``,
+        which live in other slots.
         """
         doc = self.redis.hget(keys.state, "doc")
         form_token = decode_document(doc).get("form_token") if doc else None
@@ -360,4 +361,5 @@ class ConversationStore:
         if form_token:
             self.redis.delete(*FormKeys(form_token).all())
         self.redis.zrem(tenant_conversations(keys.tenant_id), keys.conversation_id)
+        self.redis.zrem(trigger_index(), pending_member(keys.tenant_id, keys.conversation_id))
         return erased

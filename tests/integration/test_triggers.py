@@ -395,3 +395,37 @@ def test_no_progress_on_the_form(set_rules, post_sms, work, standin, rt, r):
     assert sweep_triggers_once(rt, now + 301_000).fired == 1
     work()
     assert sent_to(standin)[-1] == "Still there? Your form is waiting: https://laneway.test/f/tok-progress"
+
+
+def test_field_error_from_the_hosted_form_page(set_rules, post_sms, work, standin, rt, r, client):
+    """The page's activity posts (``POST /f/<token>/activity``) mark the conversation; the highlight comes back to the page."""
+    set_rules({
+        "id": "name-trouble",
+        "condition": {"type": "field_error", "field": "first_*", "times": 3, "within_seconds": 60},
+        "actions": [{"type": "highlight_field", "label": "Just your first name"}],
+    })
+    post_sms("hello", CUSTOMER)
+    work()
+    submit_event(rt, rt.tenants.get(TENANT), CUSTOMER, "form_started", data={"form_token": "tok-page"})
+    work()
+    fields = {f.id: "" for p in rt.tenants.get(TENANT).form.pages for f in p.fields}
+    r.delete(trigger_index())
+    for value in ("D", "Da", "Dan"):
+        response = client.post("/f/tok-page/activity", json={
+            "screen_name": "page-1-applicant", "page": 1, "fields": {**fields, "first_name": value},
+            "action": "field_change", "field_id": "first_name",
+        })
+        assert response.status_code == 201, response.get_json()
+    assert r.zscore(trigger_index(), pending_member(TENANT, CUSTOMER)) is not None
+    assert sweep_triggers_once(rt).fired == 1
+    commands = client.get("/f/tok-page/commands").get_json()["commands"]
+    assert [(c["field_id"], c["label"]) for c in commands] == [("first_name", "Just your first name")]
+
+
+def test_erasure_removes_the_conversation_from_the_trigger_index(set_rules, post_sms, work, rt, r):
+    set_rules(nudge_rule(seconds=60))
+    post_sms("hello", CUSTOMER)
+    work()
+    assert r.zscore(trigger_index(), pending_member(TENANT, CUSTOMER)) is not None
+    rt.store.erase(ConversationKeys(TENANT, CUSTOMER))
+    assert r.zscore(trigger_index(), pending_member(TENANT, CUSTOMER)) is None
