@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
+from pydantic import ValidationError
 from rq import Queue, Repeat, Retry
 from rq.exceptions import DuplicateJobError
 
@@ -40,6 +41,7 @@ from agents.lanes.common import form_link
 from jobs import metrics, runtime
 from jobs.events import make_event
 from jobs.queues import FAILURE_TTL_S, conversation_ref, enqueue_drain, mark_pending
+from state.errors import StateError
 from state.feed import FEED_MAXLEN
 from state.forms import FormCommand, FormStore
 from state.keys import ConversationKeys, tenant_feed
@@ -60,6 +62,8 @@ WEBHOOK_JOB = "jobs.webhooks.deliver_webhook_job"
 """The webhook delivery job (``deliver_webhook_job(tenant_id, url, payload)``), enqueued by name."""
 RETRY_MS = 1000
 """How soon a conversation whose fire was refused as ``stale``/``busy`` (a turn pending) is looked at again."""
+DEFER_MS = 60_000
+"""How soon a conversation whose document could not be read is looked at again."""
 
 
 @dataclass
@@ -72,6 +76,7 @@ class TriggerSweepReport:
     refused: int = 0
     rescheduled: int = 0
     removed: int = 0
+    deferred: int = 0
 
 
 def sweep_triggers_once(rt: runtime.Runtime, now_ms: int | None = None, batch: int | None = None) -> TriggerSweepReport:
@@ -98,7 +103,15 @@ def sweep_triggers_once(rt: runtime.Runtime, now_ms: int | None = None, batch: i
         next_due = None
         if tenant is not None and not tenant.disabled and tenant.triggers:
             report.evaluated += 1
-            next_due = _evaluate(rt, tenant, ConversationKeys(tenant_id, conversation_id), now_ms, report)
+            keys = ConversationKeys(tenant_id, conversation_id)
+            try:
+                next_due = _evaluate(rt, tenant, keys, now_ms, report)
+            except (StateError, ValidationError) as exc:
+                # A document newer than this code (rolling deploy) or unreadable: look again later,
+                # and let the rest of the batch go on.
+                log.warning("trigger evaluation of %s deferred: %s", keys.label, exc.__class__.__name__)
+                report.deferred += 1
+                next_due = now_ms + DEFER_MS
         if index.settle(member, score, next_due):
             if next_due is None:
                 report.removed += 1
@@ -249,8 +262,20 @@ def enqueue_webhook(queue: Queue, settings: Settings, keys: ConversationKeys, ru
 
 
 def sweep_triggers() -> dict:
-    """RQ job: run :func:`sweep_triggers_once` with this worker's runtime; returns the report."""
-    return asdict(sweep_triggers_once(runtime.current()))
+    """RQ job: run :func:`sweep_triggers_once` until a batch comes back short or one period has passed.
+
+    A backlog (many conversations due at once) is worked off in consecutive
+    batches instead of one batch per period. Returns the summed report.
+    """
+    rt = runtime.current()
+    total = TriggerSweepReport()
+    deadline = time.monotonic() + rt.settings.trigger_sweep_period_s
+    while True:
+        report = sweep_triggers_once(rt)
+        for name, value in asdict(report).items():
+            setattr(total, name, getattr(total, name) + value)
+        if report.claimed < rt.settings.trigger_sweep_batch or time.monotonic() >= deadline:
+            return asdict(total)
 
 
 def schedule_trigger_sweep(queue: Queue, settings: Settings) -> bool:

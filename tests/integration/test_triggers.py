@@ -429,3 +429,25 @@ def test_erasure_removes_the_conversation_from_the_trigger_index(set_rules, post
     assert r.zscore(trigger_index(), pending_member(TENANT, CUSTOMER)) is not None
     rt.store.erase(ConversationKeys(TENANT, CUSTOMER))
     assert r.zscore(trigger_index(), pending_member(TENANT, CUSTOMER)) is None
+
+
+def test_an_unreadable_document_is_deferred_and_the_batch_goes_on(set_rules, post_sms, work, rt, r):
+    set_rules(nudge_rule(seconds=10))
+    post_sms("hello", CUSTOMER)
+    post_sms("hello", "+15557650000")
+    work()
+    r.hset(ConversationKeys(TENANT, CUSTOMER).state, "doc", b"not a document")
+    report = sweep_triggers_once(rt, int(time.time() * 1000) + 11_000)
+    assert report.deferred == 1 and report.fired == 1
+    assert r.zscore(trigger_index(), pending_member(TENANT, CUSTOMER)) is not None
+
+
+def test_the_sweep_job_works_off_a_backlog_in_batches(set_rules, post_sms, work, rt, r, settings):
+    set_rules(nudge_rule(seconds=3600))
+    r.zadd(trigger_index(), {pending_member(TENANT, f"+1555900{i:04d}"): 0 for i in range(25)})
+    rt.settings = settings.model_copy(update={"trigger_sweep_batch": 10})
+    from jobs.triggers import sweep_triggers
+
+    report = sweep_triggers()
+    assert report["claimed"] == 25 and report["removed"] == 25  # no documents: nothing to fire, all removed
+    assert r.zcard(trigger_index()) == 0
