@@ -16,7 +16,8 @@ Prints a table and writes JSON. Figures:
   two stored sizes (:func:`bench_memory_and_scale`).
 * ``trigger_sweep_*``: one trigger sweep (:func:`jobs.triggers.sweep_triggers_once`)
   with 10 and with 100,000 idle conversations in ``lw:triggers:due``, none
-  due, in ms per sweep, and their ratio (:func:`bench_trigger_sweep`).
+  due, in ms per sweep, and their ratio; and ms per due conversation of a sweep
+  that fires in 200 (:func:`bench_trigger_sweep`).
 * ``voice_*`` (:mod:`service.bench_voice`): Twilio Voice turn latency, webhook
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
@@ -161,57 +162,86 @@ def bench_memory_and_scale(tenants_yaml: str, conversations: int, turns: int, sc
         }
 
 
-def _sweep_ms(rt, sweeps: int, rounds: int = 5) -> float:
-    """Median over ``rounds`` of the mean time (ms) of ``sweeps`` trigger sweeps that find nothing due."""
+def _sweep_ms(rt, sweeps: int) -> float:
+    """Mean time (ms) of ``sweeps`` trigger sweeps that find nothing due."""
     from jobs.triggers import sweep_triggers_once
 
-    means = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(sweeps):
-            report = sweep_triggers_once(rt)
-            assert report.claimed == 0, "an idle conversation was due"
-        means.append((time.perf_counter() - started) * 1000 / sweeps)
-    return sorted(means)[len(means) // 2]
+    started = time.perf_counter()
+    for _ in range(sweeps):
+        report = sweep_triggers_once(rt)
+        assert report.claimed == 0, "an idle conversation was due"
+    return (time.perf_counter() - started) * 1000 / sweeps
 
 
-def bench_trigger_sweep(tenants_yaml: str, small: int = 10, large: int = 100_000, sweeps: int = 300) -> dict:
+def bench_trigger_sweep(
+    tenants_yaml: str, small: int = 10, large: int = 100_000, sweeps: int = 300, rounds: int = 7, due: int = 200
+) -> dict:
     """Time one trigger sweep with ``small`` and ``large`` idle conversations indexed, none due.
 
     Idle conversations are members of ``lw:triggers:due`` scored 1 to 24 hours
     ahead (their next due time), as the sweep leaves them; the sweep reads
-    only the index, so their documents are not written. Each figure is the
-    median of 5 rounds of ``sweeps`` sweeps. Private Redis server.
+    only the index, so their documents are not written. The two sizes live in
+    two databases of one private Redis server and are timed in alternating
+    rounds (``rounds`` of ``sweeps`` sweeps each), so a change in the machine's
+    load hits both; each figure is the median round. Then ``due`` real
+    conversations become due beside the large index and one sweep fires a
+    nudge in each (evaluation, the fire script, the drain's enqueue): ms per
+    due conversation.
     """
     from state.keys import pending_member, trigger_index
 
     with RedisServer() as server:
-        conn = redis.Redis.from_url(server.url)
-        settings = Settings(redis_url=server.url)
-        rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
-        rt.tenants.load_file(parse_tenants_yaml(tenants_yaml), settings.env)
+        base = server.url.rsplit("/", 1)[0]
         now = int(time.time() * 1000)
-
-        def fill(start: int, stop: int) -> None:
-            for chunk in range(start, stop, 10_000):
-                members = {
+        runtimes = {}
+        for size, db in ((small, 1), (large, 2)):
+            conn = redis.Redis.from_url(f"{base}/{db}")
+            settings = Settings(redis_url=f"{base}/{db}")
+            rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
+            rt.tenants.load_file(parse_tenants_yaml(tenants_yaml), settings.env)
+            for chunk in range(0, size, 10_000):
+                conn.zadd(trigger_index(), {
                     pending_member(TENANT, f"+1{i:010d}"): now + 3_600_000 + (i * 7919) % 82_800_000
-                    for i in range(chunk, min(stop, chunk + 10_000))
-                }
-                conn.zadd(trigger_index(), members)
-
-        fill(0, small)
-        _sweep_ms(rt, 500, rounds=1)  # warm up: scripts loaded, tenant cached, client warm
-        small_ms = _sweep_ms(rt, sweeps)
-        fill(small, large)
-        assert conn.zcard(trigger_index()) == large
-        _sweep_ms(rt, 50, rounds=1)
-        large_ms = _sweep_ms(rt, sweeps)
+                    for i in range(chunk, min(size, chunk + 10_000))
+                })
+            assert conn.zcard(trigger_index()) == size
+            _sweep_ms(rt, 300)  # warm up: scripts loaded, tenant cached, connection open
+            runtimes[size] = rt
+        timings: dict[int, list[float]] = {small: [], large: []}
+        for _ in range(rounds):
+            for size in (small, large):
+                timings[size].append(_sweep_ms(runtimes[size], sweeps))
+        small_ms, large_ms = (sorted(timings[k])[rounds // 2] for k in (small, large))
+        per_due_ms = _due_sweep_ms(runtimes[large], due)
     return {
         f"trigger_sweep_ms_{small}_idle": round(small_ms, 4),
         f"trigger_sweep_ms_{large}_idle": round(large_ms, 4),
         "trigger_sweep_ratio": round(large_ms / small_ms, 3),
+        f"trigger_sweep_ms_per_due_{due}_fired": round(per_due_ms, 3),
     }
+
+
+def _due_sweep_ms(rt, due: int) -> float:
+    """Time one sweep that fires a nudge in ``due`` real conversations (beside the idle ones): ms per conversation."""
+    from jobs.triggers import sweep_triggers_once
+    from state.tenant_config import TriggerRule
+
+    acme = rt.tenants.get(TENANT, cached=False)
+    rule = TriggerRule.model_validate({
+        "id": "bench-nudge", "condition": {"type": "no_activity", "seconds": 60},
+        "actions": [{"type": "sms", "template": "Still there, {first_name}?"}],
+    })
+    rt.tenants.save(acme.model_copy(update={"triggers": [rule]}), rt.settings.env)
+    rt.controller.on_committed = lambda keys, ids: None
+    numbers = [f"+1666{i:07d}" for i in range(due)]
+    for n in numbers:
+        _accept(rt, n, "What are your opening hours?")
+        rt.controller.drain(TENANT, n)
+    started = time.perf_counter()
+    report = sweep_triggers_once(rt, int(time.time() * 1000) + 61_000, batch=due)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    assert report.fired == due, report
+    return elapsed_ms / due
 
 
 @click.command("bench")
