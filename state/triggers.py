@@ -169,6 +169,11 @@ def parse_fires(raw: Mapping[bytes, bytes]) -> dict[str, FireRecord]:
     }
 
 
+def read_fires(redis: Redis, keys: ConversationKeys) -> dict[str, FireRecord]:
+    """The conversation's trigger fires by rule id (for the context packet). Keys: ``fires`` (HGETALL)."""
+    return parse_fires(redis.hgetall(keys.fires))
+
+
 # -- evaluation ----------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from state.models import utcnow
 from state.screen import ScreenActivity
 from state.store import decode_document
 from state.tenant_config import AlertChannel, TenantConfig, TriggerRule
-from state.triggers import FireRequest, TriggerFirer, ms, screen_activity_recorded
+from state.triggers import FireRequest, TriggerFirer, ms, read_fires, screen_activity_recorded
 
 pytestmark = pytest.mark.redis_server
 
@@ -200,6 +200,8 @@ def test_cooldown_and_max_fires(set_rules, post_sms, work, standin, rt, r):
     assert sweep_triggers_once(rt, t1 + 10_000_000).fired == 0  # the budget is spent
     assert len(nudges(standin)) == 2
     assert fires(r)["n:still-there"] == "2"
+    record = read_fires(r, ConversationKeys(TENANT, CUSTOMER))["still-there"]
+    assert record.count == 2 and record.last_ms >= t1 + 100_001
 
 
 def test_a_failed_sms_is_retried_and_does_not_burn_the_budget(set_rules, post_sms, work, standin, rt, r):
