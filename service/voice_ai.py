@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from flask import Blueprint, Response, g, request
+from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -116,6 +117,78 @@ DEFAULT_MESSAGES: dict[str, VoiceAiToolMessages] = {
     "highlightField": VoiceAiToolMessages(request_start="", request_complete=""),
 }
 """The seeds' production messages (``""`` = silent; the model speaks from the result)."""
+
+
+# ---------------------------------------------------------------------------
+# Documented shapes (the OpenAPI document's schemas; the handler reads the body leniently itself)
+
+
+class ToolCallFunction(BaseModel):
+    """``function`` of a tool call: the tool's name and its arguments (an object, or a JSON string of one)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    arguments: dict[str, Any] | str | None = None
+
+
+class ToolCallEntry(BaseModel):
+    """One entry of ``toolCallList``: ``id`` is the ``toolCallId`` the result answers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(description="The toolCallId; 1-64 of A-Z a-z 0-9 _ . : - (others are not answered).")
+    type: str | None = "function"
+    function: ToolCallFunction | None = None
+
+
+class ToolCallsMessage(BaseModel):
+    """VAPI's server message ``tool-calls`` (other fields, like ``call`` and ``assistant``, are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description='"tool-calls"; anything else answers 200 with an error.')
+    toolCallList: list[ToolCallEntry] | None = None
+    toolCalls: list[ToolCallEntry] | None = Field(None, description="Read when toolCallList is absent.")
+    call: dict[str, Any] | None = None
+
+
+class ToolCallsRequest(BaseModel):
+    """``POST /voice-ai/{tenant_id}/tools``: ``{"message": {...}}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    message: ToolCallsMessage
+
+
+class ToolCallResult(BaseModel):
+    """One answer, by ``toolCallId`` (VAPI's ``ToolCallResult``)."""
+
+    toolCallId: str
+    name: str = Field(description="The tool's name as called (empty when the call named none).")
+    result: str = Field(description=(
+        'A JSON object as a string: {"success": true, ..., "message": "<speakable>"} or '
+        '{"success": false, "error": "<speakable sentence>"}.'
+    ))
+
+
+class ToolCallsResponse(BaseModel):
+    """The answer to ``tool-calls`` (always HTTP 200 once authenticated)."""
+
+    results: list[ToolCallResult]
+    error: str | None = Field(None, description="Present when the body named no tool call to answer: why, speakable.")
+
+
+class ToolDefinition(BaseModel):
+    """One tool in VAPI's format (``GET /voice-ai/{tenant_id}/tools.json`` answers a list of them)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: str = "function"
+    async_: bool = Field(False, alias="async")
+    function: dict[str, Any] = Field(description="name, description, parameters (JSON Schema).")
+    server: dict[str, str] = Field(description="url: where the platform posts tool-calls.")
+    messages: list[dict[str, str]] = Field(description="type request-start / request-complete / request-failed, content.")
 
 
 class ToolFailure(Exception):
