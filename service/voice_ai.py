@@ -31,6 +31,8 @@ tenant, or a tenant without ``voice_ai`` (the same answer for all, so a
 caller learns nothing about which tenants exist). When Redis cannot be read
 to find the tenant at all, the answer is 200 with failed results: nothing is
 done, and the platform keeps the call alive.
+A disabled tenant's calls all fail with a speakable "paused" (nothing is
+written, as for its Twilio numbers).
 
 Idempotency: a tool call's first successful result is stored under
 :func:`state.keys.voice_ai_tool_result` (``SET NX``, :data:`RESULT_TTL_S`);
@@ -107,6 +109,7 @@ ERR_INTERNAL = "Something went wrong on our side. Please try that again."
 ERR_BODY = "I couldn't read that request. Please try again."
 ERR_SESSION = "I couldn't find that application session; it may have expired. Let's start a new one."
 ERR_NO_FORM = "Online applications aren't set up for this line yet."
+ERR_PAUSED = "Our application line is paused right now. Please ask the caller to try again later."
 
 DEFAULT_MESSAGES: dict[str, VoiceAiToolMessages] = {
     "startSession": VoiceAiToolMessages(
@@ -581,6 +584,8 @@ def tool_calls(tenant_id: str):
         return _fail_everything(body, ERR_TRY_AGAIN)
     if isinstance(tenant, Response):
         return tenant
+    if tenant.disabled:  # nothing is accepted for a disabled tenant (as its Twilio numbers answer 404)
+        return _fail_everything(body, ERR_PAUSED)
     if request.mimetype != "application/json":
         return _fail_everything(body, ERR_BODY)
     try:

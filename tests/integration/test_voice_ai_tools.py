@@ -255,6 +255,13 @@ def test_a_tenant_without_a_form_cannot_start_a_session(client, voice_tenants, s
     assert_speakable_error(result)
 
 
+def test_a_disabled_tenant_answers_200_and_does_nothing(client, voice_tenants, settings, state_conn):
+    voice_tenants.save(voice_tenants.get(ACME).model_copy(update={"disabled": True}), settings.env)
+    response = post(client, tool_message(call("off", "startSession", {"firstName": "Dana", "lastName": "Reyes", "primaryPhone": "5557650001"})))
+    assert one(response)["error"] == voice_ai.ERR_PAUSED
+    assert state_conn.keys("lw:{f:*") == [] and state_conn.keys("lw:{acme-insurance|*") == []
+
+
 def test_arguments_as_a_json_string_or_an_object_and_both_list_names(client, voice_tenants):
     args = {"firstName": "Dana", "lastName": "Reyes", "primaryPhone": "+1 555 765 0001"}
     as_object = one(post(client, tool_message(call("obj", "startSession", args))))
