@@ -44,9 +44,9 @@ one SMS. (Failures are not stored: a retry after Redis recovers runs again.)
 Tools (arguments as in the seeds' production definitions, :func:`tool_definitions`):
 
 ``startSession(firstName, lastName, primaryPhone)``
-    Normalises the phone to E.164, opens a hosted form session
-    (:meth:`state.forms.FormStore.create`, a new token) for the conversation
-    of that phone, and submits a ``form_started`` event to it.
+    Normalises the phone to E.164, reuses the open form session of the
+    conversation of that phone or opens one (:meth:`state.forms.FormStore.create`,
+    token :func:`tool_form_token`), and submits a ``form_started`` event to it.
 ``sendSms(sessionToken)``
     Submits a ``send_link`` event: the controller texts the form link.
 ``getScreenState(sessionToken)``
@@ -58,6 +58,7 @@ Tools (arguments as in the seeds' production definitions, :func:`tool_definition
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -73,14 +74,14 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from agents.lanes.common import form_link
-from agents.lanes.guide import new_form_token
+from agents.lanes.guide import FORM_TOKEN_BYTES
 from agents.phone import last_four, normalize_phone
 from jobs.events import submit_event
 from service.app import services
 from service.errors import error_response
 from state import keys as state_keys
 from state import logs
-from state.errors import ConfigError
+from state.errors import ConfigError, StateError
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.keys import ConversationKeys
 from state.models import mask_address, utcnow
@@ -215,7 +216,7 @@ class ToolCall:
 # Authentication
 
 
-def _unauthorized(message: str = "unauthorized") -> Response:
+def _unauthorized(message: str = "missing or wrong voice-AI secret (or signature) for this tenant") -> Response:
     return error_response(401, message, {"WWW-Authenticate": 'Bearer realm="voice-ai"'})
 
 
@@ -228,7 +229,7 @@ def _check_signature(config: VoiceAiConfig, secret: str, body: bytes) -> bool:
     payload = body
     if config.timestamp_header:
         stamp = request.headers.get(config.timestamp_header, "").strip()
-        if not stamp.isdigit() or len(stamp) > 16:
+        if not re.fullmatch(r"[0-9]{1,16}", stamp):
             return False
         seconds = int(stamp) / 1000 if int(stamp) > 10**11 else int(stamp)
         if abs(time.time() - seconds) > config.max_clock_skew_s:
@@ -364,8 +365,47 @@ def _name(arguments: dict[str, Any], key: str, what: str) -> str:
     return value
 
 
+def tool_form_token(secret: str, tenant_id: str, tool_call_id: str, phone: str) -> str:
+    """The form token a ``startSession`` call opens when the conversation has none to reuse.
+
+    HMAC-SHA256 keyed with the tenant's voice-AI secret over the tenant, the
+    ``toolCallId`` and the phone, cut to :data:`FORM_TOKEN_BYTES` and encoded
+    like :func:`agents.lanes.guide.new_form_token` (22 URL-safe characters):
+    unguessable without the secret, and the same for every retry of the call,
+    so concurrent or failed-and-retried copies all open, announce and return
+    one session (a random token per copy could leave the conversation naming
+    one session and the caller's link another).
+    """
+    message = f"form-token|{tenant_id}|{tool_call_id}|{phone}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()[:FORM_TOKEN_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _open_session(tenant: TenantConfig, forms: FormStore, phone: str) -> str | None:
+    """The conversation's form token when its session is still open (not expired, not submitted), else ``None``.
+
+    So a caller who already has a link (from an earlier call, or texting the
+    guide lane) is guided through the same form. Keys: the conversation's
+    ``state``, ``optout``, ``outbox`` (read), the session's ``meta``.
+    """
+    try:
+        view = services().store.read(ConversationKeys(tenant.tenant_id, phone))
+    except StateError:
+        return None
+    token = view.state.form_token if view is not None else None
+    session = forms.session(token) if token else None
+    if session is None or session.tenant_id != tenant.tenant_id or session.submitted_at is not None:
+        return None
+    return token
+
+
 def start_session(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) -> dict[str, Any]:
-    """``startSession``: open a form session for the phone's conversation and record who it is for."""
+    """``startSession``: open (or reuse) the form session of the phone's conversation and record who it is for.
+
+    Reuses the conversation's open session; otherwise opens one with
+    :func:`tool_form_token`. The ``form_started`` event (``tool:<toolCallId>``)
+    sets the name and phone slots and the conversation's ``form_token``.
+    """
     svc = services()
     if tenant.form is None:
         raise ToolFailure(ERR_NO_FORM)
@@ -375,9 +415,12 @@ def start_session(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any
     phone = normalize_phone(raw_phone)
     if phone is None:
         raise ToolFailure("That phone number doesn't look right. Could you ask for the 10-digit number again?")
-    token = new_form_token()
     forms = FormStore(svc.state_redis)
-    forms.create(FormSession(form_token=token, tenant_id=tenant.tenant_id, conversation_id=phone, phone=phone, created_at=utcnow()))
+    token = _open_session(tenant, forms, phone)
+    if token is None:
+        secret = tenant.voice_ai.secret.resolve(svc.settings.env)  # type: ignore[union-attr]  # authenticated with it
+        token = tool_form_token(secret, tenant.tenant_id, call.id, phone)
+        forms.create(FormSession(form_token=token, tenant_id=tenant.tenant_id, conversation_id=phone, phone=phone, created_at=utcnow()))
     submit_event(
         svc, tenant, phone, "form_started", author_id=AUTHOR_ID, event_id=f"tool:{call.id}", request_id=g.request_id,
         data={"form_token": token, "first_name": first, "last_name": last, "phone": phone},
@@ -573,7 +616,6 @@ def _fail_everything(body: bytes, message: str) -> Response:
 @bp.post("/<tenant_id>/tools")
 def tool_calls(tenant_id: str):
     """Answer a ``tool-calls`` server message (see the module docstring for the contract)."""
-    logs.bind(tenant_id=tenant_id)
     body = _read_body()
     if body is None:
         return _answer([], "That request was too large for me to read.")
@@ -584,6 +626,7 @@ def tool_calls(tenant_id: str):
         return _fail_everything(body, ERR_TRY_AGAIN)
     if isinstance(tenant, Response):
         return tenant
+    logs.bind(tenant_id=tenant.tenant_id)
     if tenant.disabled:  # nothing is accepted for a disabled tenant (as its Twilio numbers answer 404)
         return _fail_everything(body, ERR_PAUSED)
     if request.mimetype != "application/json":

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -166,6 +168,18 @@ def test_hmac_with_timestamp_rejects_stale_requests(client, voice_tenants, setti
     assert post(client, body, tenant=BRIGHT, headers=headers(str(now * 1000))).status_code == 200  # milliseconds
     assert post(client, body, tenant=BRIGHT, headers=headers(str(now - 3600))).status_code == 401
     assert post(client, body, tenant=BRIGHT, headers=signed(body)).status_code == 401  # timestamp missing
+    assert post(client, body, tenant=BRIGHT, headers={**headers(str(now)), "X-Timestamp": "²³"}).status_code == 401
+
+
+def test_voice_ai_config_is_validated():
+    from pydantic import ValidationError
+
+    secret = {"env": "X_SECRET", "dev_value": "s"}
+    for bad in ({"auth": "basic"}, {"signature_header": "X Sig"}, {"messages": {"noSuchTool": {}}},
+                {"messages": {"sendSms": {"request_start": "x" * 301}}}, {"server_url": "ftp://x"}, {"extra": 1}):
+        with pytest.raises(ValidationError):
+            VoiceAiConfig.model_validate({"secret": secret, **bad})
+    assert VoiceAiConfig.model_validate({"secret": secret}).auth == "bearer"
 
 
 # --- every error past authentication is 200 with a speakable error --------------------------------
@@ -350,6 +364,31 @@ def test_a_retried_tool_call_returns_the_first_result_and_sends_one_sms(client, 
     assert len([m for m in standin.messages() if f"/f/{token}" in m["Body"]]) == 2
 
 
+def test_concurrent_retries_get_one_answer_and_send_one_sms(app, voice_tenants, work, standin):
+    """Eight copies of the same call at once (threads, each its own client): one result for all, one SMS."""
+    barrier = threading.Barrier(8)
+
+    def fire(body: dict) -> dict:
+        client = app.test_client()
+        barrier.wait()
+        return post(client, body).get_json()
+
+    start_body = tool_message(call("race_start", "startSession", {"firstName": "Dana", "lastName": "Reyes", "primaryPhone": "5557650001"}))
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(fire, [start_body] * 8))
+    assert all(a == answers[0] for a in answers)
+    token = json.loads(answers[0]["results"][0]["result"])["sessionToken"]
+    work()
+    assert app.extensions["laneway"].store.read(ConversationKeys(ACME, CALLER)).state.form_token == token
+    assert len(app.extensions["laneway"].state_redis.keys("lw:{f:*}:meta")) == 1
+    send_body = tool_message(call("race_sms", "sendSms", {"sessionToken": token}))
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(fire, [send_body] * 8))
+    assert all(a == answers[0] for a in answers) and json.loads(answers[0]["results"][0]["result"])["success"]
+    work()
+    assert len([m for m in standin.messages() if f"/f/{token}" in m["Body"]]) == 1
+
+
 def test_a_retried_highlight_pushes_one_command(client, voice_tenants, state_conn):
     token = start(client)["sessionToken"]
     body = tool_message(call("hl_once", "highlightField", {"sessionToken": token, "fieldId": "dob"}))
@@ -414,6 +453,27 @@ def test_full_flow_start_send_screen_state_highlight(client, voice_tenants, work
     pending = forms.pending_commands(token)
     assert [(c.command_id, c.action, c.field_id, c.label) for _, c in pending] == [
         ("tool:flow_hl", "highlight", "dob", "Birthday"), ("tool:flow_hl2", "highlight", "tobacco", "Tobacco use")]
+
+
+def test_start_session_reuses_the_conversations_open_form_until_it_is_submitted(client, voice_tenants, work, state_conn):
+    first = start(client, "reuse_1")["sessionToken"]
+    work()
+    assert start(client, "reuse_2")["sessionToken"] == first  # a second call (or the SMS guide's link): same form
+    FormStore(state_conn).record_activity(first, ScreenActivity(screen_name="page-3-review", page=3, action="submit", fields={}, at=utcnow()))
+    work()
+    fresh = start(client, "reuse_3")["sessionToken"]
+    assert fresh != first
+    work()
+    assert client.application.extensions["laneway"].store.read(ConversationKeys(ACME, CALLER)).state.form_token == fresh
+
+
+def test_the_tool_form_token_is_unguessable_and_stable():
+    token = voice_ai.tool_form_token("secret", ACME, "call_1", CALLER)
+    assert token == voice_ai.tool_form_token("secret", ACME, "call_1", CALLER) and len(token) == 22
+    others = {voice_ai.tool_form_token(*args) for args in [
+        ("other", ACME, "call_1", CALLER), ("secret", BRIGHT, "call_1", CALLER),
+        ("secret", ACME, "call_2", CALLER), ("secret", ACME, "call_1", "+15557650002")]}
+    assert token not in others and len(others) == 4
 
 
 def test_a_session_that_expired_is_a_speakable_error(client, voice_tenants, state_conn):
