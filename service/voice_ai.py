@@ -263,15 +263,31 @@ def _authenticate(tenant_id: str, body: bytes) -> TenantConfig | Response:
 # Parsing
 
 
+def _body_limit() -> int:
+    """Bytes read at most: :data:`MAX_BODY_BYTES`, kept one under the app's own limit.
+
+    werkzeug cuts a chunked body (no ``Content-Length``) at the app's
+    ``MAX_CONTENT_LENGTH`` without an error; reading one byte less than that
+    at most makes such a body show up as too large instead of as truncated.
+    """
+    return min(MAX_BODY_BYTES, services().settings.max_request_bytes - 1)
+
+
 def _read_body() -> bytes | None:
-    """Return the raw body, or ``None`` when it is over :data:`MAX_BODY_BYTES`."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+    """Return the raw body, or ``None`` when it is over :func:`_body_limit` (read in pieces up to it)."""
+    limit = _body_limit()
+    if request.content_length is not None and request.content_length > limit:
         return None
+    pieces, size = [], 0
     try:
-        body = request.stream.read(MAX_BODY_BYTES + 1)
+        while piece := request.stream.read(min(8192, limit + 1 - size)):
+            pieces.append(piece)
+            size += len(piece)
+            if size > limit:
+                return None
     except RequestEntityTooLarge:
         return None
-    return None if len(body) > MAX_BODY_BYTES else body
+    return b"".join(pieces)
 
 
 def _tool_calls(document: Any) -> list[ToolCall] | str:
@@ -415,7 +431,7 @@ def start_session(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any
     phone = normalize_phone(raw_phone)
     if phone is None:
         raise ToolFailure("That phone number doesn't look right. Could you ask for the 10-digit number again?")
-    forms = FormStore(svc.state_redis)
+    forms = svc.forms
     token = _open_session(tenant, forms, phone)
     if token is None:
         secret = tenant.voice_ai.secret.resolve(svc.settings.env)  # type: ignore[union-attr]  # authenticated with it
@@ -438,7 +454,7 @@ def start_session(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any
 def send_sms(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) -> dict[str, Any]:
     """``sendSms``: text the form link to the session's phone (a ``send_link`` event)."""
     svc = services()
-    token, session = _session(tenant, FormStore(svc.state_redis), arguments)
+    token, session = _session(tenant, svc.forms, arguments)
     conversation = session.conversation_id
     if svc.state_redis.exists(ConversationKeys(tenant.tenant_id, conversation).optout):
         raise ToolFailure(
@@ -516,7 +532,7 @@ def screen_view(tenant: TenantConfig, state: ScreenState | None) -> dict[str, An
 
 def get_screen_state(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) -> dict[str, Any]:
     """``getScreenState``: what the customer's form shows now."""
-    forms = FormStore(services().state_redis)
+    forms = services().forms
     token, _ = _session(tenant, forms, arguments)
     return screen_view(tenant, forms.screen_state(token, tenant.form, utcnow()))
 
@@ -529,7 +545,7 @@ def highlight_field(tenant: TenantConfig, call: ToolCall, arguments: dict[str, A
     """
     if tenant.form is None:
         raise ToolFailure(ERR_NO_FORM)
-    forms = FormStore(services().state_redis)
+    forms = services().forms
     token, _ = _session(tenant, forms, arguments)
     wanted = _text(arguments, "fieldId", "Which field should I highlight?", max_chars=120)
     label_hint = _text(arguments, "fieldName", "", required=False, max_chars=120)

@@ -9,6 +9,7 @@ stand-in) → getScreenState after the page's activity → highlightField.
 from __future__ import annotations
 
 import hashlib
+import io
 import hmac
 import json
 import threading
@@ -223,6 +224,22 @@ def test_an_oversized_body_is_200_with_an_error(client, voice_tenants):
     response = post(client, huge)
     assert response.status_code == 200
     assert response.get_json()["results"] == [] and response.get_json()["error"]
+
+
+def chunked(client, raw: bytes):
+    """Post ``raw`` with no Content-Length (chunked, as a proxy may forward it)."""
+    return client.post(f"/voice-ai/{ACME}/tools", input_stream=io.BytesIO(raw),
+                       headers={**bearer(), "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})  # as gunicorn serves it
+
+
+def test_a_chunked_body_is_read_up_to_the_limit(client, voice_tenants):
+    small = json.dumps(tool_message(call("chunk_ok", "getScreenState", {"sessionToken": "nope"}))).encode()
+    assert_speakable_error(one(chunked(client, small)))  # read whole and answered
+    huge = json.dumps(tool_message(call("chunk_big", "sendSms", {"sessionToken": "x" * (voice_ai.MAX_BODY_BYTES + 10)}))).encode()
+    response = chunked(client, huge)
+    assert response.status_code == 200
+    assert response.get_json()["results"] == [] and "too large" in response.get_json()["error"]
 
 
 @pytest.mark.parametrize("name, arguments", [
