@@ -543,3 +543,16 @@ def test_tools_json_in_vapi_format_with_the_tenants_messages(client, voice_tenan
         {"type": "request-failed", "content": "Let me try that again."},
     ]
     assert defaults["getScreenState"][0] == {"type": "request-start", "content": "Let me check your screen..."}
+
+
+def test_the_example_tenant_as_shipped(client, tenants, state_conn):
+    """acme-insurance exactly as tenants.example.yaml ships it (its life-insurance form, bearer secret)."""
+    token = start(client, "shipped_start")["sessionToken"]
+    FormStore(state_conn).record_activity(token, ScreenActivity(
+        screen_name="page-1-applicant", page=1, action="field_change", field_id="first_name",
+        fields={"first_name": "Dana", "last_name": "Reyes"}, at=utcnow()))
+    state = one(post(client, tool_message(call("shipped_state", "getScreenState", {"sessionToken": token}))))
+    assert state["pageNumber"] == 1 and state["pageCount"] == 6
+    assert state["nextField"]["fieldId"] == "date_of_birth"
+    highlighted = one(post(client, tool_message(call("shipped_hl", "highlightField", {"sessionToken": token, "fieldId": "date_of_birth"}))))
+    assert highlighted["success"] is True
