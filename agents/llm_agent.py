@@ -43,6 +43,7 @@ from agents.base import Agent, AgentResult, OutboundDraft, Route, TurnInput
 from agents.faq import best_faq
 from agents.guard import reply_problem
 from agents.lanes.common import form_link, intent_ops, lane_enabled, slot_op
+from agents.lanes.form_guide import SENSITIVE_TYPES
 from agents.lanes.guide import LINK_HERE, deliver_link, is_first_in_lane, new_form_token
 from agents.lanes.sms import link_again
 from agents.lanes.support import escalation_ops
@@ -50,6 +51,7 @@ from agents.llm_router import MESSAGE_CHARS, LlmCallError, cut_text, escape_data
 from agents.phone import last_four, normalize_phone
 from state.models import Lane, SessionState, mask_address
 from state.patch import PatchOp, Replace, apply_patch
+from state.screen import FormCommand
 from state.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
@@ -241,21 +243,48 @@ def _send_link(turn: TurnInput, _args: NoArguments, _token: Callable[[], str]) -
 
 
 def _screen_state(turn: TurnInput, _args: NoArguments, _token: Callable[[], str]) -> ToolOutcome:
-    # Placeholder until the hosted form reports progress (hosted-form issue): answers honestly from state.
+    screen = turn.screen
+    if screen is None:
+        return ToolOutcome({
+            "form_session_started": bool(turn.state.form_token),
+            "screen": None,
+            "note": "The customer has not opened the form link yet." if turn.state.form_token else "No form session yet.",
+        })
+    form = turn.tenant.form
+    labels = form.fields() if form else {}
+    sensitive = {fid for fid, f in labels.items() if f.type in SENSITIVE_TYPES}
+
+    def shown(field_id: str, value: str | None) -> str | None:
+        return "(filled in)" if value and field_id in sensitive else value  # dates are never read back
+
     return ToolOutcome({
-        "form_session_started": bool(turn.state.form_token),
-        "screen": None,
-        "note": "No screen activity is recorded yet: the hosted form does not report progress.",
+        "form_session_started": True,
+        "page_number": screen.page_number,
+        "page_count": screen.page_count,
+        "page_title": screen.page_title,
+        "fields": {labels[k].label if k in labels else k: shown(k, v) for k, v in screen.fields.items()},
+        "changed_fields": [
+            {"field": labels[c.field_id].label if c.field_id in labels else c.field_id,
+             "from": shown(c.field_id, c.from_), "to": shown(c.field_id, c.to)}
+            for c in screen.changed_fields
+        ],
+        "seconds_since_update": screen.seconds_since_update,
+        "is_fresh": screen.is_fresh,
+        "submitted": screen.submitted,
     })
 
 
 def _highlight_field(turn: TurnInput, args: HighlightArguments, _token: Callable[[], str]) -> ToolOutcome:
-    # Placeholder until the hosted form can be controlled (hosted-form issue): nothing is highlighted.
-    return ToolOutcome({
-        "highlighted": False,
-        "field": args.field,
-        "note": "The hosted form cannot highlight fields yet; describe where the field is in words.",
-    })
+    form = turn.tenant.form
+    if form is None or not turn.state.form_token:
+        return ToolOutcome({"highlighted": False, "error": "no form is open; describe the field in words"})
+    wanted = args.field.strip().casefold()
+    field = next((f for f in form.fields().values() if wanted in (f.id.casefold(), f.label.casefold())), None)
+    if field is None:
+        return ToolOutcome({"highlighted": False, "error": "no such field",
+                            "fields": [f.label for f in form.fields().values()]})
+    command = FormCommand(command_id="turn", field_id=field.id, label=field.label[:40], created_at=turn.now)
+    return ToolOutcome({"highlighted": True, "field": field.label}, AgentResult(commands=[command]))
 
 
 def _lookup_faq(turn: TurnInput, args: FaqArguments, _token: Callable[[], str]) -> ToolOutcome:
@@ -459,6 +488,7 @@ def _converse(chat: ChatWithTools, turn: TurnInput, lane: str, make_token: Calla
     working = turn
     ops: list[PatchOp] = []
     drafts: list[OutboundDraft] = []
+    commands: list[FormCommand] = []
     regenerated = False
     for _ in range(llm.max_model_calls_per_turn):
         answer = chat(turn.tenant, model=llm.model, messages=messages, tools=schemas)
@@ -475,15 +505,16 @@ def _converse(chat: ChatWithTools, turn: TurnInput, lane: str, make_token: Calla
                 outcome = _run_tool(working, tools, call, make_token)
                 ops += outcome.effects.patch
                 drafts += outcome.effects.outbound
+                commands += outcome.effects.commands
                 working = _with_state(working, outcome.effects.patch)
                 if outcome.final:
-                    return AgentResult(patch=ops, outbound=drafts, handoff=outcome.effects.handoff, agent="llm")
+                    return AgentResult(patch=ops, outbound=drafts, handoff=outcome.effects.handoff, commands=commands, agent="llm")
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(outcome.result)})
             continue
         reply = (answer.content or "").strip()
         problem = reply_problem(reply, turn.tenant, turn.channel, frozenset(tools))
         if problem is None:
-            return AgentResult(patch=ops, outbound=[*drafts, OutboundDraft(text=reply)], agent="llm")
+            return AgentResult(patch=ops, outbound=[*drafts, OutboundDraft(text=reply)], commands=commands, agent="llm")
         if regenerated:
             raise _Fallback("guard_failed", problem)
         regenerated = True

@@ -93,7 +93,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         return response
 
-    from service import admin_api, health, hosted_form, metrics, openapi, operator_api, twilio_messaging, twilio_voice
+    from service import (
+        admin_api, health, hosted_form, metrics, openapi, operator_api, twilio_messaging, twilio_voice, voice_ai,
+    )
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
@@ -104,4 +106,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(hosted_form.bp)
+    app.register_blueprint(voice_ai.bp)
     return app

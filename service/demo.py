@@ -9,6 +9,7 @@ key>``) and the new turns are printed with the lane that produced them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -46,13 +47,31 @@ class Step:
     text: str
     expect: Literal["reply", "suppressed", "silent"] = "reply"
     note: str = ""
+    screen: tuple[dict, ...] = ()
+    """Screen activity the customer's form page posts before the text (``POST /f/<token>/activity``
+    bodies), as if the customer typed in the form texted to them."""
+
+
+def _page_1(**fields: str) -> dict:
+    values = {"first_name": "", "last_name": "", "date_of_birth": ""} | fields
+    return {"screen_name": "page-1-applicant", "page": 1, "fields": values, "action": "field_change"}
 
 
 SCRIPTS: dict[str, list[Step]] = {
     "acme-insurance": [
         Step("Hi, I'd like to apply for life insurance"),
         Step("Dana Whitfield"),
-        Step("yes", note="the application link is texted"),
+        Step("yes", note="the application link is texted: open it in a browser to follow along"),
+        Step(
+            "ok I typed my name, what's next?",
+            screen=({**_page_1(), "action": "load"}, _page_1(first_name="Dana", last_name="Whitfield")),
+            note="the form shows Dana Whitfield; the guide reads it back and highlights the date of birth",
+        ),
+        Step(
+            "I fixed my first name",
+            screen=(_page_1(first_name="Dina", last_name="Whitfield", date_of_birth="1990-04-01"),),
+            note="a correction is noticed; the date itself is never read back",
+        ),
         Step("What are your opening hours?"),
         Step("HELP"),
         Step("STOP"),
@@ -118,7 +137,13 @@ def play(phone: Phone, steps: list[Step], api_key: str, echo=click.echo) -> int:
     tenant = phone.tenant
     problems = 0
     shown = 0
+    form_link: str | None = None
     for step in steps:
+        if step.screen:
+            if form_link is None:
+                raise ChatError("the script types in the form, but no form link was texted")
+            for activity in step.screen:
+                post_activity(phone.endpoints.web_url, form_link, activity)
         phone.send(step.text)
         if step.expect == "reply":
             replies = phone.wait_for_replies()
@@ -129,6 +154,11 @@ def play(phone: Phone, steps: list[Step], api_key: str, echo=click.echo) -> int:
         for turn in turns[shown:]:
             echo(format_turn(turn))
         shown = len(turns)
+        for reply in replies:
+            found = FORM_LINK.search(reply.body or "")
+            if found and form_link is None:
+                form_link = found.group(0)
+                echo(f"    (open {phone.endpoints.web_url}/f/{found.group('token')} in a browser to watch the form)")
         if step.note:
             echo(f"    ({step.note})")
         if step.expect == "reply" and not replies:
@@ -145,6 +175,24 @@ def play(phone: Phone, steps: list[Step], api_key: str, echo=click.echo) -> int:
         f"opted_out={conversation.get('opted_out')} slots={conversation.get('slots')}"
     )
     return problems
+
+
+FORM_LINK = re.compile(r"https?://\S+/f/(?P<token>[A-Za-z0-9_-]{10,64})")
+
+
+def post_activity(web_url: str, form_link: str, activity: dict) -> None:
+    """Post screen activity for the form of ``form_link``, exactly as the form page does.
+
+    Raises:
+        ChatError: unreachable, or the service refused the activity.
+    """
+    token = FORM_LINK.search(form_link).group("token")
+    try:
+        answer = requests.post(f"{web_url}/f/{token}/activity", json=activity, timeout=HTTP_TIMEOUT_S)
+    except requests.RequestException as exc:
+        raise ChatError(f"cannot reach the hosted form at {web_url}: {exc}") from exc
+    if answer.status_code != 201:
+        raise ChatError(f"the hosted form refused the activity: {answer.status_code} {answer.text[:300]}")
 
 
 def format_turn(turn: dict) -> str:

@@ -24,15 +24,19 @@ from service.api_models import (
     TenantView,
     UsageReport,
 )
+from service.voice_ai import ToolCallsRequest, ToolCallsResponse, ToolDefinition
 from state.tenant_config import TenantConfig
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
 _REF = "#/components/schemas/{model}"
-_MODELS = [ErrorBody, ConversationView, UsageReport, AuditPage, TenantView, AddNumber, RotatedKey, TenantConfig]
+_MODELS = [
+    ErrorBody, ConversationView, UsageReport, AuditPage, TenantView, AddNumber, RotatedKey, TenantConfig,
+    ToolCallsResponse, ToolDefinition,
+]
 _ERRORS = {
     400: "Bad input; the message names the field.",
-    401: "Missing or wrong bearer key.",
+    401: "Missing or wrong bearer key (voice-AI: missing or wrong secret or signature, unknown tenant, or no voice_ai).",
     404: "Unknown tenant or resource (or another tenant's).",
     409: "Conflict: stale If-Match, existing tenant, or a number another tenant owns.",
     413: "Request body too large.",
@@ -101,12 +105,43 @@ def _operation(
     return operation
 
 
+EXAMPLE_TOOL_CALLS: dict[str, Any] = {
+    "message": {
+        "type": "tool-calls",
+        "toolCallList": [{"id": "call_example_1", "type": "function",
+                          "function": {"name": "getScreenState", "arguments": {"sessionToken": "no-such-session"}}}],
+        "call": {"id": "call-uuid", "type": "inboundPhoneCall"},
+    }
+}
+
+
+def _voice_ai_tools() -> dict[str, Any]:
+    """``POST /voice-ai/{tenant_id}/tools``: 200 for everything past authentication (see :mod:`service.voice_ai`)."""
+    return {
+        "operationId": "voiceAiToolCalls",
+        "summary": "Answer a VAPI tool-calls message (startSession, sendSms, getScreenState, highlightField). "
+                   "Always 200 once authenticated: errors are speakable results.",
+        "tags": ["voice-ai"],
+        "security": [{"voiceAiSecret": []}],
+        "parameters": [_TENANT],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": _REF.format(model="ToolCallsRequest")}, "example": EXAMPLE_TOOL_CALLS}}},
+        "responses": {
+            "200": {"description": "One result per answerable tool call, or an empty list and a speakable error.",
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="ToolCallsResponse")}}}},
+            **{str(s): _error(s) for s in (401, 404, 405)},
+        },
+    }
+
+
 def build_document() -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the operator and admin APIs."""
     _, defs = models_json_schema([(m, "serialization") for m in _MODELS], ref_template=_REF)
     schemas = defs.get("$defs", {})
     # A request body is validated, not serialized: use TenantConfig's and AddNumber's validation shape.
-    _, inputs = models_json_schema([(TenantConfig, "validation"), (AddNumber, "validation")], ref_template=_REF)
+    _, inputs = models_json_schema(
+        [(TenantConfig, "validation"), (AddNumber, "validation"), (ToolCallsRequest, "validation")], ref_template=_REF
+    )
     schemas.update(inputs.get("$defs", {}))
     if_match_required = {"name": _IF_MATCH, "in": "header", "required": True, "description": 'The config_version, like "3" (the ETag of GET).', "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]{1,18}"?$'}, "example": '"1"'}
     if_match_optional = {**if_match_required, "required": False}
@@ -157,16 +192,34 @@ def build_document() -> dict[str, Any]:
             "post": _operation("rotateApiKey", "Replace the tenant's operator API keys with one new key (shown once).", ad,
                                {200: _json("RotatedKey", "The new key.")}, (*_ADMIN_ERRORS, 400, 409), [_TENANT, if_match_optional]),
         },
+        "/voice-ai/{tenant_id}/tools": {"post": _voice_ai_tools()},
+        "/voice-ai/{tenant_id}/tools.json": {
+            "get": {
+                "operationId": "getVoiceAiToolDefinitions",
+                "summary": "The tenant's voice-AI tool definitions in VAPI's format, with its spoken messages.",
+                "tags": ["voice-ai"],
+                "security": [{"voiceAiSecret": []}],
+                "parameters": [_TENANT],
+                "responses": {
+                    "200": {"description": "The tools (paste into the assistant's model.tools).", "content": {"application/json": {
+                        "schema": {"type": "array", "items": {"$ref": _REF.format(model="ToolDefinition")}}}}},
+                    **{str(s): _error(s) for s in (401, 404, 405, 503)},
+                },
+            },
+        },
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Laneway HTTP API", "version": "1", "description": "Operator API (per-tenant keys) and admin API (LANEWAY_ADMIN_API_KEY)."},
+        "info": {"title": "Laneway HTTP API", "version": "1", "description": "Operator API (per-tenant keys), admin API (LANEWAY_ADMIN_API_KEY) and the voice-AI tool webhook (per-tenant secret)."},
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
                 "operatorKey": {"type": "http", "scheme": "bearer", "description": "A tenant's operator API key."},
                 "adminKey": {"type": "http", "scheme": "bearer", "description": "The admin key in LANEWAY_ADMIN_API_KEY."},
+                "voiceAiSecret": {"type": "http", "scheme": "bearer", "description": (
+                    "The tenant's voice_ai.secret. With voice_ai.auth: hmac, send instead the hex HMAC-SHA256 of "
+                    "the raw body keyed with it in X-Signature (or the configured header).")},
             },
         },
     }

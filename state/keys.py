@@ -61,6 +61,8 @@ key                            type        holds
 ``T:alerted:<YYYY-MM>:<pct>``  string      an alert at ``pct`` % was recorded
 ``T:audit``                    stream      operator API actions (trimmed by age and
                                            count)
+``T:toolcall:<sha256>``        string      the first result (JSON) of a voice-AI tool call, by
+                                           the SHA-256 of its ``toolCallId`` (SET NX, 24 h)
 =============================  ==========  ======================================
 
 ``T`` = ``lw:{t:<tenant_id>}``: tenant-scoped keys that a script uses
@@ -68,6 +70,8 @@ together share that hash tag (one cluster slot per tenant).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from state.models import mask_address
 
@@ -211,6 +215,15 @@ def rate_limit_prefix() -> str:
 def audit(tenant_id: str) -> str:
     """The tenant's audit trail of operator API actions."""
     return f"{tenant_tag(tenant_id)}:audit"
+
+
+def voice_ai_tool_result(tenant_id: str, tool_call_id: str) -> str:
+    """The stored first result of a voice-AI tool call: ``T:toolcall:<sha256 hex of tool_call_id>``.
+
+    The id is hashed so any id the platform sends makes a short, safe key.
+    """
+    digest = hashlib.sha256(tool_call_id.encode()).hexdigest()
+    return f"{tenant_tag(tenant_id)}:toolcall:{digest}"
 
 
 def number(e164: str) -> str:

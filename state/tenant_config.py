@@ -240,6 +240,58 @@ class AlertChannel(BaseModel):
         return webhook_url_problem(url, self.allowed_hosts)
 
 
+VoiceAiTool = Literal["startSession", "sendSms", "getScreenState", "highlightField"]
+"""The voice-AI tools Laneway serves (:mod:`service.voice_ai`)."""
+
+
+class VoiceAiToolMessages(BaseModel):
+    """What the voice platform says around one tool call (VAPI ``messages``; ``""`` = say nothing).
+
+    ``None`` keeps Laneway's default for that moment (the seeds' production
+    messages); a message that is ``None`` with no default is left out of the
+    tool definition.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_start: str | None = Field(None, max_length=300)
+    """Spoken while the tool runs."""
+    request_complete: str | None = Field(None, max_length=300)
+    """Spoken when it answered (``""``: silent, the model speaks from the result)."""
+    request_failed: str | None = Field(None, max_length=300)
+    """Spoken when the platform could not get an answer (timeout, transport error)."""
+
+
+class VoiceAiConfig(BaseModel):
+    """The voice-AI tool webhook (``voice_ai:`` in the tenants YAML): ``/voice-ai/<tenant_id>/tools``.
+
+    ``auth`` decides how a request proves it comes from the tenant's voice
+    platform (compared in constant time; anything else answers 401):
+
+    - ``bearer``: ``Authorization: Bearer <secret>`` (VAPI's "Bearer Token" credential).
+    - ``hmac``: the hex HMAC-SHA256, keyed with the secret, of the raw body in
+      ``signature_header`` (VAPI's "HMAC" credential; an optional ``sha256=``
+      prefix is accepted). With ``timestamp_header`` set, the signed payload is
+      ``<timestamp>.<body>`` (VAPI's default payload format) and the timestamp
+      (seconds or milliseconds since the epoch) must be within
+      ``max_clock_skew_s`` of now.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretRef
+    auth: Literal["bearer", "hmac"] = "bearer"
+    signature_header: str = Field("X-Signature", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    timestamp_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    max_clock_skew_s: int = Field(300, ge=1, le=3600)
+    server_url: str | None = Field(None, pattern=r"^https?://[^\s]+$", max_length=500)
+    """The URL the tool definitions name (``server.url``); default
+    ``<LANEWAY_PUBLIC_BASE_URL>/voice-ai/<tenant_id>/tools``."""
+    messages: dict[VoiceAiTool, VoiceAiToolMessages] = Field(default_factory=dict)
+    """Per tool, what the platform says while it runs (``request-start``,
+    ``request-complete``, ``request-failed``); unset ones keep the defaults."""
+
+
 # -- proactive triggers (issue 6) -----------------------------------------------
 
 RULE_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -481,6 +533,8 @@ class TenantConfig(BaseModel):
     alerts: AlertChannel | None = None
     """The alert webhook channel; ``None``: the tenant receives no webhooks (trigger
     ``webhook`` actions need it for their secret and allow-list)."""
+    voice_ai: VoiceAiConfig | None = None
+    """The voice-AI tool webhook (``/voice-ai/<tenant_id>/tools``); ``None``: not offered (401)."""
     triggers: list[TriggerRule] = Field(default_factory=list, max_length=50)
     """Proactive trigger rules (:mod:`state.triggers`, :mod:`jobs.triggers`)."""
     disabled: bool = False

@@ -292,3 +292,29 @@ def test_config_validates_lanes_and_examples(acme):
     bad = PROMPT.model_copy(update={"examples": [LlmExample(customer="?", reply="That is unknown.")]})
     with pytest.raises(ValueError, match="banned phrase 'unknown'"):
         TenantConfig.model_validate({**acme.model_dump(), "llm": with_llm(acme, prompt=bad).llm.model_dump()})
+
+
+def test_screen_tools_read_the_live_screen_and_highlight_a_field(agents_on, llm, acme, new_state, make_turn):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from state.screen import ScreenActivity, screen_state_of
+
+    tenant = with_llm(acme)
+    assert tenant.form is not None  # acme ships its application form
+    before = ScreenActivity(screen_name="page-1-applicant", fields={"first_name": "Dana"}, action="load", at=T0)
+    latest = ScreenActivity(screen_name="page-1-applicant", action="field_change", at=T0,
+                            fields={"first_name": "Dana", "date_of_birth": "1990-04-01"})
+    screen = screen_state_of(latest, before, tenant.form, T0 + timedelta(seconds=3))
+    state = new_state(tenant, form_token=TOKEN, lane="guide", slots={"first_name": "Dana", "last_name": "W", "phone": "+15557655432"})
+    turn = replace(make_turn(tenant, state, "what's next?"), screen=screen)
+    llm.script(
+        {"tool_calls": [call("get_screen_state")]},
+        {"tool_calls": [call("highlight_field", field="Last name")]},
+        {"content": "Next is your last name; I've highlighted it."},
+    )
+    result = run_agent("guide", turn, match("guide"), agents_on)
+    assert result.agent == "llm" and [c.field_id for c in result.commands] == ["last_name"]
+    screen_answer = json.loads(llm.bodies()[1]["messages"][-1]["content"])
+    assert screen_answer["page_title"] == "About you" and screen_answer["fields"]["First name"] == "Dana"
+    assert screen_answer["fields"]["Date of birth"] == "(filled in)" and "1990" not in json.dumps(screen_answer)
