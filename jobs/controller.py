@@ -198,7 +198,7 @@ class TurnController:
             metrics.ROUTER_FALLBACKS.labels(tenant_id, outcome.router_fallback).inc()
         for agent_lane, reason in outcome.agent_fallbacks:
             metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
-        self._after_commit(keys, outcome, committed.version)
+        self._after_commit(keys, tenant, outcome, committed.version)
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -232,7 +232,7 @@ class TurnController:
             phone=after.slots.get("phone"), created_at=self.clock(),
         ))
 
-    def _after_commit(self, keys: ConversationKeys, outcome: TurnOutcome, version: int) -> None:
+    def _after_commit(self, keys: ConversationKeys, tenant: TenantConfig, outcome: TurnOutcome, version: int) -> None:
         """Push the turn's form commands and record the commit in the tenant's index and live feed.
 
         Keys: the form's ``commands`` (per command); ``T:conversations`` (ZADD),
@@ -243,7 +243,7 @@ class TurnController:
         if self.forms is not None and token:
             for i, command in enumerate(outcome.commands):
                 self.forms.push_command(token, command.model_copy(update={"command_id": f"turn:{version}.{i}"}))
-        record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds)
+        record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds, has_triggers=bool(tenant.triggers))
 
     @staticmethod
     def _state_of(loaded: Loaded, tenant_id: str, conversation_id: str) -> SessionState:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g
 from twilio.twiml.messaging_response import MessagingResponse
 
 from jobs.queues import enqueue_drain, mark_pending
 from service.app import services
 from service.errors import ApiError
-from service.twilio_signature import check_twilio_signature
+from service.twilio_webhook import form_field, verified_tenant
 from state import logs
 from state.keys import ConversationKeys
 from state.models import InboundMessage, channel_of, mask_address, utcnow
@@ -43,44 +43,16 @@ MAX_BODY_CHARS = 1600
 EMPTY_TWIML = str(MessagingResponse())
 
 
-def _field(name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
-    """Return the form field ``name`` (``default`` when absent, if given), matched whole by ``pattern``.
-
-    Raises:
-        ApiError: 400 naming the field when it is repeated, missing or malformed.
-    """
-    values = request.form.getlist(name)
-    if len(values) > 1:
-        raise ApiError(400, f"field {name} is repeated")
-    value = values[0] if values else default
-    if not value and default is None:
-        raise ApiError(400, f"missing required field {name}")
-    if pattern is not None and not pattern.fullmatch(value or ""):
-        raise ApiError(400, f"malformed field {name}")
-    return value or ""
-
-
 @bp.post("/twilio/messaging")
 def inbound_message():
     svc = services()
-    if request.mimetype != "application/x-www-form-urlencoded":
-        raise ApiError(415, "expected application/x-www-form-urlencoded (Twilio's webhook encoding)")
-    to = _field("To", ADDRESS)
-    tenant = svc.tenants.by_number(to)
-    if tenant is None:
-        raise ApiError(404, "no tenant owns the number in To")
-    check_twilio_signature(
-        request,
-        tenant.twilio.auth_token.resolve(svc.settings.env),
-        svc.settings.effective_public_base_url,
-        svc.settings.trusted_proxy_hops,
-    )
-    message_sid = _field("MessageSid", MESSAGE_SID)
-    sender = _field("From", ADDRESS)
-    body = _field("Body", default="")
+    tenant, to = verified_tenant(svc, ADDRESS)
+    message_sid = form_field("MessageSid", MESSAGE_SID)
+    sender = form_field("From", ADDRESS)
+    body = form_field("Body", default="")
     if len(body) > MAX_BODY_CHARS:
         raise ApiError(400, f"Body is longer than {MAX_BODY_CHARS} characters")
-    num_media = int(_field("NumMedia", NUM_MEDIA, default="0"))
+    num_media = int(form_field("NumMedia", NUM_MEDIA, default="0"))
 
     message = InboundMessage(
         provider_id=message_sid,

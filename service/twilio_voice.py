@@ -55,7 +55,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from jobs.queues import enqueue_drain, mark_pending
 from service.app import Services, services
 from service.errors import ApiError
-from service.twilio_signature import check_twilio_signature
+from service.twilio_webhook import form_field, verified_tenant
 from state import logs
 from state.keys import ConversationKeys
 from state.models import InboundMessage, mask_address, utcnow
@@ -108,23 +108,6 @@ VOICE_CALLS_ENDED = Counter("laneway_voice_calls_ended", "Calls ended, by Twilio
 # -- request parsing -------------------------------------------------------------------
 
 
-def _field(name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
-    """Return the form field ``name`` (``default`` when absent, if given), matched whole by ``pattern``.
-
-    Raises:
-        ApiError: 400 naming the field when it is repeated, missing or malformed.
-    """
-    values = request.form.getlist(name)
-    if len(values) > 1:
-        raise ApiError(400, f"field {name} is repeated")
-    value = values[0] if values else default
-    if not value and default is None:
-        raise ApiError(400, f"missing required field {name}")
-    if pattern is not None and value and not pattern.fullmatch(value):
-        raise ApiError(400, f"malformed field {name}")
-    return value or ""
-
-
 def _query_int(name: str, low: int, high: int, default: int | None = None) -> int:
     """Return the query parameter ``name`` as an int in ``[low, high]`` (``default`` when absent, if given).
 
@@ -155,19 +138,8 @@ def _call(svc: Services) -> tuple[TenantConfig, str, str]:
             unknown ``To``; 403 bad signature (checked before ``CallSid``, so
             an unsigned request learns nothing more than the number's owner).
     """
-    if request.mimetype != "application/x-www-form-urlencoded":
-        raise ApiError(415, "expected application/x-www-form-urlencoded (Twilio's webhook encoding)")
-    to = _field("To", E164)
-    tenant = svc.tenants.by_number(to)
-    if tenant is None:
-        raise ApiError(404, "no tenant owns the number in To")
-    check_twilio_signature(
-        request,
-        tenant.twilio.auth_token.resolve(svc.settings.env),
-        svc.settings.effective_public_base_url,
-        svc.settings.trusted_proxy_hops,
-    )
-    call_sid = _field("CallSid", CALL_SID)
+    tenant, to = verified_tenant(svc, E164)
+    call_sid = form_field("CallSid", CALL_SID)
     logs.bind(tenant_id=tenant.tenant_id, call_sid=call_sid)
     return tenant, call_sid, to
 
@@ -275,7 +247,7 @@ def incoming_call():
     """A call comes in: greet as the tenant's persona and listen for utterance 1."""
     svc = services()
     tenant, call_sid, _ = _call(svc)
-    caller = _field("From")
+    caller = form_field("From")
     if not E164.fullmatch(caller):  # "anonymous", "client:…", a SIP URI: no conversation to put it in
         log.info("voice call without caller id tenant_id=%s call_sid=%s", tenant.tenant_id, call_sid)
         return _say_and_hang_up(svc, NO_CALLER_ID_TEXT)
@@ -288,11 +260,11 @@ def voice_turn():
     """Utterance ``n`` of the call: accept it as a turn and answer its reply, or handle silence."""
     svc = services()
     tenant, call_sid, to = _call(svc)
-    caller = _field("From", E164)
+    caller = form_field("From", E164)
     n = _query_int("n", 1, MAX_SEQUENCE)
     silence = _query_int("silence", 1, MAX_SILENCES, default=0)
-    speech = _field("SpeechResult", default="").strip()
-    confidence = _field("Confidence", CONFIDENCE, default="")
+    speech = form_field("SpeechResult", default="").strip()
+    confidence = form_field("Confidence", CONFIDENCE, default="")
     if len(speech) > MAX_SPEECH_CHARS:
         raise ApiError(400, f"SpeechResult is longer than {MAX_SPEECH_CHARS} characters")
     if not speech:
@@ -336,7 +308,7 @@ def voice_poll():
     """Wait again for utterance ``n``'s reply (the ``attempt``-th poll)."""
     svc = services()
     tenant, call_sid, _ = _call(svc)
-    caller = _field("From", E164)
+    caller = form_field("From", E164)
     n = _query_int("n", 1, MAX_SEQUENCE)
     attempt = _query_int("attempt", 1, MAX_POLLS)
     keys = ConversationKeys(tenant.tenant_id, caller)
@@ -348,10 +320,10 @@ def call_status():
     """The call's status changed; a final status ends the voice part of the conversation (log + metric)."""
     svc = services()
     tenant, call_sid, _ = _call(svc)
-    status = _field("CallStatus")
+    status = form_field("CallStatus")
     if status not in CALL_STATUSES:
         raise ApiError(400, "malformed field CallStatus")
-    duration = _field("CallDuration", re.compile(r"[0-9]{1,7}"), default="")
+    duration = form_field("CallDuration", re.compile(r"[0-9]{1,7}"), default="")
     if status in ENDED_STATUSES:
         VOICE_CALLS_ENDED.labels(tenant.tenant_id, status).inc()
         log.info("voice call ended tenant_id=%s call_sid=%s status=%s duration_s=%s", tenant.tenant_id, call_sid, status, duration or "-")

@@ -21,13 +21,15 @@ FEED_MAXLEN = 10_000
 """Feed entries kept per tenant (``XADD MAXLEN ~``)."""
 
 
-def record_activity(redis: Redis, keys: ConversationKeys, state: SessionState, version: int, kinds: list[str]) -> None:
+def record_activity(
+    redis: Redis, keys: ConversationKeys, state: SessionState, version: int, kinds: list[str], has_triggers: bool = True
+) -> None:
     """Index the conversation by last activity and announce the commit on the tenant feed.
 
     Keys: ``T:conversations`` (ZADD), ``T:feed`` (XADD, capped),
-    ``lw:triggers:due`` (ZADD: the trigger rules are re-evaluated against this
-    commit, :func:`state.triggers.reschedule`); one pipeline, not atomic (all
-    are hints; the state is the truth).
+    ``lw:triggers:due`` (ZADD, only when the tenant ``has_triggers``: its
+    rules are re-evaluated against this commit, :func:`state.triggers.reschedule`);
+    one pipeline, not atomic (all are hints; the state is the truth).
 
     Feed entry fields: ``conversation``, ``version``, ``status``, ``lane``
     (``""`` when none), ``kinds`` (comma-separated inbox entry kinds).
@@ -36,7 +38,8 @@ def record_activity(redis: Redis, keys: ConversationKeys, state: SessionState, v
     now_ms = int(time.time() * 1000)
     pipe = redis.pipeline(transaction=False)
     pipe.zadd(tenant_conversations(tenant_id), {keys.conversation_id: now_ms})
-    reschedule(pipe, tenant_id, keys.conversation_id, now_ms)
+    if has_triggers:
+        reschedule(pipe, tenant_id, keys.conversation_id, now_ms)
     pipe.xadd(
         tenant_feed(tenant_id),
         {"conversation": keys.conversation_id, "version": version, "status": state.status,

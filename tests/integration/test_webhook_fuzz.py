@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from tests.conftest import ACME_NUMBER, AUTH_TOKENS, BRIGHT_NUMBER, PUBLIC_BASE_URL, sign
+from tests.conftest import ACME_NUMBER, AUTH_TOKENS, BRIGHT_NUMBER, sign
 
 pytestmark = pytest.mark.redis_server
 

@@ -1,0 +1,64 @@
+"""What every Twilio webhook (Messaging and Voice) checks first: the encoding, ``To``'s owner, the signature.
+
+Twilio posts ``application/x-www-form-urlencoded`` parameters
+(twilio.com/docs/usage/webhooks) and signs them with the auth token of the
+account that owns the number in ``To`` (:mod:`service.twilio_signature`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import request
+
+from service.errors import ApiError
+from service.twilio_signature import check_twilio_signature
+from state.tenant_config import TenantConfig
+
+
+def form_field(name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
+    """Return the form field ``name`` (``default`` when absent, if given), matched whole by ``pattern``.
+
+    An empty value (only possible with a ``default``) is not matched.
+
+    Raises:
+        ApiError: 400 naming the field when it is repeated, missing or malformed.
+    """
+    values = request.form.getlist(name)
+    if len(values) > 1:
+        raise ApiError(400, f"field {name} is repeated")
+    value = values[0] if values else default
+    if not value and default is None:
+        raise ApiError(400, f"missing required field {name}")
+    if pattern is not None and value and not pattern.fullmatch(value):
+        raise ApiError(400, f"malformed field {name}")
+    return value or ""
+
+
+def verified_tenant(svc, to_pattern: re.Pattern) -> tuple[TenantConfig, str]:
+    """Check a Twilio webhook's encoding, find the tenant owning ``To`` and check the signature.
+
+    Args:
+        svc: the app's :class:`service.app.Services`.
+        to_pattern: what ``To`` must look like (E.164, or ``whatsapp:`` + E.164).
+
+    Returns:
+        ``(tenant, to)``.
+
+    Raises:
+        ApiError: 415 not form-encoded; 400 bad ``To``; 404 no tenant owns
+            ``To``; 403 bad or missing ``X-Twilio-Signature``.
+    """
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise ApiError(415, "expected application/x-www-form-urlencoded (Twilio's webhook encoding)")
+    to = form_field("To", to_pattern)
+    tenant = svc.tenants.by_number(to)
+    if tenant is None:
+        raise ApiError(404, "no tenant owns the number in To")
+    check_twilio_signature(
+        request,
+        tenant.twilio.auth_token.resolve(svc.settings.env),
+        svc.settings.effective_public_base_url,
+        svc.settings.trusted_proxy_hops,
+    )
+    return tenant, to
