@@ -61,6 +61,7 @@ from state.keys import ConversationKeys
 from state.models import InboundMessage, mask_address, utcnow
 from state.store import ConversationStore
 from state.tenant_config import TenantConfig
+from state.triggers import TriggerFirer
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,11 @@ def voice_turn():
         log.info("voice silence tenant_id=%s call_sid=%s n=%d silence=%d", tenant.tenant_id, call_sid, n, silence)
         if silence >= MAX_SILENCES:
             return _say_and_hang_up(svc, GOODBYE_TEXT)
-        return _listen(svc, n, say=REPROMPT_TEXT, silence=silence)
+        # A trigger's voice_prompt ("I notice you've paused…") is said at the caller's next silence.
+        waiting = TriggerFirer(svc.state_redis, svc.settings.dedupe_ttl_s).take_voice_prompt(
+            ConversationKeys(tenant.tenant_id, caller)
+        )
+        return _listen(svc, n, say=waiting[0] if waiting else REPROMPT_TEXT, silence=silence)
 
     provider_id = f"{call_sid}:{n}"
     message = InboundMessage(

@@ -334,3 +334,17 @@ def test_hostile_signed_requests_never_cause_a_5xx(client, app, settings, path, 
         TwiML(response)
     elif response.status_code != 204:
         assert response.get_json()["error"]
+
+
+def test_a_triggers_voice_prompt_is_said_at_the_callers_next_silence(client, r):
+    """A ``voice_prompt`` left by a trigger (see test_triggers) replaces the plain reprompt, once."""
+    from state.keys import ConversationKeys
+    from state.triggers import TriggerFirer
+
+    keys = ConversationKeys("acme-insurance", CUSTOMER)
+    prompt = "I notice you've paused. Need any help with this section?"
+    # What the fire script leaves for the voice turn (state/triggers.py: TAKE_VOICE_PROMPT's fields of C:fires).
+    r.hset(keys.fires, mapping={"voice_prompt": prompt, "voice_prompt_rule": "stuck-on-page"})
+    assert TwiML(post_voice(client, "/twilio/voice/turn?n=2&silence=1", call_form())).said == [prompt]
+    assert TwiML(post_voice(client, "/twilio/voice/turn?n=2&silence=1", call_form())).said == [REPROMPT_TEXT]
+    assert TriggerFirer(r, 3600).take_voice_prompt(keys) is None
