@@ -116,7 +116,7 @@ def _keys(tenant_id: str, conversation_id: str) -> ConversationKeys:
         raise ApiError(404, NOT_FOUND) from None
 
 
-@bp.delete("/tenants/<tenant_id>/conversations/<path:conversation_id>")
+@bp.delete("/tenants/<tenant_id>/conversations/<conversation_id>")
 def erase_conversation(tenant_id: str, conversation_id: str):
     """Erase a conversation (right to erasure): every key of it; 204, or 404 if unknown.
 
@@ -133,7 +133,7 @@ def erase_conversation(tenant_id: str, conversation_id: str):
     return "", 204
 
 
-@bp.get("/tenants/<tenant_id>/conversations/<path:conversation_id>")
+@bp.get("/tenants/<tenant_id>/conversations/<conversation_id>")
 def get_conversation(tenant_id: str, conversation_id: str):
     """Return a conversation: lane, status, versions, opt-out, slots and the transcript.
 

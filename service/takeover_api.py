@@ -41,12 +41,13 @@ from datetime import datetime
 from typing import Any, Iterator, get_args
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from redis import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from jobs.events import EventError, submit_event
 from service import operator_api
+from service.api_models import NoteBody, ReplyBody
 from service.app import services
 from service.errors import ApiError, error_response
 from state import keys as state_keys
@@ -63,9 +64,6 @@ bp = Blueprint("takeover_api", __name__, url_prefix="/api/v1")
 bp.before_request(operator_api.start_audit)
 bp.before_request(operator_api._rate_limit)
 
-MAX_REPLY_CHARS = 1600
-"""Longest human reply (Twilio's limit for one SMS body, segments included)."""
-MAX_NOTE_CHARS = 4000
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_SCAN = 1000
@@ -116,7 +114,7 @@ def _operator(tenant_id: str) -> Operator:
     key = request.headers["Authorization"].partition(" ")[2].strip()
     sha = sha256_hex(key)
     name = request.headers.get("X-Operator")
-    if name is None or name == "":
+    if name is None:
         name = f"key-{sha[:8]}"
     elif not OPERATOR_NAME.fullmatch(name):
         raise ApiError(400, "X-Operator must be 1-64 letters, digits, spaces or ._@- (starting with a letter or digit)")
@@ -443,26 +441,17 @@ def release_claim(tenant_id: str, conversation_id: str):
 # -- events -------------------------------------------------------------------------
 
 
-class TextBody(BaseModel):
-    """``{"text": …}`` of a reply or a note."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1)
-
-
-def _text(max_chars: int) -> str:
+def _text(model: type[ReplyBody] | type[NoteBody]) -> str:
+    """The body's ``text``, stripped; 415 unless JSON, 400 naming the problem (missing, too long, blank, extra fields)."""
     if request.mimetype != "application/json":
         raise ApiError(415, "send the body as JSON with Content-Type: application/json")
     try:
-        body = TextBody.model_validate_json(request.get_data(), strict=True)
+        body = model.model_validate_json(request.get_data(), strict=True)
     except ValidationError as exc:
-        raise ApiError(400, "invalid body: " + "; ".join(format_validation_error(exc)[:5])) from exc
+        raise ApiError(400, f"invalid {model.__name__}: " + "; ".join(format_validation_error(exc)[:5])) from exc
     text = body.text.strip()
     if not text:
         raise ApiError(400, "text must not be blank")
-    if len(text) > max_chars:
-        raise ApiError(400, f"text must be at most {max_chars} characters, got {len(text)}")
     return text
 
 
@@ -514,7 +503,7 @@ def reply(tenant_id: str, conversation_id: str):
     tenant = _tenant(tenant_id)
     keys = _keys(tenant_id, conversation_id)
     _state(keys)
-    text = _text(MAX_REPLY_CHARS)
+    text = _text(ReplyBody)
     if (refused := _require_claim(op, keys)) is not None:
         return refused
     return _submit(op, tenant, conversation_id, "human_reply", text=text)
@@ -527,7 +516,7 @@ def add_note(tenant_id: str, conversation_id: str):
     tenant = _tenant(tenant_id)
     keys = _keys(tenant_id, conversation_id)
     _state(keys)
-    text = _text(MAX_NOTE_CHARS)
+    text = _text(NoteBody)
     return _submit(op, tenant, conversation_id, "note", text=text)
 
 
