@@ -311,3 +311,36 @@ def test_every_action_is_audited(client, r, escalated):
         ("POST", "claim", "409"), ("POST", "reply", "202"), ("POST", "claim", "200"),
     ]
     assert all(CUSTOMER not in e["path"] for e in entries)
+
+
+def test_the_dashboard_page_is_self_contained_and_locked_down(client):
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    assert "http://" not in html and "https://" not in html and "<script>" not in html  # no CDN, no inline script
+    for asset in ("/dashboard/static/dashboard.js", "/dashboard/static/dashboard.css"):
+        assert asset in html and client.get(asset).status_code == 200
+    js = client.get("/dashboard/static/dashboard.js").get_data(as_text=True)
+    assert "sessionStorage" in js and "localStorage" not in js and "innerHTML" not in js
+
+
+def test_an_expired_or_altered_feed_token_is_refused(app, client, r):
+    from service.takeover_api import make_feed_token
+    from state.takeover import TakeoverStore
+    from state.tenant_config import sha256_hex
+
+    key = TakeoverStore(r).token_key()
+    expired = make_feed_token(key, ACME, sha256_hex(ACME_KEY), int(time.time()) - 1)
+    assert client.get(f"/api/v1/tenants/{ACME}/events?token={expired}").status_code == 401
+    valid = make_feed_token(key, ACME, sha256_hex(ACME_KEY), int(time.time()) + 60)
+    payload, mac = valid.split(".")
+    forged = make_feed_token(b"not the key", ACME, sha256_hex(ACME_KEY), int(time.time()) + 60)
+    assert client.get(f"/api/v1/tenants/{ACME}/events?token={forged}").status_code == 401
+    altered = mac[:-1] + ("1" if mac[-1] == "0" else "0")
+    assert client.get(f"/api/v1/tenants/{ACME}/events?token={payload}.{altered}").status_code == 401
+    assert client.get(f"/api/v1/tenants/{BRIGHT}/events?token={valid}").status_code == 401  # signed for Acme
+    entries = client.get(f"/api/v1/tenants/{ACME}/audit", headers=headers()).get_json()["entries"]
+    assert {e["credential"] for e in entries if "/events" in e["path"]} == {"feed-token"}
