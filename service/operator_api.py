@@ -52,7 +52,8 @@ def start_audit() -> None:
 
 
 @bp.before_request
-def _rate_limit() -> None:
+def rate_limit() -> None:
+    """Refuse the request with 429 and ``Retry-After`` once the URL's tenant is over ``operator_api_rate``."""
     tenant_id = (request.view_args or {}).get("tenant_id")
     if tenant_id is not None and (retry_after_s := services().rate_limits.operator_retry_after_s(tenant_id)) is not None:
         raise ApiError(429, f"too many requests for tenant {tenant_id}; retry in {retry_after_s}s", {"Retry-After": str(retry_after_s)})

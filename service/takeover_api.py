@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("takeover_api", __name__, url_prefix="/api/v1")
 bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api._rate_limit)
+bp.before_request(operator_api.rate_limit)
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50

@@ -344,3 +344,14 @@ def test_an_expired_or_altered_feed_token_is_refused(app, client, r):
     assert client.get(f"/api/v1/tenants/{BRIGHT}/events?token={valid}").status_code == 401  # signed for Acme
     entries = client.get(f"/api/v1/tenants/{ACME}/audit", headers=headers()).get_json()["entries"]
     assert {e["credential"] for e in entries if "/events" in e["path"]} == {"feed-token"}
+
+
+def test_takeover_requests_share_the_operator_rate_limit(app, client, r, settings):
+    from service.rate_limits import RateLimits
+
+    app.extensions["laneway"].rate_limits = RateLimits(r, settings.model_copy(update={"operator_api_rate": "3/minute"}))
+    answers = [client.get(BASE, headers=headers()).status_code for _ in range(3)]
+    refused = client.post(url(suffix="/claim"), headers=headers())
+    assert answers == [200, 200, 200] and refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert client.post(f"/api/v1/tenants/{ACME}/events/token", headers=headers()).status_code == 429
+    assert client.get(f"/api/v1/tenants/{BRIGHT}/conversations", headers=headers(key=BRIGHT_KEY)).status_code == 200
