@@ -264,8 +264,8 @@ def list_conversations(tenant_id: str):
     per request, so a filtered page may be short with a ``next_cursor``.
 
     Keys: ``T:conversations`` (ZREVRANGEBYSCORE; ZREM of ids whose state
-    expired), each ``C:state``/``C:optout``/``C:outbox`` (MULTI), ``C:claim`` and
-    ``C:alert`` (pipelined), the form's ``activity``/``meta``.
+    expired), each ``C:state`` (``doc``), ``C:claim`` and ``C:alert`` (one
+    pipeline per batch), the form's ``activity``/``meta`` of listed rows.
     """
     _operator(tenant_id)
     status = _choice("status", STATUSES)
@@ -280,7 +280,6 @@ def list_conversations(tenant_id: str):
     cursor = request.args.get("cursor")
     before = _decode_cursor(cursor) if cursor else None
 
-    svc = services()
     tenant = _tenant(tenant_id)
     takeover = _takeover()
     now = utcnow()
@@ -292,40 +291,29 @@ def list_conversations(tenant_id: str):
         batch = takeover.conversations_page(tenant_id, before, size)
         scanned += len(batch)
         keys_list = [ConversationKeys(tenant_id, cid) for cid, _ in batch]
-        extras = takeover.claims_and_alerts(keys_list) if batch else []
+        listed = takeover.listing(keys_list) if batch else []
         consumed = 0
-        for (cid, score), keys, (claim, alert) in zip(batch, keys_list, extras):
+        for (cid, score), keys, (state, claim, alert) in zip(batch, keys_list, listed):
             consumed += 1
             before = (score, cid)
-            summary = _listed(svc, takeover, tenant, keys, score, claim, alert, now)
-            if summary is None:
+            if state is None:
+                takeover.forget_conversation(tenant_id, cid)  # expired or erased
                 continue
-            if status is not None and summary["status"] != status:
+            if isinstance(state, StateError):
+                log.warning("conversation %s cannot be read; left out of the list", keys.label)
                 continue
-            if lane is not None and (summary["lane"] or "none") != lane:
+            if status is not None and state.status != status:
                 continue
-            if attention is not None and summary["needs_attention"] != (attention == "true"):
+            if lane is not None and (state.lane or "none") != lane:
                 continue
-            found.append(summary)
+            if attention is not None and bool(attention_reasons(state, alert, now, tenant.attention_after_s)) != (attention == "true"):
+                continue
+            found.append(_summary(tenant, state, score, claim, alert, now))
             if len(found) == limit:
                 break
         exhausted = len(batch) < size and consumed == len(batch)
     next_cursor = _encode_cursor(*before) if before is not None and not exhausted else None
     return jsonify(conversations=found, next_cursor=next_cursor)
-
-
-def _listed(svc, takeover: TakeoverStore, tenant: TenantConfig, keys: ConversationKeys, score: int,
-            claim: Claim | None, alert: Alert | None, now: datetime) -> dict[str, Any] | None:
-    """The summary of one indexed conversation; ``None`` (and dropped from the index) once its state expired."""
-    try:
-        view = svc.store.read(keys)
-    except StateError:
-        log.warning("conversation %s cannot be read; left out of the list", keys.label)
-        return None
-    if view is None:
-        takeover.forget_conversation(keys.tenant_id, keys.conversation_id)
-        return None
-    return _summary(tenant, view.state, score, claim, alert, now)
 
 
 # -- the context packet -------------------------------------------------------------

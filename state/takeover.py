@@ -28,11 +28,15 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from redis import Redis
 
 from state.keys import ConversationKeys, FormKeys, dashboard_token_key, tenant_conversations, tenant_feed
+from state.errors import StateError
+from state.models import SessionState
 from state.screen import ScreenActivity
+from state.store import decode_document, parse_document
 
 KEY_FP_CHARS = 16
 """Hex characters of an API key's SHA-256 that identify it in a claim."""
@@ -180,12 +184,36 @@ class TakeoverStore:
 
     def claims_and_alerts(self, keys_list: list[ConversationKeys]) -> list[tuple[Claim | None, Alert | None]]:
         """Return ``(claim, alert)`` of each conversation. Keys: ``C:claim``, ``C:alert`` (HGETALL each; one pipeline, not atomic)."""
+        return [(claim, alert) for _, claim, alert in self._listing(keys_list, with_documents=False)]
+
+    def listing(self, keys_list: list[ConversationKeys]) -> list[tuple[SessionState | StateError | None, Claim | None, Alert | None]]:
+        """Return ``(state, claim, alert)`` of each conversation, in one round trip for the whole list.
+
+        ``state`` is ``None`` when the conversation no longer exists, or the
+        :class:`StateError` that makes its document unreadable. Keys:
+        ``C:state`` (HGET ``doc``), ``C:claim``, ``C:alert`` (HGETALL); one
+        pipeline, not atomic across keys (each read is a snapshot of its key).
+        """
+        return self._listing(keys_list, with_documents=True)
+
+    def _listing(self, keys_list: list[ConversationKeys], *, with_documents: bool) -> list[tuple[Any, Claim | None, Alert | None]]:
         pipe = self.redis.pipeline(transaction=False)
         for keys in keys_list:
+            if with_documents:
+                pipe.hget(keys.state, "doc")
             pipe.hgetall(keys.claim)
             pipe.hgetall(keys.alert)
-        raw = pipe.execute()
-        return [(self._claim_of(raw[2 * i]), self._alert_of(raw[2 * i + 1])) for i in range(len(keys_list))]
+        raw = iter(pipe.execute())
+        out: list[tuple[Any, Claim | None, Alert | None]] = []
+        for _ in keys_list:
+            state: SessionState | StateError | None = None
+            if with_documents and (doc := next(raw)):
+                try:
+                    state = parse_document(decode_document(doc))
+                except StateError as exc:
+                    state = exc
+            out.append((state, self._claim_of(next(raw)), self._alert_of(next(raw))))
+        return out
 
     def fires(self, keys: ConversationKeys) -> list[TriggerFires]:
         """Return the trigger rules that fired in the conversation, by rule id. Keys: ``C:fires`` (HGETALL)."""
