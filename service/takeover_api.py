@@ -37,6 +37,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from datetime import datetime
 from typing import Any, Iterator, get_args
 
@@ -454,8 +455,6 @@ def _event_id() -> str | None:
 
 def _submit(op: Operator, tenant: TenantConfig, conversation_id: str, kind: str, *, text: str = "", data=None):
     """Submit the event; 202 ``{"event_id", "kind", "accepted"}`` (``accepted`` false for a repeated Idempotency-Key)."""
-    import uuid
-
     event_id = _event_id() or f"op:{uuid.uuid4().hex}"
     try:
         accepted = submit_event(
