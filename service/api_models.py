@@ -130,3 +130,161 @@ class RotatedKey(BaseModel):
     tenant_id: str
     api_key: str = Field(description="The new operator API key; only its SHA-256 is stored.")
     config_version: int
+
+
+# -- human takeover (service/takeover_api.py) ----------------------------------------
+
+
+class ClaimedBy(BaseModel):
+    """Who holds a conversation."""
+
+    operator_id: str = Field(description="The operator's name (X-Operator), or key-<8 hex> of the key.")
+    claimed_at: str = Field(description="ISO 8601 UTC time")
+
+
+class AlertView(BaseModel):
+    """A trigger's open dashboard alert."""
+
+    rule_id: str
+    priority: str
+    at: str
+
+
+class FormPage(BaseModel):
+    """The page the customer's hosted form shows now."""
+
+    page_number: int | None
+    page_count: int | None
+    page_title: str | None
+    screen_name: str
+    submitted: bool
+    updated_at: str
+    is_fresh: bool = Field(description="Activity within the last 10 seconds.")
+
+
+class LastMessage(BaseModel):
+    author: str
+    text: str = Field(description="The first 160 characters.")
+    at: str
+
+
+class ConversationSummary(BaseModel):
+    """One row of the conversation list."""
+
+    conversation_id: str
+    channel: str
+    lane: str | None
+    status: str = Field(description="active, waiting_human or closed")
+    last_activity_at: str
+    last_message: LastMessage | None
+    needs_attention: bool
+    attention_reasons: list[str] = Field(
+        description="escalated (waiting_human), stalled (the customer's last message unanswered past the tenant's "
+        "attention_after_s), alert (a trigger's dashboard_alert)."
+    )
+    claimed_by: ClaimedBy | None
+    alert: AlertView | None
+    form_page: FormPage | None
+
+
+class ConversationList(BaseModel):
+    """``GET /api/v1/tenants/{tenant_id}/conversations``: newest activity first."""
+
+    conversations: list[ConversationSummary]
+    next_cursor: str | None = Field(description="Pass as cursor= for the next page; null at the end.")
+
+
+class ContextTurn(BaseModel):
+    """One transcript entry of the context packet."""
+
+    author: str = Field(description="customer, ai, human or system")
+    author_id: str | None = Field(description="The operator of a human entry, the rule of a nudge.")
+    channel: str | None
+    direction: str
+    text: str
+    at: str
+    lane: str | None
+    message_id: str | None
+    delivery: str | None = Field(None, description="Outbound only.")
+
+
+class TriggerFired(BaseModel):
+    rule_id: str
+    fires: int
+    last_fired_at: str | None
+
+
+class FormContext(BaseModel):
+    """The hosted form: what the screen shows (ScreenState) and the last activities, newest first."""
+
+    screen: dict[str, Any] | None
+    recent_activity: list[dict[str, Any]]
+
+
+class ContextPacket(BaseModel):
+    """``GET …/conversations/{conversation_id}/context``: what a person needs to answer without asking again."""
+
+    tenant_id: str
+    conversation_id: str
+    channel: str
+    lane: str | None
+    intent: str | None
+    status: str
+    version: int
+    opted_out: bool
+    handoff: dict[str, Any] | None
+    transcript: list[ContextTurn]
+    slots: dict[str, str]
+    lane_history: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    triggers_fired: list[TriggerFired]
+    form: FormContext | None
+    claimed_by: ClaimedBy | None
+    alert: AlertView | None
+    needs_attention: bool
+    attention_reasons: list[str]
+
+
+class ClaimAnswer(BaseModel):
+    """``POST …/claim``: the caller holds the conversation."""
+
+    conversation_id: str
+    claimed_by: ClaimedBy
+
+
+class ClaimConflict(ErrorBody):
+    """409: another operator holds the conversation (or, for a reply, nobody does: ``claimed_by`` absent)."""
+
+    claimed_by: ClaimedBy | None = None
+
+
+class ReplyBody(BaseModel):
+    """``POST …/reply``: what the customer receives (1-1600 characters, not blank)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=1600)
+
+
+class NoteBody(BaseModel):
+    """``POST …/notes``: an internal note (1-4000 characters, not blank; never sent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class EventAccepted(BaseModel):
+    """202: the event is in the conversation's inbox; the next drain applies it."""
+
+    event_id: str = Field(description="op:<Idempotency-Key>, or op:<uuid>.")
+    kind: str
+    accepted: bool = Field(description="False when this Idempotency-Key was accepted before (nothing new).")
+
+
+class FeedToken(BaseModel):
+    """``POST …/events/token``: open ``url`` with EventSource within ``expires_in_s``."""
+
+    token: str
+    expires_in_s: int
+    url: str

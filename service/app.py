@@ -94,7 +94,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return response
 
     from service import (
-        admin_api, health, hosted_form, metrics, openapi, operator_api, twilio_messaging, twilio_voice, voice_ai,
+        admin_api, dashboard, health, hosted_form, metrics, openapi, operator_api, takeover_api, twilio_messaging,
+        twilio_voice, voice_ai,
     )
 
     errors.init_app(app)
@@ -102,6 +103,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(twilio_messaging.bp)
     app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
+    app.register_blueprint(takeover_api.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)

@@ -18,8 +18,16 @@ from pydantic.json_schema import models_json_schema
 from service.api_models import (
     AddNumber,
     AuditPage,
+    ClaimAnswer,
+    ClaimConflict,
+    ContextPacket,
+    ConversationList,
     ConversationView,
     ErrorBody,
+    EventAccepted,
+    FeedToken,
+    NoteBody,
+    ReplyBody,
     RotatedKey,
     TenantView,
     UsageReport,
@@ -33,6 +41,7 @@ _REF = "#/components/schemas/{model}"
 _MODELS = [
     ErrorBody, ConversationView, UsageReport, AuditPage, TenantView, AddNumber, RotatedKey, TenantConfig,
     ToolCallsResponse, ToolDefinition,
+    ConversationList, ContextPacket, ClaimAnswer, ClaimConflict, EventAccepted, FeedToken,
 ]
 _ERRORS = {
     400: "Bad input; the message names the field.",
@@ -134,13 +143,98 @@ def _voice_ai_tools() -> dict[str, Any]:
     }
 
 
+_OPERATOR_NAME = {
+    "name": "X-Operator", "in": "header", "required": False,
+    "description": "The operator's name, recorded on claims and events (default key-<8 hex> of the key).",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$"}, "example": "alice",
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Becomes the event id op:<key>: a retried request is accepted once.",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,100}$"}, "example": "reply-0001",
+}
+
+
+def _takeover_paths() -> dict[str, Any]:
+    """The human takeover operations (:mod:`service.takeover_api`)."""
+    op = "operatorKey"
+    conversation = [_TENANT, _CONVERSATION, _OPERATOR_NAME]
+    event = [*conversation, _IDEMPOTENCY_KEY]
+    accepted = {202: _json("EventAccepted", "Accepted into the conversation's inbox.")}
+    conflict = {409: _json("ClaimConflict", "Another operator holds the conversation (claimed_by), or nobody does.")}
+    base = "/api/v1/tenants/{tenant_id}/conversations/{conversation_id}"
+    events_get = _operation(
+        "liveFeed", "Server-Sent Events of the tenant feed (open with a token from POST …/events/token).", op,
+        {200: {"description": "text/event-stream: id = feed id, event feed, data = the entry as JSON.",
+               "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+        (400, 401, 404, 429, 503),
+        [_TENANT, _param("token", "query", "The token from POST …/events/token.", required=False),
+         _param("last_event_id", "query", "Resume after this feed id (EventSource sends Last-Event-ID instead).",
+                required=False, pattern=r"^\d{1,20}-\d{1,20}$")],
+    )
+    events_get["security"] = []
+    return {
+        "/api/v1/tenants/{tenant_id}/conversations": {
+            "get": _operation(
+                "listConversations", "Conversations by last activity, with status, lane, form page, claim, needs_attention.", op,
+                {200: _json("ConversationList", "A page.")}, (*_OPERATOR_ERRORS, 400),
+                [_TENANT, _OPERATOR_NAME,
+                 _param("status", "query", "Only this status.", required=False, enum=["active", "waiting_human", "closed"]),
+                 _param("needs_attention", "query", "Only those that do (true) or do not (false).", required=False, enum=["true", "false"]),
+                 _param("lane", "query", "Only this lane (none: no lane yet).", required=False, enum=["guide", "sms", "support", "none"]),
+                 {"name": "limit", "in": "query", "required": False, "description": "1-100, default 50.",
+                  "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                 _param("cursor", "query", "next_cursor of the previous page.", required=False)],
+            ),
+        },
+        f"{base}/context": {
+            "get": _operation("getContext", "The context packet: transcript, slots, lanes, notes, triggers, form screen, claim.", op,
+                              {200: _json("ContextPacket", "The packet.")}, (*_OPERATOR_ERRORS, 400, 409), conversation),
+        },
+        f"{base}/claim": {
+            "post": _operation("claimConversation", "Claim the conversation (one operator at a time).", op,
+                               {200: _json("ClaimAnswer", "The caller holds it."), **conflict}, (*_OPERATOR_ERRORS, 400), conversation),
+            "delete": _operation("releaseClaim", "Release the caller's claim.", op,
+                                 {204: {"description": "Released (or nobody held it)."}, **conflict}, (*_OPERATOR_ERRORS, 400), conversation),
+        },
+        f"{base}/reply": {
+            "post": _operation("replyAsHuman", "Text the customer as a human (claimant only).", op, {**accepted, **conflict},
+                               _OPERATOR_ERRORS, event, body="ReplyBody", example={"text": "Hi, this is Alice from Acme."}),
+        },
+        f"{base}/notes": {
+            "post": _operation("addNote", "Add an internal note (never sent).", op, accepted, _OPERATOR_ERRORS, event,
+                               body="NoteBody", example={"text": "Asked about the renewal date."}),
+        },
+        f"{base}/handback": {
+            "post": _operation("handBack", "Hand back to the AI; clears the claim and the alert.", op, {**accepted, **conflict},
+                               (*_OPERATOR_ERRORS, 400), event),
+        },
+        f"{base}/close": {
+            "post": _operation("closeConversation", "Close; clears the claim and the alert.", op, {**accepted, **conflict},
+                               (*_OPERATOR_ERRORS, 400), event),
+        },
+        f"{base}/escalate": {
+            "post": _operation("escalateConversation", "Wait for a human (reason operator); the customer is told once.", op,
+                               accepted, (*_OPERATOR_ERRORS, 400), event),
+        },
+        "/api/v1/tenants/{tenant_id}/events/token": {
+            "post": _operation("liveFeedToken", "A short-lived token to open the live feed.", op,
+                               {200: _json("FeedToken", "The token and the stream's URL.")}, (*_OPERATOR_ERRORS, 400),
+                               [_TENANT, _OPERATOR_NAME]),
+        },
+        "/api/v1/tenants/{tenant_id}/events": {"get": events_get},
+    }
+
+
 def build_document() -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the operator and admin APIs."""
     _, defs = models_json_schema([(m, "serialization") for m in _MODELS], ref_template=_REF)
     schemas = defs.get("$defs", {})
     # A request body is validated, not serialized: use TenantConfig's and AddNumber's validation shape.
     _, inputs = models_json_schema(
-        [(TenantConfig, "validation"), (AddNumber, "validation"), (ToolCallsRequest, "validation")], ref_template=_REF
+        [(TenantConfig, "validation"), (AddNumber, "validation"), (ToolCallsRequest, "validation"),
+         (ReplyBody, "validation"), (NoteBody, "validation")],
+        ref_template=_REF,
     )
     schemas.update(inputs.get("$defs", {}))
     if_match_required = {"name": _IF_MATCH, "in": "header", "required": True, "description": 'The config_version, like "3" (the ETag of GET).', "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]{1,18}"?$'}, "example": '"1"'}
@@ -155,6 +249,7 @@ def build_document() -> dict[str, Any]:
             "delete": _operation("eraseConversation", "Erase a conversation (right to erasure).", op,
                                  {204: {"description": "Erased."}}, _OPERATOR_ERRORS, [_TENANT, _CONVERSATION]),
         },
+        **_takeover_paths(),
         "/api/v1/tenants/{tenant_id}/usage": {
             "get": _operation("getUsage", "LLM usage per UTC day.", op, {200: _json("UsageReport", "Usage.")}, (*_OPERATOR_ERRORS, 400),
                               [_TENANT, _param("from", "query", "First day, YYYY-MM-DD.", required=False, format="date"),

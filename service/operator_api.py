@@ -52,7 +52,8 @@ def start_audit() -> None:
 
 
 @bp.before_request
-def _rate_limit() -> None:
+def rate_limit() -> None:
+    """Refuse the request with 429 and ``Retry-After`` once the URL's tenant is over ``operator_api_rate``."""
     tenant_id = (request.view_args or {}).get("tenant_id")
     if tenant_id is not None and (retry_after_s := services().rate_limits.operator_retry_after_s(tenant_id)) is not None:
         raise ApiError(429, f"too many requests for tenant {tenant_id}; retry in {retry_after_s}s", {"Retry-After": str(retry_after_s)})
@@ -116,7 +117,7 @@ def _keys(tenant_id: str, conversation_id: str) -> ConversationKeys:
         raise ApiError(404, NOT_FOUND) from None
 
 
-@bp.delete("/tenants/<tenant_id>/conversations/<path:conversation_id>")
+@bp.delete("/tenants/<tenant_id>/conversations/<conversation_id>")
 def erase_conversation(tenant_id: str, conversation_id: str):
     """Erase a conversation (right to erasure): every key of it; 204, or 404 if unknown.
 
@@ -133,7 +134,7 @@ def erase_conversation(tenant_id: str, conversation_id: str):
     return "", 204
 
 
-@bp.get("/tenants/<tenant_id>/conversations/<path:conversation_id>")
+@bp.get("/tenants/<tenant_id>/conversations/<conversation_id>")
 def get_conversation(tenant_id: str, conversation_id: str):
     """Return a conversation: lane, status, versions, opt-out, slots and the transcript.
 

@@ -46,6 +46,7 @@ key                            type        holds
 ``lw:ref:<ref>``               string      ``<tenant_id>|<conversation_id>`` of an opaque
                                            job reference; on the queue Redis
 ``lw:refkey``                  string      the HMAC key of job references (queue Redis)
+``lw:dashkey``                 string      the HMAC key of the dashboard's live-feed tokens (state Redis)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
 ``lw:triggers:due``            zset        ``<tenant_id>|<conversation_id>`` scored by when
@@ -205,6 +206,11 @@ def job_ref(ref: str) -> str:
 def job_ref_key() -> str:
     """The HMAC key that turns conversations into job references, made once per Redis."""
     return f"{PREFIX}:refkey"
+
+
+def dashboard_token_key() -> str:
+    """The HMAC key that signs the dashboard's short-lived live-feed tokens, made once per Redis."""
+    return f"{PREFIX}:dashkey"
 
 
 def rate_limit_prefix() -> str:

@@ -517,6 +517,9 @@ class TenantConfig(BaseModel):
     )
     opt_in_text: str = "You have been resubscribed. Reply HELP for help, STOP to unsubscribe."
     human_handoff_text: str = "Thanks, a person from our team will answer you here shortly."
+    attention_after_s: int = Field(300, ge=10, le=7 * 24 * 3600)
+    """A conversation whose last customer message has waited this long (seconds) unanswered
+    needs an operator's attention (the dashboard's ``stalled``)."""
     fallback_text: str = "Sorry, I did not catch that. Reply HELP for help."
     faq: list[FaqEntry] = Field(default_factory=list)
     faq_min_score: float = Field(70.0, ge=0, le=100)

@@ -1,0 +1,320 @@
+// Laneway operator dashboard: plain JS, no build step.
+// The API key lives in sessionStorage only and goes out as a Bearer header, never in a URL.
+// The live list follows the tenant feed (Server-Sent Events) opened with a short-lived token.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const store = window.sessionStorage;
+  let session = null;          // {tenant, operator, key}
+  let current = null;          // the open conversation id
+  let feed = null;             // the EventSource
+  let lastEventId = "";
+  let listTimer = null;
+  let contextTimer = null;
+  let reconnectTimer = null;
+
+  function base() {
+    return "/api/v1/tenants/" + encodeURIComponent(session.tenant);
+  }
+
+  function conversationPath(id, suffix) {
+    return base() + "/conversations/" + encodeURIComponent(id) + (suffix || "");
+  }
+
+  async function api(method, path, body, extraHeaders) {
+    const headers = Object.assign({
+      "Authorization": "Bearer " + session.key,
+      "X-Operator": session.operator,
+    }, extraHeaders || {});
+    const init = { method: method, headers: headers, cache: "no-store" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    let data = null;
+    if (response.status !== 204) {
+      try { data = await response.json(); } catch (e) { data = null; }
+    }
+    if (!response.ok) {
+      const error = new Error((data && data.error) || ("HTTP " + response.status));
+      error.status = response.status;
+      error.data = data;
+      throw error;
+    }
+    return data;
+  }
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function ago(iso) {
+    const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (seconds < 60) return seconds + " s ago";
+    if (seconds < 3600) return Math.round(seconds / 60) + " min ago";
+    return Math.round(seconds / 3600) + " h ago";
+  }
+
+  // -- sign-in --------------------------------------------------------------------
+
+  function loadSession() {
+    const raw = store.getItem("laneway.session");
+    session = raw ? JSON.parse(raw) : null;
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const candidate = { tenant: $("tenant").value.trim(), operator: $("operator").value.trim(), key: $("apikey").value.trim() };
+    session = candidate;
+    $("signin-error").textContent = "";
+    try {
+      await api("GET", base() + "/conversations?limit=1");
+    } catch (error) {
+      session = null;
+      $("signin-error").textContent = error.status === 404 || error.status === 401
+        ? "This key does not belong to that tenant." : error.message;
+      return;
+    }
+    store.setItem("laneway.session", JSON.stringify(candidate));
+    $("apikey").value = "";
+    start();
+  }
+
+  function signOut() {
+    store.removeItem("laneway.session");
+    if (feed) feed.close();
+    feed = null;
+    session = null;
+    current = null;
+    window.location.replace("/dashboard");
+  }
+
+  function start() {
+    $("signin").hidden = true;
+    $("app").hidden = false;
+    $("signout").hidden = false;
+    $("who").hidden = false;
+    $("who").textContent = session.operator + " @ " + session.tenant;
+    refreshList();
+    connect();
+  }
+
+  // -- the live feed --------------------------------------------------------------
+
+  function setLive(on) {
+    $("live").dataset.live = on ? "on" : "off";
+    $("live").textContent = on ? "live" : "offline";
+  }
+
+  async function connect() {
+    if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
+    if (feed) { feed.close(); feed = null; }
+    let token;
+    try {
+      token = await api("POST", base() + "/events/token");
+    } catch (error) {
+      setLive(false);
+      if (error.status === 401 || error.status === 404) { signOut(); return; }
+      reconnectTimer = setTimeout(connect, 3000);
+      return;
+    }
+    const url = token.url + (lastEventId ? "&last_event_id=" + encodeURIComponent(lastEventId) : "");
+    const source = new EventSource(url);
+    feed = source;
+    source.addEventListener("open", () => { setLive(true); refreshList(); });
+    source.addEventListener("feed", (event) => {
+      lastEventId = event.lastEventId || lastEventId;
+      let data = {};
+      try { data = JSON.parse(event.data); } catch (e) { /* a malformed entry only refreshes */ }
+      scheduleList();
+      if (current && data.conversation === current) scheduleContext();
+    });
+    const again = () => {
+      if (feed !== source) return;
+      source.close();
+      feed = null;
+      setLive(false);
+      reconnectTimer = setTimeout(connect, 1000);
+    };
+    source.addEventListener("reauth", again);
+    source.addEventListener("revoked", () => { source.close(); signOut(); });
+    source.addEventListener("error", again);
+  }
+
+  function scheduleList() {
+    if (listTimer) return;
+    listTimer = setTimeout(() => { listTimer = null; refreshList(); }, 200);
+  }
+
+  function scheduleContext() {
+    if (contextTimer) return;
+    contextTimer = setTimeout(() => { contextTimer = null; if (current) openConversation(current, false); }, 200);
+  }
+
+  // -- the list -------------------------------------------------------------------
+
+  async function refreshList() {
+    if (!session) return;
+    const params = new URLSearchParams({ limit: "50" });
+    if ($("filter-status").value) params.set("status", $("filter-status").value);
+    if ($("filter-attention").checked) params.set("needs_attention", "true");
+    let data;
+    try {
+      data = await api("GET", base() + "/conversations?" + params.toString());
+    } catch (error) {
+      if (error.status === 401 || error.status === 404) signOut();
+      return;
+    }
+    const list = $("conversation-list");
+    list.replaceChildren();
+    for (const c of data.conversations) {
+      const item = el("li", null, "row" + (c.needs_attention ? " attention" : "") + (c.conversation_id === current ? " open" : ""));
+      item.dataset.conversation = c.conversation_id;
+      item.dataset.status = c.status;
+      item.tabIndex = 0;
+      const top = el("div", null, "row-top");
+      if (c.needs_attention) top.append(el("span", "!", "mark"));
+      top.append(el("span", c.conversation_id, "cid"));
+      top.append(el("span", c.status.replace("_", " "), "badge status-" + c.status));
+      if (c.lane) top.append(el("span", c.lane, "badge lane"));
+      item.append(top);
+      const bottom = el("div", null, "row-bottom");
+      bottom.append(el("span", ago(c.last_activity_at), "when"));
+      if (c.form_page) bottom.append(el("span", "form: page " + (c.form_page.page_number || "?") + (c.form_page.page_title ? " " + c.form_page.page_title : ""), "form-page"));
+      if (c.attention_reasons.length) bottom.append(el("span", c.attention_reasons.join(", "), "why"));
+      if (c.claimed_by) bottom.append(el("span", "claimed by " + c.claimed_by.operator_id, "claimed"));
+      item.append(bottom);
+      if (c.last_message) item.append(el("div", c.last_message.author + ": " + c.last_message.text, "preview"));
+      item.addEventListener("click", () => openConversation(c.conversation_id, true));
+      item.addEventListener("keydown", (e) => { if (e.key === "Enter") openConversation(c.conversation_id, true); });
+      list.append(item);
+    }
+    $("list-empty").hidden = data.conversations.length > 0;
+  }
+
+  // -- the conversation view ------------------------------------------------------
+
+  async function openConversation(id, fresh) {
+    current = id;
+    document.body.classList.add("viewing");
+    let ctx;
+    try {
+      ctx = await api("GET", conversationPath(id, "/context"));
+    } catch (error) {
+      $("action-error").textContent = error.message;
+      return;
+    }
+    if (current !== id) return;
+    $("conversation").hidden = false;
+    if (fresh) $("action-error").textContent = "";
+    $("conv-title").textContent = id;
+    $("conversation").dataset.status = ctx.status;
+    $("conversation").dataset.conversation = id;
+    $("conv-meta").textContent = [ctx.status.replace("_", " "), ctx.lane ? "lane " + ctx.lane : "no lane",
+      ctx.channel, ctx.needs_attention ? "needs attention: " + ctx.attention_reasons.join(", ") : ""].filter(Boolean).join(" · ");
+    const mine = ctx.claimed_by && ctx.claimed_by.operator_id === session.operator;
+    $("conv-claim").textContent = ctx.claimed_by ? "Claimed by " + ctx.claimed_by.operator_id + (mine ? " (you)" : "") : "Not claimed";
+    $("conversation").dataset.claimedBy = ctx.claimed_by ? ctx.claimed_by.operator_id : "";
+    $("claim-btn").disabled = !!ctx.claimed_by;
+    $("release-btn").disabled = !mine;
+    $("reply-btn").disabled = !mine;
+
+    const transcript = $("transcript");
+    transcript.replaceChildren();
+    for (const t of ctx.transcript) {
+      const item = el("li", null, "msg " + t.author);
+      item.dataset.author = t.author;
+      const who = t.author + (t.author_id ? " (" + t.author_id + ")" : "") + " · " + (t.channel || "") + " · " + new Date(t.at).toLocaleTimeString();
+      item.append(el("div", who, "msg-meta"));
+      item.append(el("div", t.text, "msg-text"));
+      if (t.delivery) item.append(el("div", t.delivery, "msg-delivery"));
+      transcript.append(item);
+    }
+    transcript.scrollTop = transcript.scrollHeight;
+
+    const slots = $("ctx-slots");
+    slots.replaceChildren();
+    for (const [k, v] of Object.entries(ctx.slots)) { slots.append(el("dt", k)); slots.append(el("dd", v)); }
+    const form = $("ctx-form");
+    form.replaceChildren();
+    if (ctx.form && ctx.form.screen) {
+      const s = ctx.form.screen;
+      form.append(el("p", "Page " + (s.page_number || "?") + (s.page_count ? " of " + s.page_count : "") + (s.page_title ? ": " + s.page_title : "") + (s.submitted ? " (submitted)" : "")));
+      form.append(el("p", "Last " + s.last_action + " " + Math.round(s.seconds_since_update) + " s ago", "muted"));
+      for (const a of ctx.form.recent_activity) {
+        form.append(el("p", a.action + (a.field_id ? " " + a.field_id : "") + " on " + a.screen_name, "muted"));
+      }
+    } else {
+      form.append(el("p", ctx.form ? "Form opened, no activity yet" : "No form", "muted"));
+    }
+    const listOf = (id, rows) => { const ul = $(id); ul.replaceChildren(); rows.forEach((r) => ul.append(el("li", r))); };
+    listOf("ctx-notes", ctx.notes.map((n) => n.author_id + ": " + n.text));
+    listOf("ctx-lanes", ctx.lane_history.map((c) => c.lane + " (" + c.reason + ")"));
+    listOf("ctx-triggers", ctx.triggers_fired.map((f) => f.rule_id + " × " + f.fires));
+    document.querySelectorAll("#conversation-list li").forEach((li) => li.classList.toggle("open", li.dataset.conversation === id));
+  }
+
+  async function act(method, suffix, body, headers) {
+    if (!current) return null;
+    $("action-error").textContent = "";
+    try {
+      const result = await api(method, conversationPath(current, suffix), body, headers);
+      await openConversation(current, false);
+      scheduleList();
+      return result;
+    } catch (error) {
+      $("action-error").textContent = error.message;
+      return null;
+    }
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return String(Date.now()) + "-" + Math.random().toString(16).slice(2);
+  }
+
+  async function sendReply(event) {
+    event.preventDefault();
+    const text = $("reply-text").value.trim();
+    if (!text) return;
+    const result = await act("POST", "/reply", { text: text }, { "Idempotency-Key": newKey() });
+    if (result) $("reply-text").value = "";
+  }
+
+  async function addNote(event) {
+    event.preventDefault();
+    const text = $("note-text").value.trim();
+    if (!text) return;
+    const result = await act("POST", "/notes", { text: text }, { "Idempotency-Key": newKey() });
+    if (result) $("note-text").value = "";
+  }
+
+  function closeView() {
+    current = null;
+    document.body.classList.remove("viewing");
+    $("conversation").hidden = true;
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("signin-form").addEventListener("submit", signIn);
+    $("signout").addEventListener("click", signOut);
+    $("filter-status").addEventListener("change", refreshList);
+    $("filter-attention").addEventListener("change", refreshList);
+    $("claim-btn").addEventListener("click", () => act("POST", "/claim"));
+    $("release-btn").addEventListener("click", () => act("DELETE", "/claim"));
+    $("escalate-btn").addEventListener("click", () => act("POST", "/escalate"));
+    $("handback-btn").addEventListener("click", () => act("POST", "/handback"));
+    $("close-btn").addEventListener("click", () => act("POST", "/close"));
+    $("reply-form").addEventListener("submit", sendReply);
+    $("note-form").addEventListener("submit", addNote);
+    $("back").addEventListener("click", closeView);
+    setInterval(() => { if (session) scheduleList(); }, 30000); // "x min ago" and stalled marks age without feed events
+    loadSession();
+    if (session) start();
+  });
+})();

@@ -1,0 +1,183 @@
+"""The operator dashboard in a real browser: Debian's Chromium (Playwright, ``executable_path``), a live
+werkzeug server on the test Redis, the worker run in burst between checks, the Twilio stand-in.
+
+An operator signs in, sees a new escalation appear without a reload (the
+customer's SMS goes through the signed webhook over HTTP), claims it, replies
+(the reply reaches the Twilio stand-in from the tenant's number), and sees the
+customer's next text appear live in the open conversation; then hands back.
+Screenshots (desktop and phone) go to ``tests/artifacts/``. An operator of the
+other tenant sees and can do nothing of it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from tests.browser.dashboard_support import (
+    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, post_sms, serve, until,
+)
+from tests.conftest import ACME_NUMBER, BRIGHT_NUMBER
+
+pytestmark = pytest.mark.redis_server
+
+CUSTOMER = "+15557654321"
+BRIGHT_CUSTOMER = "+15557659999"
+ACME = ("acme-insurance", "dev-acme-api-key")
+BRIGHT = ("bright-clinic", "dev-bright-api-key")
+
+
+@pytest.fixture(scope="module")
+def dash_browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make browser)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def dash_server(app):
+    app.config.update(FEED_BLOCK_MS=1000, FEED_STREAM_S=120)
+    with serve(app) as url:
+        yield url
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard_{name}.png"), full_page=True)
+
+
+def sign_in(page, base_url: str, tenant: tuple[str, str], operator: str) -> None:
+    page.goto(f"{base_url}/dashboard")
+    page.fill("#tenant", tenant[0])
+    page.fill("#operator", operator)
+    page.fill("#apikey", tenant[1])
+    page.click("#signin-form button[type=submit]")
+
+
+def row(conversation_id: str) -> str:
+    return f"#conversation-list li[data-conversation='{conversation_id}']"
+
+
+def test_an_operator_takes_over_an_escalation_live(dash_browser, dash_server, work, standin):
+    context = dash_browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    requests_seen: list[str] = []
+    page.on("request", lambda req: requests_seen.append(req.url))
+    try:
+        sign_in(page, dash_server, ACME, "alice")
+        page.wait_for_selector("#live[data-live=on]")
+        assert page.evaluate("sessionStorage.getItem('laneway.session')").count("dev-acme-api-key") == 1
+        page.evaluate("window.__no_reload = 'still here'")
+        shot(page, "1_signed_in")
+
+        # A customer asks for a person; the row appears, marked, without a reload.
+        post_sms(dash_server, "I want to talk to a person", CUSTOMER, ACME_NUMBER)
+        until(lambda: page.query_selector(row(CUSTOMER) + ".attention"), work, what="the escalation in the live list")
+        assert page.evaluate("window.__no_reload") == "still here"
+        assert "waiting human" in page.inner_text(row(CUSTOMER))
+        shot(page, "2_escalation_live")
+
+        # Claim it and reply.
+        page.click(row(CUSTOMER))
+        page.wait_for_selector("#conversation[data-status=waiting_human]")
+        page.click("#claim-btn")
+        page.wait_for_selector("#conversation[data-claimed-by=alice]")
+        standin.clear()
+        page.fill("#reply-text", "Hi, I'm Alice from Acme. How can I help?")
+        page.click("#reply-btn")
+        sent = until(
+            lambda: [m for m in standin.messages() if m["Body"] == "Hi, I'm Alice from Acme. How can I help?"],
+            work, what="the human reply at the Twilio stand-in",
+        )
+        assert (sent[0]["To"], sent[0]["From"]) == (CUSTOMER, ACME_NUMBER)
+        page.wait_for_selector("#transcript li[data-author=human]")
+
+        # The customer's next text appears live in the open conversation.
+        post_sms(dash_server, "My policy number is AC-12345", CUSTOMER, ACME_NUMBER)
+        until(lambda: "AC-12345" in page.inner_text("#transcript"), work, what="the customer's text in the open view")
+        assert page.evaluate("window.__no_reload") == "still here"
+        shot(page, "3_conversation_claimed")
+
+        # A note and a hand-back.
+        page.fill("#note-text", "Policy AC-12345, asked for a person.")
+        page.click("#note-btn")
+        until(lambda: "Policy AC-12345" in page.inner_text("#ctx-notes"), work, what="the note")
+        page.click("#handback-btn")
+        until(lambda: page.query_selector("#conversation[data-status=active]"), work, what="the hand-back")
+        assert page.get_attribute("#conversation", "data-claimed-by") == ""
+
+        # Phone screen: the list, then the conversation alone.
+        page.set_viewport_size(PHONE)
+        page.click("#back")
+        page.wait_for_selector(row(CUSTOMER))
+        shot(page, "4_phone_list")
+        page.click(row(CUSTOMER))
+        page.wait_for_selector("#conversation:not([hidden])")
+        assert not page.is_visible(".list-pane")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
+        shot(page, "5_phone_conversation")
+        assert not [u for u in requests_seen if "dev-acme-api-key" in u], "the API key went into a URL"
+    finally:
+        context.close()
+
+
+def test_an_operator_of_another_tenant_sees_and_does_nothing(dash_browser, dash_server, work, standin):
+    post_sms(dash_server, "I want to talk to a person", CUSTOMER, ACME_NUMBER)
+    post_sms(dash_server, "hello", BRIGHT_CUSTOMER, BRIGHT_NUMBER)
+    work()
+    context = dash_browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        # Bright's key for Acme's tenant: refused at sign-in.
+        sign_in(page, dash_server, ("acme-insurance", BRIGHT[1]), "mallory")
+        page.wait_for_selector("#signin-error:has-text('does not belong')")
+        assert page.is_hidden("#app")
+
+        # Signed in to Bright: Bright's conversation only, live.
+        sign_in(page, dash_server, BRIGHT, "mallory")
+        page.wait_for_selector(row(BRIGHT_CUSTOMER))
+        page.wait_for_selector("#live[data-live=on]")
+        post_sms(dash_server, "still need a person", CUSTOMER, ACME_NUMBER)
+        work()
+        page.wait_for_timeout(1500)  # a feed event of Acme's would have refreshed the list by now
+        assert page.query_selector(row(CUSTOMER)) is None
+        assert CUSTOMER not in page.content()
+
+        # Even calling the API from the page with Bright's key: 404 for everything of Acme's.
+        statuses = page.evaluate(
+            """async ([cid]) => {
+                 const s = JSON.parse(sessionStorage.getItem('laneway.session'));
+                 const h = {'Authorization': 'Bearer ' + s.key, 'Content-Type': 'application/json'};
+                 const base = '/api/v1/tenants/acme-insurance';
+                 const c = base + '/conversations/' + encodeURIComponent(cid);
+                 const calls = [['GET', base + '/conversations'], ['GET', c + '/context'], ['POST', c + '/claim'],
+                                ['POST', c + '/reply', {text: 'hi'}], ['POST', c + '/handback'], ['POST', c + '/close'],
+                                ['POST', base + '/events/token']];
+                 const out = [];
+                 for (const [m, u, b] of calls) {
+                   const r = await fetch(u, {method: m, headers: h, body: b ? JSON.stringify(b) : undefined});
+                   out.push(r.status);
+                 }
+                 const es = await fetch(base + '/events?token=x');
+                 out.push(es.status);
+                 return out;
+               }""",
+            [CUSTOMER],
+        )
+        assert statuses == [404, 404, 404, 404, 404, 404, 404, 401]
+        shot(page, "6_other_tenant")
+    finally:
+        context.close()
+    work()
+    assert not [m for m in standin.messages() if m["Body"] == "hi"]
