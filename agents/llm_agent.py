@@ -391,12 +391,21 @@ def system_prompt(tenant: TenantConfig, lane: str) -> str:
 
 
 def _history_lines(turn: TurnInput, budget_chars: int) -> list[str]:
+    """The newest transcript entries and operators' notes, oldest first, within ``budget_chars``.
+
+    A human operator's replies appear as ``human:`` and their internal notes as
+    ``operator note:``, so after a hand-back the agent knows what the person did.
+    """
     own = {m.provider_id for m in turn.messages}
-    earlier = [e for e in turn.state.transcript if not (e.author == "customer" and e.message_id in own)]
+    said = [
+        (e.at, "customer" if e.author == "customer" else "assistant" if e.author == "ai" else e.author, e.text)
+        for e in turn.state.transcript if not (e.author == "customer" and e.message_id in own)
+    ]
+    noted = [(n.at, "operator note", n.text) for n in turn.state.notes]
+    earlier = sorted(said + noted, key=lambda item: item[0])
     lines: list[str] = []
-    for e in reversed(earlier):
-        who = "customer" if e.author == "customer" else "assistant" if e.author == "ai" else e.author
-        line = f"{who}: {escape_data(cut_text(e.text, HISTORY_ENTRY_CHARS))}"
+    for _, who, text in reversed(earlier):
+        line = f"{who}: {escape_data(cut_text(text, HISTORY_ENTRY_CHARS))}"
         if len(line) + 1 > budget_chars:
             break
         budget_chars -= len(line) + 1

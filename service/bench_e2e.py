@@ -6,7 +6,7 @@ measure only through processes, Redis and HTTP (worker internals are a black
 box here).
 
 * Laneway phase: the web process as the Procfile's web line (gunicorn serving
-  ``service:create_app()`` with ``--workers 2 --threads 4``), the Twilio
+  ``service:create_app()`` with the Procfile's options, :data:`service.runner.PROCFILE_WEB_ARGS`), the Twilio
   stand-in and the worker pool. The bench process posts ``turns`` correctly
   signed Twilio SMS webhooks (one per customer number) from a small thread
   pool. The clock runs from the first POST to the moment the stand-in received
@@ -54,7 +54,7 @@ from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
 
 from service.chat import inbound_form
-from service.runner import Child, Supervisor, laneway_argv, wait_for_http
+from service.runner import PROCFILE_WEB_ARGS, Child, Supervisor, laneway_argv, wait_for_http
 from state.redis_server import RedisServer, free_port
 from state.settings import Settings, child_environment
 from state.tenant_config import parse_tenants_yaml
@@ -65,11 +65,9 @@ NUMBER = "+15550001111"
 AUTH_TOKEN = "dev-acme-auth-token"
 """acme-insurance's dev Twilio auth token, which signs the webhooks."""
 WEBHOOK_PATH = "/twilio/messaging"
-WEB_WORKERS, WEB_THREADS = 2, 4
-"""The Procfile's gunicorn ``--workers`` and ``--threads``."""
 WORKER_POOL = 2
 """The Procfile's ``laneway worker --pool``."""
-WORKER_SETUP = f"gunicorn --workers {WEB_WORKERS} --threads {WEB_THREADS}; laneway worker --pool {WORKER_POOL}"
+WORKER_SETUP = f"gunicorn {' '.join(PROCFILE_WEB_ARGS)}; laneway worker --pool {WORKER_POOL}"
 CLIENT_THREADS = 8
 """Threads posting webhooks (or enqueueing bare jobs) from the bench process."""
 READY_TIMEOUT_S = 30.0
@@ -220,7 +218,7 @@ class LanewayStack:
             self.supervisor.start(
                 "web",
                 [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                 "--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS),
+                 *PROCFILE_WEB_ARGS,
                  # as `laneway run`: gunicorn 27's per-user control socket would clash with another stack
                  "--no-control-socket",
                  "service:create_app()"],

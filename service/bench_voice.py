@@ -2,7 +2,7 @@
 
 The Procfile's processes run as children on a private Redis server, exactly
 as :class:`service.bench_e2e.LanewayStack` starts them (gunicorn serving
-``service:create_app()`` with ``--workers 2 --threads 4``, ``laneway worker
+``service:create_app()`` with the Procfile's options, ``laneway worker
 --pool 2``, the Twilio stand-in), with the example tenants' deterministic
 agents. The bench process plays Twilio for :data:`CONCURRENT_CALLS` calls at a
 time: each call is a correctly signed ``POST /twilio/voice`` (greeting), then

@@ -10,6 +10,7 @@ key>``) and the new turns are printed with the lane that produced them.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -33,6 +34,10 @@ from state.tenant_config import SecretRef, TenantConfig
 
 SILENT_WAIT_S = 4.0
 """How long to watch for a reply that should not come, in seconds."""
+ATTENTION_WAIT_S = 30.0
+"""How long to wait for a trigger to flag the conversation (the trigger sweep runs every few seconds)."""
+DEMO_OPERATOR = "ana"
+"""The operator name the demo acts as (``X-Operator``)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,9 @@ class Step:
     screen: tuple[dict, ...] = ()
     """Screen activity the customer's form page posts before the text (``POST /f/<token>/activity``
     bodies), as if the customer typed in the form texted to them."""
+    operator_reply: str = ""
+    """Instead of the customer texting: wait until the conversation needs attention (after
+    ``screen`` tripped a trigger), then an operator claims it, replies this, and hands back."""
 
 
 def _page_1(**fields: str) -> dict:
@@ -71,6 +79,17 @@ SCRIPTS: dict[str, list[Step]] = {
             "I fixed my first name",
             screen=(_page_1(first_name="Dina", last_name="Whitfield", date_of_birth="1990-04-01"),),
             note="a correction is noticed; the date itself is never read back",
+        ),
+        Step(
+            "",
+            screen=tuple(
+                _page_1(first_name="Dina", last_name="Whitfield", date_of_birth=d)
+                for d in ("1990-14-01", "1990-01-41", "1990-04-01")
+            ),
+            operator_reply="Hi Dina, this is Ana at Acme. I see the date of birth is giving you trouble: "
+                           "use the calendar button in that field. I'm handing you back to Ava.",
+            note="the date changed 3 times in a minute: the field-trouble trigger highlights it and alerts "
+                 "the dashboard; an operator takes over, replies, and hands back to the AI",
         ),
         Step("What are your opening hours?"),
         Step("HELP"),
@@ -144,16 +163,23 @@ def play(phone: Phone, steps: list[Step], api_key: str, echo=click.echo) -> int:
                 raise ChatError("the script types in the form, but no form link was texted")
             for activity in step.screen:
                 post_activity(phone.endpoints.web_url, form_link, activity)
+        if step.operator_reply:
+            problems += take_over(phone, api_key, step.operator_reply, echo)
+            show_form_commands(phone.endpoints.web_url, form_link, echo)
+            replies = phone.wait_for_replies()
+            shown = _show_new_turns(phone, api_key, shown, echo)
+            if step.note:
+                echo(f"    ({step.note})")
+            if not replies:
+                problems += 1
+                echo("    !! the operator's reply did not reach the phone")
+            continue
         phone.send(step.text)
         if step.expect == "reply":
             replies = phone.wait_for_replies()
         else:
             replies = phone.wait_for_replies(max_wait_s=SILENT_WAIT_S)
-        conversation = fetch_conversation(phone.endpoints.web_url, tenant.tenant_id, phone.from_number, api_key) or {}
-        turns = conversation.get("turns", [])
-        for turn in turns[shown:]:
-            echo(format_turn(turn))
-        shown = len(turns)
+        shown = _show_new_turns(phone, api_key, shown, echo)
         for reply in replies:
             found = FORM_LINK.search(reply.body or "")
             if found and form_link is None:
@@ -170,11 +196,75 @@ def play(phone: Phone, steps: list[Step], api_key: str, echo=click.echo) -> int:
             echo("    (AI silent: a person from the team owns this conversation now)")
         elif step.expect != "reply":
             echo(f"    !! expected no SMS ({step.expect}) but the phone received {len(replies)}")
+    conversation = fetch_conversation(phone.endpoints.web_url, tenant.tenant_id, phone.from_number, api_key) or {}
     echo(
         f"  => lane={conversation.get('lane')} status={conversation.get('status')} "
         f"opted_out={conversation.get('opted_out')} slots={conversation.get('slots')}"
     )
     return problems
+
+
+def _show_new_turns(phone: Phone, api_key: str, shown: int, echo) -> int:
+    """Print the transcript entries after the first ``shown``; return how many there are now."""
+    conversation = fetch_conversation(phone.endpoints.web_url, phone.tenant.tenant_id, phone.from_number, api_key) or {}
+    turns = conversation.get("turns", [])
+    for turn in turns[shown:]:
+        echo(format_turn(turn))
+    return len(turns)
+
+
+def _operator_api(method: str, url: str, api_key: str, **kwargs) -> requests.Response:
+    headers = {"Authorization": f"Bearer {api_key}", "X-Operator": DEMO_OPERATOR}
+    try:
+        return requests.request(method, url, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs)
+    except requests.RequestException as exc:
+        raise ChatError(f"cannot reach the operator API: {exc}") from exc
+
+
+def take_over(phone: Phone, api_key: str, reply: str, echo=click.echo) -> int:
+    """Wait until the conversation needs attention, then claim it, reply as :data:`DEMO_OPERATOR` and hand back.
+
+    Uses the takeover API as the dashboard does. Returns the number of problems
+    (the alert never came, or a call was refused).
+    """
+    tenant_id = phone.tenant.tenant_id
+    base = f"{phone.endpoints.web_url}/api/v1/tenants/{tenant_id}/conversations"
+    conversation = f"{base}/{quote(phone.from_number, safe='')}"
+    deadline = time.monotonic() + ATTENTION_WAIT_S
+    summary = None
+    while summary is None and time.monotonic() < deadline:
+        listed = _operator_api("GET", base, api_key, params={"needs_attention": "true"})
+        if listed.status_code != 200:
+            raise ChatError(f"listing conversations answered {listed.status_code}: {listed.text[:300]}")
+        summary = next((c for c in listed.json()["conversations"] if c["conversation_id"] == phone.from_number), None)
+        if summary is None:
+            time.sleep(0.5)
+    if summary is None:
+        echo(f"    !! no trigger fired within {ATTENTION_WAIT_S:.0f} s (is a worker running?)")
+        return 1
+    alert = summary.get("alert") or {}
+    echo(f"    (dashboard: needs attention ({', '.join(summary['attention_reasons'])}); "
+         f"trigger {alert.get('rule_id')} fired with priority {alert.get('priority')})")
+    for method, path, body in (("POST", "/claim", None), ("POST", "/reply", {"text": reply}), ("POST", "/handback", None)):
+        answer = _operator_api(method, conversation + path, api_key, json=body)
+        if answer.status_code not in (200, 202):
+            echo(f"    !! {path[1:]} answered {answer.status_code}: {answer.text[:200]}")
+            return 1
+        echo(f"    (operator {DEMO_OPERATOR}: {path[1:]})")
+    return 0
+
+
+def show_form_commands(web_url: str, form_link: str | None, echo=click.echo) -> None:
+    """Print the commands waiting for the form page (what a browser on the link shows next; not acknowledged)."""
+    if form_link is None:
+        return
+    token = FORM_LINK.search(form_link).group("token")
+    try:
+        answer = requests.get(f"{web_url}/f/{token}/commands", timeout=HTTP_TIMEOUT_S)
+    except requests.RequestException as exc:
+        raise ChatError(f"cannot reach the hosted form at {web_url}: {exc}") from exc
+    for command in answer.json().get("commands", []) if answer.status_code == 200 else []:
+        echo(f"    (form page: {command.get('action')} {command.get('field_id')} \"{command.get('label')}\")")
 
 
 FORM_LINK = re.compile(r"https?://\S+/f/(?P<token>[A-Za-z0-9_-]{10,64})")

@@ -46,6 +46,10 @@ STOP_TIMEOUT_S = 10.0
 """Seconds children get between SIGTERM and SIGKILL."""
 POLL_S = 0.2
 
+PROCFILE_WEB_ARGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "32")
+"""The Procfile's gunicorn options (gthread: an open dashboard holds a thread for its live feed);
+``laneway run`` and ``laneway bench`` start the web process with them."""
+
 
 class Shutdown(Exception):
     """Raised in the main thread by the SIGINT/SIGTERM/SIGHUP handler."""
@@ -232,7 +236,7 @@ def run(settings: Settings, run_file: Path) -> None:
         supervisor.start(
             "web",
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{settings.port}",
-             "--workers", "2", "--threads", "4",
+             *PROCFILE_WEB_ARGS,
              # gunicorn 27's control socket defaults to one path per user: two stacks would clash.
              "--no-control-socket",
              "service:create_app()"],

@@ -61,6 +61,7 @@ def test_the_ai_resumes_with_the_humans_reply_in_its_prompt(client, post_sms, wo
     assert client.post(f"{URL}/escalate", headers=ALICE).status_code == 202
     assert client.post(f"{URL}/claim", headers=ALICE).status_code == 200
     assert client.post(f"{URL}/reply", json={"text": "Your renewal is due on March 3rd."}, headers=ALICE).status_code == 202
+    assert client.post(f"{URL}/notes", json={"text": "Prefers card payments."}, headers=ALICE).status_code == 202
     work()
     post_sms("ok, and can I pay by card?", CUSTOMER)  # a person owns it: recorded, no model call
     work()
@@ -74,5 +75,6 @@ def test_the_ai_resumes_with_the_humans_reply_in_its_prompt(client, post_sms, wo
     (agent_request,) = llm.take_bodies()  # sticky lane: the router does not ask
     history = agent_request["messages"][1]["content"]
     assert "human: Your renewal is due on March 3rd." in history
+    assert "operator note: Prefers card payments." in history  # what the person noted, not only what they said
     assert "customer: ok, and can I pay by card?" in history
     assert standin.messages()[-1]["Body"] == "Yes, you can pay by card before March 3rd."
