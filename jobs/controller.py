@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents import guard_reply, run_agent
 from jobs import metrics
-from jobs.events import Replies as _Replies, apply_event
+from jobs.events import Replies, apply_event
 from state import logs
 from jobs.lease_keeper import LeaseKeeper
 from state.errors import LeaseLostError, StateError, VersionConflictError
@@ -274,7 +274,7 @@ class TurnController:
                 does not fit the document (a bug: nothing is written).
         """
         now = self.clock()
-        acc = _Replies()
+        acc = Replies()
         current = state.model_copy(update={"updated_at": now, "turn_count": state.turn_count + 1})
         batch: list[InboundMessage] = []
         for entry in [*inbox, None]:
@@ -314,7 +314,7 @@ class TurnController:
 
     def _answer(
         self, tenant: TenantConfig, current: SessionState, batch: list[InboundMessage], now: datetime,
-        screen: ScreenState | None, acc: "_Replies",
+        screen: ScreenState | None, acc: Replies,
     ) -> SessionState:
         """Record the customer's messages, route them and run the lane's agent (with handoffs)."""
         entries = [
