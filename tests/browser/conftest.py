@@ -1,11 +1,12 @@
 """Browser-test harness: the real app behind a real HTTP server, and Debian's Chromium driven by Playwright.
 
 * ``live_server``: the app of the ``app`` fixture (test Redis, example
-  tenants) served by werkzeug's threaded ``make_server`` on a free loopback
-  port, from a thread, for one test; ``.url`` is its base URL.
+  tenants) served by :func:`tests.browser.support.serve` (werkzeug's threaded
+  ``make_server`` on a free loopback port) for one test; ``.url`` is its base URL.
 * ``browser``: ``/usr/bin/chromium`` launched once per session through
-  Playwright's sync API with ``executable_path`` (no browser download); the
-  tests are skipped when that binary is missing (``make browser`` installs it).
+  Playwright's sync API with ``executable_path`` (no browser download); a
+  missing binary fails the tests (``make browser``, run by ``make test``,
+  installs it; a skip would hide it).
 * ``page``: a fresh phone-sized context and page per test; on teardown a
   screenshot is saved as ``tests/artifacts/<test name>.png`` (git-ignored).
 """
@@ -13,26 +14,11 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-PHONE_VIEWPORT = {"width": 390, "height": 844}
-"""CSS pixels of a common phone screen: the form is built for phones first."""
+from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, serve
 
 
 @dataclass
@@ -43,15 +29,8 @@ class LiveServer:
 @pytest.fixture
 def live_server(app):
     """Serve ``app`` over real HTTP on 127.0.0.1 for the test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+    with serve(app) as url:
+        yield LiveServer(url=url)
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +50,7 @@ def browser():
 @pytest.fixture
 def page(browser, request):
     """A new page in a phone-sized context; its screenshot is saved under ``tests/artifacts/`` at the end."""
-    context = browser.new_context(viewport=PHONE_VIEWPORT, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
     tab = context.new_page()
     tab.set_default_timeout(10_000)
     try:

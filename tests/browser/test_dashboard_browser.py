@@ -11,12 +11,11 @@ other tenant sees and can do nothing of it.
 
 from __future__ import annotations
 
-from urllib.parse import quote
 
 import pytest
 
-from tests.browser.dashboard_support import (
-    ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, post_sms, serve, until,
+from tests.browser.support import (
+    ARTIFACTS, DESKTOP, PHONE, post_sms, serve, until,
 )
 from tests.conftest import ACME_NUMBER, BRIGHT_NUMBER
 
@@ -26,20 +25,6 @@ CUSTOMER = "+15557654321"
 BRIGHT_CUSTOMER = "+15557659999"
 ACME = ("acme-insurance", "dev-acme-api-key")
 BRIGHT = ("bright-clinic", "dev-bright-api-key")
-
-
-@pytest.fixture(scope="module")
-def dash_browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make browser)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -66,8 +51,8 @@ def row(conversation_id: str) -> str:
     return f"#conversation-list li[data-conversation='{conversation_id}']"
 
 
-def test_an_operator_takes_over_an_escalation_live(dash_browser, dash_server, work, standin):
-    context = dash_browser.new_context(viewport=DESKTOP)
+def test_an_operator_takes_over_an_escalation_live(browser, dash_server, work, standin):
+    context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(15_000)
     requests_seen: list[str] = []
@@ -131,11 +116,11 @@ def test_an_operator_takes_over_an_escalation_live(dash_browser, dash_server, wo
         context.close()
 
 
-def test_an_operator_of_another_tenant_sees_and_does_nothing(dash_browser, dash_server, work, standin):
+def test_an_operator_of_another_tenant_sees_and_does_nothing(browser, dash_server, work, standin):
     post_sms(dash_server, "I want to talk to a person", CUSTOMER, ACME_NUMBER)
     post_sms(dash_server, "hello", BRIGHT_CUSTOMER, BRIGHT_NUMBER)
     work()
-    context = dash_browser.new_context(viewport=PHONE)
+    context = browser.new_context(viewport=PHONE)
     page = context.new_page()
     page.set_default_timeout(15_000)
     try:

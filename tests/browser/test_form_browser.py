@@ -23,7 +23,7 @@ from tests.browser.conftest import assert_shown_within_one_poll
 pytestmark = pytest.mark.redis_server
 
 CUSTOMER = "+15557654321"
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+from tests.browser.support import ARTIFACTS
 YELLOW = "rgb(255, 245, 157)"
 """The highlight background (``#fff59d`` in form.css)."""
 

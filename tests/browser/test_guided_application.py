@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,7 @@ from tests.conftest import PUBLIC_BASE_URL
 pytestmark = pytest.mark.redis_server
 
 CUSTOMER = "+15557654321"
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+from tests.browser.support import ARTIFACTS
 LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/f/[A-Za-z0-9_-]+")
 
 

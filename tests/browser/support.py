@@ -1,8 +1,6 @@
-"""Helpers of the dashboard's browser test: a live server, Debian's Chromium, a signed webhook post.
+"""What the browser tests share: Debian's Chromium and its flags, a live server, artifacts, a signed webhook post.
 
-Kept apart from ``tests/browser/conftest.py`` (the hosted form's harness) so
-the two can evolve without clashing; the fixtures built on these live in
-``test_dashboard_browser.py`` under names of their own.
+The fixtures built on these are in ``tests/browser/conftest.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 PHONE = {"width": 390, "height": 844}
+"""CSS pixels of a common phone screen: the form and the dashboard are built for phones first."""
 DESKTOP = {"width": 1280, "height": 900}
 
 
@@ -32,7 +31,7 @@ DESKTOP = {"width": 1280, "height": 900}
 def serve(app) -> Iterator[str]:
     """Serve ``app`` with werkzeug's threaded server on a free loopback port (an open SSE stream holds one thread)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="dashboard-live-server", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
