@@ -52,6 +52,7 @@ from flask import Blueprint, Response, g, request
 from prometheus_client import Counter, Histogram
 from twilio.twiml.voice_response import VoiceResponse
 
+from jobs.events import submit_event
 from jobs.queues import enqueue_drain, mark_pending
 from service.app import Services, services
 from service.errors import ApiError
@@ -322,14 +323,25 @@ def voice_poll():
 
 @bp.post("/twilio/voice/status")
 def call_status():
-    """The call's status changed; a final status ends the voice part of the conversation (log + metric)."""
+    """The call's status changed; a final status closes the voice part of the conversation.
+
+    The end is recorded as a note in the caller's conversation (``Call
+    completed after 192 s.``, author ``twilio-voice``; event id
+    ``call:<CallSid>:end``, so Twilio's retries record it once), where an
+    operator's context packet shows it; plus a log line and a metric.
+    """
     svc = services()
     tenant, call_sid, _ = _call(svc)
     status = form_field("CallStatus")
     if status not in CALL_STATUSES:
         raise ApiError(400, "malformed field CallStatus")
     duration = form_field("CallDuration", re.compile(r"[0-9]{1,7}"), default="")
+    caller = form_field("From", E164, default="")
     if status in ENDED_STATUSES:
         VOICE_CALLS_ENDED.labels(tenant.tenant_id, status).inc()
         log.info("voice call ended tenant_id=%s call_sid=%s status=%s duration_s=%s", tenant.tenant_id, call_sid, status, duration or "-")
+        if caller:
+            text = f"Call {status}" + (f" after {duration} s." if duration else ".")
+            submit_event(svc, tenant, caller, "note", text=text, author_id="twilio-voice",
+                         event_id=f"call:{call_sid}:end", request_id=g.request_id)
     return Response(status=204)

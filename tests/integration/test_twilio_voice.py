@@ -21,7 +21,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from service.twilio_voice import CALL_STATUSES, GAVE_UP_TEXT, GOODBYE_TEXT, HOLDING_TEXT, MAX_POLLS, NO_CALLER_ID_TEXT, REPROMPT_TEXT
+from state.keys import ConversationKeys
 from state.settings import Settings
+from state.store import ConversationStore
+from state.triggers import TriggerFirer
 
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign
 
@@ -274,10 +277,16 @@ def test_a_caller_without_caller_id_is_told_so(client, r):
     assert twiml.said == [NO_CALLER_ID_TEXT] and twiml.verbs == ["Say", "Hangup"]
 
 
-def test_status_callbacks_answer_204(client, r, before):
-    for status in ("ringing", "in-progress", "completed", "no-answer"):
+def test_status_callbacks_answer_204_and_the_call_end_is_noted_once(client, r, before, work):
+    for status in ("ringing", "in-progress"):
         assert post_voice(client, "/twilio/voice/status", call_form(CallStatus=status)).status_code == 204
-    assert r.dbsize() == before
+    assert r.dbsize() == before  # a call in progress writes nothing
+    ended = call_form(CallStatus="completed", CallDuration="192")
+    for _ in range(2):  # Twilio retries a callback it did not see answered
+        assert post_voice(client, "/twilio/voice/status", ended).status_code == 204
+    work()
+    state = ConversationStore(r).read(ConversationKeys("acme-insurance", CUSTOMER)).state
+    assert [(n.author_id, n.text) for n in state.notes] == [("twilio-voice", "Call completed after 192 s.")]
 
 
 def test_the_reply_wait_stays_far_from_twilios_15_s_limit():
@@ -338,9 +347,6 @@ def test_hostile_signed_requests_never_cause_a_5xx(client, app, settings, path, 
 
 def test_a_triggers_voice_prompt_is_said_at_the_callers_next_silence(client, r):
     """A ``voice_prompt`` left by a trigger (see test_triggers) replaces the plain reprompt, once."""
-    from state.keys import ConversationKeys
-    from state.triggers import TriggerFirer
-
     keys = ConversationKeys("acme-insurance", CUSTOMER)
     prompt = "I notice you've paused. Need any help with this section?"
     # What the fire script leaves for the voice turn (state/triggers.py: TAKE_VOICE_PROMPT's fields of C:fires).
