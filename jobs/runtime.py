@@ -36,6 +36,7 @@ class Runtime:
     store: ConversationStore
     tenants: TenantRegistry
     controller: TurnController
+    forms: FormStore
 
 
 def build_runtime(settings: Settings, queue_connection: Redis | None = None, state_connection: Redis | None = None) -> Runtime:
@@ -53,6 +54,7 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
     # Each lane's agent is its LLM agent only for tenants listing it in
     # `llm.lanes` (decided per turn); the deterministic agent answers otherwise.
     lane_agents = make_llm_agents(agents.AGENTS, complete.chat)
+    forms = FormStore(sr)
     controller = TurnController(
         store,
         tenants,
@@ -61,9 +63,9 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         public_base_url=settings.effective_public_base_url,
         max_commit_attempts=settings.max_commit_attempts,
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,
-        forms=FormStore(sr),
+        forms=forms,
     )
-    return Runtime(settings, qr, sr, queue, store, tenants, controller)
+    return Runtime(settings, qr, sr, queue, store, tenants, controller, forms)
 
 
 _runtime: Runtime | None = None

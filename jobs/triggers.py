@@ -43,7 +43,7 @@ from jobs.events import make_event
 from jobs.queues import FAILURE_TTL_S, conversation_ref, enqueue_drain, mark_pending
 from state.errors import StateError
 from state.feed import FEED_MAXLEN
-from state.forms import FormCommand, FormStore
+from state.forms import FormCommand
 from state.keys import ConversationKeys, tenant_feed
 from state.models import SessionState, mask_address
 from state.settings import Settings
@@ -206,7 +206,7 @@ def fire_rule(
         elif action.type == "highlight_field" and state.form_token:
             field_id = action.field or due.field_id
             if field_id:
-                FormStore(rt.state_redis).push_command(state.form_token, FormCommand(
+                rt.forms.push_command(state.form_token, FormCommand(
                     command_id=f"trigger:{rule.id}:{result.n}", field_id=field_id, label=action.label,
                     created_at=datetime.fromtimestamp(result.at_ms / 1000, timezone.utc),
                 ))

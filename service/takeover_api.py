@@ -53,7 +53,6 @@ from service.app import services
 from service.errors import ApiError, error_response
 from state import keys as state_keys
 from state.errors import StateError
-from state.forms import FormStore
 from state.keys import ConversationKeys
 from state.models import Lane, SessionState, Status, mask_address, utcnow
 from state.takeover import Alert, Claim, TakeoverStore, key_fingerprint, sign
@@ -189,7 +188,7 @@ def _form_page(tenant: TenantConfig, state: SessionState, now: datetime) -> dict
     """The customer's current form page (``page_number``, ``page_title``, ``screen_name``, …), or ``None``."""
     if not state.form_token or tenant.form is None:
         return None
-    screen = FormStore(services().state_redis).screen_state(state.form_token, tenant.form, now)
+    screen = services().forms.screen_state(state.form_token, tenant.form, now)
     if screen is None:
         return None
     return {
@@ -353,7 +352,7 @@ def get_context(tenant_id: str, conversation_id: str):
         transcript.append(item)
     form = None
     if state.form_token:
-        screen = FormStore(services().state_redis).screen_state(state.form_token, tenant.form, now)
+        screen = services().forms.screen_state(state.form_token, tenant.form, now)
         form = {
             "screen": screen.model_dump(mode="json", by_alias=True) if screen else None,
             "recent_activity": [
