@@ -88,8 +88,8 @@ SCRIPTS: dict[str, list[Step]] = {
             ),
             operator_reply="Hi Dina, this is Ana at Acme. I see the date of birth is giving you trouble: "
                            "use the calendar button in that field. I'm handing you back to Ava.",
-            note="the date changed 3 times in a minute: the field-trouble trigger highlights it and alerts "
-                 "the dashboard; an operator takes over, replies, and hands back to the AI",
+            note="the date changed 3 times in a minute: the field-trouble trigger highlights it, texts a "
+                 "nudge and alerts the dashboard; an operator takes over, replies, and hands back to the AI",
         ),
         Step("What are your opening hours?"),
         Step("HELP"),
