@@ -173,3 +173,25 @@ def test_a_dying_child_stops_everything_and_fails_naming_it(stack):
     assert "worker exited" in stack.log_tail()
     assert not _still_running(info["pids"])
     assert not stack.run_file.exists()
+
+
+def test_laneway_demo_plays_every_script_against_the_stack(stack):
+    """``laneway demo`` (the README's walkthrough) against ``laneway run``: every expected reply arrives.
+
+    It covers the guided application (form activity through the page's own
+    endpoint), the field-trouble trigger firing in the real worker, and an
+    operator claiming, replying and handing back through the takeover API.
+    """
+    info = stack.wait_ready()
+    demo = subprocess.run(
+        [sys.executable, "-m", "service.cli", "demo", "--run-file", str(stack.run_file)],
+        cwd=REPO_ROOT, env={**child_environment(), "LANEWAY_ENV": "development"}, capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert demo.returncode == 0, f"{demo.stdout}\n{demo.stderr}\n{stack.log_tail()}"
+    out = demo.stdout
+    assert "I see your first name is Dana and your last name is Whitfield. Next is your date of birth." in out
+    assert "I see you changed your first name from Dana to Dina." in out
+    assert "trigger field-trouble fired with priority high" in out
+    assert "system> Need a hand with the form?" in out and "human> Hi Dina, this is Ana at Acme." in out
+    assert out.rstrip().endswith("demo finished: every expected reply arrived")
