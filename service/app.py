@@ -14,6 +14,7 @@ from rq import Queue
 
 from jobs.queues import make_queue
 from service import errors
+from service.errors import ApiError
 from service.rate_limits import RateLimits
 from state import logs
 from state.audit import AuditLog
@@ -87,6 +88,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         g.request_id = sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         logs.clear()
         logs.bind(request_id=g.request_id)
+
+    @app.before_request
+    def _refuse_cut_chunked_bodies() -> None:
+        """413 for a chunked body (no ``Content-Length``) that reached ``MAX_CONTENT_LENGTH``.
+
+        werkzeug stops reading such a body at the limit without an error, so
+        the view would parse a truncated body and answer something misleading
+        (a bad signature, bad JSON). The body read here is cached for the view.
+        The voice-AI webhook reads its body itself: it answers 200 with a
+        speakable error instead (its platform's contract).
+        """
+        if request.content_length is not None or request.blueprint == "voice_ai" or not request.headers.get("Transfer-Encoding"):
+            return
+        if len(request.get_data(cache=True)) >= app.config["MAX_CONTENT_LENGTH"]:
+            raise ApiError(413, f"request body is {app.config['MAX_CONTENT_LENGTH']} bytes or more")
 
     @app.after_request
     def _echo_request_id(response):

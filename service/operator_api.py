@@ -88,7 +88,8 @@ def record_audit(response, credential: str):
                 method=request.method,
                 path=path,
                 status=response.status_code,
-                duration_ms=round((time.perf_counter() - g.audit_started) * 1000, 2),
+                # 0 when the app refused the request before this blueprint's hooks ran (a 413)
+                duration_ms=round((time.perf_counter() - g.get("audit_started", time.perf_counter())) * 1000, 2),
                 at=utcnow().isoformat(),
             )
         )

@@ -71,8 +71,8 @@ bp = Blueprint("twilio_voice", __name__)
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 """Voice numbers are plain E.164 (no ``whatsapp:``); matched whole (``fullmatch``)."""
-CONFIDENCE = re.compile(r"0(\.[0-9]{1,12})?|1(\.0{1,12})?")
-"""Twilio's ``Confidence``: a decimal from 0 to 1."""
+CONFIDENCE = re.compile(r"(0(\.[0-9]{1,12})?|1(\.0{1,12})?)?")
+"""Twilio's ``Confidence``: a decimal from 0 to 1, or empty (no speech)."""
 CALL_STATUSES = frozenset({"queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"})
 """Twilio's ``CallStatus`` values (twilio.com/docs/voice/api/call-resource#call-status-values)."""
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -336,11 +336,11 @@ def call_status():
     if status not in CALL_STATUSES:
         raise ApiError(400, "malformed field CallStatus")
     duration = form_field("CallDuration", re.compile(r"[0-9]{1,7}"), default="")
-    caller = form_field("From", E164, default="")
+    caller = form_field("From", default="")  # "anonymous" and the like: the call end is only logged
     if status in ENDED_STATUSES:
         VOICE_CALLS_ENDED.labels(tenant.tenant_id, status).inc()
         log.info("voice call ended tenant_id=%s call_sid=%s status=%s duration_s=%s", tenant.tenant_id, call_sid, status, duration or "-")
-        if caller:
+        if E164.fullmatch(caller):
             text = f"Call {status}" + (f" after {duration} s." if duration else ".")
             submit_event(svc, tenant, caller, "note", text=text, author_id="twilio-voice",
                          event_id=f"call:{call_sid}:end", request_id=g.request_id)

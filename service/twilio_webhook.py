@@ -19,7 +19,8 @@ from state.tenant_config import TenantConfig
 def form_field(name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
     """Return the form field ``name`` (``default`` when absent, if given), matched whole by ``pattern``.
 
-    An empty value (only possible with a ``default``) is not matched.
+    A field that is present is matched even when empty (``NumMedia=`` is
+    malformed); the ``default`` is not matched.
 
     Raises:
         ApiError: 400 naming the field when it is repeated, missing or malformed.
@@ -30,7 +31,7 @@ def form_field(name: str, pattern: re.Pattern | None = None, default: str | None
     value = values[0] if values else default
     if not value and default is None:
         raise ApiError(400, f"missing required field {name}")
-    if pattern is not None and value and not pattern.fullmatch(value):
+    if pattern is not None and values and not pattern.fullmatch(value):
         raise ApiError(400, f"malformed field {name}")
     return value or ""
 

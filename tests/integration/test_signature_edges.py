@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
@@ -164,3 +166,31 @@ def test_a_replay_hours_later_is_deduped(post_sms, work, standin, operator_get, 
     assert convo["version"] == 1
     assert len([t for t in convo["turns"] if t["direction"] == "inbound"]) == 1
     assert len([m for m in standin.messages() if m["To"] == CUSTOMER]) == 1
+
+
+def _chunked(client, path: str, body: bytes, content_type: str, **headers: str):
+    """POST ``body`` chunked (no Content-Length), as gunicorn hands such a request to the app."""
+    return client.post(
+        path, input_stream=io.BytesIO(body), content_type=content_type,
+        headers={"Transfer-Encoding": "chunked", **headers}, environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_an_oversize_chunked_body_is_413_not_a_misleading_answer(client, r, settings):
+    """werkzeug cuts a chunked body at MAX_CONTENT_LENGTH silently; the app answers 413 instead of parsing the rest."""
+    form = twilio_form("hello", "+15557654321") | {"Pad": "y" * settings.max_request_bytes}
+    answer = _chunked(client, "/twilio/messaging", urlencode(form).encode(), "application/x-www-form-urlencoded",
+                      **{"X-Twilio-Signature": sign(form, AUTH_TOKENS[ACME_NUMBER])})
+    assert answer.status_code == 413 and "bytes or more" in answer.get_json()["error"]
+    assert not r.exists(ConversationKeys("acme-insurance", "+15557654321").inbox)
+    too_big_json = b'{"text": "' + b"x" * settings.max_request_bytes + b'"}'
+    assert _chunked(client, "/api/v1/tenants/acme-insurance/conversations/%2B15557654321/notes", too_big_json,
+                    "application/json", Authorization="Bearer dev-acme-api-key").status_code == 413
+
+
+def test_a_small_chunked_body_is_read_whole(client, r):
+    form = twilio_form("hello over chunks", "+15557654322")
+    answer = _chunked(client, "/twilio/messaging", urlencode(form).encode(), "application/x-www-form-urlencoded",
+                      **{"X-Twilio-Signature": sign(form, AUTH_TOKENS[ACME_NUMBER])})
+    assert answer.status_code == 200
+    assert r.llen(ConversationKeys("acme-insurance", "+15557654322").inbox) == 1
