@@ -300,6 +300,7 @@ Laneway is running. Ctrl-C stops everything.
 Talk to it:
   laneway chat --to +15550001111 --from +15557654321
   laneway demo
+  {info['web_url']}/dashboard   (operator dashboard: tenant acme-insurance, key dev-acme-api-key)
   curl -H 'Authorization: Bearer dev-acme-api-key' \\
     {info['web_url']}/api/v1/tenants/acme-insurance/conversations/{conversation}
   curl -H "Authorization: Bearer ${{LANEWAY_METRICS_TOKEN:-{DEV_METRICS_TOKEN}}}" {info['web_url']}/metrics
