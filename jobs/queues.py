@@ -19,7 +19,8 @@ import time
 from datetime import timedelta
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Repeat, Retry
+from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
 from state import keys
@@ -147,3 +148,29 @@ def enqueue_deliveries(
             for m in message_ids
         ]
     )
+
+
+def schedule_repeating(queue: Queue, func: str, job_id: str, period_s: float, timeout_s: int) -> bool:
+    """Make sure the repeating job ``job_id`` (``func`` every ``period_s`` seconds) exists; idempotent.
+
+    Every worker calls this at start; RQ's scheduler repeats the job
+    (``Repeat``), retries a failed run three times one period apart, and keeps
+    a failed run's record only four periods, so it cannot block rescheduling
+    for long.
+
+    Returns ``True`` if this call scheduled it, ``False`` if it already existed
+    (RQ's ``unique`` job id).
+    """
+    try:
+        queue.enqueue_call(
+            func,
+            job_id=job_id,
+            unique=True,
+            timeout=timeout_s,
+            repeat=Repeat(times=10**9, interval=period_s),
+            retry=Retry(max=3, interval=period_s),
+            failure_ttl=period_s * 4,
+        )
+    except DuplicateJobError:
+        return False
+    return True

@@ -35,11 +35,10 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
-from rq import Queue, Repeat, Retry
-from rq.exceptions import DuplicateJobError
+from rq import Queue
 
 from jobs import runtime
-from jobs.queues import RECONCILE, SWEEP, enqueue_deliveries, enqueue_drain
+from jobs.queues import RECONCILE, SWEEP, enqueue_deliveries, enqueue_drain, schedule_repeating
 from state import keys as K
 from state.keys import ConversationKeys
 from state.settings import Settings
@@ -150,16 +149,4 @@ def schedule_sweep(queue: Queue, settings: Settings) -> bool:
 
     Returns ``True`` if this call scheduled it, ``False`` if it already existed.
     """
-    try:
-        queue.enqueue_call(
-            SWEEP,
-            job_id=SWEEP_JOB_ID,
-            unique=True,
-            timeout=settings.job_timeout_s,
-            repeat=Repeat(times=10**9, interval=settings.sweep_period_s),
-            retry=Retry(max=3, interval=settings.sweep_period_s),
-            failure_ttl=settings.sweep_period_s * 4,  # a failed sweep's hash must not block rescheduling for long
-        )
-    except DuplicateJobError:
-        return False
-    return True
+    return schedule_repeating(queue, SWEEP, SWEEP_JOB_ID, settings.sweep_period_s, settings.job_timeout_s)

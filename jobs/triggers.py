@@ -34,13 +34,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from pydantic import ValidationError
-from rq import Queue, Repeat, Retry
+from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
 from agents.lanes.common import form_link
 from jobs import metrics, runtime
 from jobs.events import make_event
-from jobs.queues import FAILURE_TTL_S, conversation_ref, enqueue_drain, mark_pending
+from jobs.queues import FAILURE_TTL_S, conversation_ref, enqueue_drain, mark_pending, schedule_repeating
 from state.errors import StateError
 from state.feed import FEED_MAXLEN
 from state.forms import FormCommand
@@ -283,16 +283,6 @@ def schedule_trigger_sweep(queue: Queue, settings: Settings) -> bool:
 
     Returns ``True`` if this call scheduled it, ``False`` if it already existed.
     """
-    try:
-        queue.enqueue_call(
-            TRIGGER_SWEEP,
-            job_id=TRIGGER_SWEEP_JOB_ID,
-            unique=True,
-            timeout=settings.job_timeout_s,
-            repeat=Repeat(times=10**9, interval=settings.trigger_sweep_period_s),
-            retry=Retry(max=3, interval=settings.trigger_sweep_period_s),
-            failure_ttl=settings.trigger_sweep_period_s * 4,
-        )
-    except DuplicateJobError:
-        return False
-    return True
+    return schedule_repeating(
+        queue, TRIGGER_SWEEP, TRIGGER_SWEEP_JOB_ID, settings.trigger_sweep_period_s, settings.job_timeout_s
+    )
