@@ -90,8 +90,12 @@ def well_formed(form: MultiDict, content_type: str, raw: bytes, signing: str) ->
     return (
         content_type.split(";")[0].strip() == FORM
         and len(raw) <= 64 * 1024
-        and signing == "right"
-        and single("To", rf"(whatsapp:)?\{ACME_NUMBER}")
+        and (
+            # signed with the token of the tenant owning To: acme's ("right"), or bright's ("wrong_token"
+            # is bright's token, which is right for a request to bright's number)
+            (signing == "right" and single("To", rf"(whatsapp:)?\{ACME_NUMBER}"))
+            or (signing == "wrong_token" and single("To", rf"(whatsapp:)?\{BRIGHT_NUMBER}"))
+        )
         and single("MessageSid", r"(SM|MM)[0-9a-fA-F]{32}")
         and single("From", r"(whatsapp:)?\+[1-9][0-9]{6,14}")
         and len(form.getlist("Body")) <= 1
@@ -164,6 +168,7 @@ def test_webhook_parser_answers_4xx_or_200_and_refusals_write_nothing(client, r)
     @example(case=(regression() + b"&Body2=\xff\xfe", FORM, "right"))
     @example(case=(regression(extra=[(f"p{i}", "v") for i in range(2000)]), FORM, "right"))
     @example(case=(b'{"MessageSid": "' + SID.encode() + b'"}', "application/json", "right"))
+    @example(case=(regression(To=BRIGHT_NUMBER), FORM, "wrong_token"))  # bright's number, signed with its own token: valid
     def check(case):
         raw, content_type, signing = case
         form = server_form(raw, content_type)
