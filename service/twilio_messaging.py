@@ -18,15 +18,13 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
-from jobs.queues import enqueue_drain, mark_pending
 from service.app import services
 from service.errors import ApiError
-from service.twilio_webhook import form_field, verified_tenant
+from service.twilio_webhook import accept_inbound, form_field, verified_tenant
 from state import logs
-from state.keys import ConversationKeys
 from state.models import InboundMessage, channel_of, mask_address, utcnow
 
 log = logging.getLogger(__name__)
@@ -63,17 +61,11 @@ def inbound_message():
         num_media=num_media,
         received_at=utcnow(),
     )
-    keys = ConversationKeys(tenant.tenant_id, sender)
+    keys, outcome = accept_inbound(svc, tenant, message)
     logs.bind(tenant_id=tenant.tenant_id, conversation=keys.label, message_sid=message_sid)
-    accepted = svc.store.accept(keys, message, tenant.session_idle_ttl_s)
-    throttled = accepted.new and not svc.rate_limits.inbound_allowed(tenant.tenant_id, sender)
-    if throttled:
-        mark_pending(svc.queue, tenant.tenant_id, sender)  # kept; the sweep drains it later
-    elif accepted.pending:
-        enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender, request_id=g.request_id)
     log.info(
         "inbound %s tenant_id=%s message_sid=%s from=%s",
-        "throttled" if throttled else "accepted" if accepted.new else "duplicate",
+        outcome,
         tenant.tenant_id,
         message_sid,
         mask_address(sender),

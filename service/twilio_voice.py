@@ -53,10 +53,9 @@ from prometheus_client import Counter, Histogram
 from twilio.twiml.voice_response import VoiceResponse
 
 from jobs.events import submit_event
-from jobs.queues import enqueue_drain, mark_pending
 from service.app import Services, services
 from service.errors import ApiError
-from service.twilio_webhook import form_field, verified_tenant
+from service.twilio_webhook import accept_inbound, form_field, verified_tenant
 from state import logs
 from state.keys import ConversationKeys
 from state.models import InboundMessage, mask_address, utcnow
@@ -291,17 +290,11 @@ def voice_turn():
         data={"confidence": confidence} if confidence else {},
         received_at=utcnow(),
     )
-    keys = ConversationKeys(tenant.tenant_id, caller)
+    keys, outcome = accept_inbound(svc, tenant, message)
     logs.bind(conversation=keys.label, message_sid=provider_id)
-    accepted = svc.store.accept(keys, message, tenant.session_idle_ttl_s)
-    throttled = accepted.new and not svc.rate_limits.inbound_allowed(tenant.tenant_id, caller)
-    if throttled:
-        mark_pending(svc.queue, tenant.tenant_id, caller)  # kept; the sweep drains it later
-    elif accepted.pending:
-        enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, caller, request_id=g.request_id)
     log.info(
         "voice turn %s tenant_id=%s turn=%s from=%s",
-        "throttled" if throttled else "accepted" if accepted.new else "duplicate",
+        outcome,
         tenant.tenant_id,
         provider_id,
         mask_address(caller),

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 
-from flask import request
+from flask import g, request
 
+from jobs.queues import enqueue_drain, mark_pending
 from service.errors import ApiError
 from service.twilio_signature import check_twilio_signature
+from state.keys import ConversationKeys
+from state.models import InboundMessage
 from state.tenant_config import TenantConfig
 
 
@@ -63,3 +66,28 @@ def verified_tenant(svc, to_pattern: re.Pattern) -> tuple[TenantConfig, str]:
         svc.settings.trusted_proxy_hops,
     )
     return tenant, to
+
+
+def accept_inbound(svc, tenant: TenantConfig, message: InboundMessage) -> tuple[ConversationKeys, str]:
+    """Accept a customer's message (text or speech) into its conversation and get it drained.
+
+    Deduplicates on ``message.provider_id`` (:meth:`ConversationStore.accept`),
+    then enqueues the drain, unless the contact or tenant is over its inbound
+    rate: then the message is kept and only marked pending, for the sweep.
+
+    Returns:
+        ``(keys, outcome)``: the conversation's keys and ``accepted``,
+        ``duplicate`` or ``throttled``.
+
+    Raises:
+        redis.RedisError: Redis is unreachable (answered 503 by the app).
+    """
+    sender = message.from_
+    keys = ConversationKeys(tenant.tenant_id, sender)
+    accepted = svc.store.accept(keys, message, tenant.session_idle_ttl_s)
+    throttled = accepted.new and not svc.rate_limits.inbound_allowed(tenant.tenant_id, sender)
+    if throttled:
+        mark_pending(svc.queue, tenant.tenant_id, sender)  # kept; the sweep drains it later
+    elif accepted.pending:
+        enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender, request_id=g.request_id)
+    return keys, "throttled" if throttled else "accepted" if accepted.new else "duplicate"
