@@ -21,7 +21,11 @@ What each :data:`state.models.EventKind` does:
 ``handback``        ``active`` again; the AI answers the next message
 ``close``           ``closed``; the customer's next message reopens it
 ``form_started``    slots ``first_name``/``last_name``/``phone`` and
-                    ``form_token`` from ``data`` (a voice-AI ``startSession``)
+                    ``form_token`` from ``data`` (a voice-AI ``startSession``);
+                    names only when the conversation names nobody yet or the
+                    same person, ``form_token`` only then and when the platform
+                    vouched for the number (``data["vouched"]``), or when the
+                    conversation has no form yet
 ``send_link``       texts the form link (``data["form_token"]``) to
                     ``data["to"]`` or the customer
 ``nudge``           ``text`` to the customer, transcript author ``system``
@@ -55,6 +59,22 @@ LINK_TEXT = "Here's your {display_name} application link: {link}"
 HANDOFF_REASONS: tuple[str, ...] = get_args(HandoffReason)
 EVENT_SLOTS = ("first_name", "last_name", "phone")
 """The slots a ``form_started`` event may set."""
+
+
+def same_person(slots: dict[str, Any], first: str, last: str) -> bool:
+    """Whether ``first last`` is the person the conversation's name slots name (or they name nobody yet).
+
+    Compared case- and space-insensitively; a conversation with no name on
+    file matches anyone.
+    """
+    on_file = (str(slots.get("first_name") or ""), str(slots.get("last_name") or ""))
+    if not any(on_file):
+        return True
+
+    def norm(value: str) -> str:
+        return " ".join(value.split()).casefold()
+
+    return (norm(on_file[0]), norm(on_file[1])) == (norm(first), norm(last))
 
 
 @dataclass
@@ -132,8 +152,14 @@ def apply_event(
             "notes": state.notes + [Note(author_id=author_id, text="Closed.", at=now)],
         }
     elif kind == "form_started":
-        slots = {**state.slots, **{k: event.data[k] for k in EVENT_SLOTS if event.data.get(k)}}
-        update = {"slots": slots, "form_token": event.data.get("form_token") or state.form_token}
+        # A voice call names a person and a number; only the platform vouches for the number. Names never
+        # overwrite a different person's, and someone else's form is never unlinked from their conversation.
+        data = event.data
+        same = same_person(state.slots, data.get("first_name", ""), data.get("last_name", ""))
+        written = [k for k in EVENT_SLOTS if data.get(k) and (same or (k == "phone" and not state.slots.get(k)))]
+        slots = {**state.slots, **{k: data[k] for k in written}}
+        relink = not state.form_token or (same and data.get("vouched") == "1")
+        update = {"slots": slots, "form_token": (data.get("form_token") if relink else None) or state.form_token}
     elif kind == "send_link":
         token = event.data.get("form_token") or state.form_token
         if not token:

@@ -118,7 +118,7 @@ EXAMPLE_TOOL_CALLS: dict[str, Any] = {
     "message": {
         "type": "tool-calls",
         "toolCallList": [{"id": "call_example_1", "type": "function",
-                          "function": {"name": "getScreenState", "arguments": {"sessionToken": "no-such-session"}}}],
+                          "function": {"name": "getScreenState", "arguments": {"sessionId": "no-such-session"}}}],
         "call": {"id": "call-uuid", "type": "inboundPhoneCall"},
     }
 }

@@ -5,8 +5,8 @@ Contract: VAPI's server message ``tool-calls`` and its answer
 
     {"message": {"type": "tool-calls",
                  "toolCallList": [{"id": "call_1", "type": "function",
-                                   "function": {"name": "sendSms", "arguments": {"sessionToken": "…"}}}],
-                 "call": {…}, …}}
+                                   "function": {"name": "sendSms", "arguments": {"sessionId": "vs_…"}}}],
+                 "call": {"id": "…", "customer": {"number": "+1…"}, …}, …}}
 
 (``toolCalls`` is read when ``toolCallList`` is absent; a call may also carry
 ``name``/``arguments`` at its top level, as VAPI's docs example does;
@@ -40,19 +40,44 @@ a retried ``toolCallId`` gets that stored result and runs nothing. The
 events a tool submits carry ``event_id = tool:<toolCallId>``, deduplicated
 by the conversation's inbox, so even a retry racing the first call sends
 one SMS. (Failures are not stored: a retry after Redis recovers runs again.)
+``getScreenState`` is a read and is not stored; the stored results of the
+other tools hold no personal data (so none outlives an erasure).
+
+Trust model (issue 18): the platform vouches for one number per call, the
+call's customer number (``message.call.customer.number``, or
+``message.customer.number``: the caller id of an inbound call, the number an
+outbound call dialled; :func:`_call_context`). The model's arguments are
+what a caller said, and vouch for nothing.
+
+* A form session is reused only for the vouched number, and only when the
+  names match the conversation's (:func:`_open_session`); any other number
+  gets a new, empty session, so naming a number reveals nothing of its owner.
+* The assistant never gets the form token or URL: ``startSession`` answers a
+  ``sessionId`` (:func:`tool_session_id`) that works only through these tools
+  and only in the platform call that started it; ``sendSms`` texts the link
+  to the session's own number.
+* ``getScreenState`` withholds the values of sensitive fields (the form
+  definition's ``sensitive``, by default everything but choice answers).
+* Names given in a call never overwrite a different person's, and a session
+  for an unvouched number never replaces the conversation's form
+  (:func:`jobs.events.apply_event`).
 
 Tools (arguments as in the seeds' production definitions, :func:`tool_definitions`):
 
-``startSession(firstName, lastName, primaryPhone)``
-    Normalises the phone to E.164, reuses the open form session of the
-    conversation of that phone or opens one (:meth:`state.forms.FormStore.create`,
-    token :func:`tool_form_token`), and submits a ``form_started`` event to it.
-``sendSms(sessionToken)``
-    Submits a ``send_link`` event: the controller texts the form link.
-``getScreenState(sessionToken)``
-    What the customer's screen shows (page, labelled fields, changes,
-    freshness), or ``opened: false`` before the link was opened.
-``highlightField(sessionToken, fieldId, fieldName?)``
+``startSession(firstName, lastName, primaryPhone?)``
+    Normalises ``primaryPhone`` (default: the vouched number) to E.164;
+    reuses the vouched caller's open session or opens one
+    (:meth:`state.forms.FormStore.create`, token :func:`tool_form_token`),
+    submits a ``form_started`` event, answers ``sessionId`` and
+    ``phoneLastFour``.
+``sendSms(sessionId)``
+    Submits a ``send_link`` event: the controller texts the form link to the
+    session's phone.
+``getScreenState(sessionId)``
+    What the customer's screen shows (page, labelled fields with sensitive
+    values withheld, changes, freshness), or ``opened: false`` before the
+    link was opened. Not stored for retries (:data:`UNCACHED_TOOLS`).
+``highlightField(sessionId, fieldId, fieldName?)``
     Queues a highlight command for the page (:meth:`FormStore.push_command`).
 """
 
@@ -76,7 +101,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from agents.lanes.common import form_link
 from agents.lanes.guide import FORM_TOKEN_BYTES
 from agents.phone import last_four, normalize_phone
-from jobs.events import submit_event
+from jobs.events import same_person, submit_event
 from service.app import services
 from service.errors import error_response
 from state import keys as state_keys
@@ -98,6 +123,11 @@ MAX_TOOL_CALLS = 10
 """Tool calls answered per request; further ones get a failed result."""
 RESULT_TTL_S = 24 * 3600
 """How long a tool call's first result is kept for retries (seconds)."""
+UNCACHED_TOOLS = frozenset({"getScreenState"})
+"""Tools whose results are not stored for retries: reads, which a retry may
+simply run again, and whose results hold what the customer typed (a stored
+copy would outlive an erasure). The stored results of the other tools hold
+no personal data: a ``sessionId``, a phone's last four digits, field labels."""
 TOOL_CALL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 """A ``toolCallId`` (VAPI's look like ``call_…`` or ``toolu_…``), matched whole."""
 MAX_NAME_CHARS = 60
@@ -147,14 +177,17 @@ class ToolCallEntry(BaseModel):
 
 
 class ToolCallsMessage(BaseModel):
-    """VAPI's server message ``tool-calls`` (other fields, like ``call`` and ``assistant``, are ignored)."""
+    """VAPI's server message ``tool-calls`` (other fields, like ``assistant``, are ignored)."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(description='"tool-calls"; anything else answers 200 with an error.')
     toolCallList: list[ToolCallEntry] | None = None
     toolCalls: list[ToolCallEntry] | None = Field(None, description="Read when toolCallList is absent.")
-    call: dict[str, Any] | None = None
+    call: dict[str, Any] | None = Field(None, description=(
+        "VAPI's call: its id binds a sessionId to the call; customer.number is the one number a form session "
+        "is reused for."))
+    customer: dict[str, Any] | None = Field(None, description="customer.number, read when call.customer is absent.")
 
 
 class ToolCallsRequest(BaseModel):
@@ -205,11 +238,19 @@ class ToolFailure(Exception):
 
 @dataclass
 class ToolCall:
-    """One tool call of a ``tool-calls`` message (``id`` is VAPI's ``toolCallId``)."""
+    """One tool call of a ``tool-calls`` message (``id`` is VAPI's ``toolCallId``).
+
+    ``customer_number`` is the number the platform vouches for (E.164, or
+    ``None``: a web call, or a message without one); ``platform_call_id`` is
+    the call's ``id`` (``""`` when absent). Both come from the message, not
+    from the model's arguments (:func:`_call_context`).
+    """
 
     id: str
     name: str | None
     arguments: Any
+    customer_number: str | None = None
+    platform_call_id: str = ""
 
 
 # ---------------------------------------------------------------------------
@@ -290,6 +331,28 @@ def _read_body() -> bytes | None:
     return b"".join(pieces)
 
 
+def _call_context(message: dict[str, Any]) -> tuple[str | None, str]:
+    """Return ``(customer number, call id)`` of a ``tool-calls`` message, as the platform states them.
+
+    VAPI's server messages carry the call (``message.call``: ``id``,
+    ``customer.number``) and, in some payloads, the customer at the top
+    (``message.customer.number``). For an inbound phone call the customer
+    number is the caller id the carrier delivered; for an outbound call, the
+    number the platform dialled. It is the one number a session is reused
+    for (the trust model, module docstring). A number that does not
+    normalise to E.164 counts as none.
+    """
+    call = message.get("call") if isinstance(message.get("call"), dict) else {}
+    number = None
+    for holder in (call.get("customer"), message.get("customer")):
+        if isinstance(holder, dict) and isinstance(holder.get("number"), str) and len(holder["number"]) <= 40:
+            number = normalize_phone(holder["number"])
+            if number is not None:
+                break
+    call_id = call.get("id")
+    return number, call_id if isinstance(call_id, str) and TOOL_CALL_ID.fullmatch(call_id) else ""
+
+
 def _tool_calls(document: Any) -> list[ToolCall] | str:
     """Return the tool calls of a ``tool-calls`` message, or a speakable error when there are none to answer.
 
@@ -309,6 +372,7 @@ def _tool_calls(document: Any) -> list[ToolCall] | str:
         entries = [t.get("toolCall") for t in message["toolWithToolCallList"] if isinstance(t, dict)]
     if not isinstance(entries, list):
         return "That request had no tool calls in it."
+    customer_number, platform_call_id = _call_context(message)
     calls = []
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not TOOL_CALL_ID.fullmatch(entry["id"]):
@@ -316,7 +380,8 @@ def _tool_calls(document: Any) -> list[ToolCall] | str:
         function = entry.get("function") if isinstance(entry.get("function"), dict) else entry
         name = function.get("name")
         arguments = function.get("arguments", function.get("parameters", {}))
-        calls.append(ToolCall(entry["id"], name if isinstance(name, str) else None, arguments))
+        calls.append(ToolCall(entry["id"], name if isinstance(name, str) else None, arguments,
+                              customer_number, platform_call_id))
     if not calls:
         return "That request had no tool calls I could answer."
     return calls
@@ -363,13 +428,27 @@ def _text(arguments: dict[str, Any], name: str, missing: str, *, required: bool 
 # Tools
 
 
-def _session(tenant: TenantConfig, forms: FormStore, arguments: dict[str, Any]) -> tuple[str, FormSession]:
-    token = _text(arguments, "sessionToken", "I need the session token from when the application was started.", max_chars=100)
+def _session(tenant: TenantConfig, forms: FormStore, call: ToolCall, arguments: dict[str, Any]) -> tuple[str, FormSession]:
+    """Return ``(form token, session)`` of the call's ``sessionId`` argument.
+
+    The id resolves through :func:`state.keys.voice_ai_session` (GET) to the
+    form token :func:`start_session` recorded, and only in the platform call
+    that started it (when that call had an id): an id heard or guessed in
+    another call opens nothing. Keys: ``T:voicesession:<sha256>`` (GET), the
+    session's ``meta`` (HGETALL).
+
+    Raises:
+        ToolFailure: no id, an unknown or expired one, another call's, another tenant's.
+    """
+    session_id = _text(arguments, "sessionId", "I need the session id from when the application was started.", max_chars=100)
+    raw = services().state_redis.get(state_keys.voice_ai_session(tenant.tenant_id, session_id))
     try:
+        bound = json.loads(raw) if raw is not None else None
+        token = bound["form_token"]
         session = forms.session(token)
-    except ValueError:  # a token with characters a key cannot hold: no such session
+    except (ValueError, KeyError, TypeError):  # no such id, or a record a key cannot hold
         session = None
-    if session is None or session.tenant_id != tenant.tenant_id:
+    if session is None or session.tenant_id != tenant.tenant_id or bound.get("call_id", "") not in ("", call.platform_call_id):
         raise ToolFailure(ERR_SESSION)
     return token, session
 
@@ -397,64 +476,100 @@ def tool_form_token(secret: str, tenant_id: str, tool_call_id: str, phone: str) 
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _open_session(tenant: TenantConfig, forms: FormStore, phone: str) -> str | None:
-    """The conversation's form token when its session is still open (not expired, not submitted), else ``None``.
+def tool_session_id(secret: str, tenant_id: str, tool_call_id: str) -> str:
+    """The ``sessionId`` a ``startSession`` call gives the assistant instead of the form token.
 
-    So a caller who already has a link (from an earlier call, or texting the
-    guide lane) is guided through the same form. Keys: the conversation's
-    ``state``, ``optout``, ``outbox`` (read), the session's ``meta``.
+    ``vs_`` and 22 URL-safe characters of HMAC-SHA256 (the tenant's voice-AI
+    secret) over the tenant and the ``toolCallId``: the same for every retry
+    of the call, unrelated to the form token (the token is the key to the
+    customer's form page; the id only works through these tools, in the
+    call that started it).
+    """
+    digest = hmac.new(secret.encode(), f"voice-session|{tenant_id}|{tool_call_id}".encode(), hashlib.sha256).digest()
+    return "vs_" + base64.urlsafe_b64encode(digest[:FORM_TOKEN_BYTES]).rstrip(b"=").decode()
+
+
+def _open_session(tenant: TenantConfig, forms: FormStore, phone: str, first: str, last: str) -> str | None:
+    """The conversation's form token when its session is open and the caller is the person it is for, else ``None``.
+
+    Open: not expired, not submitted. The person: the conversation's name
+    slots name nobody yet or the same person (:func:`same_person`), so one of
+    two people sharing a phone is never handed the other's application.
+    Only called for the number the platform vouches for. Keys: the
+    conversation's ``state``, ``optout``, ``outbox`` (read), the session's
+    ``meta``.
     """
     try:
         view = services().store.read(ConversationKeys(tenant.tenant_id, phone))
     except StateError:
         return None
-    token = view.state.form_token if view is not None else None
-    session = forms.session(token) if token else None
+    if view is None or not view.state.form_token or not same_person(view.state.slots, first, last):
+        return None
+    token = view.state.form_token
+    session = forms.session(token)
     if session is None or session.tenant_id != tenant.tenant_id or session.submitted_at is not None:
         return None
     return token
 
 
 def start_session(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) -> dict[str, Any]:
-    """``startSession``: open (or reuse) the form session of the phone's conversation and record who it is for.
+    """``startSession``: open (or, for the vouched caller, reuse) a form session; answer a ``sessionId``.
 
-    Reuses the conversation's open session; otherwise opens one with
-    :func:`tool_form_token`. The ``form_started`` event (``tool:<toolCallId>``)
-    sets the name and phone slots and the conversation's ``form_token``.
+    The trust model (module docstring): the phone is ``primaryPhone`` when
+    given, else the call's customer number. Only when it *is* the customer
+    number (the platform vouches for it) and the names match the
+    conversation's is its open session reused; any other number gets a new
+    session (:func:`tool_form_token`), so naming someone's number reveals
+    nothing of theirs. The ``form_started`` event (``tool:<toolCallId>``)
+    carries ``vouched`` so the controller never renames a different person
+    nor relinks their conversation (:func:`jobs.events.apply_event`). The
+    answer holds no form token, URL or name: ``sessionId``
+    (:func:`tool_session_id`, recorded under ``T:voicesession:<sha256>``
+    with the form's TTL, bound to the platform call) and ``phoneLastFour``.
     """
     svc = services()
     if tenant.form is None:
         raise ToolFailure(ERR_NO_FORM)
     first = _name(arguments, "firstName", "first name")
     last = _name(arguments, "lastName", "last name")
-    raw_phone = _text(arguments, "primaryPhone", "I still need a phone number to text the link to.", max_chars=40)
-    phone = normalize_phone(raw_phone)
+    raw_phone = _text(arguments, "primaryPhone", "I still need a phone number to text the link to.",
+                      required=call.customer_number is None, max_chars=40)
+    phone = normalize_phone(raw_phone) if raw_phone else call.customer_number
     if phone is None:
         raise ToolFailure("That phone number doesn't look right. Could you ask for the 10-digit number again?")
+    vouched = phone == call.customer_number
     forms = svc.forms
-    token = _open_session(tenant, forms, phone)
+    token = _open_session(tenant, forms, phone, first, last) if vouched else None
+    secret = tenant.voice_ai.secret.resolve(svc.settings.env)  # type: ignore[union-attr]  # authenticated with it
     if token is None:
-        secret = tenant.voice_ai.secret.resolve(svc.settings.env)  # type: ignore[union-attr]  # authenticated with it
         token = tool_form_token(secret, tenant.tenant_id, call.id, phone)
         forms.create(FormSession(form_token=token, tenant_id=tenant.tenant_id, conversation_id=phone, phone=phone, created_at=utcnow()))
+    session_id = tool_session_id(secret, tenant.tenant_id, call.id)
+    svc.state_redis.set(
+        state_keys.voice_ai_session(tenant.tenant_id, session_id),
+        json.dumps({"form_token": token, "call_id": call.platform_call_id}), ex=forms.ttl_s,
+    )
     submit_event(
         svc, tenant, phone, "form_started", author_id=AUTHOR_ID, event_id=f"tool:{call.id}", request_id=g.request_id,
-        data={"form_token": token, "first_name": first, "last_name": last, "phone": phone},
+        data={"form_token": token, "first_name": first, "last_name": last, "phone": phone, "vouched": "1" if vouched else ""},
     )
-    log.info("voice-ai startSession tenant_id=%s conversation=%s", tenant.tenant_id, mask_address(phone))
+    log.info("voice-ai startSession tenant_id=%s conversation=%s vouched=%s", tenant.tenant_id, mask_address(phone), vouched)
     return {
         "success": True,
-        "sessionToken": token,
-        "formUrl": form_link(svc.settings.effective_public_base_url, token),
+        "sessionId": session_id,
         "phoneLastFour": last_four(phone),
-        "message": f"The application for {first} is ready. Next, text the link to the number ending in {last_four(phone)}.",
+        "message": f"The application is ready. Next, text the link to the number ending in {last_four(phone)}.",
     }
 
 
 def send_sms(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) -> dict[str, Any]:
-    """``sendSms``: text the form link to the session's phone (a ``send_link`` event)."""
+    """``sendSms``: text the form link to the session's phone (a ``send_link`` event).
+
+    The link goes only to the number the session was opened for, never into
+    the result.
+    """
     svc = services()
-    token, session = _session(tenant, svc.forms, arguments)
+    token, session = _session(tenant, svc.forms, call, arguments)
     conversation = session.conversation_id
     if svc.state_redis.exists(ConversationKeys(tenant.tenant_id, conversation).optout):
         raise ToolFailure(
@@ -474,15 +589,32 @@ def send_sms(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) ->
 
 
 def _field_view(definition, field_id: str, value: str | None) -> dict[str, Any]:
+    """One field as the assistant reads it; a sensitive field's value is ``""`` with ``withheld: true``."""
     field = definition.fields().get(field_id) if definition else None
-    return {"fieldId": field_id, "label": field.label if field else field_id, "value": value or "", "filled": bool(value)}
+    view = {"fieldId": field_id, "label": field.label if field else field_id, "value": value or "", "filled": bool(value)}
+    if _withheld(definition, field_id) and value:
+        view.update(value="", withheld=True)
+    return view
+
+
+def _withheld(definition, field_id: str) -> bool:
+    """Whether a field's value is never read out (:attr:`FormField.is_sensitive`; a field not on the form is)."""
+    field = definition.fields().get(field_id) if definition else None
+    return field is None or field.is_sensitive
 
 
 def screen_view(tenant: TenantConfig, state: ScreenState | None) -> dict[str, Any]:
     """The camelCase screen state the voice agent reads, with a speakable summary in ``message``.
 
     Empty values are ``""`` with ``filled: false`` (never ``null``: a model
-    reads that out as "none" or "unknown", which the seeds ban).
+    reads that out as "none" or "unknown", which the seeds ban). Values of
+    sensitive fields (:attr:`state.form_definition.FormField.is_sensitive`:
+    by default everything but select, radio and checkbox answers; fields not
+    on the form) are withheld everywhere in the answer: ``value`` is ``""``
+    with ``withheld: true``, they are left out of ``allValues``, a change
+    says only that the field changed, and ``message`` says "(filled in)".
+    Whoever holds the phone can type into the form; what they hear of it
+    over a call whose caller id can be forged is only what is safe to say.
     """
     definition = tenant.form
     if state is None:
@@ -493,10 +625,11 @@ def screen_view(tenant: TenantConfig, state: ScreenState | None) -> dict[str, An
     page = definition.page(state.page_number) if definition else None
     page_ids = [f.id for f in page.fields] if page else list(state.fields)
     fields = [_field_view(definition, i, state.fields.get(i)) for i in page_ids]
-    changed = [
-        {**_field_view(definition, c.field_id, c.to), "from": c.from_ or "", "to": c.to or ""}
-        for c in state.changed_fields
-    ]
+    changed = []
+    for c in state.changed_fields:
+        view = _field_view(definition, c.field_id, c.to)
+        hidden = _withheld(definition, c.field_id)
+        changed.append({**view, "from": "" if hidden else c.from_ or "", "to": "" if hidden else c.to or ""})
     next_field = next((f for f in fields if not f["filled"]), None)
     if state.submitted:
         message = "They've submitted the application."
@@ -504,11 +637,15 @@ def screen_view(tenant: TenantConfig, state: ScreenState | None) -> dict[str, An
         where = f"page {state.page_number} of {state.page_count}" if state.page_number and state.page_count else "the form"
         if state.page_title:
             where += f", {state.page_title}"
-        filled = "; ".join(f"{f['label']}: {f['value']}" for f in fields if f["filled"])
+        filled = "; ".join(
+            f"{f['label']} (filled in)" if f.get("withheld") else f"{f['label']}: {f['value']}" for f in fields if f["filled"]
+        )
         message = f"They're on {where}." + (f" Filled in: {filled}." if filled else "")
         for c in changed:
             if c["from"] and c["to"]:
                 message += f" They changed {c['label']} from {c['from']} to {c['to']}."
+            elif c.get("withheld"):
+                message += f" They changed {c['label']}."
         message += f" Next: {next_field['label']}." if next_field else " Everything on this page is filled in."
     return {
         "success": True,
@@ -519,7 +656,7 @@ def screen_view(tenant: TenantConfig, state: ScreenState | None) -> dict[str, An
         "pageId": state.page_id or "",
         "pageTitle": state.page_title or "",
         "fields": fields,
-        "allValues": {k: v for k, v in state.fields.items() if v},
+        "allValues": {k: v for k, v in state.fields.items() if v and not _withheld(definition, k)},
         "changedFields": changed,
         "nextField": next_field,
         "lastAction": state.last_action,
@@ -531,9 +668,12 @@ def screen_view(tenant: TenantConfig, state: ScreenState | None) -> dict[str, An
 
 
 def get_screen_state(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) -> dict[str, Any]:
-    """``getScreenState``: what the customer's form shows now."""
+    """``getScreenState``: what the customer's form shows now (sensitive values withheld, :func:`screen_view`).
+
+    A read: its result is not stored for retries (:data:`UNCACHED_TOOLS`).
+    """
     forms = services().forms
-    token, _ = _session(tenant, forms, arguments)
+    token, _ = _session(tenant, forms, call, arguments)
     return screen_view(tenant, forms.screen_state(token, tenant.form, utcnow()))
 
 
@@ -546,7 +686,7 @@ def highlight_field(tenant: TenantConfig, call: ToolCall, arguments: dict[str, A
     if tenant.form is None:
         raise ToolFailure(ERR_NO_FORM)
     forms = services().forms
-    token, _ = _session(tenant, forms, arguments)
+    token, _ = _session(tenant, forms, call, arguments)
     wanted = _text(arguments, "fieldId", "Which field should I highlight?", max_chars=120)
     label_hint = _text(arguments, "fieldName", "", required=False, max_chars=120)
     fields = tenant.form.fields()
@@ -588,7 +728,7 @@ def _run(tenant: TenantConfig, call: ToolCall) -> dict[str, Any]:
     redis = services().state_redis
     key = state_keys.voice_ai_tool_result(tenant.tenant_id, call.id)
     try:
-        stored = redis.get(key)
+        stored = redis.get(key) if call.name not in UNCACHED_TOOLS else None
         if stored is not None:
             return _entry(call, stored.decode())
         tool = TOOLS.get(call.name or "")
@@ -596,6 +736,8 @@ def _run(tenant: TenantConfig, call: ToolCall) -> dict[str, Any]:
             raise ToolFailure(f"I don't have a tool called {(call.name or 'that')[:40]}.")
         result = tool(tenant, call, _arguments(call))
         text = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+        if call.name in UNCACHED_TOOLS:
+            return _entry(call, text)
         if not redis.set(key, text, nx=True, ex=RESULT_TTL_S):
             stored = redis.get(key)  # a concurrent retry answered first: everyone gets its result
             text = stored.decode() if stored is not None else text
@@ -664,41 +806,45 @@ def tool_calls(tenant_id: str):
 
 
 _STRING = {"type": "string"}
-_TOKEN = {"type": "string", "description": "The sessionToken startSession returned."}
+_SESSION = {"type": "string", "description": "The sessionId startSession returned (works only in this call)."}
 TOOL_SPECS: dict[str, dict[str, Any]] = {
     "startSession": {
         "description": (
-            "Creates a new insurance application session. Call this AFTER collecting first name, last name, "
-            "and phone number. Returns the sessionToken the other tools need."
+            "Creates a new insurance application session, or resumes the caller's own open one. Call this AFTER "
+            "collecting the first and last name. Leave primaryPhone out when the link should go to the number the "
+            "caller is calling from; a different number always gets a new, empty application. Returns the "
+            "sessionId the other tools need. It never returns the link: sendSms texts it."
         ),
         "properties": {
             "firstName": {**_STRING, "description": "Customer's first name"},
             "lastName": {**_STRING, "description": "Customer's last name"},
-            "primaryPhone": {**_STRING, "description": "Phone number for SMS (10 digits, or +country code)"},
+            "primaryPhone": {**_STRING, "description": (
+                "Phone number for SMS (10 digits, or +country code); only when it is not the number calling")},
         },
-        "required": ["firstName", "lastName", "primaryPhone"],
+        "required": ["firstName", "lastName"],
     },
     "sendSms": {
-        "description": "Sends the application link via SMS to the customer's phone.",
-        "properties": {"sessionToken": _TOKEN},
-        "required": ["sessionToken"],
+        "description": "Texts the application link to the session's phone number (the link is never read out).",
+        "properties": {"sessionId": _SESSION},
+        "required": ["sessionId"],
     },
     "getScreenState": {
         "description": (
-            "Gets the current state of the customer's form - which page they're on, what values are filled in, "
-            "what they just changed, and the next empty field."
+            "Gets the current state of the customer's form - which page they're on, which fields are filled in, "
+            "what they just changed, and the next empty field. Private values (dates of birth, emails, numbers, "
+            "free text such as a beneficiary) are withheld: such a field says only that it is filled in."
         ),
-        "properties": {"sessionToken": _TOKEN},
-        "required": ["sessionToken"],
+        "properties": {"sessionId": _SESSION},
+        "required": ["sessionId"],
     },
     "highlightField": {
         "description": "Highlights a specific field on the customer's screen to help them find it.",
         "properties": {
-            "sessionToken": _TOKEN,
+            "sessionId": _SESSION,
             "fieldId": {**_STRING, "description": "The field ID to highlight (from getScreenState)"},
             "fieldName": {**_STRING, "description": "Human-readable field name"},
         },
-        "required": ["sessionToken", "fieldId"],
+        "required": ["sessionId", "fieldId"],
     },
 }
 

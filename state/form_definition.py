@@ -17,6 +17,15 @@ FIELD_ID = r"^[a-z][a-z0-9_]{0,63}$"
 
 FieldType = Literal["text", "date", "select", "radio", "tel", "email", "number", "checkbox"]
 
+SAYABLE_TYPES: frozenset[str] = frozenset({"select", "radio", "checkbox"})
+"""Field types whose values may be read out over voice unless the field says otherwise.
+
+Their values are one of the options the form itself lists (the assistant may
+read the options anyway); free text, dates, numbers, phone numbers and emails
+can carry anything (a date of birth, a beneficiary, an address), so they are
+withheld by default. A field overrides the rule with ``sensitive``.
+"""
+
 
 class FormField(BaseModel):
     """One input: ``id`` (snake case), the ``label`` shown and spoken, and its validation."""
@@ -38,6 +47,17 @@ class FormField(BaseModel):
     max: float | None = None
     """Greatest value of a ``number`` field."""
     help: str | None = Field(None, max_length=300)
+    sensitive: bool | None = None
+    """Whether the value is withheld when the screen is described over voice (the
+    voice-AI ``getScreenState``): ``None`` (the default) withholds every type but
+    the choice types of :data:`SAYABLE_TYPES`; set ``false`` for a value the
+    caller may hear (their own first name), ``true`` for a choice that is
+    private (a health answer). The page itself always shows every value."""
+
+    @property
+    def is_sensitive(self) -> bool:
+        """Whether the value is withheld over voice (see ``sensitive``)."""
+        return self.sensitive if self.sensitive is not None else self.type not in SAYABLE_TYPES
 
     @model_validator(mode="after")
     def _choices(self) -> "FormField":

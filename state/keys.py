@@ -63,7 +63,11 @@ key                            type        holds
 ``T:audit``                    stream      operator API actions (trimmed by age and
                                            count)
 ``T:toolcall:<sha256>``        string      the first result (JSON) of a voice-AI tool call, by
-                                           the SHA-256 of its ``toolCallId`` (SET NX, 24 h)
+                                           the SHA-256 of its ``toolCallId`` (SET NX, 24 h);
+                                           never personal data (:mod:`service.voice_ai`)
+``T:voicesession:<sha256>``    string      JSON ``form_token``, ``call_id``: the form session a
+                                           voice-AI ``sessionId`` stands for, by its SHA-256
+                                           (the form's TTL)
 =============================  ==========  ======================================
 
 ``T`` = ``lw:{t:<tenant_id>}``: tenant-scoped keys that a script uses
@@ -230,6 +234,12 @@ def voice_ai_tool_result(tenant_id: str, tool_call_id: str) -> str:
     """
     digest = hashlib.sha256(tool_call_id.encode()).hexdigest()
     return f"{tenant_tag(tenant_id)}:toolcall:{digest}"
+
+
+def voice_ai_session(tenant_id: str, session_id: str) -> str:
+    """The form session a voice-AI ``sessionId`` stands for: ``T:voicesession:<sha256 hex of session_id>``."""
+    digest = hashlib.sha256(session_id.encode()).hexdigest()
+    return f"{tenant_tag(tenant_id)}:voicesession:{digest}"
 
 
 def number(e164: str) -> str:

@@ -44,8 +44,8 @@ FORM = FormDefinition.model_validate({
     "title": "Life insurance application",
     "pages": [
         {"id": "about_you", "title": "About you", "screen_name": "page-1-about-you", "fields": [
-            {"id": "first_name", "label": "First name"},
-            {"id": "last_name", "label": "Last name"},
+            {"id": "first_name", "label": "First name", "sensitive": False},
+            {"id": "last_name", "label": "Last name", "sensitive": False},
         ]},
         {"id": "birth", "title": "Date of birth", "screen_name": "page-2-dob", "fields": [
             {"id": "dob", "label": "Date of birth", "type": "date"},
@@ -69,8 +69,17 @@ def voice_tenants(tenants, settings):
     return tenants
 
 
-def tool_message(*calls: dict, key: str = "toolCallList") -> dict:
-    return {"message": {"type": "tool-calls", key: list(calls), "call": {"id": "call-uuid", "type": "inboundPhoneCall"}}}
+def tool_message(*calls: dict, key: str = "toolCallList", customer: str | None = CALLER) -> dict:
+    """A ``tool-calls`` message of a phone call from ``customer`` (the number VAPI vouches for)."""
+    the_call = {"id": "call-uuid", "type": "inboundPhoneCall"}
+    if customer:
+        the_call["customer"] = {"number": customer}
+    return {"message": {"type": "tool-calls", key: list(calls), "call": the_call}}
+
+
+def form_token(r, session_id: str, tenant: str = ACME) -> str:
+    """The form token behind a ``sessionId`` (the assistant never sees it; tests read it from Redis)."""
+    return json.loads(r.get(state_keys.voice_ai_session(tenant, session_id)))["form_token"]
 
 
 def call(call_id: str, name: str, arguments) -> dict:
@@ -123,7 +132,7 @@ def start(client, call_id: str = "call_start", phone: str = "(555) 765-0001") ->
     {"Authorization": f"Bearer {ACME_SECRET}x"},
 ])
 def test_a_missing_or_wrong_bearer_secret_is_401(client, voice_tenants, headers):
-    response = post(client, tool_message(call("c1", "sendSms", {"sessionToken": "x"})), headers=headers)
+    response = post(client, tool_message(call("c1", "sendSms", {"sessionId": "x"})), headers=headers)
     assert response.status_code == 401
     assert response.get_json()["error"]
     assert client.get(f"/voice-ai/{ACME}/tools.json", headers=headers).status_code == 401
@@ -142,7 +151,7 @@ def signed(body: bytes, secret: str = BRIGHT_SECRET, prefix: str = "") -> dict[s
 
 
 def test_hmac_signature_of_the_raw_body(client, voice_tenants):
-    body = json.dumps(tool_message(call("h1", "getScreenState", {"sessionToken": "nope"}))).encode()
+    body = json.dumps(tool_message(call("h1", "getScreenState", {"sessionId": "nope"}))).encode()
     ok = post(client, body, tenant=BRIGHT, headers=signed(body))
     assert_speakable_error(one(ok))  # authenticated; the token is not a session
     assert post(client, body, tenant=BRIGHT, headers=signed(body, prefix="sha256=")).status_code == 200
@@ -158,7 +167,7 @@ def test_hmac_with_timestamp_rejects_stale_requests(client, voice_tenants, setti
     bright = voice_tenants.get(BRIGHT)
     config = bright.voice_ai.model_copy(update={"timestamp_header": "X-Timestamp", "max_clock_skew_s": 60})
     voice_tenants.save(bright.model_copy(update={"voice_ai": config}), settings.env)
-    body = json.dumps(tool_message(call("t1", "getScreenState", {"sessionToken": "nope"}))).encode()
+    body = json.dumps(tool_message(call("t1", "getScreenState", {"sessionId": "nope"}))).encode()
 
     def headers(stamp: str) -> dict[str, str]:
         mac = hmac.new(BRIGHT_SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -210,7 +219,7 @@ def test_a_body_without_answerable_tool_calls_is_200_with_an_error(client, voice
 
 
 def test_wrong_content_type_fails_each_call_with_200(client, voice_tenants):
-    body = json.dumps(tool_message(call("ct1", "sendSms", {"sessionToken": "x"}), call("ct2", "getScreenState", {})))
+    body = json.dumps(tool_message(call("ct1", "sendSms", {"sessionId": "x"}), call("ct2", "getScreenState", {})))
     response = post(client, body, content_type="text/plain")
     assert [e["toolCallId"] for e in response.get_json()["results"]] == ["ct1", "ct2"]
     for result in results(response):
@@ -220,7 +229,7 @@ def test_wrong_content_type_fails_each_call_with_200(client, voice_tenants):
 
 
 def test_an_oversized_body_is_200_with_an_error(client, voice_tenants):
-    huge = tool_message(call("big", "sendSms", {"sessionToken": "x" * (voice_ai.MAX_BODY_BYTES + 10)}))
+    huge = tool_message(call("big", "sendSms", {"sessionId": "x" * (voice_ai.MAX_BODY_BYTES + 10)}))
     response = post(client, huge)
     assert response.status_code == 200
     assert response.get_json()["results"] == [] and response.get_json()["error"]
@@ -234,9 +243,9 @@ def chunked(client, raw: bytes):
 
 
 def test_a_chunked_body_is_read_up_to_the_limit(client, voice_tenants):
-    small = json.dumps(tool_message(call("chunk_ok", "getScreenState", {"sessionToken": "nope"}))).encode()
+    small = json.dumps(tool_message(call("chunk_ok", "getScreenState", {"sessionId": "nope"}))).encode()
     assert_speakable_error(one(chunked(client, small)))  # read whole and answered
-    huge = json.dumps(tool_message(call("chunk_big", "sendSms", {"sessionToken": "x" * (voice_ai.MAX_BODY_BYTES + 10)}))).encode()
+    huge = json.dumps(tool_message(call("chunk_big", "sendSms", {"sessionId": "x" * (voice_ai.MAX_BODY_BYTES + 10)}))).encode()
     response = chunked(client, huge)
     assert response.status_code == 200
     assert response.get_json()["results"] == [] and "too large" in response.get_json()["error"]
@@ -256,26 +265,26 @@ def test_a_chunked_body_is_read_up_to_the_limit(client, voice_tenants):
     ("startSession", {"firstName": {"nested": 1}, "lastName": "Reyes", "primaryPhone": "5557650001"}),
     ("startSession", {"firstName": "D" * 500, "lastName": "Reyes", "primaryPhone": "5557650001"}),
     ("sendSms", {}),
-    ("sendSms", {"sessionToken": 42}),
-    ("sendSms", {"sessionToken": "not-a-session"}),
-    ("sendSms", {"sessionToken": "bad{token}|"}),
-    ("getScreenState", {"sessionToken": ""}),
-    ("getScreenState", {"sessionToken": "not-a-session"}),
-    ("highlightField", {"sessionToken": "not-a-session", "fieldId": "dob"}),
+    ("sendSms", {"sessionId": 42}),
+    ("sendSms", {"sessionId": "not-a-session"}),
+    ("sendSms", {"sessionId": "bad{token}|"}),
+    ("getScreenState", {"sessionId": ""}),
+    ("getScreenState", {"sessionId": "not-a-session"}),
+    ("highlightField", {"sessionId": "not-a-session", "fieldId": "dob"}),
 ])
 def test_bad_tool_calls_are_200_with_a_speakable_error(client, voice_tenants, name, arguments):
     entry = {"id": "bad_1", "type": "function", "function": {"arguments": arguments}}
     if name is not None:
         entry["function"]["name"] = name
-    response = post(client, tool_message(entry))
+    response = post(client, tool_message(entry, customer=None))  # a web call: no number the platform vouches for
     assert response.get_json()["results"][0]["toolCallId"] == "bad_1"
     assert_speakable_error(one(response))
 
 
 def test_highlight_of_a_field_not_on_the_form_and_another_tenants_token(client, voice_tenants):
-    token = start(client)["sessionToken"]
-    assert_speakable_error(one(post(client, tool_message(call("hl_bad", "highlightField", {"sessionToken": token, "fieldId": "ssn"})))))
-    body = json.dumps(tool_message(call("other", "getScreenState", {"sessionToken": token}))).encode()
+    token = start(client)["sessionId"]
+    assert_speakable_error(one(post(client, tool_message(call("hl_bad", "highlightField", {"sessionId": token, "fieldId": "ssn"})))))
+    body = json.dumps(tool_message(call("other", "getScreenState", {"sessionId": token}))).encode()
     result = one(post(client, body, tenant=BRIGHT, headers=signed(body)))  # bright cannot read acme's session
     assert_speakable_error(result)
 
@@ -300,15 +309,15 @@ def test_arguments_as_a_json_string_or_an_object_and_both_list_names(client, voi
     flat = one(post(client, tool_message({"id": "flat", "name": "startSession", "arguments": args})))  # VAPI docs' example shape
     for result in (as_object, as_string, flat):
         assert result["success"] is True and result["phoneLastFour"] == "0001"
-    assert len({as_object["sessionToken"], as_string["sessionToken"], flat["sessionToken"]}) == 3
+    assert len({as_object["sessionId"], as_string["sessionId"], flat["sessionId"]}) == 3
 
 
 def test_several_calls_in_one_message_answer_in_order(client, voice_tenants):
-    token = start(client)["sessionToken"]
+    token = start(client)["sessionId"]
     response = post(client, tool_message(
-        call("m1", "getScreenState", {"sessionToken": token}),
+        call("m1", "getScreenState", {"sessionId": token}),
         call("m2", "noSuchTool", {}),
-        call("m3", "highlightField", {"sessionToken": token, "fieldId": "first_name"}),
+        call("m3", "highlightField", {"sessionId": token, "fieldId": "first_name"}),
     ))
     entries = response.get_json()["results"]
     assert [(e["toolCallId"], e["name"]) for e in entries] == [("m1", "getScreenState"), ("m2", "noSuchTool"), ("m3", "highlightField")]
@@ -322,7 +331,7 @@ def test_several_calls_in_one_message_answer_in_order(client, voice_tenants):
 
 
 def test_redis_errors_inside_a_tool_are_200_with_a_speakable_error(client, voice_tenants, monkeypatch):
-    token = start(client)["sessionToken"]
+    token = start(client)["sessionId"]
 
     def down(*args, **kwargs):
         raise redis.ConnectionError("Connection refused")
@@ -330,9 +339,9 @@ def test_redis_errors_inside_a_tool_are_200_with_a_speakable_error(client, voice
     monkeypatch.setattr(FormStore, "session", down)
     monkeypatch.setattr(FormStore, "create", down)
     for entry in (
-        call("r1", "sendSms", {"sessionToken": token}),
-        call("r2", "getScreenState", {"sessionToken": token}),
-        call("r3", "highlightField", {"sessionToken": token, "fieldId": "dob"}),
+        call("r1", "sendSms", {"sessionId": token}),
+        call("r2", "getScreenState", {"sessionId": token}),
+        call("r3", "highlightField", {"sessionId": token, "fieldId": "dob"}),
         call("r4", "startSession", {"firstName": "Dana", "lastName": "Reyes", "primaryPhone": "5557650002"}),
     ):
         result = one(post(client, tool_message(entry)))
@@ -340,14 +349,14 @@ def test_redis_errors_inside_a_tool_are_200_with_a_speakable_error(client, voice
         assert result["error"] == voice_ai.ERR_TRY_AGAIN
     monkeypatch.undo()
     # Failures are not stored: the same call succeeds once Redis answers again.
-    assert one(post(client, tool_message(call("r2", "getScreenState", {"sessionToken": token}))))["success"] is True
+    assert one(post(client, tool_message(call("r2", "getScreenState", {"sessionId": token}))))["success"] is True
 
 
 def test_redis_down_entirely_is_still_200(r, settings, voice_tenants):
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
     app = create_app({"SETTINGS": settings, "QUEUE_REDIS": dead, "STATE_REDIS": dead, "TESTING": True})
     app.extensions["laneway"].tenants.cache_ttl_s = 0
-    response = post(app.test_client(), tool_message(call("down1", "sendSms", {"sessionToken": "x"}), call("down2", "getScreenState", {})))
+    response = post(app.test_client(), tool_message(call("down1", "sendSms", {"sessionId": "x"}), call("down2", "getScreenState", {})))
     assert [e["toolCallId"] for e in response.get_json()["results"]] == ["down1", "down2"]
     for result in results(response):
         assert result["error"] == voice_ai.ERR_TRY_AGAIN
@@ -360,10 +369,11 @@ def test_a_retried_tool_call_returns_the_first_result_and_sends_one_sms(client, 
     first = post(client, tool_message(call("idem_start", "startSession", {"firstName": "Dana", "lastName": "Reyes", "primaryPhone": "5557650001"})))
     again = post(client, tool_message(call("idem_start", "startSession", {"firstName": "Dana", "lastName": "Reyes", "primaryPhone": "5557650001"})))
     assert first.get_json() == again.get_json()
-    token = one(first)["sessionToken"]
+    session_id = one(first)["sessionId"]
+    token = form_token(r, session_id)
     work()
 
-    send = tool_message(call("idem_sms", "sendSms", {"sessionToken": token}))
+    send = tool_message(call("idem_sms", "sendSms", {"sessionId": session_id}))
     sent = post(client, send)
     assert one(sent)["success"] is True
     work()
@@ -376,7 +386,7 @@ def test_a_retried_tool_call_returns_the_first_result_and_sends_one_sms(client, 
     links = [m for m in standin.messages() if f"/f/{token}" in m["Body"]]
     assert len(links) == 1, standin.messages()
     # A new toolCallId is a new request: the link goes out again.
-    post(client, tool_message(call("idem_sms_2", "sendSms", {"sessionToken": token})))
+    post(client, tool_message(call("idem_sms_2", "sendSms", {"sessionId": session_id})))
     work()
     assert len([m for m in standin.messages() if f"/f/{token}" in m["Body"]]) == 2
 
@@ -394,11 +404,12 @@ def test_concurrent_retries_get_one_answer_and_send_one_sms(app, voice_tenants, 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(fire, [start_body] * 8))
     assert all(a == answers[0] for a in answers)
-    token = json.loads(answers[0]["results"][0]["result"])["sessionToken"]
+    session_id = json.loads(answers[0]["results"][0]["result"])["sessionId"]
+    token = form_token(app.extensions["laneway"].state_redis, session_id)
     work()
     assert app.extensions["laneway"].store.read(ConversationKeys(ACME, CALLER)).state.form_token == token
     assert len(app.extensions["laneway"].state_redis.keys("lw:{f:*}:meta")) == 1
-    send_body = tool_message(call("race_sms", "sendSms", {"sessionToken": token}))
+    send_body = tool_message(call("race_sms", "sendSms", {"sessionId": session_id}))
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(fire, [send_body] * 8))
     assert all(a == answers[0] for a in answers) and json.loads(answers[0]["results"][0]["result"])["success"]
@@ -407,8 +418,9 @@ def test_concurrent_retries_get_one_answer_and_send_one_sms(app, voice_tenants, 
 
 
 def test_a_retried_highlight_pushes_one_command(client, voice_tenants, state_conn):
-    token = start(client)["sessionToken"]
-    body = tool_message(call("hl_once", "highlightField", {"sessionToken": token, "fieldId": "dob"}))
+    session_id = start(client)["sessionId"]
+    token = form_token(state_conn, session_id)
+    body = tool_message(call("hl_once", "highlightField", {"sessionId": session_id, "fieldId": "dob"}))
     assert one(post(client, body))["success"] is True
     state_conn.delete(state_keys.voice_ai_tool_result(ACME, "hl_once"))  # the command id dedupes too
     assert one(post(client, body))["success"] is True
@@ -420,8 +432,9 @@ def test_a_retried_highlight_pushes_one_command(client, voice_tenants, state_con
 
 def test_full_flow_start_send_screen_state_highlight(client, voice_tenants, work, standin, state_conn, app):
     started = start(client, phone="555-765-0001")
-    token = started["sessionToken"]
-    assert started["formUrl"] == f"{PUBLIC_BASE_URL}/f/{token}"
+    session_id = started["sessionId"]
+    token = form_token(state_conn, session_id)
+    assert "formUrl" not in started and token not in json.dumps(started)  # the link goes by SMS only
     assert "0001" in started["message"]
     work()
     view = app.extensions["laneway"].store.read(ConversationKeys(ACME, CALLER))
@@ -431,12 +444,12 @@ def test_full_flow_start_send_screen_state_highlight(client, voice_tenants, work
     forms = FormStore(state_conn)
     assert forms.session(token).conversation_id == CALLER
 
-    assert one(post(client, tool_message(call("flow_sms", "sendSms", {"sessionToken": token}))))["success"] is True
+    assert one(post(client, tool_message(call("flow_sms", "sendSms", {"sessionId": session_id}))))["success"] is True
     work()
     (sms,) = standin.messages()
     assert sms["To"] == CALLER and sms["From"] == ACME_NUMBER and f"{PUBLIC_BASE_URL}/f/{token}" in sms["Body"]
 
-    before = one(post(client, tool_message(call("flow_s0", "getScreenState", {"sessionToken": token}))))
+    before = one(post(client, tool_message(call("flow_s0", "getScreenState", {"sessionId": session_id}))))
     assert before["opened"] is False and before["fields"] == [] and "opened the link" in before["message"]
 
     now = utcnow()
@@ -444,7 +457,7 @@ def test_full_flow_start_send_screen_state_highlight(client, voice_tenants, work
                                                 fields={"first_name": "Dana", "last_name": "Reyes"}, at=now - timedelta(seconds=3)))
     forms.record_activity(token, ScreenActivity(screen_name="page-1-about-you", page=1, action="field_change", field_id="first_name",
                                                 fields={"first_name": "Danna", "last_name": "Reyes"}, at=now))
-    state = one(post(client, tool_message(call("flow_s1", "getScreenState", {"sessionToken": token}))))
+    state = one(post(client, tool_message(call("flow_s1", "getScreenState", {"sessionId": session_id}))))
     assert state["opened"] is True and state["pageNumber"] == 1 and state["pageCount"] == 3 and state["pageTitle"] == "About you"
     assert state["fields"] == [
         {"fieldId": "first_name", "label": "First name", "value": "Danna", "filled": True},
@@ -459,13 +472,13 @@ def test_full_flow_start_send_screen_state_highlight(client, voice_tenants, work
 
     forms.record_activity(token, ScreenActivity(screen_name="page-2-dob", page=2, action="page_change",
                                                 fields={"first_name": "Danna", "last_name": "Reyes"}, at=utcnow()))
-    page2 = one(post(client, tool_message(call("flow_s2", "getScreenState", {"sessionToken": token}))))
+    page2 = one(post(client, tool_message(call("flow_s2", "getScreenState", {"sessionId": session_id}))))
     assert page2["pageNumber"] == 2 and page2["nextField"] == {"fieldId": "dob", "label": "Date of birth", "value": "", "filled": False}
     assert "Next: Date of birth." in page2["message"]
 
-    hl = one(post(client, tool_message(call("flow_hl", "highlightField", {"sessionToken": token, "fieldId": "dob", "fieldName": "Birthday"}))))
+    hl = one(post(client, tool_message(call("flow_hl", "highlightField", {"sessionId": session_id, "fieldId": "dob", "fieldName": "Birthday"}))))
     assert hl == {"success": True, "fieldId": "dob", "message": "I've highlighted Date of birth in yellow on their screen."}
-    by_label = one(post(client, tool_message(call("flow_hl2", "highlightField", {"sessionToken": token, "fieldId": "tobacco use"}))))
+    by_label = one(post(client, tool_message(call("flow_hl2", "highlightField", {"sessionId": session_id, "fieldId": "tobacco use"}))))
     assert by_label["fieldId"] == "tobacco"
     pending = forms.pending_commands(token)
     assert [(c.command_id, c.action, c.field_id, c.label) for _, c in pending] == [
@@ -473,12 +486,13 @@ def test_full_flow_start_send_screen_state_highlight(client, voice_tenants, work
 
 
 def test_start_session_reuses_the_conversations_open_form_until_it_is_submitted(client, voice_tenants, work, state_conn):
-    first = start(client, "reuse_1")["sessionToken"]
+    first = form_token(state_conn, start(client, "reuse_1")["sessionId"])
     work()
-    assert start(client, "reuse_2")["sessionToken"] == first  # a second call (or the SMS guide's link): same form
+    again = form_token(state_conn, start(client, "reuse_2")["sessionId"])
+    assert again == first  # a second call (or the SMS guide's link): same form
     FormStore(state_conn).record_activity(first, ScreenActivity(screen_name="page-3-review", page=3, action="submit", fields={}, at=utcnow()))
     work()
-    fresh = start(client, "reuse_3")["sessionToken"]
+    fresh = form_token(state_conn, start(client, "reuse_3")["sessionId"])
     assert fresh != first
     work()
     assert client.application.extensions["laneway"].store.read(ConversationKeys(ACME, CALLER)).state.form_token == fresh
@@ -494,24 +508,24 @@ def test_the_tool_form_token_is_unguessable_and_stable():
 
 
 def test_a_session_that_expired_is_a_speakable_error(client, voice_tenants, state_conn):
-    token = start(client)["sessionToken"]
-    state_conn.delete(*state_keys.FormKeys(token).all())
-    assert one(post(client, tool_message(call("gone", "sendSms", {"sessionToken": token}))))["error"] == voice_ai.ERR_SESSION
+    session_id = start(client)["sessionId"]
+    state_conn.delete(*state_keys.FormKeys(form_token(state_conn, session_id)).all())
+    assert one(post(client, tool_message(call("gone", "sendSms", {"sessionId": session_id}))))["error"] == voice_ai.ERR_SESSION
 
 
 def test_an_opted_out_number_is_not_texted(client, voice_tenants, state_conn, work, standin):
-    token = start(client)["sessionToken"]
+    token = start(client)["sessionId"]
     work()
     state_conn.set(ConversationKeys(ACME, CALLER).optout, "1")
-    assert_speakable_error(one(post(client, tool_message(call("opt", "sendSms", {"sessionToken": token})))))
+    assert_speakable_error(one(post(client, tool_message(call("opt", "sendSms", {"sessionId": token})))))
     work()
     assert standin.messages() == []
 
 
-def test_a_session_made_elsewhere_is_usable(client, voice_tenants, state_conn):
-    """A form session the guide lane opened over SMS is reachable by its token too."""
+def test_a_form_token_is_not_a_session_id(client, voice_tenants, state_conn):
+    """A form session the guide lane opened over SMS is not reachable by its token: tools take only sessionIds."""
     FormStore(state_conn).create(FormSession(form_token="tok-from-sms", tenant_id=ACME, conversation_id=CALLER, created_at=utcnow()))
-    assert one(post(client, tool_message(call("elsewhere", "getScreenState", {"sessionToken": "tok-from-sms"}))))["opened"] is False
+    assert one(post(client, tool_message(call("elsewhere", "getScreenState", {"sessionId": "tok-from-sms"}))))["error"] == voice_ai.ERR_SESSION
 
 
 # --- tool definitions ---------------------------------------------------------------------------
@@ -527,8 +541,8 @@ def test_tools_json_in_vapi_format_with_the_tenants_messages(client, voice_tenan
         assert tool["server"] == {"url": f"{PUBLIC_BASE_URL}/voice-ai/{ACME}/tools"}
         assert tool["function"]["parameters"]["type"] == "object"
         assert set(tool["function"]["parameters"]["required"]) <= set(tool["function"]["parameters"]["properties"])
-    assert tools["startSession"]["function"]["parameters"]["required"] == ["firstName", "lastName", "primaryPhone"]
-    assert tools["highlightField"]["function"]["parameters"]["required"] == ["sessionToken", "fieldId"]
+    assert tools["startSession"]["function"]["parameters"]["required"] == ["firstName", "lastName"]
+    assert tools["highlightField"]["function"]["parameters"]["required"] == ["sessionId", "fieldId"]
     assert tools["sendSms"]["messages"] == [
         {"type": "request-start", "content": "Sending that text now..."},
         {"type": "request-complete", "content": ""},
@@ -547,12 +561,12 @@ def test_tools_json_in_vapi_format_with_the_tenants_messages(client, voice_tenan
 
 def test_the_example_tenant_as_shipped(client, tenants, state_conn):
     """acme-insurance exactly as tenants.example.yaml ships it (its life-insurance form, bearer secret)."""
-    token = start(client, "shipped_start")["sessionToken"]
-    FormStore(state_conn).record_activity(token, ScreenActivity(
+    session_id = start(client, "shipped_start")["sessionId"]
+    FormStore(state_conn).record_activity(form_token(state_conn, session_id), ScreenActivity(
         screen_name="page-1-applicant", page=1, action="field_change", field_id="first_name",
         fields={"first_name": "Dana", "last_name": "Reyes"}, at=utcnow()))
-    state = one(post(client, tool_message(call("shipped_state", "getScreenState", {"sessionToken": token}))))
+    state = one(post(client, tool_message(call("shipped_state", "getScreenState", {"sessionId": session_id}))))
     assert state["pageNumber"] == 1 and state["pageCount"] == 6
     assert state["nextField"]["fieldId"] == "date_of_birth"
-    highlighted = one(post(client, tool_message(call("shipped_hl", "highlightField", {"sessionToken": token, "fieldId": "date_of_birth"}))))
+    highlighted = one(post(client, tool_message(call("shipped_hl", "highlightField", {"sessionId": session_id, "fieldId": "date_of_birth"}))))
     assert highlighted["success"] is True
