@@ -57,6 +57,18 @@ def _remember_ref(pipe, ref: str, tenant_id: str, conversation_id: str) -> None:
     pipe.set(keys.job_ref(ref), keys.pending_member(tenant_id, conversation_id), ex=FAILURE_TTL_S)
 
 
+def forget_conversation(connection: Redis, tenant_id: str, conversation_id: str) -> None:
+    """Remove a conversation from the queue Redis (erasure): its ``lw:pending`` member and its job reference.
+
+    A job still queued for it then resolves no conversation and does nothing.
+    Keys: ``lw:pending`` (ZREM), ``lw:ref:<ref>`` (DEL); one MULTI.
+    """
+    pipe = connection.pipeline(transaction=True)
+    pipe.zrem(keys.pending_index(), keys.pending_member(tenant_id, conversation_id))
+    pipe.delete(keys.job_ref(conversation_ref(connection, tenant_id, conversation_id)))
+    pipe.execute()
+
+
 def resolve_ref(connection: Redis, ref: str) -> tuple[str, str] | None:
     """``(tenant_id, conversation_id)`` of a job's reference, or ``None`` once it expired. Keys: ``lw:ref:<ref>``."""
     member = connection.get(keys.job_ref(ref))

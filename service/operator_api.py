@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from flask import Blueprint, g, jsonify, request
 from redis.exceptions import RedisError
 
+from jobs.queues import forget_conversation
 from service.app import services
 from service.errors import ApiError
 from state.errors import StateError
@@ -120,17 +121,24 @@ def _keys(tenant_id: str, conversation_id: str) -> ConversationKeys:
 
 @bp.delete("/tenants/<tenant_id>/conversations/<conversation_id>")
 def erase_conversation(tenant_id: str, conversation_id: str):
-    """Erase a conversation (right to erasure): every key of it; 204, or 404 if unknown.
+    """Erase a conversation (right to erasure): every key holding its data; 204, or 404 if unknown.
 
     The contact's opt-out marker is erased with it: an erased contact is
-    unknown to Laneway, like one that never wrote.
+    unknown to Laneway, like one that never wrote. State Redis: see
+    :meth:`state.store.ConversationStore.erase` (the conversation's keys,
+    every form session it opened, its index, trigger and feed entries).
+    Queue Redis: its ``lw:pending`` member and job reference
+    (:func:`jobs.queues.forget_conversation`) and the contact's inbound
+    rate-limit counters (keys named by the address).
     """
     authorize(tenant_id)
     svc = services()
     keys = _keys(tenant_id, conversation_id)
     if not svc.store.erase(keys):
         raise ApiError(404, NOT_FOUND)
-    svc.queue_redis.zrem(state_keys.pending_index(), state_keys.pending_member(tenant_id, conversation_id))
+    forget_conversation(svc.queue_redis, tenant_id, conversation_id)
+    limits = svc.rate_limits
+    limits.limiter.clear(limits.contact, "inbound-contact", tenant_id, conversation_id)  # as RateLimits.inbound_allowed counts
     log.info("conversation erased tenant_id=%s conversation_id=%s", tenant_id, keys.label)
     return "", 204
 

@@ -20,6 +20,35 @@ from state.triggers import reschedule
 FEED_MAXLEN = 10_000
 """Feed entries kept per tenant (``XADD MAXLEN ~``)."""
 
+# KEYS: feed. ARGV: conversation id. Deletes every entry whose ``conversation`` field is ARGV[1];
+# returns how many. Reads the whole (capped) stream in one go: erasures are rare, the cap bounds it.
+_FORGET = """
+local n = 0
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'conversation' and fields[i + 1] == ARGV[1] then
+      redis.call('XDEL', KEYS[1], entry[1])
+      n = n + 1
+      break
+    end
+  end
+end
+return n
+"""
+
+
+def forget(redis: Redis, tenant_id: str, conversation_id: str) -> int:
+    """Delete every feed entry naming ``conversation_id`` (commits and alerts); returns how many.
+
+    The feed keeps conversation ids because the dashboard's live list shows
+    and opens them; erasure removes them instead (:meth:`ConversationStore.erase`).
+    Keys: ``T:feed`` (XRANGE, XDEL in one script, atomic: no entry appended
+    meanwhile is missed). The stream is capped at :data:`FEED_MAXLEN`, which
+    bounds the script's work (about 10,000 entries).
+    """
+    return int(redis.eval(_FORGET, 1, tenant_feed(tenant_id), conversation_id))
+
 
 def record_activity(
     redis: Redis, keys: ConversationKeys, state: SessionState, version: int, kinds: list[str], has_triggers: bool = True

@@ -11,7 +11,9 @@ page polls commands and acknowledges each so it is shown once.
 Keys (:class:`state.keys.FormKeys`, one cluster slot per session):
 ``meta`` (hash), ``activity`` (stream, capped at :data:`ACTIVITY_MAXLEN`),
 ``commands`` (stream). All three expire with the session, 24 hours after it
-was opened by default (``ttl_s``).
+was opened by default (``ttl_s``). Every session is also listed in its
+conversation's ``C:forms`` set, so erasure finds each one the conversation
+ever opened (:meth:`state.store.ConversationStore.erase`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import datetime
 from redis import Redis
 
 from state.form_definition import FormDefinition
-from state.keys import FormKeys
+from state.keys import ConversationKeys, FormKeys
 from state.screen import (  # re-exported: the models of what this module stores
     ActivityAction, FieldChange, FormCommand, FormSession, ScreenActivity, ScreenState, screen_state_of,
 )
@@ -90,9 +92,18 @@ class FormStore:
     def create(self, session: FormSession) -> bool:
         """Open ``session`` unless it exists. Returns whether it was created.
 
-        Keys: ``meta`` (EXISTS, HSET, EXPIRE in one script, atomic); a second
-        create of the same token changes nothing.
+        Keys: the conversation's ``forms`` (SADD, EXPIRE: the index is written
+        first, so a session never exists unlisted), then ``meta`` (EXISTS,
+        HSET, EXPIRE in one script, atomic); they live in different cluster
+        slots, so the two steps are not one transaction (an index entry whose
+        session was never made is harmless). A second create of the same
+        token changes nothing.
         """
+        index = ConversationKeys(session.tenant_id, session.conversation_id).forms
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(index, session.form_token)
+        pipe.expire(index, self.ttl_s)
+        pipe.execute()
         fields = session.model_dump(mode="json", exclude_none=True)
         args = [self.ttl_s, *[str(x) for kv in fields.items() for x in kv]]
         return bool(self._create(keys=[FormKeys(session.form_token).meta], args=args))

@@ -28,6 +28,8 @@ key                            type        holds
                                            the last fire answered; ``voice_prompt``,
                                            ``voice_prompt_rule``: a prompt for the next voice turn
 ``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
+``C:forms``                    set         every form token opened for the conversation (so
+                                           erasure reaches sessions it no longer links)
 ``T:conversations``            zset        the tenant's conversation ids by last activity (ms)
 ``T:feed``                     stream      one entry per commit or alert (capped), for the
                                            dashboard's live list
@@ -150,6 +152,10 @@ class ConversationKeys:
         return f"{self.tag}:alert"
 
     @property
+    def forms(self) -> str:
+        return f"{self.tag}:forms"
+
+    @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
@@ -158,7 +164,7 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert,
+            self.claim, self.fires, self.alert, self.forms,
         ]
 
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from redis import Redis
 
 from state import scripts
+from state.feed import forget
 from state.errors import LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
 from state.keys import ConversationKeys, FormKeys, pending_member, tenant_conversations, trigger_index
 from state.models import DeliveryStatus, InboundMessage, OutboundMessage, SessionState
@@ -349,17 +350,32 @@ class ConversationStore:
     def erase(self, keys: ConversationKeys) -> int:
         """Delete the conversation (right to erasure). Returns the number of conversation keys deleted.
 
-        Keys: every key of :meth:`ConversationKeys.all` in one ``DEL`` (atomic;
-        on a Redis Cluster redis-py splits ``DEL`` by slot, and these share
-        one); then the keys of its hosted form session (what the customer
-        typed), its entry in ``T:conversations`` and in ``lw:triggers:due``,
-        which live in other slots.
+        Everything of it on the state Redis: every key of
+        :meth:`ConversationKeys.all` in one ``DEL`` (atomic; on a Redis
+        Cluster redis-py splits ``DEL`` by slot, and these share one); then
+        the keys of every hosted form session it opened (``C:forms`` and the
+        document's ``form_token``: what the customer typed), its entry in
+        ``T:conversations`` and in ``lw:triggers:due``, and every ``T:feed``
+        entry naming it (:func:`state.feed.forget`), which live in other
+        slots. The queue Redis's keys (``lw:pending``, ``lw:ref:*``, rate
+        limit counters) are the caller's (``service.operator_api``).
+        Voice-AI tool results and ``sessionId`` records hold no personal
+        data (:mod:`service.voice_ai`) and expire on their own.
         """
-        doc = self.redis.hget(keys.state, "doc")
-        form_token = decode_document(doc).get("form_token") if doc else None
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(keys.state, "doc")
+        pipe.smembers(keys.forms)
+        doc, tokens = pipe.execute()
+        form_tokens = {t.decode() for t in tokens}
+        if doc and (current := decode_document(doc).get("form_token")):
+            form_tokens.add(current)
         erased = int(self.redis.delete(*keys.all()))
-        if form_token:
-            self.redis.delete(*FormKeys(form_token).all())
+        for form_token in sorted(form_tokens):
+            try:
+                self.redis.delete(*FormKeys(form_token).all())
+            except ValueError:  # a token a key cannot hold was never stored
+                continue
         self.redis.zrem(tenant_conversations(keys.tenant_id), keys.conversation_id)
         self.redis.zrem(trigger_index(), pending_member(keys.tenant_id, keys.conversation_id))
+        forget(self.redis, keys.tenant_id, keys.conversation_id)
         return erased
