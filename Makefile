@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv browser run test bench
+.PHONY: venv browser run test fuzz bench
 
 ## venv: create $(VENV) with Python 3.11+ and install Laneway editable with test extras
 venv: $(STAMP)
@@ -29,6 +29,10 @@ run: venv
 ## test: the whole suite
 test: venv browser
 	$(VENV)/bin/pytest -q
+
+## fuzz: the property tests, random and with 10x the examples (HYPOTHESIS_PROFILE=fuzz); keep what they find as @example
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -m property
 
 ## bench: controller turns/s and round trips per turn, end to end vs bare RQ (Procfile processes), memory and latency at scale (private Redis); writes bench.json
 bench: venv

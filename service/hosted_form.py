@@ -47,6 +47,7 @@ from flask import Blueprint, Response, render_template, request
 from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from service import json_body
 from service.app import services
 from service.errors import ApiError
 from state.form_definition import FormDefinition, FormField
@@ -90,7 +91,7 @@ class ActivityBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    screen_name: str = Field(pattern=SCREEN_NAME.pattern)
+    screen_name: str = Field(max_length=80, pattern=f"^{SCREEN_NAME.pattern}$")
     page: int | None = Field(None, ge=1, le=100)
     fields: dict[str, str] = Field(default_factory=dict, max_length=200)
     action: Literal["load", "field_change", "page_change", "submit"]
@@ -156,9 +157,9 @@ def _json_body(max_bytes: int) -> Any:
     if len(raw) > max_bytes:
         raise ApiError(413, f"request body is too large (at most {max_bytes} bytes)")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "body is not valid JSON") from None
+        return json_body.loads(raw)
+    except ValueError as exc:  # not JSON, not UTF-8, or nested too deep
+        raise ApiError(400, f"body is not valid JSON: {str(exc)[:120]}") from None
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -293,14 +294,17 @@ def post_activity(form_token: str):
     _check_activity(body, definition)
     if session.submitted_at is not None:
         raise ApiError(409, "this application was already submitted")
-    activity = ScreenActivity(
-        screen_name=body.screen_name,
-        page=body.page,
-        fields=body.fields,
-        action=body.action,
-        field_id=body.field_id,
-        at=utcnow(),
-    )
+    try:  # ActivityBody's limits are the stored model's; a drift between them is still a 400, never a 500
+        activity = ScreenActivity(
+            screen_name=body.screen_name,
+            page=body.page,
+            fields=body.fields,
+            action=body.action,
+            field_id=body.field_id,
+            at=utcnow(),
+        )
+    except ValidationError as exc:
+        raise ApiError(400, _validation_message(exc)) from None
     stream_id = _store().record_activity(form_token, activity)
     if stream_id is None:  # expired between the check and the write
         raise ApiError(404, NOT_FOUND)

@@ -102,6 +102,7 @@ from agents.lanes.common import form_link
 from agents.lanes.guide import FORM_TOKEN_BYTES
 from agents.phone import last_four, normalize_phone
 from jobs.events import same_person, submit_event
+from service import json_body
 from service.app import services
 from service.errors import error_response
 from state import keys as state_keys
@@ -398,7 +399,7 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
         return {}
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
+            arguments = json_body.loads(arguments) if arguments.strip() else {}
         except ValueError:
             raise ToolFailure("I couldn't read the details for that step. Please try again.") from None
     if not isinstance(arguments, dict):
@@ -763,7 +764,7 @@ def _answer(results: list[dict[str, Any]], error: str | None = None) -> Response
 def _fail_everything(body: bytes, message: str) -> Response:
     """200 with ``message`` for every tool call the body names (or none, with a top-level error)."""
     try:
-        calls = _tool_calls(json.loads(body))
+        calls = _tool_calls(json_body.loads(body))
     except ValueError:
         calls = []
     if isinstance(calls, str) or not calls:
@@ -790,7 +791,7 @@ def tool_calls(tenant_id: str):
     if request.mimetype != "application/json":
         return _fail_everything(body, ERR_BODY)
     try:
-        document = json.loads(body)
+        document = json_body.loads(body)
     except ValueError:
         return _answer([], ERR_BODY)
     calls = _tool_calls(document)

@@ -4,6 +4,14 @@ Redis: the real server at 127.0.0.1:6379 when it answers (database 9, flushed
 before and after each test; never database 0, never FLUSHALL), else (or with
 ``LANEWAY_TEST_PRIVATE_REDIS=1``) a private server started the way ``make run``
 starts one. Workers run in burst mode.
+
+Hypothesis: two profiles, chosen by ``HYPOTHESIS_PROFILE``. ``ci`` (the
+default, ``make test``) is derandomized: every run tries the same examples,
+so the suite passes or fails on the code, never on luck; a failure prints
+its reproduction blob. ``fuzz`` (``make fuzz``) is random and tries
+:data:`FUZZ_FACTOR` times the examples, to hunt for new bugs; every example
+it finds is kept in the test as an ``@example``. Property tests are marked
+``property`` and size their runs with :func:`examples`.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import redis
 import requests
 from jobs.worker import LanewayWorker
 from rq.serializers import JSONSerializer
+from hypothesis import settings as hypothesis_settings
 from twilio.request_validator import RequestValidator
 
 from jobs import runtime as job_runtime
@@ -37,6 +46,22 @@ PUBLIC_BASE_URL = "https://laneway.test"
 ACME_NUMBER = "+15550001111"
 BRIGHT_NUMBER = "+15550002222"
 AUTH_TOKENS = {ACME_NUMBER: "dev-acme-auth-token", BRIGHT_NUMBER: "dev-bright-auth-token"}
+
+
+FUZZ_FACTOR = 10
+"""How many times more examples each property test tries under the ``fuzz`` profile."""
+
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("fuzz", derandomize=False, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(n: int) -> int:
+    """``max_examples`` for a property test: ``n`` under the ``ci`` profile, :data:`FUZZ_FACTOR` × ``n`` under ``fuzz``.
+
+    (A test's own ``max_examples`` overrides a profile's, so the scale is applied here.)
+    """
+    return n * FUZZ_FACTOR if hypothesis_settings.get_current_profile_name() == "fuzz" else n
 
 
 def _shared_redis_answers() -> bool:

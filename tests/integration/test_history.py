@@ -40,6 +40,7 @@ from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
 from state.redis_server import RedisServer
 from state.store import Committed, ConversationStore, Loaded
+from tests.conftest import examples
 
 pytestmark = pytest.mark.redis_server
 
@@ -279,8 +280,9 @@ def make_machine(conn: redis.Redis, tenants):
     return ConversationHistory
 
 
+@pytest.mark.property
 def test_conversation_history_is_linear_and_exactly_once(state_conn, tenants):
     run_state_machine_as_test(
         make_machine(state_conn, tenants),
-        settings=settings(max_examples=15, stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
+        settings=settings(max_examples=examples(15), stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]),
     )

@@ -12,7 +12,7 @@ import re
 import secrets
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -20,6 +20,7 @@ from service import hosted_form
 from state.forms import FormCommand, FormSession, FormStore
 from state.keys import FormKeys
 from state.models import utcnow
+from tests.conftest import examples
 
 pytestmark = pytest.mark.redis_server
 
@@ -232,6 +233,23 @@ def test_each_command_is_served_until_acked_then_never_again(client, token, form
     assert client.get(f"/f/{token}/commands").get_json()["commands"] == []
 
 
+def test_nested_json_is_400_on_every_form_endpoint(client, token, forms):
+    """JSON nested deeper than the parser recurses (issue 18 item 7): 400 naming it, nothing written; it was a 500."""
+    forms.push_command(token, FormCommand(command_id="c1", field_id="first_name", label="First name", created_at=utcnow()))
+    for path, depth in (("activity", 8_000), ("commands/ack", 2_000)):
+        response = client.post(f"/f/{token}/{path}", data=b"[" * depth + b"]" * depth, content_type="application/json")
+        assert response.status_code == 400, (path, response.status_code)
+        assert "not valid JSON" in response.get_json()["error"] and "recursion" in response.get_json()["error"]
+    assert len(forms.pending_commands(token)) == 1
+    assert forms.screen_state(token, None, utcnow()) is None
+
+
+def test_an_over_long_screen_name_is_400_naming_it(client, token):
+    """A screen_name over 80 characters (no page to compare it with) broke the stored model: 500, now 400."""
+    response = client.post(f"/f/{token}/activity", json={"screen_name": "x" * 90, "action": "load"})
+    assert response.status_code == 400 and "screen_name" in response.get_json()["error"]
+
+
 @pytest.mark.parametrize(
     "body", [{"ids": []}, {"ids": ["nope"]}, {"ids": "1-0"}, {"ids": [1]}, {"id": ["1-0"]}, {"ids": ["1-0"] * (hosted_form.MAX_ACK_IDS + 1)}]
 )
@@ -270,9 +288,22 @@ activity_like = st.fixed_dictionaries(
 )
 
 
-@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.property
+@hypothesis_settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=activity_like | json_values)
-def test_any_json_activity_is_answered_never_500(client, token, body):
-    response = client.post(f"/f/{token}/activity", data=json.dumps(body), content_type="application/json")
+# Found by the fuzzer (issue 18): a screen_name over 80 characters with no page passed the body's
+# unanchored pattern and broke the stored model's max_length outside request validation (500).
+@example(body={"screen_name": "x" * 90, "action": "load"})
+@example(body={"screen_name": "page-1-applicant" + "-x" * 40, "action": "field_change", "fields": {}})
+# Nested deeper than any parser recursion (sent raw: json.dumps cannot write it): RecursionError, 500.
+@example(body=b"[" * 8_000 + b"]" * 8_000)
+@example(body=b'{"fields":' * 1_200 + b"1" + b"}" * 1_200)
+def test_any_json_activity_is_answered_never_500(client, token, monkeypatch, body):
+    # Far more examples than the per-token rate (600/minute) under `make fuzz`: the limit is not under test here.
+    from limits import parse
+
+    monkeypatch.setattr(hosted_form, "_rate", parse("1000000/minute"))
+    raw = body if isinstance(body, bytes) else json.dumps(body)
+    response = client.post(f"/f/{token}/activity", data=raw, content_type="application/json")
     assert response.status_code in (201, 400, 409), (body, response.get_json())
     assert response.is_json and response.get_json().get("error" if response.status_code >= 400 else "id")

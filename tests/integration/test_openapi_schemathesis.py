@@ -17,7 +17,7 @@ from service.openapi import build_document
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
-from tests.conftest import EXAMPLE_TENANTS, PUBLIC_BASE_URL
+from tests.conftest import EXAMPLE_TENANTS, PUBLIC_BASE_URL, examples
 
 pytestmark = pytest.mark.redis_server
 
@@ -56,8 +56,9 @@ def test_the_served_document_is_the_one_tested(wsgi_app):
     assert wsgi_app.test_client().get("/api/openapi.json").get_json() == build_document()
 
 
+@pytest.mark.property
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(MAX_EXAMPLES), deadline=None, suppress_health_check=list(HealthCheck))  # derandomized by the ci profile
 def test_api_matches_its_openapi_document(case, wsgi_app):
     voice_ai = case.path.startswith("/voice-ai/")
     key = ADMIN_KEY if case.path.startswith("/api/v1/admin") else VOICE_AI_SECRET if voice_ai else "dev-acme-api-key"

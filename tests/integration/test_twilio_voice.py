@@ -26,7 +26,7 @@ from state.settings import Settings
 from state.store import ConversationStore
 from state.triggers import TriggerFirer
 
-from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign
+from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, examples, sign
 
 pytestmark = pytest.mark.redis_server
 
@@ -324,8 +324,9 @@ fuzz_paths = st.sampled_from(
 )
 
 
+@pytest.mark.property
 @given(path=fuzz_paths, fields=fuzz_fields)
-@hypothesis_settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_hostile_signed_requests_never_cause_a_5xx(client, app, settings, path, fields):
     app.extensions["laneway"].settings = settings.model_copy(update={"voice_reply_wait_s": 0.01})
     form = {"To": ACME_NUMBER, **fields}

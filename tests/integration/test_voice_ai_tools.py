@@ -218,6 +218,23 @@ def test_a_body_without_answerable_tool_calls_is_200_with_an_error(client, voice
     assert body["error"] and not any(p in body["error"].lower() for p in BANNED)
 
 
+@pytest.mark.parametrize("raw", [
+    b"[" * 30_000 + b"]" * 30_000,  # nested deeper than json.loads recurses: RecursionError was a 500
+    b'{"message": ' * 5_000 + b"{}" + b"}" * 5_000,
+])
+def test_deeply_nested_json_is_200_with_a_speakable_error(client, voice_tenants, raw):
+    response = post(client, raw)
+    assert response.status_code == 200
+    assert response.get_json()["results"] == [] and response.get_json()["error"] == voice_ai.ERR_BODY
+
+
+def test_deeply_nested_arguments_fail_their_call_with_200(client, voice_tenants):
+    nested = "[" * 5_000 + "]" * 5_000
+    entries = post(client, tool_message(call("deep_args", "startSession", nested))).get_json()["results"]
+    assert [e["toolCallId"] for e in entries] == ["deep_args"]
+    assert_speakable_error(json.loads(entries[0]["result"]))
+
+
 def test_wrong_content_type_fails_each_call_with_200(client, voice_tenants):
     body = json.dumps(tool_message(call("ct1", "sendSms", {"sessionId": "x"}), call("ct2", "getScreenState", {})))
     response = post(client, body, content_type="text/plain")

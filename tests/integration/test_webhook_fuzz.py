@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from tests.conftest import ACME_NUMBER, AUTH_TOKENS, BRIGHT_NUMBER, sign
+from tests.conftest import ACME_NUMBER, AUTH_TOKENS, BRIGHT_NUMBER, examples, sign
 
 pytestmark = pytest.mark.redis_server
 
@@ -150,10 +150,11 @@ def regression(extra: list[tuple[str, str]] = (), **fields: str) -> bytes:
     return encode([*form.items(), *extra])
 
 
+@pytest.mark.property
 def test_webhook_parser_answers_4xx_or_200_and_refusals_write_nothing(client, r):
     outcomes: Counter[str] = Counter()
 
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=examples(MAX_EXAMPLES), deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(case=webhook_requests())
     # Regressions the fuzzer found (each was answered 200 and written to Redis):
     @example(case=(regression(From="+15557654321\n"), FORM, "right"))  # `$` matched before a trailing newline

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
 from state.upcast import upcast
+from tests.conftest import examples
 
 EPOCH_2000, EPOCH_2100 = 946_684_800, 4_102_444_800
 
@@ -67,7 +69,8 @@ def v1_documents(draw):
     return json.loads(json.dumps(doc))
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.property
+@settings(max_examples=examples(200), deadline=None)
 @given(v1_documents())
 def test_any_v1_document_upcasts_to_a_valid_current_document(doc):
     state = SessionState.model_validate(upcast(doc))
@@ -80,7 +83,8 @@ def test_any_v1_document_upcasts_to_a_valid_current_document(doc):
     assert SessionState.model_validate_json(state.model_dump_json()) == state
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.property
+@settings(max_examples=examples(200), deadline=None)
 @given(v1_documents())
 def test_upcast_is_pure_and_deterministic(doc):
     before = copy.deepcopy(doc)
