@@ -22,6 +22,12 @@ Routes (the token is the only credential; it names one :class:`state.forms.FormS
   rules (named); 404 unknown or expired token; 409 the form was already
   submitted; 413 body over :data:`MAX_ACTIVITY_BYTES`; 415 not JSON; 429
   over :data:`FORM_REQUEST_RATE` (with ``Retry-After``).
+
+Guessing: a token is looked up (a read) before anything is counted, so an
+unknown token creates no Redis key; it counts one wrong guess for the client
+address (``X-Forwarded-For`` through ``LANEWAY_TRUSTED_PROXY_HOPS`` proxies,
+else the peer), and a client over :data:`FORM_GUESS_RATE` gets 429 on every
+form URL until its window frees a guess.
 * ``GET /f/<form_token>/commands``: the pending commands
   (``{"commands": [{"id", "command_id", "action", "field_id", "label",
   "created_at"}], "poll_interval_ms"}``), oldest first; the page polls every
@@ -44,6 +50,7 @@ import time
 from typing import Any, Literal
 
 from flask import Blueprint, Response, render_template, request
+from werkzeug.http import parse_list_header
 from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -73,6 +80,11 @@ MAX_ACK_IDS = 50
 """Most command ids acknowledged in one request."""
 FORM_REQUEST_RATE = "600/minute"
 """Requests per form token (activity, commands, acks; the page polls once a second), as a ``limits`` rate."""
+FORM_GUESS_RATE = "30/minute"
+"""Unknown, expired or malformed form tokens tried per client address, as a ``limits`` rate. Past it,
+every form URL from that address answers 429 until the window frees a guess (a valid token too, so
+the answer tells a guesser nothing). Tokens are 128 random bits: this bounds load, not luck. The
+page stops polling on a 404, so an expired link left open is not counted forever."""
 
 FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 """What a form token can look like; anything else is 404 without touching Redis."""
@@ -84,6 +96,7 @@ STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 NOT_FOUND = "form not found: the link is wrong or has expired"
 
 _rate = parse(FORM_REQUEST_RATE)
+_guess_rate = parse(FORM_GUESS_RATE)
 
 
 class ActivityBody(BaseModel):
@@ -110,11 +123,56 @@ def _store() -> FormStore:
     return services().forms
 
 
+def client_address() -> str:
+    """The address of the client: ``X-Forwarded-For`` as the outermost trusted proxy saw it, else the peer.
+
+    ``LANEWAY_TRUSTED_PROXY_HOPS`` proxies are trusted (werkzeug ``ProxyFix``
+    counting: the value that many from the right); with 0, or fewer values
+    than that (the request skipped the proxies), the socket's peer address.
+    """
+    hops = services().settings.trusted_proxy_hops
+    if hops:
+        values = parse_list_header(request.headers.get("X-Forwarded-For", ""))
+        if len(values) >= hops and values[-hops].strip():
+            return values[-hops].strip()[:64]
+    return request.remote_addr or "unknown"
+
+
+def _retry_after_s(item, *identifiers: str) -> int:
+    reset_at = services().rate_limits.limiter.get_window_stats(item, *identifiers).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def _guesses_left() -> bool:
+    """Whether this client may still try a form token (reads its guess counter; writes nothing)."""
+    return services().rate_limits.limiter.test(_guess_rate, "form-guess", client_address())
+
+
+def _count_wrong_guess() -> bool:
+    """Count one unknown token for this client; ``False`` when that was over :data:`FORM_GUESS_RATE`.
+
+    Keys: the client's counters under :func:`state.keys.rate_limit_prefix`
+    (``form-guess/<address>``, queue Redis, the ``limits`` library's sliding
+    window); nothing is written for the token itself.
+    """
+    return services().rate_limits.limiter.hit(_guess_rate, "form-guess", client_address())
+
+
+def _guess_retry_after_s() -> int:
+    return _retry_after_s(_guess_rate, "form-guess", client_address())
+
+
 def _session(form_token: str) -> FormSession | None:
-    """The live session for ``form_token``, or ``None`` (malformed, unknown or expired)."""
+    """The live session for ``form_token``, or ``None`` (malformed, unknown or expired). Reads only (HGETALL)."""
     if not FORM_TOKEN.fullmatch(form_token):
         return None
     return _store().session(form_token)
+
+
+def _too_many_guesses() -> ApiError:
+    retry_after_s = _guess_retry_after_s()
+    return ApiError(429, f"too many unknown form links from this address; retry in {retry_after_s}s",
+                    {"Retry-After": str(retry_after_s)})
 
 
 def _definition(session: FormSession) -> FormDefinition | None:
@@ -125,21 +183,29 @@ def _definition(session: FormSession) -> FormDefinition | None:
 
 
 def _api_target(form_token: str) -> tuple[FormSession, FormDefinition]:
-    """Rate-limit, then resolve the token for a JSON endpoint.
+    """Check the client's guesses, resolve the token, then rate-limit the session, for a JSON endpoint.
+
+    The token is resolved (a read) before anything is counted for it, so an
+    unknown token creates no key: it counts one wrong guess for the client
+    address (:data:`FORM_GUESS_RATE`) instead. Only a live session's token
+    gets a per-token counter (:data:`FORM_REQUEST_RATE`).
 
     Raises:
-        ApiError: 429 over :data:`FORM_REQUEST_RATE`; 404 unknown or expired token, or no form.
+        ApiError: 429 the client is over :data:`FORM_GUESS_RATE` (whatever the
+            token), or the session over :data:`FORM_REQUEST_RATE`; 404 unknown
+            or expired token, or no form.
     """
-    if FORM_TOKEN.fullmatch(form_token):
-        limiter = services().rate_limits.limiter
-        if not limiter.hit(_rate, "hosted-form", form_token):
-            reset_at = limiter.get_window_stats(_rate, "hosted-form", form_token).reset_time
-            retry_after_s = max(1, math.ceil(reset_at - time.time()))
-            raise ApiError(429, f"too many requests for this form; retry in {retry_after_s}s", {"Retry-After": str(retry_after_s)})
+    if not _guesses_left():
+        raise _too_many_guesses()
     session = _session(form_token)
     definition = _definition(session) if session else None
     if session is None or definition is None:
+        if not _count_wrong_guess():
+            raise _too_many_guesses()
         raise ApiError(404, NOT_FOUND)
+    if not services().rate_limits.limiter.hit(_rate, "hosted-form", form_token):
+        retry_after_s = _retry_after_s(_rate, "hosted-form", form_token)
+        raise ApiError(429, f"too many requests for this form; retry in {retry_after_s}s", {"Retry-After": str(retry_after_s)})
     return session, definition
 
 
@@ -259,10 +325,19 @@ bp.after_request(_security_headers)
 
 @bp.get("/f/<form_token>")
 def form_page(form_token: str):
-    """Render the form for ``form_token``, opened where the customer left off (HTML; 404 page if unknown)."""
+    """Render the form for ``form_token``, opened where the customer left off (HTML; 404 page if unknown).
+
+    An unknown token counts a wrong guess for the client like the JSON
+    endpoints (:func:`_api_target`); over :data:`FORM_GUESS_RATE`, 429 (the
+    not-found page, with ``Retry-After``).
+    """
+    if not _guesses_left():
+        return render_template("form/not_found.html"), 429, {"Retry-After": str(_guess_retry_after_s())}
     session = _session(form_token)
     definition = _definition(session) if session else None
     if session is None or definition is None:
+        if not _count_wrong_guess():
+            return render_template("form/not_found.html"), 429, {"Retry-After": str(_guess_retry_after_s())}
         return render_template("form/not_found.html"), 404
     tenant = services().tenants.get(session.tenant_id)
     state = _store().screen_state(form_token, definition, utcnow())

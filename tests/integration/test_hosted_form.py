@@ -114,6 +114,38 @@ def test_unknown_token_is_404(client, r, path):
     assert response.status_code == 404
 
 
+def test_an_unknown_token_creates_no_redis_key(client, r):
+    """Issue 18 item 9: the per-token limiter ran before the token was checked, so every guess made a key."""
+    unknown = secrets.token_urlsafe(16)
+    for path in (f"/f/{unknown}", f"/f/{unknown}/commands", f"/f/{unknown}/activity", f"/f/{unknown}/commands/ack"):
+        response = client.post(path, json={}) if path.endswith(("activity", "ack")) else client.get(path)
+        assert response.status_code == 404, path
+    assert [k for k in r.scan_iter(count=1000) if unknown.encode() in k] == []
+
+
+def test_wrong_guesses_are_limited_per_client_address(client, token, r):
+    """Past FORM_GUESS_RATE unknown tokens, every form URL from that address is 429 (a valid token too); others are unaffected."""
+    guesser = {"REMOTE_ADDR": "203.0.113.7"}
+    limit = int(hosted_form.FORM_GUESS_RATE.split("/")[0])
+    statuses = [client.get(f"/f/{secrets.token_urlsafe(16)}/commands", environ_base=guesser).status_code for _ in range(limit + 1)]
+    assert statuses == [404] * limit + [429]
+    page = client.get(f"/f/{secrets.token_urlsafe(16)}", environ_base=guesser)
+    assert page.status_code == 429 and int(page.headers["Retry-After"]) >= 1
+    valid = client.get(f"/f/{token}/commands", environ_base=guesser)
+    assert valid.status_code == 429 and int(valid.headers["Retry-After"]) >= 1 and "too many" in valid.get_json()["error"]
+    assert client.get(f"/f/{token}/commands", environ_base={"REMOTE_ADDR": "198.51.100.2"}).status_code == 200
+
+
+def test_the_guess_limit_reads_the_client_address_through_trusted_proxies(app, client, token, settings):
+    app.extensions["laneway"].settings = settings.model_copy(update={"trusted_proxy_hops": 1})
+    limit = int(hosted_form.FORM_GUESS_RATE.split("/")[0])
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    for _ in range(limit + 1):
+        client.get(f"/f/{secrets.token_urlsafe(16)}/commands", environ_base=proxy, headers={"X-Forwarded-For": "spoofed, 203.0.113.9"})
+    assert client.get(f"/f/{token}/commands", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 429
+    assert client.get(f"/f/{token}/commands", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.10"}).status_code == 200
+
+
 def test_malformed_token_is_404_without_touching_redis(client):
     assert client.get("/f/a%20b").status_code == 404
     assert client.post("/f/short/activity", json={}).status_code == 404

@@ -315,17 +315,22 @@
     highlightTimer = setTimeout(clearHighlight, HIGHLIGHT_MS);
   }
 
+  var gone = false;  // the server no longer knows this form (404): polling stops
+
   // Polls start POLL_INTERVAL_MS apart (start to start), so a command waits at
   // most one interval plus one round trip before it shows.
   function poll() {
-    if (submitted) { return; }
+    if (submitted || gone) { return; }
     var started = Date.now();
     if (document.visibilityState === "hidden") {  // a background tab: commands wait (unacked) until it is back
       setTimeout(poll, POLL_INTERVAL_MS);
       return;
     }
     fetch(root.dataset.commandsUrl, { credentials: "same-origin", cache: "no-store" })
-      .then(function (response) { return response.ok ? response.json() : { commands: [] }; })
+      .then(function (response) {
+        if (response.status === 404) { gone = true; }  // the session expired or was erased: stop asking
+        return response.ok ? response.json() : { commands: [] };
+      })
       .then(function (body) {
         var ids = [];
         (body.commands || []).forEach(function (command) {
@@ -337,7 +342,7 @@
         if (ids.length) { return post(root.dataset.ackUrl, { ids: ids }); }
       })
       .catch(function () { return null; })
-      .then(function () { setTimeout(poll, Math.max(0, started + POLL_INTERVAL_MS - Date.now())); });
+      .then(function () { if (!gone) { setTimeout(poll, Math.max(0, started + POLL_INTERVAL_MS - Date.now())); } });
   }
 
   // ---- wiring -------------------------------------------------------------
