@@ -32,6 +32,7 @@ with the same endpoint.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -294,6 +295,7 @@ class Harness:
             )
         self.tenants = {t.tenant_id: t for t in self.tenants_file.tenants}
         self._stops: list[Callable[[], None]] = []
+        self._worker = None
 
     def _with_llm(self, tenant):
         from state.tenant_config import LlmConfig, SecretRef
@@ -385,11 +387,13 @@ class Harness:
         requests.delete(f"{self.standin_url}/_standin/messages", timeout=5)
 
     def work(self) -> None:
-        """Run the real RQ worker (:class:`BurstWorker`) in burst mode until the queue is empty."""
-        worker = burst_worker_class()([self.runtime.queue], connection=self.redis, serializer=JSONSerializer)
-        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+        """Run the real RQ worker (see :func:`burst_worker_class`) in burst mode until the queue is empty."""
+        if self._worker is None:
+            self._worker = burst_worker_class()([self.runtime.queue], connection=self.redis, serializer=JSONSerializer)
+        self._worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
 
+@functools.cache
 def burst_worker_class():
     """Laneway's worker without RQ's command channel, for one burst per step.
 
