@@ -388,6 +388,9 @@ class Harness:
 
     def work(self) -> None:
         """Run the real RQ worker (see :func:`burst_worker_class`) in burst mode until the queue is empty."""
+        from jobs import runtime as job_runtime
+
+        job_runtime.install(self.runtime)  # the jobs of this process run on this harness (another may have run since)
         if self._worker is None:
             self._worker = burst_worker_class()([self.runtime.queue], connection=self.redis, serializer=JSONSerializer)
         self._worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
