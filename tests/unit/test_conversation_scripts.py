@@ -36,13 +36,14 @@ def test_the_suite_has_150_conversations_over_both_tenants_and_every_channel(sui
     assert {s.split for s in suite} == set(SPLITS)
 
 
-def test_every_issue_pattern_has_sms_and_voice_conversations(suite):
+def test_every_issue_pattern_has_sms_and_voice_conversations_in_both_splits(suite):
     channels = defaultdict(set)
     for s in suite:
-        channels[s.script.pattern].add(s.script.channel)
-    assert set(channels) == PATTERNS
-    for pattern, seen in channels.items():
-        assert {"sms", "voice"} <= seen, pattern
+        channels[s.script.pattern, s.split].add(s.script.channel)
+    assert {pattern for pattern, _ in channels} == PATTERNS
+    for pattern in PATTERNS:
+        for split in SPLITS:
+            assert {"sms", "voice"} <= channels[pattern, split], (pattern, split)
 
 
 def test_every_script_sits_in_the_split_its_number_says(suite):
