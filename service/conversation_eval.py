@@ -356,8 +356,6 @@ class Harness:
         self.runtime.tenants.cache_ttl_s = 0
         self.recorder = RouteRecorder(self.runtime.controller.router)
         self.runtime.controller.router = self.recorder
-        self.clock_offset_s = 0.0
-        self.runtime.controller.clock = self.now
         job_runtime.install(self.runtime)
         self._stops.append(lambda: job_runtime.install(None))
         app = create_app({"SETTINGS": settings, "QUEUE_REDIS": self.redis, "STATE_REDIS": self.redis, "TESTING": True})
@@ -372,18 +370,32 @@ class Harness:
             except Exception:  # noqa: BLE001 - stopping the rest matters more
                 log.exception("stopping the eval harness")
 
-    def now(self) -> datetime:
-        """The controller's clock: real time plus the scripts' pauses."""
-        from state.models import utcnow
+    def pause(self, tenant_id: str, conversation_ids: Sequence[str], seconds: float) -> None:
+        """Let ``seconds`` pass for the conversations: every time in their stored documents moves that far back.
 
-        return utcnow() + timedelta(seconds=self.clock_offset_s)
+        The clocks stay real (the webhooks' ``received_at``, the controller's
+        ``now``), so an agent comparing any two of them sees the pause. Keys:
+        each conversation's ``state`` (HGET, then HSET of ``doc``; the worker is
+        idle between steps, so nothing writes meanwhile; ``version`` unchanged).
+        """
+        from state.keys import ConversationKeys
+        from state.models import SessionState
+        from state.store import decode_document, encode_document, parse_document
+
+        for conversation_id in conversation_ids:
+            key = ConversationKeys(tenant_id, conversation_id).state
+            raw = self.redis.hget(key, "doc")
+            if not raw:
+                continue
+            doc = parse_document(decode_document(raw)).model_dump(mode="json")
+            shifted = SessionState.model_validate(_shift_times(doc, timedelta(seconds=seconds)))
+            self.redis.hset(key, "doc", encode_document(shifted))
 
     def reset(self) -> None:
-        """Empty the database, reload the tenants, forget recorded routes and pauses."""
+        """Empty the database, reload the tenants, forget recorded routes."""
         self.redis.flushdb()
         self.runtime.tenants.load_file(self.tenants_file, self.settings.env)
         self.recorder.take()
-        self.clock_offset_s = 0.0
         requests.delete(f"{self.standin_url}/_standin/messages", timeout=5)
 
     def work(self) -> None:
@@ -394,6 +406,25 @@ class Harness:
         if self._worker is None:
             self._worker = burst_worker_class()([self.runtime.queue], connection=self.redis, serializer=JSONSerializer)
         self._worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+
+def _shift_times(value: Any, by: timedelta) -> Any:
+    """Return a JSON document with every time (keys ``at``, ``*_at``, ``*_since``) moved ``by`` into the past."""
+    if isinstance(value, list):
+        return [_shift_times(v, by) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, str) and (key == "at" or key.endswith(("_at", "_since"))):
+            try:
+                item = (datetime.fromisoformat(item) - by).isoformat()
+            except ValueError:
+                pass
+        else:
+            item = _shift_times(item, by)
+        out[key] = item
+    return out
 
 
 @functools.cache
@@ -481,10 +512,10 @@ class Player:
             customer = f"whatsapp:{number}" if channel == "whatsapp" else number
             conversation_id = customer  # a call and the caller's texts are one conversation
             if step.pause_s is not None:
-                self.h.clock_offset_s += step.pause_s
                 if call is not None:
                     self._end_call(tenant, number, call)
                     call = None
+                self.h.pause(tenant.tenant_id, list(seen_entries) or [conversation_id], step.pause_s)
                 result.steps.append(StepResult(index, "pause", f"({step.pause_s} s pass)", channel))
                 continue
             if channel != "voice" and call is not None:

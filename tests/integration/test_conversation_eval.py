@@ -18,6 +18,7 @@ from service.cli import main
 from service.conversation_eval import Harness, Player, default_fallback_texts, run_suite
 from service.conversation_scripts import LoadedScript, Script, load_file
 from state.keys import ConversationKeys
+from state.models import utcnow
 
 pytestmark = pytest.mark.redis_server
 
@@ -120,7 +121,7 @@ def test_operator_and_form_steps_use_the_takeover_api_and_the_form_endpoint(play
     human = [r for r in result.steps[5].replies if r["author"] == "human"]
     assert human and human[0]["delivered"]
     view = harness.runtime.store.read(ConversationKeys("acme-insurance", "+15557650005"))
-    screen = harness.runtime.forms.screen_state(view.state.form_token, harness.tenants["acme-insurance"].form, harness.now())
+    screen = harness.runtime.forms.screen_state(view.state.form_token, harness.tenants["acme-insurance"].form, utcnow())
     assert screen.fields["first_name"] == "Dana"
 
 
@@ -133,7 +134,7 @@ def test_a_form_step_before_any_link_is_an_error_not_a_crash(play):
     assert not result.passed
 
 
-def test_a_pause_moves_the_turn_clock(play):
+def test_a_pause_ages_the_conversation(play, harness):
     result = play({
         "id": "c007-pause", "tenant": "acme-insurance", "channel": "sms", "pattern": "runner",
         "steps": [
@@ -144,6 +145,9 @@ def test_a_pause_moves_the_turn_clock(play):
     })  # fmt: skip
     assert result.steps[1].kind == "pause" and not result.steps[1].scored
     assert result.steps[2].routes[0]["reason"] != "sticky"  # the support lane's 900 s window is over
+    state = harness.runtime.store.read(ConversationKeys("acme-insurance", "+15557650007")).state
+    first, last = state.transcript[0].at, state.transcript[-1].at
+    assert (last - first).total_seconds() >= 3600  # the first message and the last reply are an hour apart
 
 
 def test_fallback_replies_are_counted(play):
