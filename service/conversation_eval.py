@@ -858,8 +858,11 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_step_table(run: SuiteRun, failures_only: bool = False) -> str:
-    """The per-step table: conversation, step, what was said, lane, intent, status, result, and why it failed."""
+def format_step_table(run: SuiteRun, failures_only: bool = False, show_replies: bool = False) -> str:
+    """The per-step table: conversation, step, what was said, lane, intent, status, result, and why it failed.
+
+    ``show_replies``: also print what the customer got after each row (heard on a call, else texted).
+    """
     lines = [f"{'conversation':<44} {'#':>2} {'said':<42} {'lane':<8} {'intent':<12} {'status':<13} result"]
     for result in run.results:
         for step in result.steps:
@@ -870,6 +873,11 @@ def format_step_table(run: SuiteRun, failures_only: bool = False) -> str:
                 f"{_clip(result.script.id, 44):<44} {step.index:>2} {_clip(step.said, 42):<42} {str(step.lane):<8} "
                 f"{str(step.intent):<12} {str(step.status):<13} {mark}"
             )
+            if show_replies:
+                for reply in step.replies:
+                    if reply.get("channel") == "voice" and not reply.get("heard"):
+                        continue
+                    lines.append(f"{'':>48}{reply['author']}> {_clip(reply['text'], 200)}")
             if not step.passed:
                 if step.error:
                     lines.append(f"{'':>48}error: {step.error}")
@@ -914,6 +922,7 @@ def format_summary(run: SuiteRun) -> str:
               type=click.Path(exists=True, dir_okay=False), help="Tenants YAML.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the full report as JSON.")
 @click.option("--failures-only", is_flag=True, help="Table: only the steps that failed.")
+@click.option("--replies", "show_replies", is_flag=True, help="Table: also print every reply under its step.")
 @click.option("--fallback-text", "fallback_texts", multiple=True,
               help="Another reply that counts as a fallback (repeatable; re:<regex> allowed).")
 @click.option("--llm", "with_llm", is_flag=True,
@@ -921,7 +930,7 @@ def format_summary(run: SuiteRun) -> str:
                    f"{EVAL_ENV_MODEL}) and judge each step's rubric with it.")
 def eval_command(
     suite_path: str, split: str, tenant: str | None, pattern: str | None, keyword: str | None, tenants_path: str,
-    json_path: str | None, failures_only: bool, fallback_texts: tuple[str, ...], with_llm: bool,
+    json_path: str | None, failures_only: bool, show_replies: bool, fallback_texts: tuple[str, ...], with_llm: bool,
 ) -> None:
     """Play conversation scripts through the real pipeline and score every step.
 
@@ -942,7 +951,7 @@ def eval_command(
         scripts, tenants_path=Path(tenants_path), extra_fallback_texts=extra, llm=with_llm,
         llm_base_url=env.get(EVAL_ENV_BASE_URL), llm_api_key=env.get(EVAL_ENV_API_KEY), llm_model=env.get(EVAL_ENV_MODEL),
     )  # fmt: skip
-    click.echo(format_step_table(run, failures_only))
+    click.echo(format_step_table(run, failures_only, show_replies))
     click.echo("")
     click.echo(format_summary(run))
     if json_path:
