@@ -14,7 +14,8 @@ import time
 import pytest
 import requests
 
-from tests.conftest import PUBLIC_BASE_URL
+from state.settings import Settings
+from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.procfile_web import procfile_web
 
 pytestmark = [pytest.mark.redis_server, pytest.mark.stack]
@@ -30,7 +31,48 @@ def web(redis_url, tenants, tmp_path):
         yield url
 
 
-def test_open_live_feeds_leave_room_for_requests(web):
+@pytest.fixture
+def web_many_feeds(redis_url, tenants, tmp_path):
+    """The same web line, with one key allowed :data:`OPEN_FEEDS` streams (the default cap is lower)."""
+    with procfile_web(redis_url, PUBLIC_BASE_URL, tmp_path / "web.log", LANEWAY_FEED_STREAMS_PER_KEY=str(OPEN_FEEDS)) as url:
+        yield url
+
+
+def test_one_key_cannot_open_more_streams_than_its_cap_and_webhooks_still_answer(web):
+    """Issue 18 item 3 with real sockets: the cap holds across both workers; open streams take nothing webhooks need."""
+    cap = Settings.model_fields["feed_streams_per_key"].default
+    opened: list[requests.Response] = []
+    try:
+        answers = []
+        for _ in range(cap + 3):
+            token = requests.post(f"{web}/api/v1/tenants/acme-insurance/events/token", headers=ACME, timeout=5).json()
+            response = requests.get(web + token["url"], stream=True, timeout=10)
+            answers.append(response.status_code)
+            if response.status_code == 200:
+                assert response.raw.read(5) == b"retry"  # open, and holding its place
+                opened.append(response)
+            else:
+                assert response.status_code == 429, (response.status_code, response.text[:300], answers)
+                assert int(response.headers["Retry-After"]) >= 1
+                assert f"already has {cap} live feeds open" in response.json()["error"]
+                response.close()
+        assert answers == [200] * cap + [429] * 3
+        for n in range(5):
+            assert requests.get(f"{web}/healthz", timeout=1).status_code == 200
+            form = twilio_form(f"while the feeds are open {n}", "+15557650003")
+            hook = requests.post(f"{web}/twilio/messaging", data=form, timeout=2,
+                                 headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[ACME_NUMBER])})
+            assert hook.status_code == 200
+        bright = requests.get(f"{web}/api/v1/tenants/bright-clinic/conversations", timeout=1,
+                              headers={"Authorization": "Bearer dev-bright-api-key"})
+        assert bright.status_code == 200
+    finally:
+        for response in opened:
+            response.close()
+
+
+def test_open_live_feeds_leave_room_for_requests(web_many_feeds):
+    web = web_many_feeds
     streams: list[requests.Response] = []
     connected = threading.Barrier(OPEN_FEEDS + 1, timeout=20)
     stop = threading.Event()
