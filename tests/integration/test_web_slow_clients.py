@@ -152,6 +152,8 @@ def test_slowloris_headers_do_not_take_the_web_tier_offline(web):
     )
     health = Probe(_healthz(web), every_s=0.25)
     _attack(clients, [health], duration_s=HEADER_TIMEOUT_S + 5)
+    print(f"slowloris: /healthz ok {health.ok}, failed {len(health.failures)}; "
+          f"connections opened {clients.opened}, closed by the server {clients.closed_by_server}")
 
     assert health.failures == [], f"/healthz failed {len(health.failures)} of {len(health.failures) + health.ok} times: {health.failures[:5]}"
     assert health.ok > 20
@@ -182,6 +184,8 @@ def test_slow_bodies_do_not_take_the_webhook_offline(web):
 
     hook = Probe(webhook, every_s=1.0)
     _attack(clients, [health, hook], duration_s=BODY_TIMEOUT_S + 4)
+    print(f"slow bodies: /healthz ok {health.ok}, failed {len(health.failures)}; webhook ok {hook.ok}, "
+          f"failed {len(hook.failures)}; slow POSTs answered {len(clients.answers)}, closed {clients.closed_by_server}")
 
     assert health.failures == [], f"/healthz failed {len(health.failures)} of {len(health.failures) + health.ok} times: {health.failures[:5]}"
     assert hook.failures == [], f"the signed webhook failed {len(hook.failures)} of {len(hook.failures) + hook.ok} times: {hook.failures[:5]}"
