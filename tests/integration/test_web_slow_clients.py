@@ -193,3 +193,25 @@ def test_slow_bodies_do_not_take_the_webhook_offline(web):
     # Each slow POST was answered 408 at the body deadline and closed.
     assert clients.closed_by_server == 100, clients.closed_by_server
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in clients.answers) and len(clients.answers) == 100, clients.answers[:3]
+
+
+def test_buffered_bodies_reach_the_app_unchanged(web):
+    """The body deadline buffers bodies before the app: chunked ones within the limit still work, larger ones are 413."""
+    from urllib.parse import urlencode
+
+    form = twilio_form("sent in chunks", "+15557650004")
+    raw = urlencode(form).encode()
+    chunked = requests.post(
+        f"{web}/twilio/messaging", data=(raw[i:i + 7] for i in range(0, len(raw), 7)), timeout=5,
+        headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[ACME_NUMBER]), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert chunked.status_code == 200 and chunked.request.headers.get("Transfer-Encoding") == "chunked"
+    limit = Settings.model_fields["max_request_bytes"].default
+    too_long = requests.post(
+        f"{web}/twilio/messaging", data=(b"x" * 4096 for _ in range(limit // 4096 + 2)), timeout=5,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert too_long.status_code == 413
+    announced = requests.post(f"{web}/twilio/messaging", data=b"x" * (limit + 1), timeout=5,
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert announced.status_code == 413
