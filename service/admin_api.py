@@ -23,7 +23,7 @@ import hmac
 import logging
 import re
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from service.api_models import AddNumber, RotatedKey, TenantView
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
 bp.before_request(start_audit)
-bp.after_request(lambda response: record_audit(response, "admin"))  # in the trail of the tenant acted on
+# In the trail of the tenant acted on, as "admin" only once the admin key was verified (else only counted as refused).
+bp.after_request(lambda response: record_audit(response, "admin" if g.get("admin_verified") else None))
 
 ADMIN_KEY_ENV = "LANEWAY_ADMIN_API_KEY"
 """The environment variable holding the admin API's bearer key."""
@@ -56,6 +57,7 @@ def _authorize() -> None:
         raise ApiError(401, "missing bearer token: send Authorization: Bearer <admin API key>", {"WWW-Authenticate": "Bearer"})
     if not hmac.compare_digest(key.strip().encode(), expected.encode()):
         raise ApiError(401, "wrong admin API key", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    g.admin_verified = True
 
 
 def _tenant_id(tenant_id: str) -> str:

@@ -95,12 +95,41 @@ class UsageReport(BaseModel):
 
 
 class AuditPage(BaseModel):
-    """``GET /api/v1/tenants/{tenant_id}/audit``: entries newest first (every field a string)."""
+    """``GET /api/v1/tenants/{tenant_id}/audit``: entries newest first (every field a string).
+
+    Only requests authenticated for the tenant are entries; refused ones are
+    counted apart (:class:`RefusedReport`).
+    """
 
     entries: list[dict[str, str]] = Field(
         description="Each with id, request_id, tenant_id, credential, method, path, status, duration_ms, at."
     )
     next_before: str | None = Field(description="Pass as before= for the next page; null on the last page.")
+
+
+class RefusedCount(BaseModel):
+    """Refused requests of one status from one client address on one day."""
+
+    client: str = Field(description="The client address (an IPv6 /64), or other once the day has 1000 distinct ones.")
+    status: int
+    count: int = Field(ge=1)
+
+
+class RefusedDay(BaseModel):
+    day: str = Field(description="YYYY-MM-DD (UTC)")
+    total: int = Field(ge=0)
+    by_client: list[RefusedCount] = Field(description="Largest count first.")
+
+
+class RefusedReport(BaseModel):
+    """``GET /api/v1/tenants/{tenant_id}/audit/refused``: requests refused without a valid credential."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    tenant_id: str
+    from_: str = Field(alias="from", description="First day, YYYY-MM-DD")
+    to: str = Field(description="Last day, YYYY-MM-DD")
+    days: list[RefusedDay]
 
 
 class TenantView(BaseModel):

@@ -27,6 +27,7 @@ from service.api_models import (
     EventAccepted,
     FeedToken,
     NoteBody,
+    RefusedReport,
     ReplyBody,
     RotatedKey,
     TenantView,
@@ -39,7 +40,7 @@ bp = Blueprint("openapi", __name__, url_prefix="/api")
 
 _REF = "#/components/schemas/{model}"
 _MODELS = [
-    ErrorBody, ConversationView, UsageReport, AuditPage, TenantView, AddNumber, RotatedKey, TenantConfig,
+    ErrorBody, ConversationView, UsageReport, AuditPage, RefusedReport, TenantView, AddNumber, RotatedKey, TenantConfig,
     ToolCallsResponse, ToolDefinition,
     ConversationList, ContextPacket, ClaimAnswer, ClaimConflict, EventAccepted, FeedToken,
 ]
@@ -261,6 +262,12 @@ def build_document() -> dict[str, Any]:
                               [_TENANT, {"name": "count", "in": "query", "required": False, "description": "1-1000, default 100.",
                                          "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                                _param("before", "query", "next_before of the previous page.", required=False, pattern=r"^\d{1,20}-\d{1,20}$")]),
+        },
+        "/api/v1/tenants/{tenant_id}/audit/refused": {
+            "get": _operation("getRefused", "Requests refused without a valid credential, per day, status and client address.", op,
+                              {200: _json("RefusedReport", "Counts per day.")}, (*_OPERATOR_ERRORS, 400),
+                              [_TENANT, _param("from", "query", "First day, YYYY-MM-DD (default 6 days before to).", required=False, format="date"),
+                               _param("to", "query", "Last day, YYYY-MM-DD (default today; at most 31 days).", required=False, format="date")]),
         },
         "/api/v1/admin/tenants": {
             "post": _operation("createTenant", "Create a tenant.", ad, {201: _json("TenantView", "Created.")}, (*_ADMIN_ERRORS, 409), body="TenantConfig",

@@ -5,15 +5,23 @@ stored as SHA-256 and each belongs to one tenant. No key: 401. A key of
 another tenant, or an unknown conversation: 404 (the same answer, so a key
 learns nothing about other tenants).
 
-Every request to a known tenant's URLs, refused ones included, is recorded
-in that tenant's audit trail (:mod:`state.audit`), with the request id
-(``X-Request-Id`` if the client sent a sane one, else a new one; echoed in
-the response), the first characters of the key, and the conversation id
-masked in the path.
+Who is calling is settled once per request, before anything is counted
+(:func:`identify_caller`): a bearer key that belongs to the URL's tenant makes
+the request *authenticated* for it. Only those count against the tenant's rate
+limit (``LANEWAY_OPERATOR_API_RATE``) and become entries of its audit trail
+(:mod:`state.audit`), with the request id (``X-Request-Id`` if the client sent
+a sane one, else a new one; echoed in the response), the first characters of
+the verified key, and the conversation id masked in the path. Every other
+request to the tenant's URLs (no key, a forged or revoked key, another
+tenant's key) counts against its client address's limit
+(``LANEWAY_OPERATOR_API_UNAUTHENTICATED_RATE``) and only adds to the
+tenant's refused-request counters (``GET …/audit/refused``): it can neither
+lock the tenant's keys out nor evict or imitate a genuine audit entry.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -25,6 +33,7 @@ from redis.exceptions import RedisError
 from jobs.queues import forget_conversation
 from service.app import services
 from service.errors import ApiError
+from service.twilio_signature import _forwarded_value  # werkzeug ProxyFix's rule, shared with signatures
 from state.errors import StateError
 from state import keys as state_keys
 from state.keys import ConversationKeys
@@ -41,6 +50,8 @@ MAX_USAGE_DAYS = 366
 """Longest range ``GET …/usage`` answers in one response."""
 MAX_AUDIT_PAGE = 1000
 """Most audit entries ``GET …/audit`` answers in one response."""
+MAX_REFUSED_DAYS = 31
+"""Longest range ``GET …/audit/refused`` answers in one response."""
 CREDENTIAL_PREFIX_CHARS = 8
 """Characters of an API key the audit trail keeps."""
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -52,25 +63,94 @@ def start_audit() -> None:
     g.audit_started = time.perf_counter()
 
 
+def _bearer_key() -> str | None:
+    """The ``Authorization: Bearer`` value, stripped, or ``None`` when there is none."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    return key if scheme.lower() == "bearer" and key else None
+
+
+def _key_owner(key: str) -> str | None:
+    """The tenant ``key`` belongs to (one Redis GET, kept for the rest of the request)."""
+    cached = g.get("bearer_owner")
+    if cached is None or cached[0] != key:
+        cached = g.bearer_owner = (key, services().tenants.tenant_for_api_key(key))
+    return cached[1]
+
+
+@bp.before_request
+def identify_caller() -> None:
+    """Mark the request authenticated for the URL's tenant when its bearer key belongs to it.
+
+    Sets ``g.audit_credential`` (the key's first :data:`CREDENTIAL_PREFIX_CHARS`
+    characters) and ``g.verified_tenant``; leaves both unset otherwise. Runs
+    before :func:`rate_limit`. Keys: ``lw:apikey:<sha>`` (GET).
+    """
+    tenant_id = (request.view_args or {}).get("tenant_id")
+    key = _bearer_key()
+    if tenant_id is not None and key is not None and _key_owner(key) == tenant_id:
+        mark_verified(tenant_id, key[:CREDENTIAL_PREFIX_CHARS])
+
+
+def mark_verified(tenant_id: str, credential: str) -> None:
+    """Record that this request's credential was verified for ``tenant_id``, shown as ``credential`` in the audit trail."""
+    g.verified_tenant = tenant_id
+    g.audit_credential = credential
+
+
+def client_address() -> str:
+    """The caller's address for per-client counting: the first trusted proxy's ``X-Forwarded-For`` value
+    (``LANEWAY_TRUSTED_PROXY_HOPS``, werkzeug ``ProxyFix`` counting), else the peer address.
+
+    IPv6 addresses are counted by their /64 (one host usually holds a whole /64).
+    """
+    raw = _forwarded_value(request, "X-Forwarded-For", services().settings.trusted_proxy_hops) or request.remote_addr or ""
+    try:
+        address = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 @bp.before_request
 def rate_limit() -> None:
-    """Refuse the request with 429 and ``Retry-After`` once the URL's tenant is over ``operator_api_rate``."""
+    """Refuse the request with 429 and ``Retry-After`` once its caller is over its limit.
+
+    Authenticated for the URL's tenant (:func:`identify_caller`): the tenant's
+    ``operator_api_rate``. Otherwise: ``operator_api_unauthenticated_rate``
+    of the client address (:func:`client_address`).
+    """
     tenant_id = (request.view_args or {}).get("tenant_id")
-    if tenant_id is not None and (retry_after_s := services().rate_limits.operator_retry_after_s(tenant_id)) is not None:
-        raise ApiError(429, f"too many requests for tenant {tenant_id}; retry in {retry_after_s}s", {"Retry-After": str(retry_after_s)})
+    if tenant_id is None:
+        return
+    limits = services().rate_limits
+    if g.get("verified_tenant") == tenant_id:
+        if (retry_after_s := limits.operator_retry_after_s(tenant_id)) is not None:
+            raise ApiError(429, f"too many requests for tenant {tenant_id}; retry in {retry_after_s}s", {"Retry-After": str(retry_after_s)})
+    elif (retry_after_s := limits.unauthenticated_retry_after_s(client_address())) is not None:
+        raise ApiError(
+            429, f"too many requests without a valid API key from your address; retry in {retry_after_s}s",
+            {"Retry-After": str(retry_after_s)},
+        )
 
 
 @bp.after_request
 def _record_operator_audit(response):
-    _, _, key = request.headers.get("Authorization", "").partition(" ")
-    return record_audit(response, key.strip()[:CREDENTIAL_PREFIX_CHARS])
+    return record_audit(response)
 
 
-def record_audit(response, credential: str):
-    """Record the request in the trail of the tenant its URL names (never fails the request).
+def record_audit(response, credential: str | None = None):
+    """Record the request for the tenant its URL names (never fails the request); returns ``response``.
 
-    ``credential`` is what the entry shows of the caller: an operator key's
-    first characters, or ``admin``. Returns ``response``.
+    A request whose credential was verified for that tenant (``g.audit_credential``,
+    set by :func:`mark_verified`; or ``credential`` when given, which the caller
+    must have verified) becomes an entry of the tenant's trail. Any other
+    request only counts in the tenant's refused-request counters, by status
+    and :func:`client_address`: never an entry, never a credential.
     """
     args = request.view_args or {}
     tenant_id = args.get("tenant_id")
@@ -78,6 +158,10 @@ def record_audit(response, credential: str):
     try:
         if tenant_id is None or svc.tenants.get(tenant_id) is None:
             return response  # unknown tenants get no trail: nobody could read it, anybody could fill it
+        credential = credential or (g.get("audit_credential") if g.get("verified_tenant") == tenant_id else None)
+        if credential is None:
+            svc.audit.record_refused(tenant_id, client_address(), response.status_code, utcnow().date())
+            return response
         path = request.path
         if conversation_id := args.get("conversation_id"):
             path = path.replace(conversation_id, mask_address(conversation_id))
@@ -101,11 +185,10 @@ def record_audit(response, credential: str):
 
 def authorize(tenant_id: str) -> None:
     """Check the bearer key belongs to ``tenant_id``; raise :class:`ApiError` 401/404."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = _bearer_key()
+    if key is None:
         raise ApiError(401, "missing bearer token: send Authorization: Bearer <api key>", {"WWW-Authenticate": "Bearer"})
-    owner = services().tenants.tenant_for_api_key(key.strip())
+    owner = _key_owner(key)
     if owner is None:
         raise ApiError(401, "unknown API key", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if owner != tenant_id:
@@ -260,3 +343,24 @@ def get_audit(tenant_id: str):
         raise ApiError(400, "before must be an entry id such as 1795430158123-0")
     entries = services().audit.read(tenant_id, count, before)
     return jsonify(entries=entries, next_before=entries[-1]["id"] if len(entries) == count else None)
+
+
+@bp.get("/tenants/<tenant_id>/audit/refused")
+def get_refused(tenant_id: str):
+    """Requests to the tenant's URLs refused without a valid credential, counted per UTC day, status and client address.
+
+    Query: ``from`` and ``to`` (``YYYY-MM-DD``, inclusive; default the last 7
+    days; at most :data:`MAX_REFUSED_DAYS` days). Answers ``{"tenant_id",
+    "from", "to", "days": [{"day", "total", "by_client": [{"client",
+    "status", "count"}]}]}``; past :data:`state.audit.MAX_REFUSED_FIELDS`
+    distinct clients a day, the rest count as client ``other``. 400 for bad dates.
+    """
+    authorize(tenant_id)
+    last = _day_arg("to", utcnow().date())
+    first = _day_arg("from", last - timedelta(days=6))
+    if first > last:
+        raise ApiError(400, "from must not be after to")
+    if (last - first).days + 1 > MAX_REFUSED_DAYS:
+        raise ApiError(400, f"at most {MAX_REFUSED_DAYS} days per request")
+    days = services().audit.refused(tenant_id, first, last)
+    return jsonify(tenant_id=tenant_id, **{"from": first.isoformat(), "to": last.isoformat()}, days=days)

@@ -7,7 +7,11 @@
   once the conversation has waited a lease TTL, and that drain takes every
   message waiting as one turn. A flooding contact gets at most one turn per
   sweep period and takes no worker time from anybody else; nothing is dropped.
-* Operator API, per tenant (``LANEWAY_OPERATOR_API_RATE``): 429 with
+* Operator API, per tenant (``LANEWAY_OPERATOR_API_RATE``), counting only
+  requests whose credential is valid for that tenant; requests without one
+  (no key, a wrong key, another tenant's key, a bad live-feed token) count per
+  client address instead (``LANEWAY_OPERATOR_API_UNAUTHENTICATED_RATE``), so
+  nobody without a key can use up a tenant's allowance. Both: 429 with
   ``Retry-After`` (seconds until the window frees a request).
 
 Sliding-window counters (``SlidingWindowCounterRateLimiter``: two counters
@@ -37,6 +41,7 @@ class RateLimits:
         self.contact = parse(settings.inbound_contact_rate)
         self.tenant_inbound = parse(settings.inbound_tenant_rate)
         self.operator = parse(settings.operator_api_rate)
+        self.unauthenticated = parse(settings.operator_api_unauthenticated_rate)
 
     def inbound_allowed(self, tenant_id: str, contact: str) -> bool:
         """Count one inbound message; ``False`` when the contact or the tenant is over its limit."""
@@ -45,8 +50,15 @@ class RateLimits:
         return contact_ok and tenant_ok
 
     def operator_retry_after_s(self, tenant_id: str) -> int | None:
-        """Count one operator API request; ``None`` when allowed, else seconds to wait (≥ 1)."""
-        if self.limiter.hit(self.operator, "operator-api", tenant_id):
+        """Count one authenticated operator API request of ``tenant_id``; ``None`` when allowed, else seconds to wait (≥ 1)."""
+        return self._retry_after_s(self.operator, "operator-api", tenant_id)
+
+    def unauthenticated_retry_after_s(self, client: str) -> int | None:
+        """Count one operator API request without a valid credential from address ``client``; ``None`` or seconds to wait."""
+        return self._retry_after_s(self.unauthenticated, "operator-api-unauthenticated", client)
+
+    def _retry_after_s(self, limit, *identifiers: str) -> int | None:
+        if self.limiter.hit(limit, *identifiers):
             return None
-        reset_at = self.limiter.get_window_stats(self.operator, "operator-api", tenant_id).reset_time
+        reset_at = self.limiter.get_window_stats(limit, *identifiers).reset_time
         return max(1, math.ceil(reset_at - time.time()))

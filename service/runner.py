@@ -46,9 +46,11 @@ STOP_TIMEOUT_S = 10.0
 """Seconds children get between SIGTERM and SIGKILL."""
 POLL_S = 0.2
 
-PROCFILE_WEB_ARGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "32")
-"""The Procfile's gunicorn options (gthread: an open dashboard holds a thread for its live feed);
-``laneway run`` and ``laneway bench`` start the web process with them."""
+PROCFILE_WEB_ARGS = (
+    "--workers", "2", "--worker-class", "service.web_worker.DeadlineGeventWorker", "--worker-connections", "1000",
+)  # fmt: skip
+"""The Procfile's gunicorn options (gevent workers with header and body deadlines:
+:mod:`service.web_worker`); ``laneway run`` and ``laneway bench`` start the web process with them."""
 
 
 class Shutdown(Exception):

@@ -24,9 +24,13 @@ headers, so ``POST …/events/token`` (bearer) returns a token valid for
 ``T:feed`` with ``XREAD BLOCK`` (at most :data:`FEED_BLOCK_MS` per read, then a
 ``: keepalive`` comment), uses the stream id as the SSE ``id:``, resumes after
 ``Last-Event-ID`` (or ``last_event_id=`` when a client opens a new EventSource),
-rechecks the key every read, and ends after :data:`FEED_STREAM_S` with an
-``event: reauth`` (the page fetches a new token and resumes). An open stream
-holds one web thread: run gunicorn with threads (see the Procfile).
+rechecks the key after every read, before sending what it read (a revoked key
+gets ``event: revoked`` and nothing more), and ends after :data:`FEED_STREAM_S`
+with an ``event: reauth`` (the page fetches a new token and resumes). Open
+streams are capped per key (``LANEWAY_FEED_STREAMS_PER_KEY``) and per tenant
+(``LANEWAY_FEED_STREAMS_PER_TENANT``) across every web process
+(:mod:`state.feed_streams`): one more is 429 with ``Retry-After``. An open
+stream is a greenlet waiting on Redis (:mod:`service.web_worker`), not a thread.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from state import keys as state_keys
 from state.errors import StateError
 from state.keys import ConversationKeys
 from state.models import Lane, SessionState, Status, mask_address, utcnow
+from state.feed_streams import FeedStreams
 from state.takeover import Alert, Claim, TakeoverStore, key_fingerprint, sign
 from state.tenant_config import TenantConfig, format_validation_error, sha256_hex
 
@@ -62,6 +67,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("takeover_api", __name__, url_prefix="/api/v1")
 bp.before_request(operator_api.start_audit)
+bp.before_request(operator_api.identify_caller)
+bp.before_request(lambda: _identify_feed_token())  # defined below; before the rate limit counts the request
 bp.before_request(operator_api.rate_limit)
 
 MAX_PAGE = 100
@@ -77,6 +84,9 @@ FEED_BLOCK_MS = 15_000
 FEED_STREAM_S = 300
 """How long one stream stays open before it asks for a new token (app config ``FEED_STREAM_S``)."""
 FEED_BATCH = 100
+FEED_STREAM_LEASE_MARGIN_MS = 15_000
+"""How long past one blocking read an open stream still counts against the caps without refreshing
+(its web process died): lease = ``FEED_BLOCK_MS`` + this."""
 
 OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -88,9 +98,7 @@ NOT_FOUND = operator_api.NOT_FOUND
 
 @bp.after_request
 def _audit(response):
-    _, _, key = request.headers.get("Authorization", "").partition(" ")
-    credential = g.get("audit_credential") or key.strip()[: operator_api.CREDENTIAL_PREFIX_CHARS]
-    return operator_api.record_audit(response, credential)
+    return operator_api.record_audit(response)
 
 
 # -- who is acting ------------------------------------------------------------------
@@ -605,6 +613,32 @@ def _block_ms() -> int:
     return max(block, 100)
 
 
+FEED_TOKEN_REFUSED = "missing, invalid or expired live-feed token: POST …/events/token for a new one"
+
+
+def _identify_feed_token() -> None:
+    """For the live feed: check ``token`` (signature, tenant, expiry) and that its key is still the tenant's.
+
+    Valid: ``g.feed_key_sha256`` and the request is authenticated for the
+    tenant (audit credential ``feed:<6 hex>``). Invalid: ``g.feed_refusal``
+    (the 401 message); the request counts as unauthenticated. Runs before the
+    rate limit. Keys: ``lw:dashkey`` (the token key), ``lw:apikey:<sha>`` (GET).
+    """
+    if request.endpoint != "takeover_api.live_feed":
+        return
+    tenant_id = (request.view_args or {}).get("tenant_id", "")
+    token = request.args.get("token", "")
+    key_sha256 = check_feed_token(_takeover().token_key(), token, tenant_id, time.time()) if token else None
+    if key_sha256 is None:
+        g.feed_refusal = FEED_TOKEN_REFUSED
+        return
+    if services().state_redis.get(state_keys.api_key(key_sha256)) != tenant_id.encode():
+        g.feed_refusal = "the API key of this token is no longer valid"
+        return
+    g.feed_key_sha256 = key_sha256
+    operator_api.mark_verified(tenant_id, f"feed:{key_sha256[:6]}")
+
+
 @bp.get("/tenants/<tenant_id>/events")
 def live_feed(tenant_id: str):
     """Server-Sent Events of the tenant feed (``text/event-stream``), opened with a token from ``POST …/events/token``.
@@ -612,21 +646,17 @@ def live_feed(tenant_id: str):
     Each event: ``id: <stream id>``, ``event: feed``, ``data:`` JSON of the
     entry (``conversation``, ``version``, ``status``, ``lane``, ``kinds``, or a
     trigger's ``alert``). 401 for a missing, forged or expired token (or a key
-    revoked since), 404 for another tenant's. Keys: ``T:feed`` (XREAD BLOCK),
-    ``lw:apikey:<sha>`` (GET, each read).
+    revoked since), or another tenant's; 429 with ``Retry-After`` when the key
+    or the tenant already has its most streams open. Keys: ``T:feed`` (XREAD
+    BLOCK), ``lw:apikey:<sha>`` (GET, after each read), ``T:feeds`` and
+    ``T:feeds:key:<fp>`` (:class:`state.feed_streams.FeedStreams`).
     """
-    token = request.args.get("token", "")
     svc = services()
     takeover = _takeover()
-    key_sha256 = check_feed_token(takeover.token_key(), token, tenant_id, time.time()) if token else None
+    key_sha256 = g.get("feed_key_sha256")
     if key_sha256 is None:
-        if token:
-            g.audit_credential = "feed-token"
-        raise ApiError(401, "missing, invalid or expired live-feed token: POST …/events/token for a new one")
-    g.audit_credential = f"feed:{key_sha256[:6]}"
+        raise ApiError(401, g.get("feed_refusal") or FEED_TOKEN_REFUSED)
     api_key_name = state_keys.api_key(key_sha256)
-    if svc.state_redis.get(api_key_name) != tenant_id.encode():
-        raise ApiError(401, "the API key of this token is no longer valid")
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or ""
     if last_id and not STREAM_ID.fullmatch(last_id):
         raise ApiError(400, "Last-Event-ID must be a feed id such as 1795430158123-0")
@@ -637,17 +667,32 @@ def live_feed(tenant_id: str):
     block_ms = _block_ms()
     stream_s = float(current_app.config.get("FEED_STREAM_S", FEED_STREAM_S))
     feed_key = state_keys.tenant_feed(tenant_id)
+    streams = FeedStreams(
+        state_redis, svc.settings.feed_streams_per_key, svc.settings.feed_streams_per_tenant,
+        lease_ms=block_ms + FEED_STREAM_LEASE_MARGIN_MS,
+    )
+    key_fp = key_fingerprint(key_sha256)
+    stream_id = uuid.uuid4().hex
+    refused = streams.open(tenant_id, key_fp, stream_id, int(time.time() * 1000))
+    if refused is not None:
+        whose = "this API key" if refused.scope == "key" else f"tenant {tenant_id}"
+        raise ApiError(
+            429, f"{whose} already has {refused.cap} live feeds open (the most allowed); close one (another tab?) "
+            f"or retry in {refused.retry_after_s}s", {"Retry-After": str(refused.retry_after_s)},
+        )
 
     def events() -> Iterator[str]:
         cursor = last_id
         deadline = time.monotonic() + stream_s
-        yield "retry: 2000\n: connected\n\n"
         try:
+            yield "retry: 2000\n: connected\n\n"
             while (remaining_ms := int((deadline - time.monotonic()) * 1000)) > 0:
+                answer = feed_redis.xread({feed_key: cursor}, count=FEED_BATCH, block=max(min(block_ms, remaining_ms), 1))
+                # Checked after the blocking read, before sending: a key revoked while we waited sees nothing more.
                 if state_redis.get(api_key_name) != tenant_id.encode():
                     yield "event: revoked\ndata: {}\n\n"
                     return
-                answer = feed_redis.xread({feed_key: cursor}, count=FEED_BATCH, block=max(min(block_ms, remaining_ms), 1))
+                streams.refresh(tenant_id, key_fp, stream_id, int(time.time() * 1000))
                 if not answer:
                     yield ": keepalive\n\n"
                     continue
@@ -659,6 +704,11 @@ def live_feed(tenant_id: str):
         except RedisError as exc:
             log.warning("live feed of tenant_id=%s ended: %s", tenant_id, exc.__class__.__name__)
             yield "event: reauth\ndata: {}\n\n"
+        finally:
+            try:
+                streams.close(tenant_id, key_fp, stream_id)
+            except RedisError:
+                pass  # it stops counting when its lease runs out
 
     return Response(
         events(), mimetype="text/event-stream",

@@ -64,6 +64,12 @@ key                            type        holds
 ``T:alerted:<YYYY-MM>:<pct>``  string      an alert at ``pct`` % was recorded
 ``T:audit``                    stream      operator API actions (trimmed by age and
                                            count)
+``T:audit:refused:<YYYY-MM-DD>`` hash      requests to the tenant's URLs refused without a
+                                           valid credential, one UTC day: ``<status>|<client
+                                           address>`` → count (capped fields, TTL)
+``T:feeds``                    zset        open live-feed streams of the tenant: stream id →
+                                           expiry (ms); stale members are pruned
+``T:feeds:key:<fp>``           zset        the same, of one operator key (its fingerprint)
 ``T:toolcall:<sha256>``        string      the first result (JSON) of a voice-AI tool call, by
                                            the SHA-256 of its ``toolCallId`` (SET NX, 24 h);
                                            never personal data (:mod:`service.voice_ai`)
@@ -231,6 +237,21 @@ def rate_limit_prefix() -> str:
 def audit(tenant_id: str) -> str:
     """The tenant's audit trail of operator API actions."""
     return f"{tenant_tag(tenant_id)}:audit"
+
+
+def audit_refused(tenant_id: str, day: str) -> str:
+    """Counters of requests to the tenant's URLs refused without a valid credential on ``day`` (``YYYY-MM-DD``, UTC)."""
+    return f"{tenant_tag(tenant_id)}:audit:refused:{day}"
+
+
+def feed_streams(tenant_id: str) -> str:
+    """The tenant's open live-feed streams (zset: stream id → expiry in ms)."""
+    return f"{tenant_tag(tenant_id)}:feeds"
+
+
+def feed_streams_of_key(tenant_id: str, key_fingerprint: str) -> str:
+    """One operator key's open live-feed streams (same shape as :func:`feed_streams`, same slot)."""
+    return f"{tenant_tag(tenant_id)}:feeds:key:{_check_id(key_fingerprint, 'key fingerprint')}"
 
 
 def voice_ai_tool_result(tenant_id: str, tool_call_id: str) -> str:

@@ -112,7 +112,23 @@ class Settings(BaseSettings):
     inbound_tenant_rate: str = "6000/minute"
     """Inbound messages one tenant's numbers may take before its turns wait the same way."""
     operator_api_rate: str = "600/minute"
-    """Operator API requests per tenant; past it the API answers 429 with ``Retry-After``."""
+    """Operator API requests per tenant, counted only for requests with a valid key of
+    that tenant (or a valid live-feed token); past it the API answers 429 with ``Retry-After``."""
+    operator_api_unauthenticated_rate: str = "120/minute"
+    """Operator API requests without a valid credential for the URL's tenant, per client
+    address (all tenants together): past it 429 with ``Retry-After``. Counted apart from
+    ``operator_api_rate`` so unauthenticated traffic can never lock a tenant's keys out."""
+    feed_streams_per_key: int = Field(8, ge=1)
+    """Live-feed (SSE) streams one operator key may hold open at once; one more is 429."""
+    feed_streams_per_tenant: int = Field(40, ge=1)
+    """Live-feed streams one tenant's keys may hold open at once, all keys together."""
+    web_header_timeout_s: float = Field(10.0, gt=0, le=300)
+    """Longest a client may take to send a request's line and headers (also how long an
+    idle kept-alive connection stays open); then the connection is closed
+    (:mod:`service.web_worker`)."""
+    web_body_timeout_s: float = Field(15.0, gt=0, le=300)
+    """Longest a client may take to send a request's whole body once its headers are in;
+    then the answer is 408 and the connection is closed (:mod:`service.web_worker`)."""
     audit_retention_days: int = Field(90, ge=1)
     """Days an operator API action stays in the tenant's audit trail."""
     audit_max_entries: int = Field(100_000, ge=100)
@@ -201,7 +217,7 @@ class Settings(BaseSettings):
     def _rates_parse(self) -> "Settings":
         from limits import parse
 
-        for name in ("inbound_contact_rate", "inbound_tenant_rate", "operator_api_rate"):
+        for name in ("inbound_contact_rate", "inbound_tenant_rate", "operator_api_rate", "operator_api_unauthenticated_rate"):
             try:
                 parse(getattr(self, name))
             except ValueError as exc:

@@ -9,6 +9,7 @@
   let session = null;          // {tenant, operator, key}
   let current = null;          // the open conversation id
   let feed = null;             // the EventSource
+  let feedRetryMs = 1000;      // the next reconnect's delay: doubles while streams fail, 1 s once one opens
   let lastEventId = "";
   let listTimer = null;
   let contextTimer = null;
@@ -126,7 +127,7 @@
     const url = token.url + (lastEventId ? "&last_event_id=" + encodeURIComponent(lastEventId) : "");
     const source = new EventSource(url);
     feed = source;
-    source.addEventListener("open", () => { setLive(true); refreshList(); });
+    source.addEventListener("open", () => { feedRetryMs = 1000; setLive(true); refreshList(); });
     source.addEventListener("feed", (event) => {
       lastEventId = event.lastEventId || lastEventId;
       let data = {};
@@ -139,7 +140,9 @@
       source.close();
       feed = null;
       setLive(false);
-      reconnectTimer = setTimeout(connect, 1000);
+      // Back off while the server refuses (429: this key's or tenant's streams are all open elsewhere).
+      reconnectTimer = setTimeout(connect, feedRetryMs);
+      feedRetryMs = Math.min(feedRetryMs * 2, 30000);
     };
     source.addEventListener("reauth", again);
     source.addEventListener("revoked", () => { source.close(); signOut(); });

@@ -25,12 +25,12 @@ def test_operator_actions_are_recorded_with_the_request_id_and_nothing_personal(
     url = f"/api/v1/tenants/acme-insurance/conversations/{quote(CUSTOMER, safe='')}"
     answer = client.get(url, headers={**ACME, "X-Request-Id": "req-123"})
     assert answer.status_code == 200 and answer.headers["X-Request-Id"] == "req-123"
-    client.get(url)  # no key: refused, and recorded
+    client.get(url)  # no key: refused, only counted (GET …/audit/refused)
     client.get(url, headers={"X-Request-Id": "bad id with spaces"} | ACME)
 
     entries = audit(client).get_json()["entries"]
     assert [(e["method"], e["status"], e["credential"]) for e in entries] == [
-        ("GET", "200", "dev-acme"), ("GET", "401", ""), ("GET", "200", "dev-acme"),
+        ("GET", "200", "dev-acme"), ("GET", "200", "dev-acme"),
     ]
     first = entries[-1]
     assert first["request_id"] == "req-123" and first["tenant_id"] == "acme-insurance"
@@ -73,3 +73,44 @@ def test_admin_actions_are_in_the_tenants_trail(client, monkeypatch):
     assert (entry["credential"], entry["method"], entry["path"], entry["status"]) == (
         "admin", "POST", "/api/v1/admin/tenants/acme-insurance/disable", "200",
     )
+
+
+def test_refused_requests_never_evict_or_imitate_genuine_entries(app, client, r):
+    """Issue 18 item 5: 1,000 requests with forged keys; before, they filled the trail as the tenant's prefix."""
+    svc = app.extensions["laneway"]
+    svc.audit = AuditLog(svc.audit.redis, retention_days=90, max_entries=100)  # the smallest cap allowed
+    genuine = [audit(client, headers={**ACME, "X-Request-Id": f"genuine-{n}"}) for n in range(5)]
+    assert all(a.status_code == 200 for a in genuine)
+    junk = [
+        {"Authorization": "Bearer dev-acme-api-kez"}, {"Authorization": "Bearer forged-key-0001"}, {},
+        {"Authorization": "Bearer dev-bright-api-key"},
+    ]
+    for n in range(1000):
+        client.get(f"/api/v1/tenants/acme-insurance/usage?n={n}", headers=junk[n % len(junk)])
+
+    entries = audit(client, "?count=1000").get_json()["entries"]
+    assert {f"genuine-{n}" for n in range(5)} <= {e["request_id"] for e in entries}
+    assert {e["credential"] for e in entries} == {"dev-acme"} and {e["status"] for e in entries} == {"200"}
+    assert all("usage" not in e["path"] for e in entries)
+    [today] = audit(client, "/refused").get_json()["days"][-1:]
+    assert today["total"] == 1000
+    assert {row["client"] for row in today["by_client"]} == {"127.0.0.1"}
+    assert {row["status"] for row in today["by_client"]} <= {401, 404, 429}
+
+
+def test_the_refused_report_validates_its_range(client):
+    for query in ("?from=2026-01-10&to=2026-01-01", "?from=2026-01-01&to=2026-03-01", "?to=yesterday"):
+        answer = audit(client, "/refused" + query)
+        assert answer.status_code == 400, query
+    assert audit(client, "/refused", headers={}).status_code == 401
+    page = audit(client, "/refused?from=2026-01-01&to=2026-01-03").get_json()
+    assert page == {"tenant_id": "acme-insurance", "from": "2026-01-01", "to": "2026-01-03",
+                    "days": [{"day": f"2026-01-0{n}", "total": 0, "by_client": []} for n in (1, 2, 3)]}
+
+
+def test_a_failed_admin_key_is_never_shown_as_admin(client, monkeypatch):
+    monkeypatch.setenv("LANEWAY_ADMIN_API_KEY", "test-admin-key")
+    assert client.post("/api/v1/admin/tenants/acme-insurance/disable", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert audit(client).get_json()["entries"] == []  # only counted as refused
+    [today] = audit(client, "/refused").get_json()["days"][-1:]
+    assert today["by_client"] == [{"client": "127.0.0.1", "status": 401, "count": 1}]

@@ -1,85 +1,78 @@
-"""The Procfile's web line serves live feeds and requests together (gthread workers).
+"""The Procfile's web line serves live feeds and requests together (gevent workers).
 
 gunicorn runs exactly as the Procfile says (plus ``--no-control-socket``, as
 ``laneway run`` does, so parallel stacks do not clash) on the test Redis. With
 many dashboards' live feeds open, an ordinary API request still answers
-promptly: the feeds hold threads, not whole workers.
+promptly: each feed is a greenlet waiting on Redis, not a thread or a worker.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from state.settings import child_environment
-from tests.conftest import PUBLIC_BASE_URL
+from state.settings import Settings
+from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign, twilio_form
+from tests.support.procfile_web import procfile_web
 
 pytestmark = [pytest.mark.redis_server, pytest.mark.stack]
 
-ROOT = Path(__file__).parents[2]
 OPEN_FEEDS = 24
-"""Live feeds held open during the check: fewer than one worker's threads (32), since gunicorn
-does not balance connections between workers and one may take them all."""
+"""Live feeds held open during the check (one key; within ``LANEWAY_FEED_STREAMS_PER_KEY``)."""
 ACME = {"Authorization": "Bearer dev-acme-api-key", "X-Operator": "alice"}
-
-
-def procfile_web_argv(port: int) -> list[str]:
-    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
-    argv = shlex.split(line.removeprefix("web:").replace("$PORT", str(port)))
-    assert argv[0] == "gunicorn"
-    return [sys.executable, "-m", "gunicorn", "--no-control-socket", *argv[1:]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def web(redis_url, tenants, tmp_path):
-    port = free_port()
-    env = child_environment()
-    env.update(REDIS_URL=redis_url, LANEWAY_PUBLIC_BASE_URL=PUBLIC_BASE_URL, LANEWAY_LOG_LEVEL="WARNING",
-               PYTHONPATH=f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (tmp_path / "web.log").open("wb")
-    process = subprocess.Popen(procfile_web_argv(port), cwd=ROOT, env=env, start_new_session=True,
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=3).status_code in (200, 503):
-                    break
-            except requests.RequestException:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn did not start: {(tmp_path / 'web.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+    with procfile_web(redis_url, PUBLIC_BASE_URL, tmp_path / "web.log") as url:
         yield url
+
+
+@pytest.fixture
+def web_many_feeds(redis_url, tenants, tmp_path):
+    """The same web line, with one key allowed :data:`OPEN_FEEDS` streams (the default cap is lower)."""
+    with procfile_web(redis_url, PUBLIC_BASE_URL, tmp_path / "web.log", LANEWAY_FEED_STREAMS_PER_KEY=str(OPEN_FEEDS)) as url:
+        yield url
+
+
+def test_one_key_cannot_open_more_streams_than_its_cap_and_webhooks_still_answer(web):
+    """Issue 18 item 3 with real sockets: the cap holds across both workers; open streams take nothing webhooks need."""
+    cap = Settings.model_fields["feed_streams_per_key"].default
+    opened: list[requests.Response] = []
+    try:
+        answers = []
+        for _ in range(cap + 3):
+            token = requests.post(f"{web}/api/v1/tenants/acme-insurance/events/token", headers=ACME, timeout=5).json()
+            response = requests.get(web + token["url"], stream=True, timeout=10)
+            answers.append(response.status_code)
+            if response.status_code == 200:
+                assert response.raw.read(5) == b"retry"  # open, and holding its place
+                opened.append(response)
+            else:
+                assert response.status_code == 429, (response.status_code, response.text[:300], answers)
+                assert int(response.headers["Retry-After"]) >= 1
+                assert f"already has {cap} live feeds open" in response.json()["error"]
+                response.close()
+        assert answers == [200] * cap + [429] * 3
+        for n in range(5):
+            assert requests.get(f"{web}/healthz", timeout=1).status_code == 200
+            form = twilio_form(f"while the feeds are open {n}", "+15557650003")
+            hook = requests.post(f"{web}/twilio/messaging", data=form, timeout=2,
+                                 headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[ACME_NUMBER])})
+            assert hook.status_code == 200
+        bright = requests.get(f"{web}/api/v1/tenants/bright-clinic/conversations", timeout=1,
+                              headers={"Authorization": "Bearer dev-bright-api-key"})
+        assert bright.status_code == 200
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+        for response in opened:
+            response.close()
 
 
-def test_open_live_feeds_leave_room_for_requests(web):
+def test_open_live_feeds_leave_room_for_requests(web_many_feeds):
+    web = web_many_feeds
     streams: list[requests.Response] = []
     connected = threading.Barrier(OPEN_FEEDS + 1, timeout=20)
     stop = threading.Event()

@@ -49,3 +49,23 @@ def test_the_operator_api_answers_429_with_retry_after(client, r):
     bright = client.get("/api/v1/tenants/bright-clinic/usage", headers={"Authorization": "Bearer dev-bright-api-key"})
     assert bright.status_code == 200  # another tenant is not limited
     assert any(r.scan_iter(match=K.rate_limit_prefix() + "*"))
+
+
+def test_unauthenticated_requests_cannot_lock_a_tenants_key_out(client, app, settings, r):
+    """Issue 18 item 4: before, 650 requests without a valid key used up the tenant's allowance."""
+    from service.rate_limits import RateLimits
+
+    app.extensions["laneway"].rate_limits = RateLimits(r, settings.model_copy(update={"operator_api_unauthenticated_rate": "5/minute"}))
+    url = "/api/v1/tenants/acme-insurance/usage"
+    junk = [{}, {"Authorization": "Bearer forged-key"}, {"Authorization": "Bearer dev-bright-api-key"}, {"Authorization": "Basic eA=="}]
+    answers = [client.get(url, headers=junk[i % len(junk)]).status_code for i in range(40)]
+    assert answers[:5] == [401, 401, 404, 401, 401] and set(answers[5:]) == {429}
+    refused = client.get(url)
+    assert "without a valid API key from your address" in refused.get_json()["error"] and int(refused.headers["Retry-After"]) >= 1
+
+    acme = {"Authorization": "Bearer dev-acme-api-key"}
+    assert client.get(url, headers=acme).status_code == 200  # the tenant's key is counted apart
+    # Another address is counted apart too.
+    assert client.get(url, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 401
+    # And the tenant's own limit (4/minute here) still holds for its keys.
+    assert [client.get(url, headers=acme).status_code for _ in range(4)] == [200, 200, 200, 429]

@@ -302,6 +302,70 @@ def test_a_revoked_key_ends_the_stream(app, client, r, escalated):
     assert "event: revoked" in rest and time.monotonic() - started < 3
 
 
+def test_a_key_revoked_during_a_read_gets_no_more_events(app, client, r, escalated):
+    """Issue 18 item 8: the key is checked after the blocking read, before what it read is sent."""
+    from state.tenant_config import sha256_hex
+
+    app.config.update(FEED_BLOCK_MS=3000, FEED_STREAM_S=10)
+    token = client.post(f"/api/v1/tenants/{ACME}/events/token", headers=headers()).get_json()
+    stream = app.test_client().get(token["url"], buffered=False)
+    chunks = iter(stream.response)
+    assert "connected" in _text(next(chunks))
+    after: list[str] = []
+    reader = threading.Thread(target=lambda: after.append(_text(next(chunks))))
+    reader.start()  # the stream is now in XREAD BLOCK
+    time.sleep(0.5)
+    r.delete(K.api_key(sha256_hex(ACME_KEY)))
+    r.xadd(K.tenant_feed(ACME), {"conversation": CUSTOMER, "version": "99", "status": "active"})
+    reader.join(timeout=10)
+    assert after and "event: revoked" in after[0] and "event: feed" not in after[0] and "99" not in after[0]
+    stream.close()
+
+
+def _text(chunk) -> str:
+    return chunk.decode() if isinstance(chunk, bytes) else chunk
+
+
+def test_open_streams_are_capped_per_key_and_per_tenant(app, client, r, settings):
+    """Issue 18 item 3 (in-process): one key cannot hold more than its streams; the tenant's keys together neither."""
+    from state.tenant_config import sha256_hex
+
+    app.config.update(FEED_BLOCK_MS=200, FEED_STREAM_S=30)
+    app.extensions["laneway"].settings = settings.model_copy(update={"feed_streams_per_key": 2, "feed_streams_per_tenant": 3})
+    second_key = "second-acme-operator-key"
+    r.set(K.api_key(sha256_hex(second_key)), ACME)
+
+    def open_stream(key: str):
+        token = client.post(f"/api/v1/tenants/{ACME}/events/token", headers=headers(key=key)).get_json()
+        return app.test_client().get(token["url"], buffered=False)
+
+    first, second = open_stream(ACME_KEY), open_stream(ACME_KEY)
+    assert first.status_code == second.status_code == 200
+    third = open_stream(ACME_KEY)
+    assert third.status_code == 429 and 1 <= int(third.headers["Retry-After"]) <= 30
+    assert "this API key already has 2 live feeds open" in third.get_json()["error"]
+    other = open_stream(second_key)
+    assert other.status_code == 200  # the tenant's third
+    refused = open_stream(second_key)
+    assert refused.status_code == 429 and f"tenant {ACME} already has 3 live feeds open" in refused.get_json()["error"]
+    assert client.get(f"/api/v1/tenants/{BRIGHT}/conversations", headers=headers(key=BRIGHT_KEY)).status_code == 200
+
+    for response in (first, second):  # a stream that ends gives its place back
+        next(iter(response.response))
+        response.close()
+    assert r.zcard(K.feed_streams(ACME)) == 1
+    again = open_stream(ACME_KEY)
+    assert again.status_code == 200
+    again.close()
+    other.close()
+
+    # A stream whose web process died (never refreshed, never closed) stops counting once its lease passes.
+    r.zadd(K.feed_streams(ACME), {"dead-1": 1, "dead-2": 2, "dead-3": 3})
+    late = open_stream(ACME_KEY)
+    assert late.status_code == 200 and r.zscore(K.feed_streams(ACME), "dead-1") is None
+    late.close()
+
+
 def test_every_action_is_audited(client, r, escalated):
     client.post(url(suffix="/claim"), headers=headers())
     client.post(url(suffix="/reply"), json={"text": "hello"}, headers=headers())
@@ -343,7 +407,9 @@ def test_an_expired_or_altered_feed_token_is_refused(app, client, r):
     assert client.get(f"/api/v1/tenants/{ACME}/events?token={payload}.{altered}").status_code == 401
     assert client.get(f"/api/v1/tenants/{BRIGHT}/events?token={valid}").status_code == 401  # signed for Acme
     entries = client.get(f"/api/v1/tenants/{ACME}/audit", headers=headers()).get_json()["entries"]
-    assert {e["credential"] for e in entries if "/events" in e["path"]} == {"feed-token"}
+    assert [e for e in entries if "/events" in e["path"]] == []  # refused: counted, never entries
+    [today] = client.get(f"/api/v1/tenants/{ACME}/audit/refused?from={utcnow().date()}", headers=headers()).get_json()["days"]
+    assert today["by_client"] == [{"client": "127.0.0.1", "status": 401, "count": 3}]  # the fourth is Bright's
 
 
 def test_takeover_requests_share_the_operator_rate_limit(app, client, r, settings):
