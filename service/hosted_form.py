@@ -42,7 +42,6 @@ and the rate limiter (:mod:`service.rate_limits`, queue Redis).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -50,11 +49,10 @@ import time
 from typing import Any, Literal
 
 from flask import Blueprint, Response, render_template, request
-from werkzeug.http import parse_list_header
 from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service import json_body
+from service import json_body, proxies
 from service.app import services
 from service.errors import ApiError
 from state.form_definition import FormDefinition, FormField
@@ -124,18 +122,8 @@ def _store() -> FormStore:
 
 
 def client_address() -> str:
-    """The address of the client: ``X-Forwarded-For`` as the outermost trusted proxy saw it, else the peer.
-
-    ``LANEWAY_TRUSTED_PROXY_HOPS`` proxies are trusted (werkzeug ``ProxyFix``
-    counting: the value that many from the right); with 0, or fewer values
-    than that (the request skipped the proxies), the socket's peer address.
-    """
-    hops = services().settings.trusted_proxy_hops
-    if hops:
-        values = parse_list_header(request.headers.get("X-Forwarded-For", ""))
-        if len(values) >= hops and values[-hops].strip():
-            return values[-hops].strip()[:64]
-    return request.remote_addr or "unknown"
+    """The client's address for counting wrong token guesses (:func:`service.proxies.client_address`)."""
+    return proxies.client_address(services().settings.trusted_proxy_hops)
 
 
 def _retry_after_s(item, *identifiers: str) -> int:

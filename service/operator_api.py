@@ -21,7 +21,6 @@ lock the tenant's keys out nor evict or imitate a genuine audit entry.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import time
@@ -33,9 +32,8 @@ from redis.exceptions import RedisError
 from jobs.queues import forget_conversation
 from service.app import services
 from service.errors import ApiError
-from service.twilio_signature import _forwarded_value  # werkzeug ProxyFix's rule, shared with signatures
+from service import proxies
 from state.errors import StateError
-from state import keys as state_keys
 from state.keys import ConversationKeys
 from state.audit import AuditEntry
 from state.models import mask_address, utcnow
@@ -99,21 +97,8 @@ def mark_verified(tenant_id: str, credential: str) -> None:
 
 
 def client_address() -> str:
-    """The caller's address for per-client counting: the first trusted proxy's ``X-Forwarded-For`` value
-    (``LANEWAY_TRUSTED_PROXY_HOPS``, werkzeug ``ProxyFix`` counting), else the peer address.
-
-    IPv6 addresses are counted by their /64 (one host usually holds a whole /64).
-    """
-    raw = _forwarded_value(request, "X-Forwarded-For", services().settings.trusted_proxy_hops) or request.remote_addr or ""
-    try:
-        address = ipaddress.ip_address(raw.strip())
-    except ValueError:
-        return "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    """The caller's address for per-client counting (:func:`service.proxies.client_address`)."""
+    return proxies.client_address(services().settings.trusted_proxy_hops)
 
 
 @bp.before_request

@@ -28,29 +28,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Request
 from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
-from werkzeug.http import parse_list_header
 
 from service.errors import ApiError
+from service.proxies import forwarded_value
 
 BODY_HASH_PARAM = "bodySHA256"
 """Query parameter carrying the hex SHA-256 of a JSON body Twilio signed."""
 
 FORWARDED_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 """What an ``X-Forwarded-Host`` value must look like to be used (host[:port])."""
-
-
-def _forwarded_value(request: Request, header: str, trusted_hops: int) -> str | None:
-    """Return the value the outermost of ``trusted_hops`` proxies put in ``header``, or ``None``.
-
-    Same rule as werkzeug's ``ProxyFix``: each proxy appends, so the value
-    ``trusted_hops`` from the right is the one the first trusted proxy saw;
-    fewer values than trusted hops means the request skipped the proxies.
-    """
-    raw = request.headers.get(header)
-    if not (trusted_hops and raw):
-        return None
-    values = parse_list_header(raw)
-    return values[-trusted_hops].strip() if len(values) >= trusted_hops else None
 
 
 def signed_url(public_base_url: str, request: Request, trusted_proxy_hops: int = 0) -> str:
@@ -64,10 +50,10 @@ def signed_url(public_base_url: str, request: Request, trusted_proxy_hops: int =
     """
     base = urlsplit(public_base_url)
     scheme, netloc = base.scheme, base.netloc
-    proto = _forwarded_value(request, "X-Forwarded-Proto", trusted_proxy_hops)
+    proto = forwarded_value(request, "X-Forwarded-Proto", trusted_proxy_hops)
     if proto and proto.lower() in ("http", "https"):
         scheme = proto.lower()
-    host = _forwarded_value(request, "X-Forwarded-Host", trusted_proxy_hops)
+    host = forwarded_value(request, "X-Forwarded-Host", trusted_proxy_hops)
     if host and FORWARDED_HOST.fullmatch(host):
         netloc = host
     query = request.query_string.decode("latin-1")
