@@ -205,8 +205,7 @@ def erase_conversation(tenant_id: str, conversation_id: str):
     if not svc.store.erase(keys):
         raise ApiError(404, NOT_FOUND)
     forget_conversation(svc.queue_redis, tenant_id, conversation_id)
-    limits = svc.rate_limits
-    limits.limiter.clear(limits.contact, "inbound-contact", tenant_id, conversation_id)  # as RateLimits.inbound_allowed counts
+    svc.rate_limits.forget_contact(tenant_id, conversation_id)
     log.info("conversation erased tenant_id=%s conversation_id=%s", tenant_id, keys.label)
     return "", 204
 

@@ -49,6 +49,10 @@ class RateLimits:
         tenant_ok = self.limiter.hit(self.tenant_inbound, "inbound-tenant", tenant_id)
         return contact_ok and tenant_ok
 
+    def forget_contact(self, tenant_id: str, contact: str) -> None:
+        """Delete the contact's inbound counters (erasure: their keys are named by the address)."""
+        self.limiter.clear(self.contact, "inbound-contact", tenant_id, contact)
+
     def operator_retry_after_s(self, tenant_id: str) -> int | None:
         """Count one authenticated operator API request of ``tenant_id``; ``None`` when allowed, else seconds to wait (≥ 1)."""
         return self._retry_after_s(self.operator, "operator-api", tenant_id)
