@@ -39,15 +39,17 @@ def form_field(name: str, pattern: re.Pattern | None = None, default: str | None
     return value or ""
 
 
-def verified_tenant(svc, to_pattern: re.Pattern) -> tuple[TenantConfig, str]:
+def verified_tenant(svc, to_pattern: re.Pattern, number_field: str = "To") -> tuple[TenantConfig, str]:
     """Check a Twilio webhook's encoding, find the tenant owning ``To`` and check the signature.
 
     Args:
         svc: the app's :class:`service.app.Services`.
         to_pattern: what ``To`` must look like (E.164, or ``whatsapp:`` + E.164).
+        number_field: the field holding our number: ``To`` for inbound
+            webhooks, ``From`` for an outbound message's status callback.
 
     Returns:
-        ``(tenant, to)``.
+        ``(tenant, our number)``.
 
     Raises:
         ApiError: 415 not form-encoded; 400 bad ``To``; 404 no tenant owns
@@ -55,10 +57,10 @@ def verified_tenant(svc, to_pattern: re.Pattern) -> tuple[TenantConfig, str]:
     """
     if request.mimetype != "application/x-www-form-urlencoded":
         raise ApiError(415, "expected application/x-www-form-urlencoded (Twilio's webhook encoding)")
-    to = form_field("To", to_pattern)
+    to = form_field(number_field, to_pattern)
     tenant = svc.tenants.by_number(to)
     if tenant is None:
-        raise ApiError(404, "no tenant owns the number in To")
+        raise ApiError(404, f"no tenant owns the number in {number_field}")
     check_twilio_signature(
         request,
         tenant.twilio.auth_token.resolve(svc.settings.env),

@@ -18,7 +18,10 @@ key                            type        holds
 ``C:outbox``                   hash        per outbox entry: ``s:<id>`` status,
                                            ``p:<id>`` provider sid, ``c:<id>`` claim
                                            time (ms, while sending), ``b:<id>``
-                                           bypasses opt-out (until final)
+                                           bypasses opt-out (until final), ``q:<sid>``
+                                           the entry a provider sid is recorded for,
+                                           ``x:<id>`` the sid Twilio's status callback
+                                           named for the entry (evidence for reconcile)
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
