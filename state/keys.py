@@ -49,6 +49,7 @@ key                            type        holds
 ``lw:ref:<ref>``               string      ``<tenant_id>|<conversation_id>`` of an opaque
                                            job reference; on the queue Redis
 ``lw:refkey``                  string      the HMAC key of job references (queue Redis)
+``lw:aof-fence``               string      a counter written right before ``WAITAOF`` (each Redis)
 ``lw:dashkey``                 string      the HMAC key of the dashboard's live-feed tokens (state Redis)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
@@ -204,6 +205,11 @@ def budget_alerted(tenant_id: str, month: str, percent: int) -> str:
 def job_ref(ref: str) -> str:
     """The conversation an RQ job's opaque reference stands for (queue Redis)."""
     return f"{PREFIX}:ref:{ref}"
+
+
+def aof_fence() -> str:
+    """Counter a webhook increments right before ``WAITAOF`` (:mod:`state.durability`), once per Redis server."""
+    return f"{PREFIX}:aof-fence"
 
 
 def job_ref_key() -> str:
