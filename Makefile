@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv browser run test bench
+.PHONY: venv browser run test chaos bench
 
 ## venv: create $(VENV) with Python 3.11+ and install Laneway editable with test extras
 venv: $(STAMP)
@@ -26,9 +26,13 @@ browser:
 run: venv
 	$(VENV)/bin/laneway run
 
-## test: the whole suite
+## test: the whole suite, except the chaos runs over a minute long (marker `chaos`)
 test: venv browser
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not chaos"
+
+## chaos: only the long chaos runs (real worker processes killed, Redis paused or restarted; several minutes)
+chaos: venv
+	$(VENV)/bin/pytest -q -s -m chaos tests/integration/test_chaos.py
 
 ## bench: controller turns/s and round trips per turn, end to end vs bare RQ (Procfile processes), memory and latency at scale (private Redis); writes bench.json
 bench: venv
