@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
+from rq import Worker
 
 from jobs.runtime import build_runtime
 from service import create_app
@@ -393,8 +394,12 @@ def test_the_scheduler_holder_killed_with_no_traffic(holder, post_sms, app, r, r
         procs.start("scheduler-b", laneway_argv("scheduler"))
         procs.start("worker", [*crash, "--no-scheduler"])
         victims, worker_argv = ["scheduler-a", "worker"], laneway_argv("worker", "--no-scheduler")
+    # Only once the worker listens: a message waiting longer than the lease gets a second drain from the
+    # sweep, which a fresh worker would run at once, and the test would no longer wait for the sweep.
+    wait_for(lambda: Worker.count(connection=r), 20, "the worker listening", procs)
     _, form = post_sms("What are your opening hours?", customer)
     wait_for(marker.exists, 20, "the turn stopped before its commit", procs)
+    assert not [j for j in rt.queue.get_jobs() if j.func_name == "jobs.turn.drain"]  # only the sweep can bring it back
     for name in victims:
         procs.kill(name)
         del procs.children[name]
