@@ -207,3 +207,13 @@ def test_workers_take_over_rqs_scheduler_within_the_maintenance_interval(r, rt):
     from jobs.worker import LanewayWorker
 
     assert LanewayWorker([rt.queue], connection=r).maintenance_interval == rt.settings.worker_maintenance_interval_s == 30
+
+
+def test_an_idle_worker_runs_its_maintenance_between_dequeues(r, rt):
+    """RQ 3.0 blocks an idle worker's dequeue ``worker_ttl - 15`` = 405 s, and maintains only between dequeues."""
+    from jobs.worker import LanewayWorker, LanewayWorkerWithoutScheduler
+
+    worker = LanewayWorker([rt.queue], connection=r)
+    assert worker.dequeue_timeout == worker.maintenance_interval == 30
+    assert LanewayWorker([rt.queue], connection=r, maintenance_interval=600).dequeue_timeout == 405
+    assert LanewayWorker.run_scheduler and not LanewayWorkerWithoutScheduler.run_scheduler
