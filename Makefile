@@ -30,9 +30,10 @@ run: venv
 test: venv browser
 	$(VENV)/bin/pytest -q -m "not chaos"
 
-## chaos: only the long chaos runs (real worker processes killed, Redis paused or restarted; several minutes)
+## chaos: every chaos test, the long ones included, with a 40-kill storm (real processes killed, Redis paused or restarted; about 5 minutes)
+LANEWAY_CHAOS_ROUNDS ?= 40
 chaos: venv
-	$(VENV)/bin/pytest -q -s -m chaos tests/integration/test_chaos.py
+	LANEWAY_CHAOS_ROUNDS=$(LANEWAY_CHAOS_ROUNDS) $(VENV)/bin/pytest -q -s tests/integration/test_chaos.py
 
 ## bench: controller turns/s and round trips per turn, end to end vs bare RQ (Procfile processes), memory and latency at scale (private Redis); writes bench.json
 bench: venv

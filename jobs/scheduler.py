@@ -90,6 +90,7 @@ class LanewayScheduler(RQScheduler):
 
     @property
     def should_reacquire_locks(self) -> bool:
+        """Whether to try the lock this round: while not holding it, every ``interval`` seconds."""
         if self._queue_names == self.acquired_locks:
             return False
         if not self.lock_acquisition_time:
