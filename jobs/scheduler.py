@@ -101,8 +101,10 @@ class LanewayScheduler(RQScheduler):
 def run_scheduler(settings: Settings, logging_level: str | None = None) -> None:
     """Run RQ's scheduler loop, with the sweeps (:class:`LanewayScheduler`), until SIGTERM/SIGINT.
 
-    Blocks; a lost Redis connection is retried every :data:`REDIS_RETRY_S`. Keys: RQ's scheduler lock, scheduled registry and queue (queue Redis).
-    Raises ``redis.RedisError`` if the queue Redis cannot be reached at start.
+    Blocks. A lost Redis connection (queue or state: the sweeps read state) is
+    retried every :data:`REDIS_RETRY_S`, holding on to RQ's lock if it still
+    has it. Keys: RQ's scheduler lock, scheduled registry and queue (queue
+    Redis); the sweeps' keys (:mod:`jobs.sweep`, :mod:`jobs.triggers`).
     """
     logging_level = logging_level or settings.log_level
     if not logging.getLogger().handlers:
