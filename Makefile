@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv browser run test fuzz bench eval
+.PHONY: venv browser run test chaos fuzz bench eval
 
 ## venv: create $(VENV) with Python 3.11+ and install Laneway editable with test extras
 venv: $(STAMP)
@@ -26,9 +26,14 @@ browser:
 run: venv
 	$(VENV)/bin/laneway run
 
-## test: the whole suite
+## test: the whole suite, except the chaos runs over a minute long (marker `chaos`)
 test: venv browser
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not chaos"
+
+## chaos: every chaos test, the long ones included, with a 40-kill storm (real processes killed, Redis paused or restarted; about 5 minutes)
+LANEWAY_CHAOS_ROUNDS ?= 40
+chaos: venv
+	LANEWAY_CHAOS_ROUNDS=$(LANEWAY_CHAOS_ROUNDS) $(VENV)/bin/pytest -q -s tests/integration/test_chaos.py
 
 ## fuzz: the property tests, random and with 10x the examples (HYPOTHESIS_PROFILE=fuzz); keep what they find as @example
 fuzz: venv

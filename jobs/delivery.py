@@ -14,10 +14,14 @@ Where sending happens:
   the sweep found still ``queued`` (a worker died between commit and send).
 * :func:`reconcile` (RQ job ``jobs.delivery.reconcile``): an entry left
   ``sending`` longer than ``delivery_reconcile_after_s`` (its sender died
-  mid-request). Twilio offers no idempotency key for Messages, so Laneway asks
-  Twilio (Messages list, ``To`` and ``From``) whether a message with this body
-  was created after the claim: if so the entry becomes ``sent`` with its sid,
-  else it goes back to ``queued`` and is sent. Either way exactly one copy.
+  mid-request). Twilio offers no idempotency key for Messages, so every send
+  carries a ``StatusCallback`` URL naming its entry
+  (:func:`status_callback_url`); Twilio's status callback to it is recorded
+  as the entry's evidence (``POST /twilio/messaging/status``). With evidence
+  the entry becomes ``sent`` with that sid; without it the entry is sent
+  again (at least once: a message Twilio accepted whose callback never
+  reached us is sent twice). Bodies are never matched: FAQ and template
+  replies repeat, and another entry's message is not this one's proof.
 
 HTTP 429 and 5xx, and failures to connect, put the entry back to ``queued``
 and raise :class:`RetryableDeliveryError` so RQ's ``Retry`` runs the job
@@ -32,6 +36,7 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from urllib.parse import urlencode
 
 import requests
 from rq import get_current_job
@@ -53,6 +58,20 @@ CLOCK_SKEW_S = 5
 """Allowance between our clock (the claim time) and Twilio's ``date_created``."""
 RECONCILE_LOOKBACK = 50
 """Newest messages from our number to the contact that :func:`reconcile` inspects."""
+STATUS_CALLBACK_PATH = "/twilio/messaging/status"
+"""Where Twilio posts an outbound message's status callbacks (``service/twilio_messaging.py``)."""
+
+
+def status_callback_url(public_base_url: str, message_id: str) -> str:
+    """The ``StatusCallback`` URL of one outbox entry: ``<public base>/twilio/messaging/status?entry=<id>``.
+
+    Twilio posts the message's status changes there (``MessageSid``,
+    ``MessageStatus``, ``From``, ``To``; no callback for the initial
+    ``queued``), signed over this exact URL, query included, so the entry id
+    in it is as authentic as the rest of the request. ``From`` (our number)
+    and ``To`` (the contact) name the conversation; ``entry`` the outbox entry.
+    """
+    return f"{public_base_url.rstrip('/')}{STATUS_CALLBACK_PATH}?{urlencode({'entry': message_id})}"
 
 
 @lru_cache(maxsize=256)
@@ -109,7 +128,10 @@ def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, las
 def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_id: str, message: OutboundMessage, last_attempt: bool) -> str:
     store = rt.store
     try:
-        sent = client.messages.create(to=message.to, from_=message.from_, body=message.body)
+        sent = client.messages.create(
+            to=message.to, from_=message.from_, body=message.body,
+            status_callback=status_callback_url(rt.settings.effective_public_base_url, message_id),
+        )
     except TwilioRestException as exc:
         if exc.status == 429 or exc.status >= 500:
             return _retry_or_fail(rt, keys, message_id, f"Twilio answered {exc.status}", exc, last_attempt)
@@ -191,21 +213,25 @@ def deliver(tenant_id: str, conversation_ref: str, message_id: str) -> str:
 
 
 def reconcile(tenant_id: str, conversation_ref: str, message_id: str) -> str:
-    """Settle an entry left ``sending`` by a sender that died (RQ job). Returns its status.
+    """Settle an entry left ``sending`` by a sender that died or timed out (RQ job). Returns its status.
 
     Does nothing unless the entry is still ``sending`` and was claimed more
-    than ``delivery_reconcile_after_s`` ago. Then lists the newest
-    :data:`RECONCILE_LOOKBACK` messages ``From`` our number ``To`` the contact
-    (Twilio Messages list) and looks for one with the same body created since
-    the claim (less :data:`CLOCK_SKEW_S`): found, the entry is ``sent`` with
-    that sid; not found, it is compare-and-set back to ``queued`` and sent.
+    than ``delivery_reconcile_after_s`` ago. Then, by identity only:
+
+    * Twilio's status callback named this entry (``x:<id>``, recorded by
+      ``POST /twilio/messaging/status?entry=<id>``): the entry is ``sent``
+      with that sid, unless the sid is recorded for another entry.
+    * No such evidence: the entry is compare-and-set back to ``queued`` and
+      sent again. Twilio's Messages list (``To``, ``From``, since the claim)
+      is read only to log whether a message with the same body exists that
+      no entry has recorded: that is the ambiguous case (it may be this
+      entry's, its callback lost, or another entry's still in flight), and
+      Laneway resends (at least once; the customer may get the text twice).
 
     Keys: ``outbox``, ``outbox_pending`` (read, then compare-and-set).
 
     Raises:
         RetryableDeliveryError: the resend hit 429/5xx or no connection.
-        twilio.base.exceptions.TwilioRestException, requests.RequestException:
-            the list request failed (RQ records it; the next sweep tries again).
     """
     rt = runtime.current()
     keys = _keys_of(rt, conversation_ref)
@@ -215,16 +241,39 @@ def reconcile(tenant_id: str, conversation_ref: str, message_id: str) -> str:
     age_s = time.time() - (entry.claimed_at_ms or 0) / 1000
     if entry.status != "sending" or entry.message is None or age_s < rt.settings.delivery_reconcile_after_s:
         return entry.status
-    message = entry.message
-    client = _tenant_client(rt, keys.tenant_id)
-    since = datetime.fromtimestamp(entry.claimed_at_ms / 1000, timezone.utc) - timedelta(seconds=CLOCK_SKEW_S)
-    for candidate in client.messages.list(to=message.to, from_=message.from_, limit=RECONCILE_LOOKBACK):
-        if candidate.body == message.body and candidate.date_created and candidate.date_created >= since:
-            rt.store.finish_outbound(keys, message_id, "sent", candidate.sid or "")
-            metrics.DELIVERIES.labels(keys.tenant_id, "reconciled_sent").inc()
-            log.warning("outbox %s %s: found sent by a dead worker as sid=%s", keys.label, message_id, candidate.sid)
-            return "sent"
+    if entry.evidence_sid and rt.store.finish_outbound(keys, message_id, "sent", entry.evidence_sid):
+        metrics.DELIVERIES.labels(keys.tenant_id, "reconciled_sent").inc()
+        log.warning("outbox %s %s: Twilio's status callback names it as sid=%s; recorded sent", keys.label, message_id, entry.evidence_sid)
+        return "sent"
+    unclaimed = _unclaimed_lookalikes(rt, keys, entry)
     if not rt.store.finish_outbound(keys, message_id, "queued"):
         return rt.store.outbound_entry(keys, message_id).status  # another reconcile got there first
-    log.warning("outbox %s %s: not found at Twilio after its sender died; sending again", keys.label, message_id)
+    if unclaimed:
+        metrics.DELIVERIES.labels(keys.tenant_id, "reconciled_ambiguous").inc()
+        log.warning(
+            "outbox %s %s: no status callback names it, and Twilio holds %d message(s) with its text that no entry "
+            "recorded (%s); sending again (at least once: possibly a duplicate)",
+            keys.label, message_id, len(unclaimed), ",".join(unclaimed),
+        )
+    else:
+        log.warning("outbox %s %s: not at Twilio after its send failed; sending again", keys.label, message_id)
     return send_entry(rt, keys, message_id, _last_attempt())
+
+
+def _unclaimed_lookalikes(rt: runtime.Runtime, keys: ConversationKeys, entry) -> list[str]:
+    """Sids of Twilio messages to the contact with the entry's body, created since its claim, that no entry recorded.
+
+    Only for the log and the ``reconciled_ambiguous`` count; a failed list
+    request counts as none (the resend does not depend on it).
+    """
+    message = entry.message
+    since = datetime.fromtimestamp(entry.claimed_at_ms / 1000, timezone.utc) - timedelta(seconds=CLOCK_SKEW_S)
+    try:
+        candidates = _tenant_client(rt, keys.tenant_id).messages.list(to=message.to, from_=message.from_, limit=RECONCILE_LOOKBACK)
+    except (TwilioRestException, requests.RequestException) as exc:
+        log.warning("outbox %s %s: Twilio's Messages list failed (%s); resending without it", keys.label, entry.message.message_id, exc)
+        return []
+    return [
+        c.sid for c in candidates
+        if c.body == message.body and c.date_created and c.date_created >= since and c.sid and rt.store.sid_owner(keys, c.sid) is None
+    ]

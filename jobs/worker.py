@@ -25,19 +25,41 @@ from state.settings import Settings
 
 
 class LanewayWorker(SimpleWorker):
-    """``SimpleWorker`` that never logs job descriptions, and runs RQ's maintenance often.
+    """``SimpleWorker`` that never logs job descriptions, and runs RQ's maintenance often, idle or not.
 
     RQ logs each job's call at INFO by default; Laneway's job arguments include
     the conversation id, which is the customer's phone number. Maintenance
     runs every ``LANEWAY_WORKER_MAINTENANCE_INTERVAL_S`` (RQ: 600 s), which
     is also how soon a surviving worker takes over RQ's scheduler once the
     dead holder's lock (61 s) expires.
+
+    RQ 3.0 runs maintenance only between dequeues, and an idle worker blocks
+    in its dequeue (``BLPOP``) for ``worker_ttl - 15`` = 405 s: an idle
+    worker took the scheduler over only after 405 s, so with no traffic the
+    recovery sweep waited that long. :attr:`dequeue_timeout` is therefore
+    capped at the maintenance interval.
+
+    ``run_scheduler = False`` (:class:`LanewayWorkerWithoutScheduler`,
+    ``laneway worker --no-scheduler``) never starts RQ's scheduler, whatever
+    ``work()`` is asked (RQ's ``WorkerPool`` always asks): the dedicated
+    ``laneway scheduler`` process runs it instead (:mod:`jobs.scheduler`).
     """
+
+    run_scheduler = True
 
     def __init__(self, *args, **kwargs):
         kwargs["log_job_description"] = False
         kwargs.setdefault("maintenance_interval", runtime.current().settings.worker_maintenance_interval_s)
         super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Seconds one idle ``BLPOP`` blocks: RQ's ``worker_ttl - 15``, at most the maintenance interval."""
+        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
+    def work(self, *args, with_scheduler: bool = False, **kwargs) -> bool:
+        """RQ's ``Worker.work``; starts RQ's scheduler only if asked and :attr:`run_scheduler`."""
+        return super().work(*args, with_scheduler=with_scheduler and self.run_scheduler, **kwargs)
 
     def perform_job(self, job, queue, execution) -> bool:
         """Run the job with its context bound to every log line: ``job_id``, ``request_id``, ``tenant_id``."""
@@ -50,27 +72,40 @@ class LanewayWorker(SimpleWorker):
             logs.clear()
 
 
-def run_worker(settings: Settings, burst: bool = False, pool: int = 1, logging_level: str | None = None) -> bool:
+class LanewayWorkerWithoutScheduler(LanewayWorker):
+    """A :class:`LanewayWorker` that leaves RQ's scheduler to ``laneway scheduler``."""
+
+    run_scheduler = False
+
+
+def run_worker(
+    settings: Settings, burst: bool = False, pool: int = 1, logging_level: str | None = None, scheduler: bool = True
+) -> bool:
     """Run SimpleWorker(s) on Laneway's queue until stopped (or, with ``burst``, until it is empty).
 
-    Each worker runs RQ's scheduler too, so ``Retry`` intervals and delayed
-    requeues fire. Returns ``True`` if any job ran (single worker only).
+    With ``scheduler`` (the default) each worker also competes for RQ's
+    scheduler lock, so ``Retry`` intervals, delayed requeues and the recovery
+    sweep fire without a ``laneway scheduler`` process; without it, they fire
+    only while a ``laneway scheduler`` runs. Returns ``True`` if any job ran
+    (single worker only).
     """
+    worker_class = LanewayWorker if scheduler else LanewayWorkerWithoutScheduler
     logging_level = logging_level or settings.log_level
     if not logging.getLogger().handlers:
         configure_logging(logging_level, settings.log_format)
     rt = runtime.current()
-    schedule_sweep(rt.queue, settings)
-    schedule_trigger_sweep(rt.queue, settings)
+    if scheduler:  # otherwise `laneway scheduler` runs the sweeps itself (jobs/scheduler.py)
+        schedule_sweep(rt.queue, settings)
+        schedule_trigger_sweep(rt.queue, settings)
     if pool > 1:
         WorkerPool(
             [settings.queue_name],
             connection=rt.queue_redis,
             num_workers=pool,
-            worker_class=LanewayWorker,
+            worker_class=worker_class,
             serializer=JSONSerializer,
         ).start(burst=burst, logging_level=logging_level)
         return True
-    worker = LanewayWorker([rt.queue], connection=rt.queue_redis, serializer=JSONSerializer)
+    worker = worker_class([rt.queue], connection=rt.queue_redis, serializer=JSONSerializer)
     logging.getLogger("rq.worker").setLevel(logging_level)
     return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)

@@ -18,6 +18,9 @@ Prints a table and writes JSON. Figures:
   with 10 and with 100,000 idle conversations in ``lw:triggers:due``, none
   due, in ms per sweep, and their ratio; and ms per due conversation of a sweep
   that fires in 200 (:func:`bench_trigger_sweep`).
+* ``durability_*`` (:mod:`service.bench_durability`): webhook latency with
+  ``LANEWAY_ACCEPT_WAITAOF`` off and ``1,0``, under ``appendfsync everysec``
+  and ``always``.
 * ``voice_*`` (:mod:`service.bench_voice`): Twilio Voice turn latency, webhook
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
@@ -35,6 +38,7 @@ import click
 import redis
 
 from jobs.runtime import build_runtime
+from service.bench_durability import bench_durability
 from service.bench_e2e import bench_end_to_end
 from service.bench_voice import CONCURRENT_CALLS, bench_voice
 from state.keys import ConversationKeys
@@ -43,7 +47,7 @@ from state.redis_server import RedisServer
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
-SECTIONS = ("controller", "e2e", "memory", "voice", "triggers")
+SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "durability")
 """What ``laneway bench --only`` can select."""
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
@@ -258,6 +262,7 @@ def _due_sweep_ms(rt, due: int) -> float:
     "--only", multiple=True, type=click.Choice(SECTIONS), help="Run only these sections (repeatable); default: all."
 )
 @click.option("--trigger-idle", default=100_000, show_default=True, help="Idle conversations for the trigger sweep figure.")
+@click.option("--durability-requests", default=500, show_default=True, help="Webhooks per LANEWAY_ACCEPT_WAITAOF case.")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
     conversations: int,
@@ -271,6 +276,7 @@ def bench(
     voice_calls: int,
     only: tuple[str, ...],
     trigger_idle: int,
+    durability_requests: int,
     json_out: str,
 ) -> None:
     """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency."""
@@ -299,6 +305,8 @@ def bench(
         results |= bench_voice(tenants_file, voice_turns, concurrency=voice_calls)
     if "triggers" in sections:
         results |= bench_trigger_sweep(tenants_file.read_text(), large=trigger_idle)
+    if "durability" in sections:
+        results |= bench_durability(tenants_file, durability_requests)
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")

@@ -20,12 +20,29 @@ main.add_command(tenants)
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--pool", default=1, show_default=True, help="Number of SimpleWorker processes.")
-def worker(burst: bool, pool: int) -> None:
+@click.option(
+    "--scheduler/--no-scheduler", default=True, show_default=True,
+    help="Also compete for RQ's scheduler lock (--no-scheduler: leave it to `laneway scheduler`).",
+)
+def worker(burst: bool, pool: int, scheduler: bool) -> None:
     """Run RQ workers (SimpleWorker, JSON serializer) on Laneway's queue."""
     from jobs.worker import run_worker
     from state.settings import load_settings
 
-    run_worker(load_settings(), burst=burst, pool=pool)
+    run_worker(load_settings(), burst=burst, pool=pool, scheduler=scheduler)
+
+
+@main.command("scheduler")
+def scheduler() -> None:
+    """Run RQ's scheduler on its own (retries, delayed jobs, the recovery and trigger sweeps).
+
+    One process holds RQ's scheduler lock; any others stand by and take over
+    within a second of its lock expiring (61 s after the holder died).
+    """
+    from jobs.scheduler import run_scheduler
+    from state.settings import load_settings
+
+    run_scheduler(load_settings())
 
 
 # Development tools (service/devtools, service/runner.py, service/chat.py, service/demo.py).

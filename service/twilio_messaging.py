@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from service.app import services
 from service.errors import ApiError
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
 from state import logs
+from state.keys import ConversationKeys
 from state.models import InboundMessage, channel_of, mask_address, utcnow
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ bp = Blueprint("twilio_messaging", __name__)
 MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 ADDRESS = re.compile(r"(whatsapp:)?\+[1-9][0-9]{6,14}")
 NUM_MEDIA = re.compile(r"[0-9]{1,2}")
+ENTRY_ID = re.compile(r"[0-9]{1,9}\.[0-9]{1,4}")
+"""An outbox entry id (``<turn>.<reply>``, ``jobs/controller.py``)."""
+MESSAGE_STATUS = re.compile(r"[a-z_]{1,32}")
+"""Twilio's ``MessageStatus`` values (``sent``, ``delivered``, ``undelivered``, ``failed``, ``read``, …)."""
 """Patterns are matched whole (``fullmatch``): ``$`` would accept a trailing newline."""
 MAX_BODY_CHARS = 1600
 """Twilio's limit on an SMS/WhatsApp message body, in characters."""
@@ -71,3 +76,37 @@ def inbound_message():
         mask_address(sender),
     )
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+
+
+@bp.post("/twilio/messaging/status")
+def message_status():
+    """Twilio's status callback for a message Laneway sent (the ``StatusCallback`` of each send).
+
+    Contract: twilio.com/docs/messaging/guides/track-outbound-message-status:
+    form-encoded ``MessageSid``, ``MessageStatus``, ``From`` (our number: it
+    names the tenant, whose auth token signed the request), ``To`` (the
+    contact: the conversation); the query's ``entry`` is the outbox entry id
+    Laneway put in the URL (:func:`jobs.delivery.status_callback_url`), covered
+    by the signature. Records the sid as the entry's evidence for the
+    reconcile and answers 204; status tracking beyond that is not done here.
+    Status codes: 400 missing or malformed field or ``entry``; 403 bad
+    signature; 404 unknown ``From`` or entry; 409 the sid is already another
+    entry's; 503 Redis unavailable (Twilio does not retry callbacks).
+    """
+    svc = services()
+    tenant, _ = verified_tenant(svc, ADDRESS, number_field="From")
+    entries = request.args.getlist("entry")
+    if len(entries) != 1 or not ENTRY_ID.fullmatch(entries[0]):
+        raise ApiError(400, "missing or malformed query parameter entry")
+    message_sid = form_field("MessageSid", MESSAGE_SID)
+    status = form_field("MessageStatus", MESSAGE_STATUS)
+    contact = form_field("To", ADDRESS)
+    keys = ConversationKeys(tenant.tenant_id, contact)
+    recorded = svc.store.record_sent_evidence(keys, entries[0], message_sid)
+    logs.bind(tenant_id=tenant.tenant_id, conversation=keys.label, message_sid=message_sid)
+    log.info("status callback tenant_id=%s entry=%s message_sid=%s status=%s recorded=%d", tenant.tenant_id, entries[0], message_sid, status, recorded)
+    if recorded == 0:
+        raise ApiError(404, "no such outbox entry")
+    if recorded < 0:
+        raise ApiError(409, "MessageSid is recorded for another outbox entry")
+    return Response(status=204)

@@ -7,16 +7,21 @@ account that owns the number in ``To`` (:mod:`service.twilio_signature`).
 
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import g, request
+from redis.exceptions import ResponseError
 
 from jobs.queues import enqueue_drain, mark_pending
 from service.errors import ApiError
 from service.twilio_signature import check_twilio_signature
+from state.durability import NotDurableError, same_server, wait_for_aof
 from state.keys import ConversationKeys
 from state.models import InboundMessage
 from state.tenant_config import TenantConfig
+
+log = logging.getLogger(__name__)
 
 
 def form_field(name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
@@ -39,15 +44,17 @@ def form_field(name: str, pattern: re.Pattern | None = None, default: str | None
     return value or ""
 
 
-def verified_tenant(svc, to_pattern: re.Pattern) -> tuple[TenantConfig, str]:
+def verified_tenant(svc, to_pattern: re.Pattern, number_field: str = "To") -> tuple[TenantConfig, str]:
     """Check a Twilio webhook's encoding, find the tenant owning ``To`` and check the signature.
 
     Args:
         svc: the app's :class:`service.app.Services`.
         to_pattern: what ``To`` must look like (E.164, or ``whatsapp:`` + E.164).
+        number_field: the field holding our number: ``To`` for inbound
+            webhooks, ``From`` for an outbound message's status callback.
 
     Returns:
-        ``(tenant, to)``.
+        ``(tenant, our number)``.
 
     Raises:
         ApiError: 415 not form-encoded; 400 bad ``To``; 404 no tenant owns
@@ -55,10 +62,10 @@ def verified_tenant(svc, to_pattern: re.Pattern) -> tuple[TenantConfig, str]:
     """
     if request.mimetype != "application/x-www-form-urlencoded":
         raise ApiError(415, "expected application/x-www-form-urlencoded (Twilio's webhook encoding)")
-    to = form_field("To", to_pattern)
+    to = form_field(number_field, to_pattern)
     tenant = svc.tenants.by_number(to)
     if tenant is None:
-        raise ApiError(404, "no tenant owns the number in To")
+        raise ApiError(404, f"no tenant owns the number in {number_field}")
     check_twilio_signature(
         request,
         tenant.twilio.auth_token.resolve(svc.settings.env),
@@ -90,4 +97,30 @@ def accept_inbound(svc, tenant: TenantConfig, message: InboundMessage) -> tuple[
         mark_pending(svc.queue, tenant.tenant_id, sender)  # kept; the sweep drains it later
     elif accepted.pending:
         enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender, request_id=g.request_id)
+    if svc.settings.accept_waitaof:
+        wait_until_durable(svc)
     return keys, "throttled" if throttled else "accepted" if accepted.new else "duplicate"
+
+
+def wait_until_durable(svc) -> None:
+    """With ``LANEWAY_ACCEPT_WAITAOF``: wait until the webhook's writes are in the append-only files.
+
+    Covers the state Redis (the inbox entry, the dedupe id) and the queue
+    Redis (the drain job, the pending mark), one ``WAITAOF`` per distinct
+    server (:func:`state.durability.wait_for_aof`). Also on a duplicate: a
+    retry after a 503 waits for the first attempt's writes.
+
+    Raises:
+        ApiError: 503 with ``Retry-After`` when they did not get there within
+            ``LANEWAY_ACCEPT_WAITAOF_TIMEOUT_MS``, or Redis refused WAITAOF;
+            the message is kept, and Twilio's retry is deduplicated.
+    """
+    numlocal, numreplicas = svc.settings.accept_waitaof
+    timeout_ms = svc.settings.accept_waitaof_timeout_ms
+    servers = [svc.state_redis] if same_server(svc.state_redis, svc.queue_redis) else [svc.state_redis, svc.queue_redis]
+    try:
+        for server in servers:
+            wait_for_aof(server, numlocal, numreplicas, timeout_ms)
+    except (NotDurableError, ResponseError) as exc:
+        log.error("accepted but not durable: %s", exc)
+        raise ApiError(503, "accepted, but not yet on disk; retry (the retry is deduplicated)", {"Retry-After": "1"}) from exc

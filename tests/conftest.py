@@ -129,9 +129,17 @@ class Standin:
     def fail_next(self, status: int, count: int) -> None:
         requests.post(f"{self.url}/_standin/faults", json={"status": status, "count": count}, timeout=5).raise_for_status()
 
+    def callbacks(self) -> list[dict]:
+        """Every status callback the stand-in made (``url``, ``form``, ``signature``, ``status``), in order."""
+        return requests.get(f"{self.url}/_standin/callbacks", timeout=5).json()["callbacks"]
+
+    def send_callbacks_to(self, base_url: str | None) -> None:
+        requests.post(f"{self.url}/_standin/callbacks", json={"base_url": base_url}, timeout=5).raise_for_status()
+
     def clear(self) -> None:
         requests.delete(f"{self.url}/_standin/messages", timeout=5)
         requests.delete(f"{self.url}/_standin/faults", timeout=5)
+        requests.delete(f"{self.url}/_standin/callbacks", timeout=5)
 
 
 class OpenAIStandin:

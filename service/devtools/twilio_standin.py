@@ -14,8 +14,16 @@ enough for the official ``twilio.rest.Client`` (pointed here by
 - ``GET …/Messages.json?To=&From=&PageSize=&Page=``: Twilio's list page, newest
   first; ``GET …/Messages/<sid>.json`` fetches one.
 
-The password is not checked (the stand-in knows no auth tokens) and no status
-callbacks are made. Test controls, outside Twilio's API:
+The password is not checked (the stand-in knows no auth tokens), but it is
+the key status callbacks are signed with, as Twilio signs them with the
+account's auth token. A create with ``StatusCallback`` gets one callback, as
+Twilio sends for the first change after the initial ``queued``: shortly
+after the 201, a POST to that URL (query kept) with ``MessageSid``,
+``SmsSid``, ``MessageStatus=sent``, ``SmsStatus``, ``AccountSid``, ``From``,
+``To``, ``ApiVersion`` and ``X-Twilio-Signature``. Twilio's Message resource
+has no ``status_callback`` field, so neither the list nor the fetch returns
+it; the stand-in keeps it in the received form. Test controls, outside
+Twilio's API:
 
 - ``POST /_standin/faults`` ``{"status": 500|429|…, "count": N}``: the next N
   message POSTs fail with that status (429 carries ``Retry-After``);
@@ -24,6 +32,13 @@ callbacks are made. Test controls, outside Twilio's API:
   as ``{"messages": [{"account_sid", "auth_user", "form", "status", "sid",
   "received_at"}]}`` (``status`` is the HTTP status answered).
 - ``DELETE /_standin/messages``: forget everything received.
+- ``GET /_standin/callbacks``: every status callback made, in order, as
+  ``{"callbacks": [{"url", "form", "signature", "status"}]}`` (``status``: the
+  HTTP status answered, or the error if the request failed).
+- ``POST /_standin/callbacks`` ``{"base_url": "http://127.0.0.1:PORT"}``:
+  deliver callbacks there instead of the URL's own scheme and host (a proxy
+  in front of Laneway; the signature still covers the URL as given), or
+  ``{"base_url": null}``; ``DELETE /_standin/callbacks`` forgets them and the base URL.
 """
 
 from __future__ import annotations
@@ -32,15 +47,18 @@ import logging
 import math
 import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, Callable, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import click
+import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
+from twilio.request_validator import RequestValidator
 
 from service.devtools.serving import serve_in_thread, serve_until_interrupted
 from state.models import mask_address
@@ -55,6 +73,9 @@ MAX_BODY_CHARS = 1600
 """Twilio rejects longer bodies with error 21617."""
 RETRY_AFTER_S = 1
 """``Retry-After`` (seconds) sent with an injected 429."""
+CALLBACK_DELAY_S = 0.05
+"""How long after the 201 the ``sent`` status callback is posted."""
+CALLBACK_TIMEOUT_S = 5.0
 
 ERROR_MESSAGES = {
     429: (20429, "Too Many Requests"),
@@ -98,6 +119,10 @@ class StandinStore:
     """Created Message resources (Twilio JSON), oldest first."""
     faults: deque[int] = field(default_factory=deque)
     """HTTP statuses the next message POSTs answer with, one per POST."""
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    """Status callbacks made, in order (see the module docstring)."""
+    callback_base_url: str | None = None
+    """Where callbacks go instead of their URL's scheme and host, if set."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -199,9 +224,39 @@ def create_message(account_sid: str):
     with store.lock:
         store.received.append(attempt)
         store.messages.append(resource)
+    if form.get("StatusCallback"):
+        password = request.authorization.password if request.authorization else ""
+        threading.Thread(
+            target=_status_callback, args=(store, form["StatusCallback"], resource, password or ""), daemon=True
+        ).start()
     logger.info("stand-in accepted %s to %s (%s segments)", resource["sid"], mask_address(form["To"]), resource["num_segments"])
     logger.debug("stand-in %s body: %r", resource["sid"], form["Body"])
     return jsonify(resource), 201
+
+
+def _status_callback(store: StandinStore, url: str, resource: dict[str, Any], auth_token: str) -> None:
+    """Post the ``sent`` status callback for ``resource`` to ``url``, signed with ``auth_token`` (a thread)."""
+    time.sleep(CALLBACK_DELAY_S)
+    form = {
+        "MessageSid": resource["sid"], "SmsSid": resource["sid"], "MessageStatus": "sent", "SmsStatus": "sent",
+        "AccountSid": resource["account_sid"], "From": resource["from"], "To": resource["to"], "ApiVersion": API_VERSION,
+    }
+    signature = RequestValidator(auth_token).compute_signature(url, form)
+    with store.lock:
+        base_url = store.callback_base_url
+    target = url
+    if base_url:
+        parts, base = urlsplit(url), urlsplit(base_url)
+        target = urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, ""))
+    try:
+        answer: int | str = requests.post(
+            target, data=form, headers={"X-Twilio-Signature": signature}, timeout=CALLBACK_TIMEOUT_S
+        ).status_code
+    except requests.RequestException as exc:
+        answer = f"{type(exc).__name__}"
+    with store.lock:
+        store.callbacks.append({"url": url, "form": form, "signature": signature, "status": answer})
+    logger.info("stand-in status callback for %s: %s", resource["sid"], answer)
 
 
 @bp.get(f"/{API_VERSION}/Accounts/<account_sid>/Messages.json")
@@ -288,6 +343,34 @@ def clear_messages():
     with _store().lock:
         _store().received.clear()
         _store().messages.clear()
+    return "", 204
+
+
+@bp.get("/_standin/callbacks")
+def status_callbacks():
+    """Return every status callback made, in order."""
+    with _store().lock:
+        return jsonify(callbacks=list(_store().callbacks))
+
+
+@bp.post("/_standin/callbacks")
+def set_callback_base_url():
+    """Deliver status callbacks to ``base_url`` (JSON body; ``null`` for the URLs' own hosts)."""
+    data = request.get_json(silent=True) or {}
+    base_url = data.get("base_url")
+    if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
+        return jsonify(error='expected {"base_url": "http(s)://host:port" or null}'), 400
+    with _store().lock:
+        _store().callback_base_url = base_url
+    return jsonify(base_url=base_url)
+
+
+@bp.delete("/_standin/callbacks")
+def clear_callbacks():
+    """Forget the callbacks made and the callback base URL."""
+    with _store().lock:
+        _store().callbacks.clear()
+        _store().callback_base_url = None
     return "", 204
 
 

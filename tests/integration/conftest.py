@@ -56,3 +56,22 @@ def cluster(redis_cluster) -> RedisCluster:
     client.flushall(target_nodes=RedisCluster.PRIMARIES)
     yield client
     client.flushall(target_nodes=RedisCluster.PRIMARIES)
+
+
+@pytest.fixture
+def status_callbacks_reach_the_app(app, standin):
+    """Serve the test's app from a thread and have the Twilio stand-in post its status callbacks there.
+
+    Twilio's callbacks go to ``LANEWAY_PUBLIC_BASE_URL`` (``https://laneway.test``
+    in tests); the stand-in delivers them to this server instead, signed over
+    the public URL, as a proxy in front of the web process would. Yields the URL.
+    """
+    from service.devtools.serving import serve_in_thread
+
+    url, stop = serve_in_thread(app, "laneway-web")
+    standin.send_callbacks_to(url)
+    try:
+        yield url
+    finally:
+        standin.send_callbacks_to(None)
+        stop()

@@ -9,7 +9,8 @@ message arrives while the conversation is stuck. Then a real ``laneway
 worker`` (whose recovery sweep runs every second) must bring the conversation
 to: every inbound message committed in exactly one turn, in arrival order;
 every reply sent exactly once (the stand-in's sids are exactly the outbox's
-provider sids). Recovery time is bounded by lease TTL + sweep period (+ the
+provider sids): a reply Twilio accepted before its sender died is recognised
+by Twilio's status callback, which names its outbox entry. Recovery time is bounded by lease TTL + sweep period (+ the
 reconcile delay for a crash during a send); it is asserted with slack for
 process start-up and printed.
 
@@ -117,7 +118,7 @@ def settled(rt, sids: list[str]):
 
 
 @pytest.mark.parametrize("point", ["before_commit", "after_commit", "before_send", "after_send"])
-def test_sigkill_mid_turn_loses_nothing_and_sends_once(point, post_sms, rt, settings, standin, tmp_path):
+def test_sigkill_mid_turn_loses_nothing_and_sends_once(point, post_sms, rt, settings, standin, status_callbacks_reach_the_app, tmp_path):
     env = worker_env(settings)
     _, first = post_sms("What are your opening hours?", CUSTOMER)
     marker = tmp_path / "frozen"

@@ -140,12 +140,29 @@ def test_outbox_entry_is_claimed_once(store, r):
     assert store.finish_outbound(KEYS, "1.0", "sent", "SMabc")
     # A final entry keeps status and sid only, so the hash stays small (listpack).
     assert store.outbound_entry(KEYS, "1.0") == OutboundEntry("sent", None, None)
-    assert r.hgetall(KEYS.outbox) == {b"s:1.0": b"sent", b"p:1.0": b"SMabc"}
+    assert r.hgetall(KEYS.outbox) == {b"s:1.0": b"sent", b"p:1.0": b"SMabc", b"q:SMabc": b"1.0"}
     assert not r.exists(KEYS.outbox_pending)
     assert r.object("encoding", KEYS.outbox) == b"listpack"
     assert not store.finish_outbound(KEYS, "1.0", "failed")
     assert store.claim_outbound(KEYS, "1.0") == ("sent", None)
     assert store.claim_outbound(KEYS, "9.9") == ("missing", None)
+
+
+def test_a_provider_sid_is_recorded_for_one_entry_only(store, r):
+    store.accept(KEYS, msg("SM1"), 3600)
+    store.acquire(KEYS, "t")
+    store.commit(KEYS, "t", 0, new_state(), 1, [out("1.0"), out("1.1")], 3600)
+    assert store.claim_outbound(KEYS, "1.0")[0] == store.claim_outbound(KEYS, "1.1")[0] == "send"
+    assert store.finish_outbound(KEYS, "1.0", "sent", "SMabc")
+    assert not store.finish_outbound(KEYS, "1.1", "sent", "SMabc")  # 1.0's message is not 1.1's proof
+    assert store.outbound_entry(KEYS, "1.1").status == "sending"
+    assert store.sid_owner(KEYS, "SMabc") == "1.0"
+    assert store.record_sent_evidence(KEYS, "1.1", "SMabc") == -1
+    assert store.record_sent_evidence(KEYS, "9.9", "SMdef") == 0
+    assert store.record_sent_evidence(KEYS, "1.1", "SMdef") == 1
+    assert store.record_sent_evidence(KEYS, "1.1", "SMxyz") == 1  # the first evidence is kept
+    assert store.outbound_entry(KEYS, "1.1").evidence_sid == "SMdef"
+    assert store.outbound_entry(KEYS, "1.1").status == "sending"  # evidence never moves the status
 
 
 def test_opt_out_suppresses_all_but_the_confirmation(store, r):

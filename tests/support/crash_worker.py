@@ -1,7 +1,7 @@
 """A real Laneway worker process that stops dead at one point of a turn (crash tests).
 
-Usage: ``python tests/support/crash_worker.py POINT MARKER_FILE``, with the
-worker's settings in the environment (``REDIS_URL``, ``LANEWAY_*``).
+Usage: ``python tests/support/crash_worker.py POINT MARKER_FILE [--no-scheduler]``,
+with the worker's settings in the environment (``REDIS_URL``, ``LANEWAY_*``).
 
 The process runs the production worker (:func:`jobs.worker.run_worker`, one
 ``LanewayWorker``) with one function replaced, in this process only, by one
@@ -62,7 +62,7 @@ def main() -> None:
     from jobs.worker import run_worker
     from state.settings import load_settings
 
-    run_worker(load_settings())
+    run_worker(load_settings(), scheduler="--no-scheduler" not in sys.argv[3:])
 
 
 if __name__ == "__main__":
