@@ -125,6 +125,8 @@ def understand(
     if intent == "faq" and tenant is not None:
         found = best_faq(text, tenant)
         faq_question = found.entry.question if found else None
+        if faq_question is not None:
+            evidence = f"faq:{faq_question}"
     return Understanding(
         text=text,
         language=language,
