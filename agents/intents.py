@@ -192,7 +192,8 @@ APPLY_PHRASES: Final = (
 )
 _APPLY_WANT = re.compile(
     r"\b(?:want|need|would\s+like|looking\s+for|interested\s+in)\s+(?:to\s+(?:get|buy)\s+)?"
-    r"(?:some\s+|a\s+|an\s+)?(?:life\s+|term\s+)?(?:insurance|coverage|policy|quote)\b"
+    r"(?:some\s+|a\s+|an\s+)?(?:\d[\d,.]*\s?(?:k|m|mil|thousand|million)?\s+(?:of\s+)?)?"
+    r"(?:life\s+|term\s+)?(?:insurance|coverage|policy|quote)\b"
 )
 APPLY_WEAK_WORDS: Final = ("form", "start", "quote", "interested", "coverage")
 _APPLY_REQUEST = re.compile(
