@@ -38,7 +38,7 @@ from typing import Final
 from agents.base import Route, TurnInput
 from agents.intents import STRONG, IntentMatch
 from agents.keywords import turn_keyword
-from agents.nlu import UNCLEAR_THRESHOLD
+from agents.nlu import COMPLAINT_SCORE, COMPLAINT_STAYS_WITH, UNCLEAR_THRESHOLD, URGENT_SCORE
 from state.models import Lane
 
 MATCH_THRESHOLD: Final = 0.6
@@ -49,9 +49,9 @@ CONTINUE_CONFIDENCE: Final = 0.7
 """Confidence of a sticky or handoff route whose lane's vocabulary did not match."""
 STICKY_LANES: Final[frozenset[Lane]] = frozenset({"guide", "support"})
 """Lanes that keep a conversation for ``sticky_seconds``."""
-URGENT_CONFIDENCE: Final = 0.95
+URGENT_CONFIDENCE: Final = URGENT_SCORE
 """Confidence of the ``human`` candidate of an urgent message or a request for a person."""
-COMPLAINT_CONFIDENCE: Final = 0.85
+COMPLAINT_CONFIDENCE: Final = COMPLAINT_SCORE
 """Confidence of the ``human`` candidate of a complaint (strong: it leaves a sticky lane)."""
 LANE_OF_NLU_INTENT: Final[dict[str, Lane]] = {
     "apply": "guide",
@@ -68,8 +68,6 @@ LANE_OF_NLU_INTENT: Final[dict[str, Lane]] = {
 NEVER_STRONG: Final = frozenset({"faq", "help"})
 """Intents that never pull a conversation out of its sticky lane: a question asked in the middle of an
 application stays with the guide, which answers it or hands it to support."""
-COMPLAINT_STAYS_WITH: Final = frozenset({"resend_link", "form_help", "opt_out"})
-"""Intents whose own lane handles a complaint about them ("the link doesn't work")."""
 
 
 def sticky_lane(turn: TurnInput) -> Lane | None:

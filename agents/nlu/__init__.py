@@ -16,6 +16,9 @@ in the spirit of Rasa's (small components, each from data or a library):
    trained on the repository's examples and the tenant's FAQ, merged with
    the high-precision vocabulary rules of :mod:`agents.intents` (each
    intent scores the higher of its probability and its rule's confidence).
+   An opt-out or opt-in needs a rule or :data:`CLASSIFIER_ONLY_MINIMUM`; an
+   urgent message is ``human`` at :data:`URGENT_SCORE`, a complaint at
+   :data:`COMPLAINT_SCORE`.
    The best intent is kept at :data:`UNCLEAR_THRESHOLD` or above; below it
    the message is ``chat`` when its acts or entities show it was understood
    (a greeting, a yes, a bare name) and ``unclear`` otherwise.
@@ -45,8 +48,17 @@ RANKING_SIZE: Final = 4
 CHAT_THRESHOLD: Final = 0.65
 """The least probability at which the classifier's ``chat`` (nothing specific) is taken without an act or entity
 backing it; below it the message is ``unclear`` (gibberish lands in ``chat`` at about 0.5)."""
+CLASSIFIER_ONLY_MINIMUM: Final[dict[str, float]] = {"opt_out": 0.8, "opt_in": 0.8}
+"""Intents whose mistakes cost most (an opt-out silences the customer) need this much probability when no
+rule backs them; below it the classifier's score is not taken."""
+URGENT_SCORE: Final = 0.95
+"""The ``human`` score of an urgent message (the ``urgent`` act: a medical or safety emergency)."""
+COMPLAINT_SCORE: Final = 0.85
+"""The ``human`` score of a complaint (the ``complain`` act), unless the complaint is about the link or the
+form (:data:`COMPLAINT_STAYS_WITH`), whose own intent answers it."""
+COMPLAINT_STAYS_WITH: Final = frozenset({"resend_link", "form_help", "opt_out"})
 UNDERSTOOD_ACTS: Final[frozenset[str]] = frozenset(
-    {"affirm", "deny", "thanks", "greet", "goodbye", "small_talk", "refuse", "correct", "cancel", "skip"}
+    {"affirm", "deny", "thanks", "greet", "goodbye", "small_talk", "refuse", "correct", "cancel", "skip", "out_of_scope"}
 )
 """Acts that make a message understood even when no intent is confident (it is then ``chat``)."""
 
@@ -64,14 +76,32 @@ def _keyword_understanding(text: str) -> tuple[str, str] | None:
     return None
 
 
-def _scores(text: str, tenant: TenantConfig | None) -> tuple[dict[str, float], dict[str, str]]:
-    """Return each intent's score (the higher of classifier probability and rule confidence) and each rule's evidence."""
+def _scores(text: str, tenant: TenantConfig | None, acts: frozenset[str]) -> tuple[dict[str, float], dict[str, str]]:
+    """Return each intent's score and the evidence of the rules (and acts) that set one.
+
+    An intent scores the higher of the classifier's probability and its
+    rule's confidence (:func:`agents.intents.match_intents`), except that an
+    opt-out or opt-in from the classifier alone needs
+    :data:`CLASSIFIER_ONLY_MINIMUM`, a question-shaped message that is small
+    talk or out of scope gets no FAQ rule score, and the acts ``urgent`` and
+    ``complain`` raise ``human`` to :data:`URGENT_SCORE` / :data:`COMPLAINT_SCORE`.
+    """
     scores = dict(classifier_for(tenant).rank(text, top=len(INTENTS)))
+    for guarded, minimum in CLASSIFIER_ONLY_MINIMUM.items():
+        if scores.get(guarded, 0.0) < minimum:
+            scores[guarded] = 0.0
     evidence: dict[str, str] = {}
     if tenant is not None:
         for match in match_intents(text, tenant):
+            if match.evidence == "question" and acts & {"small_talk", "out_of_scope"}:
+                continue  # "how are you?" and "what's the weather?" are question-shaped, not FAQ questions
             scores[match.intent] = max(scores.get(match.intent, 0.0), match.confidence)
             evidence[match.intent] = match.evidence
+    top = max(scores, key=scores.__getitem__)
+    if "urgent" in acts and scores.get("human", 0.0) < URGENT_SCORE:
+        scores["human"], evidence["human"] = URGENT_SCORE, "act:urgent"
+    elif "complain" in acts and top not in COMPLAINT_STAYS_WITH and scores.get("human", 0.0) < COMPLAINT_SCORE:
+        scores["human"], evidence["human"] = COMPLAINT_SCORE, "act:complain"
     return scores, evidence
 
 
@@ -109,7 +139,7 @@ def understand(
             text=text, language=language, language_confidence=language_confidence, intent=intent, confidence=1.0,
             ranking=((intent, 1.0),), acts=acts, entities=entities, evidence=evidence,
         )  # fmt: skip
-    scores, rule_evidence = _scores(text, tenant)
+    scores, rule_evidence = _scores(text, tenant, acts)
     ranking = tuple(sorted(scores.items(), key=lambda kv: -kv[1])[:RANKING_SIZE])
     best, confidence = ranking[0]
     understood = bool(acts & UNDERSTOOD_ACTS) or not entities.is_empty()
