@@ -162,6 +162,8 @@ def _leading_name(tokens: list[str]) -> list[str] | None:
             break
         if token.casefold() in STOPWORDS or token.casefold() in TRAILING_FILLERS:
             break
+        if _common_word(token, len(taken)):  # "call me back", "my name is Dana and phone …"
+            break
         taken.append(token)
     return taken or None
 

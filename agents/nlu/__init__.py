@@ -51,6 +51,8 @@ backing it; below it the message is ``unclear`` (gibberish lands in ``chat`` at 
 CLASSIFIER_ONLY_MINIMUM: Final[dict[str, float]] = {"opt_out": 0.8, "opt_in": 0.8}
 """Intents whose mistakes cost most (an opt-out silences the customer) need this much probability when no
 rule backs them; below it the classifier's score is not taken."""
+NOT_FAQ_ACTS: Final = frozenset({"small_talk", "out_of_scope", "skip", "cancel", "refuse"})
+"""Acts that make a question-shaped message something other than a question for the FAQ."""
 URGENT_SCORE: Final = 0.95
 """The ``human`` score of an urgent message (the ``urgent`` act: a medical or safety emergency)."""
 COMPLAINT_SCORE: Final = 0.85
@@ -93,8 +95,8 @@ def _scores(text: str, tenant: TenantConfig | None, acts: frozenset[str]) -> tup
     evidence: dict[str, str] = {}
     if tenant is not None:
         for match in match_intents(text, tenant):
-            if match.evidence == "question" and acts & {"small_talk", "out_of_scope"}:
-                continue  # "how are you?" and "what's the weather?" are question-shaped, not FAQ questions
+            if match.evidence == "question" and acts & NOT_FAQ_ACTS:
+                continue  # "how are you?", "what's the weather?", "can we skip that?" are not FAQ questions
             scores[match.intent] = max(scores.get(match.intent, 0.0), match.confidence)
             evidence[match.intent] = match.evidence
     top = max(scores, key=scores.__getitem__)

@@ -41,6 +41,7 @@ YES_PHRASES: Final = (
     "go ahead", "do it", "sounds good", "that works", "please do", "this number", "this one", "same number",
     "that's fine", "that's right", "that's me", "that's correct", "that's my", "thats my", "it is", "of course",
     "send it", "let's do it", "lets do it", "let's go", "lets go", "use this", "use that", "why not", "works for me",
+    "go for it", "let's start", "lets start", "uh huh", "mm hmm", "yes please",
     "por supuesto", "está bien", "esta bien", "de acuerdo", "así es", "asi es", "ese es", "este número", "este numero",
     "me parece bien", "adelante", "hazlo",
 )  # fmt: skip
