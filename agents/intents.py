@@ -397,9 +397,14 @@ def apply_match(text: str) -> IntentMatch | None:
     return None
 
 
-def faq_match(text: str, tenant: TenantConfig) -> IntentMatch | None:
-    """Return the ``faq`` match: the tenant's FAQ (0.75), else a question or service word (0.6)."""
-    found = best_faq(text, tenant)
+def faq_match(text: str, tenant: TenantConfig, *, tenant_faq: bool = True) -> IntentMatch | None:
+    """Return the ``faq`` match: the tenant's FAQ (0.75), else a question or service word (0.6).
+
+    ``tenant_faq=False`` skips the tenant's FAQ entries (the fuzzy match is
+    the costliest rule; the NLU skips it for messages its classifier finds
+    nothing FAQ-like in).
+    """
+    found = best_faq(text, tenant) if tenant_faq else None
     if found:
         return IntentMatch("faq", "support", FAQ_TENANT, f"faq:{found.entry.question}")
     service = _phrase(" ".join(words(text)), SERVICE_WORDS)
@@ -410,7 +415,7 @@ def faq_match(text: str, tenant: TenantConfig) -> IntentMatch | None:
     return None
 
 
-def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
+def match_intents(text: str, tenant: TenantConfig, *, tenant_faq: bool = True) -> list[IntentMatch]:
     """Return every intent ``text`` signals, best first.
 
     Carrier keywords are not considered here (see :mod:`agents.keywords`).
@@ -418,6 +423,7 @@ def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
     Args:
         text: the turn's text.
         tenant: its FAQ feeds the ``faq`` intent.
+        tenant_faq: whether to match the tenant's FAQ entries (see :func:`faq_match`).
 
     Returns:
         At most one match per intent, ordered by confidence, ties broken by
@@ -430,7 +436,7 @@ def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
             human_match(text) or service_matter_match(text),
             resend_match(text),
             apply_match(text),
-            faq_match(text, tenant),
+            faq_match(text, tenant, tenant_faq=tenant_faq),
         )
         if m is not None
     ]

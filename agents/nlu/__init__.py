@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from agents.intents import match_intents
+from agents.text import looks_like_question
 from agents.keywords import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_form
 from agents.nlu.acts import detect_acts
 from agents.nlu.classifier import classifier_for
@@ -51,6 +52,9 @@ backing it; below it the message is ``unclear`` (gibberish lands in ``chat`` at 
 CLASSIFIER_ONLY_MINIMUM: Final[dict[str, float]] = {"opt_out": 0.8, "opt_in": 0.8}
 """Intents whose mistakes cost most (an opt-out silences the customer) need this much probability when no
 rule backs them; below it the classifier's score is not taken."""
+FAQ_LIKE: Final = 0.1
+"""The tenant's FAQ entries are matched (fuzzy, the costliest rule) only for a question-shaped message or one
+the classifier gives at least this ``faq`` probability; answers, names and greetings skip it."""
 NOT_FAQ_ACTS: Final = frozenset({"small_talk", "out_of_scope", "skip", "cancel", "refuse"})
 """Acts that make a question-shaped message something other than a question for the FAQ."""
 URGENT_SCORE: Final = 0.95
@@ -94,7 +98,8 @@ def _scores(text: str, tenant: TenantConfig | None, acts: frozenset[str]) -> tup
             scores[guarded] = 0.0
     evidence: dict[str, str] = {}
     if tenant is not None:
-        for match in match_intents(text, tenant):
+        faq_like = scores.get("faq", 0.0) >= FAQ_LIKE or looks_like_question(text)
+        for match in match_intents(text, tenant, tenant_faq=faq_like):
             if match.evidence == "question" and acts & NOT_FAQ_ACTS:
                 continue  # "how are you?", "what's the weather?", "can we skip that?" are not FAQ questions
             scores[match.intent] = max(scores.get(match.intent, 0.0), match.confidence)
