@@ -111,7 +111,7 @@ _SERVICE_MATTERS = (
     (
         "complaint",
         re.compile(
-            r"\b(?:complaint|complain|terrible|ridiculous|unacceptable|awful|a\s+joke|scam|"
+            r"\b(?:complaint|complain|terrible|ridiculous|unacceptable|awful|(?:is|what)\s+a\s+joke|scam|"
             r"queja|molest[oa]|plainte|reclamação)\b"
             r"|\bnobody\s+(?:called|answered|replied)|\bno\s+one\s+(?:called|answered|replied)"
             r"|\bbeen\s+waiting\b|\bstill\s+waiting\b"

@@ -14,7 +14,9 @@ that to a lane. Decisions, in order (first that applies wins):
    stays unless another enabled lane's candidate is *strong* (confidence ≥
    :data:`agents.intents.STRONG`) and beats the held lane's own, which routes
    there with reason ``match``. An urgent message, a complaint or a request
-   for a person is always strong (support); an FAQ question alone never is.
+   for a person is always strong (support); an FAQ question alone never is,
+   nor, in the guide, a yes that names the link ("yes text me the link"
+   answers the guide's offer to send it).
 4. **match**: the best candidate of an enabled lane with confidence ≥
    :data:`MATCH_THRESHOLD`.
 5. **default**: ``tenant.default_lane``, confidence 0.5 (intents ``chat`` and
@@ -66,6 +68,8 @@ LANE_OF_NLU_INTENT: Final[dict[str, Lane]] = {
 """The lane of each understood intent (``chat`` and ``unclear`` belong to none; ``help`` in words, such as
 "what can you do?", is answered by support; the whole-message HELP keyword by sms)."""
 NEVER_STRONG: Final = frozenset({"faq", "help"})
+AFFIRMED_IN_GUIDE: Final = frozenset({"resend_link"})
+"""Intents that do not pull a yes out of the guide: "yes text me the link" accepts the guide's offer."""
 """Intents that never pull a conversation out of its sticky lane: a question asked in the middle of an
 application stays with the guide, which answers it or hands it to support."""
 
@@ -187,8 +191,9 @@ def route(turn: TurnInput, handoff_to: Lane | None = None) -> Route:
     held = sticky_lane(turn)
     if held is not None:
         own = _in_lane(held, matches)
+        never = NEVER_STRONG | (AFFIRMED_IN_GUIDE if held == "guide" and "affirm" in turn.understanding.acts else set())
         elsewhere = next(
-            (m for m in matches if m.lane != held and m.confidence >= STRONG and m.intent not in NEVER_STRONG), None
+            (m for m in matches if m.lane != held and m.confidence >= STRONG and m.intent not in never), None
         )
         if elsewhere is not None and (own is None or elsewhere.confidence > own.confidence):
             return _matched(elsewhere)

@@ -40,7 +40,7 @@ YES_WORDS: Final = frozenset(
 YES_PHRASES: Final = (
     "go ahead", "do it", "sounds good", "that works", "please do", "this number", "this one", "same number",
     "that's fine", "that's right", "that's me", "that's correct", "that's my", "thats my", "it is", "of course",
-    "send it", "let's do it", "lets do it", "let's go", "lets go", "use this", "use that", "why not", "works for me",
+    "let's do it", "lets do it", "let's go", "lets go", "use this", "use that", "why not", "works for me",
     "go for it", "let's start", "lets start", "uh huh", "mm hmm", "yes please",
     "por supuesto", "está bien", "esta bien", "de acuerdo", "así es", "asi es", "ese es", "este número", "este numero",
     "me parece bien", "adelante", "hazlo",
@@ -79,7 +79,7 @@ _REFUSE = re.compile(
 )
 _COMPLAIN = re.compile(
     r"\b(?:complaint|complain|complaining|terrible|horrible|awful|ridiculous|unacceptable|worst|useless|"
-    r"frustrat\w*|annoy\w*|angry|upset|unhappy|disappointed|fed\s+up|scam|rip\s*off|a\s+joke|rude|disrespectful|"
+    r"frustrat\w*|annoy\w*|angry|upset|unhappy|disappointed|fed\s+up|scam|rip\s*off|(?:is|what)\s+a\s+joke|rude|disrespectful|"
     r"keeps?\s+(?:crashing|failing|freezing|breaking)|crash(?:es|ed|ing)?|not\s+working|doesn'?t\s+work|"
     r"don'?t\s+work|won'?t\s+(?:load|work|open)|broken|"
     r"nobody\s+(?:called|answered|replied|responded)|no\s+one\s+(?:called|answered|replied|responded)|"
