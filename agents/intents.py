@@ -98,7 +98,8 @@ _HUMAN_REQUEST = re.compile(
     r"|\b(?:want|need|get\s+me)\s+(?:a\s+|an\s+|to\s+talk\s+to\s+a\s+)?(?:human|person|agent|representative|rep)\b"
 )
 _HELP_OR_CALL = re.compile(
-    r"\b(?:need|want|get)\s+(?:some\s+)?help\b|\bhelp\s+me\b"
+    r"\b(?:need|want|get)\s+(?:some\s+)?help\b(?!\s+(?:to\s+)?(?:get|getting|apply|applying|sign|signing|buy|buying|find|finding))"
+    r"|\bhelp\s+me\b(?!\s+(?:to\s+)?(?:get|apply|sign|buy|find|choose|pick|with\s+(?:a|an|my|the)\s+(?:quote|application|policy)))"
     r"|\b(?:call|ring|phone)\s+me\b|\bcall\s+(?:me\s+)?back\b"
     r"|\b(?:ayuda|ayudame|ayúdame|aide|aidez|ajuda)\b"
 )
@@ -117,7 +118,7 @@ _SERVICE_MATTERS = (
             r"|\bbeen\s+waiting\b|\bstill\s+waiting\b"
         ),
     ),
-    ("charged", re.compile(r"\b(?:charged|charging|overcharged|double\s+charged|refund)\b")),
+    ("charged", re.compile(r"\b(?:charged|charging|overcharged|double\s+charged|refund|cobraron|cobrado|cobro|reembolso)\b")),
     (
         "policy change",
         re.compile(
@@ -133,7 +134,7 @@ _OPT_OUT = re.compile(
     r"|\b(?:don'?t|do\s+not|dont|never)\s+(?:text|message|msg|contact|txt)\s+me\b"
     r"|\b(?:remove|take)\s+me\s+(?:off|from)\b"
     r"|\bunsubscribe\s+me\b|\bopt\s+(?:me\s+)?out\b"
-    r"|\bno\s+more\s+(?:texts|messages|msgs|txts)\b"
+    r"|\bno\s+more\s+(?:texts|messages|msgs|txts)\b|\bno\s+m[aá]s\s+(?:mensajes|textos)\b"
     r"|\bno\s+me\s+(?:manden|envíen|envien|escriban)\b|\bne\s+plus\s+m'envoyer\b|\bpare\s+de\s+enviar\b"
 )
 OPT_OUT_POLITE: Final = frozenset({"please", "pls", "plz", "now", "thanks", "thank", "you", "thx", "ok"})
