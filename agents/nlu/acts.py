@@ -186,7 +186,9 @@ def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
         acts.add("complain")
     if _URGENT.search(phrase):
         acts.add("urgent")
-    if human_match(text) is not None:
+    person = human_match(text)
+    if person is not None and not (question and person.evidence.startswith(("word:", "typo:"))):
+        # "are your agents available in the evening?" names agents; it does not ask for one
         acts.add("ask_human")
     if _CANCEL.search(phrase):
         acts.add("cancel")
