@@ -34,13 +34,13 @@ from collections.abc import Sequence
 from typing import Final
 
 from agents.intents import match_intents
-from agents.text import looks_like_question
 from agents.keywords import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_form
 from agents.nlu.acts import detect_acts
 from agents.nlu.classifier import classifier_for
 from agents.nlu.entities import extract
 from agents.nlu.language import UNDETERMINED, detect_language, detector_for
 from agents.nlu.models import ACTS, INTENTS, Act, Correction, Entities, Understanding
+from agents.text import looks_like_question
 from state.tenant_config import TenantConfig
 
 UNCLEAR_THRESHOLD: Final = 0.45
