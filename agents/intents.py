@@ -36,7 +36,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from agents.faq import best_faq
 from agents.keywords import OPT_OUT_KEYWORDS
@@ -92,9 +96,12 @@ _HUMAN_REQUEST = re.compile(
     r"(?:someone|somebody|person|people|human|agent|rep|representative|operator|manager|staff)\b"
     r"|\b(?:connect|transfer|put)\s+me\s+(?:to|with|through)\b"
     r"|\b(?:want|need|get\s+me)\s+(?:a\s+|an\s+|to\s+talk\s+to\s+a\s+)?(?:human|person|agent|representative|rep)\b"
+    r"|\b(?:can|could)\s+(?:a\s+(?:real\s+)?(?:person|human|agent|rep)|someone|somebody|an\s+agent)\s+"
+    r"(?:tell|help|explain|answer|check|look|get\s+back)\b"
 )
 _HELP_OR_CALL = re.compile(
-    r"\b(?:need|want|get)\s+(?:some\s+)?help\b|\bhelp\s+me\b"
+    r"\b(?:need|want|get)\s+(?:some\s+)?help\b(?!\s+(?:to\s+)?(?:get|getting|apply|applying|sign|signing|buy|buying|find|finding))"
+    r"|\bhelp\s+me\b(?!\s+(?:to\s+)?(?:get|apply|sign|buy|find|choose|pick|with\s+(?:a|an|my|the)\s+(?:quote|application|policy)))"
     r"|\b(?:call|ring|phone)\s+me\b|\bcall\s+(?:me\s+)?back\b"
     r"|\b(?:ayuda|ayudame|ayúdame|aide|aidez|ajuda)\b"
 )
@@ -107,13 +114,13 @@ _SERVICE_MATTERS = (
     (
         "complaint",
         re.compile(
-            r"\b(?:complaint|complain|terrible|ridiculous|unacceptable|awful|a\s+joke|scam|"
+            r"\b(?:complaint|complain|terrible|ridiculous|unacceptable|awful|(?:is|what)\s+a\s+joke|scam|"
             r"queja|molest[oa]|plainte|reclamação)\b"
             r"|\bnobody\s+(?:called|answered|replied)|\bno\s+one\s+(?:called|answered|replied)"
             r"|\bbeen\s+waiting\b|\bstill\s+waiting\b"
         ),
     ),
-    ("charged", re.compile(r"\b(?:charged|charging|overcharged|double\s+charged|refund)\b")),
+    ("charged", re.compile(r"\b(?:charged|charging|overcharged|double\s+charged|refund|cobraron|cobrado|cobro|reembolso)\b")),
     (
         "policy change",
         re.compile(
@@ -129,7 +136,7 @@ _OPT_OUT = re.compile(
     r"|\b(?:don'?t|do\s+not|dont|never)\s+(?:text|message|msg|contact|txt)\s+me\b"
     r"|\b(?:remove|take)\s+me\s+(?:off|from)\b"
     r"|\bunsubscribe\s+me\b|\bopt\s+(?:me\s+)?out\b"
-    r"|\bno\s+more\s+(?:texts|messages|msgs|txts)\b"
+    r"|\bno\s+more\s+(?:texts|messages|msgs|txts)\b|\bno\s+m[aá]s\s+(?:mensajes|textos)\b"
     r"|\bno\s+me\s+(?:manden|envíen|envien|escriban)\b|\bne\s+plus\s+m'envoyer\b|\bpare\s+de\s+enviar\b"
 )
 OPT_OUT_POLITE: Final = frozenset({"please", "pls", "plz", "now", "thanks", "thank", "you", "thx", "ok"})
@@ -188,7 +195,8 @@ APPLY_PHRASES: Final = (
 )
 _APPLY_WANT = re.compile(
     r"\b(?:want|need|would\s+like|looking\s+for|interested\s+in)\s+(?:to\s+(?:get|buy)\s+)?"
-    r"(?:some\s+|a\s+|an\s+)?(?:life\s+|term\s+)?(?:insurance|coverage|policy|quote)\b"
+    r"(?:some\s+|a\s+|an\s+)?(?:\d[\d,.]*\s?(?:k|m|mil|thousand|million)?\s+(?:of\s+)?)?"
+    r"(?:life\s+|term\s+)?(?:insurance|coverage|policy|quote)\b"
 )
 APPLY_WEAK_WORDS: Final = ("form", "start", "quote", "interested", "coverage")
 _APPLY_REQUEST = re.compile(
@@ -260,19 +268,39 @@ class IntentMatch:
 
 
 def _typo_word(message_words: list[str], vocabulary: tuple[str, ...]) -> tuple[str, bool] | None:
-    """Return ``(vocabulary word, exact)`` for the first vocabulary word in the message, if any."""
+    """Return ``(vocabulary word, exact)`` for the first vocabulary word in the message, if any.
+
+    Typos are searched with rapidfuzz's ``process.extract`` (OSA distance at
+    most 2, in C) and then held to :func:`agents.text.is_typo_of`'s limits.
+    """
     for word in vocabulary:
         if word in message_words:
             return word, True
+    typos: set[str] = set()
+    for w in message_words:
+        if len(w) < MIN_TYPO_CHARS:
+            continue
+        for candidate, _, _ in process.extract(w, vocabulary, scorer=OSA.distance, score_cutoff=2, limit=None):
+            if is_typo_of(w, candidate):
+                typos.add(candidate)
     for word in vocabulary:
-        if any(is_typo_of(w, word) for w in message_words):
+        if word in typos:
             return word, False
     return None
 
 
+MIN_TYPO_CHARS: Final = 4
+"""Shorter message words are never a typo of a vocabulary word (typos need 5+ letters, one edit away)."""
+
+
+@lru_cache(maxsize=1024)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)")
+
+
 def _phrase(text: str, phrases: tuple[str, ...]) -> str | None:
     for phrase in phrases:
-        if re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", text):
+        if _phrase_pattern(phrase).search(text):
             return phrase
     return None
 
@@ -372,9 +400,14 @@ def apply_match(text: str) -> IntentMatch | None:
     return None
 
 
-def faq_match(text: str, tenant: TenantConfig) -> IntentMatch | None:
-    """Return the ``faq`` match: the tenant's FAQ (0.75), else a question or service word (0.6)."""
-    found = best_faq(text, tenant)
+def faq_match(text: str, tenant: TenantConfig, *, tenant_faq: bool = True) -> IntentMatch | None:
+    """Return the ``faq`` match: the tenant's FAQ (0.75), else a question or service word (0.6).
+
+    ``tenant_faq=False`` skips the tenant's FAQ entries (the fuzzy match is
+    the costliest rule; the NLU skips it for messages its classifier finds
+    nothing FAQ-like in).
+    """
+    found = best_faq(text, tenant) if tenant_faq else None
     if found:
         return IntentMatch("faq", "support", FAQ_TENANT, f"faq:{found.entry.question}")
     service = _phrase(" ".join(words(text)), SERVICE_WORDS)
@@ -385,7 +418,7 @@ def faq_match(text: str, tenant: TenantConfig) -> IntentMatch | None:
     return None
 
 
-def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
+def match_intents(text: str, tenant: TenantConfig, *, tenant_faq: bool = True) -> list[IntentMatch]:
     """Return every intent ``text`` signals, best first.
 
     Carrier keywords are not considered here (see :mod:`agents.keywords`).
@@ -393,6 +426,7 @@ def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
     Args:
         text: the turn's text.
         tenant: its FAQ feeds the ``faq`` intent.
+        tenant_faq: whether to match the tenant's FAQ entries (see :func:`faq_match`).
 
     Returns:
         At most one match per intent, ordered by confidence, ties broken by
@@ -405,7 +439,7 @@ def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
             human_match(text) or service_matter_match(text),
             resend_match(text),
             apply_match(text),
-            faq_match(text, tenant),
+            faq_match(text, tenant, tenant_faq=tenant_faq),
         )
         if m is not None
     ]

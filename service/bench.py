@@ -21,6 +21,9 @@ Prints a table and writes JSON. Figures:
 * ``durability_*`` (:mod:`service.bench_durability`): webhook latency with
   ``LANEWAY_ACCEPT_WAITAOF`` off and ``1,0``, under ``appendfsync everysec``
   and ``always``.
+* ``nlu_*`` (:mod:`service.bench_nlu`): what understanding one message costs
+  a turn (:func:`agents.nlu.understand`): p50/p99 per message over a
+  realistic message mix, wall and CPU time, training and warm-up time.
 * ``voice_*`` (:mod:`service.bench_voice`): Twilio Voice turn latency, webhook
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
@@ -40,6 +43,7 @@ import redis
 from jobs.runtime import build_runtime
 from service.bench_durability import bench_durability
 from service.bench_e2e import bench_end_to_end
+from service.bench_nlu import bench_nlu
 from service.bench_voice import CONCURRENT_CALLS, bench_voice
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
@@ -47,7 +51,7 @@ from state.redis_server import RedisServer
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
-SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "durability")
+SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "durability", "nlu")
 """What ``laneway bench --only`` can select."""
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
@@ -263,6 +267,7 @@ def _due_sweep_ms(rt, due: int) -> float:
 )
 @click.option("--trigger-idle", default=100_000, show_default=True, help="Idle conversations for the trigger sweep figure.")
 @click.option("--durability-requests", default=500, show_default=True, help="Webhooks per LANEWAY_ACCEPT_WAITAOF case.")
+@click.option("--nlu-repeats", default=50, show_default=True, help="Times each message of the NLU mix is understood.")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
     conversations: int,
@@ -277,9 +282,10 @@ def bench(
     only: tuple[str, ...],
     trigger_idle: int,
     durability_requests: int,
+    nlu_repeats: int,
     json_out: str,
 ) -> None:
-    """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency."""
+    """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency, NLU cost per message."""
     import logging
     from pathlib import Path
 
@@ -307,6 +313,8 @@ def bench(
         results |= bench_trigger_sweep(tenants_file.read_text(), large=trigger_idle)
     if "durability" in sections:
         results |= bench_durability(tenants_file, durability_requests)
+    if "nlu" in sections:
+        results |= bench_nlu(tenants_file.read_text(), repeats=nlu_repeats)
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")
