@@ -1,37 +1,43 @@
 """The support lane: answers from the tenant's FAQ, and hands over to a person.
 
-In order:
+In order (after the shared patterns of :mod:`agents.dialogue`: safety,
+languages, complaints):
 
 1. The conversation already waits for a person (``status ==
    "waiting_human"``): say nothing. The controller keeps the AI silent then
    too; this is the second lock.
-2. A request for a person (``route.intent == "human"`` or the words, see
-   :func:`agents.intents.human_match`): set ``status`` to ``waiting_human``
-   and ``handoff`` (reason ``customer_request``), reply ``tenant.human_handoff_text`` (once).
-3. The tenant's FAQ entry the message asks about (:func:`agents.faq.best_faq`,
-   at least ``tenant.faq_min_score``): its answer.
+2. A request for a person (``route.intent == "human"``, the ``ask_human``
+   act, or the words, see :func:`agents.intents.human_match`): set ``status``
+   to ``waiting_human`` and ``handoff`` (reason ``customer_request``), reply
+   ``tenant.human_handoff_text`` in the conversation's language (spoken
+   wording on a call).
+3. The tenant's FAQ entry the message asks about, in the conversation's
+   language (:func:`agents.faq.best_faq`): its answer; when the guide's
+   application is open, its pending question follows in the same reply
+   ("… Now, what's your last name?").
 4. Hand off to the guide if the message wants to apply, or carries on an
    application the guide started (and is not a question: "Smith", "yes").
-5. A thank-you or a greeting: a short friendly answer.
-6. Otherwise: offer a person ("Text AGENT").
+5. Thanks, a greeting, a goodbye or small talk: acknowledged.
+6. Otherwise the shared fallback: what the AI can help with, a person offered
+   after two misses, never the same words twice in a row.
 """
 
 from __future__ import annotations
 
-from agents.answers import is_acknowledgement, is_greeting
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
+from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
 from agents.faq import best_faq
 from agents.intents import apply_match, human_match
-from agents.lanes.common import intent_ops, lane_enabled, timestamp_value
+from agents.lanes.common import intent_ops, lane_enabled
+from agents.lanes.guide import resume_question
 from agents.text import looks_like_question
-from state.models import HandoffReason
-from state.patch import PatchOp, Replace
 
-NO_ANSWER_TEXT = "I'm not sure about that one. Text AGENT and a person will help."
-ACKNOWLEDGEMENT_TEXT = "You're welcome! Ask me anything else, or text AGENT to reach a person."
-GREETING_TEXT = "Hi! I'm {persona}. Ask me a question, or text AGENT to reach a person."
+NO_ANSWER_TEXT = "no_answer"
+"""Template key of the answer to a question the FAQ does not cover (:mod:`agents.templates`)."""
 
 APPLICATION_SLOTS = ("first_name", "last_name", "phone")
+
+__all__ = ["escalation_ops", "support_agent"]
 
 
 def _application_in_progress(turn: TurnInput) -> bool:
@@ -39,29 +45,25 @@ def _application_in_progress(turn: TurnInput) -> bool:
     state = turn.state
     if state.form_token:
         return False
-    return state.intent == "apply" or any(state.slots.get(k) for k in APPLICATION_SLOTS)
+    if state.dialogue.last_reply_key == "cancelled":
+        return False
+    return flow_open(turn) or any(state.slots.get(k) for k in APPLICATION_SLOTS)
 
 
-def _belongs_to_guide(turn: TurnInput) -> bool:
+def _belongs_to_guide(turn: TurnInput, d: Dialogue) -> bool:
     if not lane_enabled(turn, "guide"):
         return False
-    if apply_match(turn.text) is not None:
+    if d.parsed.intent == "apply" or apply_match(turn.text) is not None:
         return True
-    return _application_in_progress(turn) and not looks_like_question(turn.text)
-
-
-def escalation_ops(turn: TurnInput, reason: HandoffReason = "customer_request") -> list[PatchOp]:
-    """Return the ops that hand the conversation to a person.
-
-    ``replace`` on ``/status`` (``waiting_human``), ``/handoff``
-    (``requested_at``: ISO-8601 of ``turn.now``, and ``reason``) and ``/intent``
-    (``human``). The controller keeps the AI silent from then on.
-    """
-    return [
-        Replace(path="/status", value="waiting_human"),
-        Replace(path="/handoff", value={"requested_at": timestamp_value(turn.now), "reason": reason}),
-        *intent_ops(turn.state, "human"),
-    ]
+    if turn.state.form_token and turn.tenant.form is not None and d.parsed.intent in ("form_help", "resend_link"):
+        return True
+    if _application_in_progress(turn) and not looks_like_question(turn.text) and "question" not in d.acts:
+        entities = d.parsed.entities
+        return bool(
+            {"affirm", "deny", "correct", "refuse", "skip", "cancel"} & d.acts
+            or entities.first_name or entities.last_name or entities.phones or entities.emails
+        )
+    return False
 
 
 def support_agent(turn: TurnInput, route: Route) -> AgentResult:
@@ -69,8 +71,8 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
 
     Args:
         turn: the turn; reads ``state.status``, ``state.slots``,
-            ``state.intent``, ``state.form_token``, ``tenant.faq``,
-            ``tenant.faq_min_score``, ``tenant.human_handoff_text``, ``now``.
+            ``state.dialogue``, ``state.form_token``, ``tenant.faq`` (per
+            language), ``tenant.faq_min_score``, ``tenant.human_handoff_text``, ``now``.
         route: ``route.intent == "human"`` asks for a person.
 
     Returns:
@@ -80,21 +82,42 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         ``faq``. Nothing at all while waiting for a person. A ``guide``
         handoff for an application.
     """
-    tenant, state = turn.tenant, turn.state
+    state = turn.state
     if state.status == "waiting_human":
         return AgentResult()
+    d = Dialogue(turn)
 
-    if route.intent == "human" or human_match(turn.text) is not None:
-        return AgentResult(patch=escalation_ops(turn), outbound=[OutboundDraft(text=tenant.human_handoff_text)])
+    if route.intent == "human" or "ask_human" in d.acts or human_match(turn.text) is not None:
+        return hand_to_person(d)
 
-    answer = best_faq(turn.text, tenant)
+    answer = best_faq(turn.text, turn.tenant, d.language)
     if answer is not None:
-        return AgentResult(patch=intent_ops(state, "faq"), outbound=[OutboundDraft(text=answer.entry.answer)])
+        resume = resume_question(turn)
+        text = answer.entry.answer + (f" {resume}" if resume else "")
+        ops = intent_ops(state, "faq") + remember(turn, last_reply_key="faq")
+        return AgentResult(patch=ops, outbound=[OutboundDraft(text=text)])
 
-    if _belongs_to_guide(turn):
+    if _belongs_to_guide(turn, d):
         return AgentResult(handoff="guide")
-    if is_acknowledgement(turn.text):
-        return AgentResult(outbound=[OutboundDraft(text=ACKNOWLEDGEMENT_TEXT)])
-    if is_greeting(turn.text):
-        return AgentResult(outbound=[OutboundDraft(text=GREETING_TEXT.format(persona=tenant.persona))])
-    return AgentResult(patch=intent_ops(state, "faq"), outbound=[OutboundDraft(text=NO_ANSWER_TEXT)])
+    if "goodbye" in d.acts:
+        return AgentResult(patch=remember(turn, last_reply_key="goodbye"),
+                           outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
+    lead = social_lead(d)
+    if lead:
+        resume = resume_question(turn)
+        if resume:
+            text = lead + resume
+        elif "greet" in d.acts and not d.returning:
+            text = d.say("greeting_offer", abilities=d.abilities())
+        else:
+            text = lead + d.say("anything_else")
+        return AgentResult(patch=remember(turn, last_reply_key="social"), outbound=[OutboundDraft(text=text)])
+    if "affirm" in d.acts and state.dialogue.last_reply_key in ("faq", "social"):
+        return AgentResult(outbound=[OutboundDraft(text=d.say("anything_else"))])
+    if "deny" in d.acts and state.dialogue.last_reply_key in ("faq", "social", "goodbye"):
+        return AgentResult(outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
+    question = "question" in d.acts or looks_like_question(turn.text)
+    return fallback(d, resume_question(turn), unanswered=question)
+
+
+support_agent = with_dialogue(support_agent)

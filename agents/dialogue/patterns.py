@@ -1,0 +1,221 @@
+"""The shared dialogue patterns: safety, a person, complaints, fallbacks, small talk, opt-out words.
+
+Every lane answers through these instead of its own copies (Rasa CALM's
+"conversation repair" idea: correction, side question, cancel, chitchat,
+cannot-handle and human handoff are patterns, not per-flow code). Each
+function is pure and returns an :class:`~agents.base.AgentResult` (or ``None``
+when the pattern does not apply).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from agents.base import AgentResult, OutboundDraft, TurnInput
+from agents.dialogue.context import Dialogue, remember, unsupported_language
+from agents.keywords import keyword_form
+from agents.lanes.common import intent_ops, timestamp_value
+from agents.templates.catalog import LANGUAGE_NAMES
+from state.models import HandoffReason
+from state.patch import Append, PatchOp, Replace
+from state.tenant_config import SafetyRule
+
+PERSON_OFFER: Final = "person_offer"
+"""``dialogue.expected`` after the AI offered a person: a yes hands over."""
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
+
+
+def note_op(turn: TurnInput, text: str, author_id: str = "ai") -> PatchOp:
+    """Return the op that appends an internal note (never sent) to ``/notes``."""
+    return Append(path="/notes", value={"author_id": author_id, "text": text, "at": timestamp_value(turn.now)})
+
+
+def escalation_ops(turn: TurnInput, reason: HandoffReason = "customer_request") -> list[PatchOp]:
+    """Return the ops that hand the conversation to a person.
+
+    ``replace`` on ``/status`` (``waiting_human``), ``/handoff``
+    (``requested_at``: ISO-8601 of ``turn.now``, and ``reason``) and ``/intent``
+    (``human``). The controller keeps the AI silent from then on.
+    """
+    return [
+        Replace(path="/status", value="waiting_human"),
+        Replace(path="/handoff", value={"requested_at": timestamp_value(turn.now), "reason": reason}),
+        *intent_ops(turn.state, "human"),
+        *remember(turn, expected=None, misses=0),
+    ]
+
+
+def hand_to_person(d: Dialogue, reason: HandoffReason = "customer_request", note: str | None = None) -> AgentResult:
+    """Hand the conversation to a person and tell the customer (the tenant's text; on a call, spoken wording)."""
+    ops = escalation_ops(d.turn, reason)
+    if note:
+        ops.append(note_op(d.turn, note))
+    text = d.say("handoff_voice") if d.voice else d.text("human_handoff_text")
+    return AgentResult(patch=ops, outbound=[OutboundDraft(text=text)])
+
+
+# --- safety ----------------------------------------------------------------------------------
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w' ]+", " ", text.translate(_APOSTROPHES).casefold()).split())
+
+
+def _term_in(term: str, plain: str) -> bool:
+    return re.search(rf"(?<![\w']){re.escape(term)}(?![\w'])", plain) is not None
+
+
+def matching_safety_rule(turn: TurnInput, acts: frozenset[str]) -> SafetyRule | None:
+    """Return the tenant's first safety rule the message matches (a term, or the ``urgent`` act), or ``None``."""
+    plain = _plain(turn.text)
+    for rule in turn.tenant.safety:
+        if rule.on_urgent_act and "urgent" in acts:
+            return rule
+        if any(_term_in(_plain(term), plain) for term in rule.terms):
+            return rule
+    return None
+
+
+def safety_answer(d: Dialogue) -> AgentResult | None:
+    """The emergency line at once, and a person (reason ``urgent``), for an urgent message; else ``None``."""
+    rule = matching_safety_rule(d.turn, d.acts)
+    if rule is None:
+        return None
+    reply = rule.reply.get(d.language) or rule.reply[d.turn.tenant.default_language]
+    ops: list[PatchOp] = [note_op(d.turn, d.say("urgent_note", rule=rule.id), author_id="safety")]
+    if rule.escalate:
+        ops = escalation_ops(d.turn, "urgent") + ops
+    return AgentResult(patch=ops, outbound=[OutboundDraft(text=reply)])
+
+
+# --- languages and opt-out words -------------------------------------------------------------
+
+
+def language_answer(d: Dialogue) -> AgentResult | None:
+    """A message clearly in a language the tenant does not serve: a person, with a note; else ``None``."""
+    language = unsupported_language(d.turn)
+    if language is None:
+        return None
+    name = LANGUAGE_NAMES.get(language, language)
+    return hand_to_person_in(d, language, "language", d.say("language_note", language=name))
+
+
+def hand_to_person_in(d: Dialogue, language: str, reason: HandoffReason, note: str) -> AgentResult:
+    from agents.templates import has_language, render
+
+    ops = escalation_ops(d.turn, reason) + [note_op(d.turn, note)]
+    speak = language if has_language(language) else d.language
+    text = render(d.turn.tenant, speak, d.turn.channel, "language_unsupported")
+    return AgentResult(patch=ops, outbound=[OutboundDraft(text=text)])
+
+
+def opt_out_word(turn: TurnInput) -> str | None:
+    """Return the language whose configured opt-out keyword is the whole message, else ``None``.
+
+    Matched like carriers match STOP (:func:`agents.keywords.keyword_form`):
+    the whole message, case and surrounding punctuation ignored.
+    """
+    word = keyword_form(turn.text)
+    for language, pack in turn.tenant.translations.items():
+        if word in pack.opt_out_keywords:
+            return language
+    return None
+
+
+def opt_out_answer(turn: TurnInput) -> AgentResult | None:
+    """Opt the contact out for a tenant's own opt-out keyword (``BAJA``), confirming in that language."""
+    language = opt_out_word(turn)
+    if language is None:
+        return None
+    return AgentResult(
+        patch=[Replace(path="/opted_out", value=True), *intent_ops(turn.state, "opt_out")],
+        outbound=[OutboundDraft(text=turn.tenant.text_in("opt_out_text", language), bypass_opt_out=True)],
+    )
+
+
+# --- complaints and offers of a person ----------------------------------------------------------
+
+
+def complaint_answer(d: Dialogue) -> AgentResult:
+    """An apology and a person offered (a yes next turn hands over); never a sales pitch."""
+    return AgentResult(
+        patch=[*remember(d.turn, expected=PERSON_OFFER, misses=0, last_reply_key="complaint"), *intent_ops(d.turn.state, "complaint")],
+        outbound=[OutboundDraft(text=d.say("complaint", name=d.name_suffix))],
+    )
+
+
+def accepted_person_offer(d: Dialogue) -> bool:
+    """Whether the customer says yes to a person the AI just offered."""
+    return d.turn.state.dialogue.expected == PERSON_OFFER and "affirm" in d.acts and "deny" not in d.acts
+
+
+# --- fallbacks --------------------------------------------------------------------------------
+
+FALLBACK_KEYS: Final = (
+    "fallback_step", "fallback_step_again", "fallback_general", "fallback_general_again", "no_answer",
+)
+
+
+def fallback(d: Dialogue, question: str | None, expected: str | None = None, unanswered: bool = False) -> AgentResult:
+    """Say the message was not understood: restate ``question`` (the pending step) or list what the AI can do.
+
+    Args:
+        question: the pending step, restated; ``None`` lists what the AI can help with.
+        expected: the pending step's ``dialogue.expected``.
+        unanswered: the message was a clear question the AI has no answer for
+            ("I don't have an answer to that one") rather than not understood.
+
+    The second miss in a row offers a person (and a yes then hands over); the
+    same fallback is never sent twice in a row (the other wording is used).
+    Records ``dialogue.misses`` and ``dialogue.last_reply_key``.
+    """
+    state = d.turn.state.dialogue
+    misses = state.misses + 1
+    first = "fallback_step" if question else ("no_answer" if unanswered else "fallback_general")
+    again = "fallback_step_again" if question else "fallback_general_again"
+    key = first if misses < 2 else again
+    if key == state.last_reply_key:
+        key = first if key == again else again
+    text = d.say(key, question=question or "", abilities=d.abilities())
+    offers_person = key == again
+    next_expected = PERSON_OFFER if offers_person and not question else (expected if question else state.expected)
+    ops = remember(d.turn, misses=misses, last_reply_key=key, expected=next_expected)
+    if not any(op.path == "/dialogue/misses" for op in ops):
+        ops.append(Replace(path="/dialogue/misses", value=misses))
+    return AgentResult(patch=ops, outbound=[OutboundDraft(text=text.strip())])
+
+
+def is_fallback(result: AgentResult) -> bool:
+    """Whether ``result`` came from :func:`fallback` (it records ``/dialogue/misses``)."""
+    return any(op.path == "/dialogue/misses" and op.op == "replace" and op.value for op in result.patch)
+
+
+# --- small talk -------------------------------------------------------------------------------
+
+SOCIAL_ACTS: Final = frozenset({"thanks", "greet", "goodbye", "small_talk"})
+
+
+def social_lead(d: Dialogue) -> str:
+    """A short acknowledgement of thanks, a greeting or small talk (``""`` for none), to lead a reply."""
+    acts = d.acts
+    if "thanks" in acts:
+        return d.say("you_are_welcome")
+    if "small_talk" in acts:
+        return d.say("small_talk")
+    if "greet" in acts:
+        if d.returning:
+            return d.say("welcome_back", name=d.name_suffix)
+        return d.say("greeting")
+    return ""
+
+
+def is_only_social(d: Dialogue) -> bool:
+    """Whether the message is only thanks, a greeting, a goodbye or small talk (nothing else to act on)."""
+    parsed = d.parsed
+    entities = parsed.entities
+    has_entities = bool(
+        entities.first_name or entities.last_name or entities.phones or entities.emails or entities.dates
+        or entities.amounts_usd or entities.correction
+    )
+    return bool(d.acts & SOCIAL_ACTS) and not has_entities and parsed.intent in ("chat", "unclear") and "question" not in d.acts
