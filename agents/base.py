@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,9 @@ from state.screen import FormCommand, ScreenState
 from state.models import Channel, InboundMessage, Lane, SessionState
 from state.patch import PatchOp
 from state.tenant_config import TenantConfig
+
+if TYPE_CHECKING:
+    from agents.nlu.models import Understanding
 
 
 class AgentError(Exception):
@@ -130,6 +134,30 @@ class TurnInput:
     def channel(self) -> Channel:
         """Where this turn's replies go: the channel of its last message (``voice`` replies are spoken)."""
         return self.messages[-1].channel if self.messages else self.state.channel
+
+    @property
+    def expected(self) -> str | None:
+        """What the AI's last reply asked for (``state.dialogue.expected``: ``name``, ``phone``, …), or ``None``."""
+        dialogue = getattr(self.state, "dialogue", None)
+        return getattr(dialogue, "expected", None)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The tenant's languages (ISO 639-1, first is its main one); ``("en",)`` when it declares none."""
+        return tuple(getattr(self.tenant, "languages", None) or ("en",))
+
+    @cached_property
+    def understanding(self) -> Understanding:
+        """The turn's text understood (:func:`agents.nlu.understand`), computed once per turn and shared.
+
+        Read by the router, the lane agents and the LLM prompts, so every
+        path works from the same parse. Uses :attr:`text`, :attr:`tenant`,
+        :attr:`expected` and :attr:`languages`. Pure CPU (well under a
+        millisecond once :func:`agents.nlu.warm` ran).
+        """
+        from agents.nlu import understand
+
+        return understand(self.text, self.tenant, expected=self.expected, languages=self.languages)
 
 
 class Agent(Protocol):

@@ -5,9 +5,14 @@ Three shapes are understood, tried sentence by sentence:
 * **explicit**: "my name is Dana Smith", "call me Dana", "name: Dana Smith";
   up to three name words are taken, stopping at the first word that is not
   a name ("My name is Dana and I want to apply" gives Dana).
-* **introduced**: "I'm Dana", "it's dana", "this is Dana Smith"; the rest of
-  the sentence must be one to three name words, none of them a common word
-  ("I'm interested" and "it's expensive" are not names).
+* **introduced**: "I'm Dana", "it's dana", "this is Dana Smith" (Spanish
+  "soy …", French "c'est …"); the rest of the clause (up to a comma or an
+  "and") must be one to three name words, none of them a common word
+  ("I'm interested" and "it's expensive" are not names; "Hi I'm Dana
+  Whitfield, dana@… " gives Dana Whitfield).
+
+Spanish, French and Portuguese explicit forms ("me llamo …", "mi nombre es
+…", "je m'appelle …") are understood too.
 * **bare**: "Dana Smith" or "smith", accepted only when the caller is waiting
   for a name, under the same rule as *introduced*.
 
@@ -30,12 +35,17 @@ MAX_NAME_CHARS = 40
 _NAME_WORD = re.compile(r"^[^\W\d_]+(?:['\-][^\W\d_]+)*$")
 _SENTENCES = re.compile(r"[.!?;\n]+")
 _EXPLICIT = re.compile(
-    r"\b(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|name\s+is|name's|call\s+me|name\s*:)\s*(.*)$",
+    r"\b(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|name\s+is|name's|call\s+me|name\s*:|"
+    r"me\s+llamo|mi\s+nombre\s+es|je\s+m'appelle|meu\s+nome\s+[ée])\s*(.*)$",
     re.IGNORECASE,
 )
-_INTRODUCED = re.compile(r"^(?:i'm|i\s+am|im|it's|it\s+is|its|this\s+is)\s+(.*)$", re.IGNORECASE)
+_INTRODUCED = re.compile(r"^(?:i'm|i\s+am|im|it's|it\s+is|its|this\s+is|soy|c'est|je\s+suis|sou)\s+(.*)$", re.IGNORECASE)
+_CLAUSE_END = re.compile(r",|\s(?:and|but|&|y|pero|et)\s", re.IGNORECASE)
+"""Where an introduction's clause ends: "I'm Dana Whitfield, and I want …" gives "Dana Whitfield"."""
 
-LEADING_FILLERS = frozenset("hi hello hey hiya yo ok okay sure yes yeah yep so well oh um uh sorry".split())
+LEADING_FILLERS = frozenset(
+    "hi hello hey hiya yo ok okay sure yes yeah yep so well oh um uh sorry no nope actually oops hola bonjour".split()
+)
 TRAILING_FILLERS = frozenset("here please thanks thank thx ty".split())
 
 NOT_NAMES = STOPWORDS | frozenset(
@@ -154,13 +164,17 @@ def parse_name(text: str, expecting_name: bool) -> ParsedName | None:
             if tokens:
                 return _as_name(tokens, "explicit")
             continue
-        tokens = _strip_fillers(_tokens(sentence))
-        introduced = _INTRODUCED.match(" ".join(tokens))
+        raw = sentence.replace("\u2019", "'").split()
+        while raw and _clean_token(raw[0]).casefold() in LEADING_FILLERS:
+            raw = raw[1:]
+        introduced = _INTRODUCED.match(" ".join(raw))
         if introduced:
-            name = _whole_name(_strip_fillers(_tokens(introduced.group(1))))
+            clause = _CLAUSE_END.split(introduced.group(1), maxsplit=1)[0]
+            name = _whole_name(_strip_fillers(_tokens(clause)))
             if name:
                 return _as_name(name, "introduced")
             continue
+        tokens = _strip_fillers(_tokens(sentence))
         if expecting_name:
             name = _whole_name(tokens)
             if name:

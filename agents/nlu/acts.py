@@ -1,0 +1,192 @@
+"""Dialogue acts: what a message does (says yes, thanks, complains, corrects …), in English and Spanish.
+
+Acts are independent of the intent and of each other: "no thanks, bye" is
+``deny``, ``thanks`` and ``goodbye``. They are rules over the normalised
+words (:func:`agents.text.words`), short lists per language, because the acts
+are closed classes of short formulaic phrases (the way Rasa's CALM patterns
+recognise them), and the rules are exact where a classifier would guess:
+
+* ``affirm``/``deny``: the message opens with a yes/no word or is a yes/no
+  phrase ("yeah that's my cell", "ok do it", "sounds good", "claro",
+  "different number"); a negation in a short message makes it ``deny``,
+  never ``affirm``.
+* ``thanks``, ``greet``, ``goodbye``, ``small_talk``: formulas.
+* ``refuse``: declines to give something ("I'd rather not say").
+* ``correct``: the entities hold a correction (:mod:`agents.nlu.entities`).
+* ``complain``, ``urgent``, ``ask_human``: complaint words; an emergency
+  (medical or safety); a request for a person (:func:`agents.intents.human_match`).
+* ``cancel``, ``skip``: stops or skips the current flow ("never mind", "skip").
+* ``out_of_scope``: asks for something no tenant does (jokes, the weather).
+* ``question``: question-shaped (a ``?``, or an English or Spanish question word first).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from agents.intents import human_match
+from agents.nlu.models import Act, Entities
+from agents.text import words
+
+SHORT_ANSWER_WORDS: Final = 6
+"""A yes or no that opens a message counts when the message has at most this many words."""
+
+YES_WORDS: Final = frozenset(
+    "yes yeah yea yep yup ya yas yess yesss sure ok okay k kk y correct right fine affirmative absolutely "
+    "definitely certainly alright aight perfect great cool exactly indeed "
+    "si sí claro vale dale correcto exacto bueno listo oui sim".split()
+)
+YES_PHRASES: Final = (
+    "go ahead", "do it", "sounds good", "that works", "please do", "this number", "this one", "same number",
+    "that's fine", "that's right", "that's me", "that's correct", "that's my", "thats my", "it is", "of course",
+    "send it", "let's do it", "lets do it", "let's go", "lets go", "use this", "use that", "why not", "works for me",
+    "por supuesto", "está bien", "esta bien", "de acuerdo", "así es", "asi es", "ese es", "este número", "este numero",
+    "me parece bien", "adelante", "hazlo",
+)  # fmt: skip
+NO_WORDS: Final = frozenset("no nope nah nay n negative non não nao".split())
+NO_PHRASES: Final = (
+    "not really", "no way", "not now", "not yet", "different number", "another number", "not this one",
+    "not this number", "not that one", "wrong number", "don't", "do not", "i'd rather not", "otro número",
+    "otro numero", "todavía no", "todavia no", "aún no", "aun no",
+)  # fmt: skip
+NEGATIONS: Final = frozenset({"no", "not", "don't", "dont", "never", "nope", "nah", "nunca"})
+
+_THANKS = re.compile(
+    r"\b(?:thanks|thank\s+you|thank\s+u|thx|thnx|tks|ty|tysm|appreciate\s+it|much\s+appreciated|cheers|"
+    r"gracias|muchas\s+gracias|mil\s+gracias|merci|obrigad[oa])\b"
+)
+_GREET = re.compile(
+    r"^(?:hi|hii+|hello|helo|hey+|heya|hiya|yo|howdy|greetings|good\s+(?:morning|afternoon|evening|day)|"
+    r"hola|buen[oa]s(?:\s+(?:d[ií]as|tardes|noches))?|bonjour|ol[aá]|oi)\b"
+)
+_GOODBYE = re.compile(
+    r"\b(?:bye|goodbye|good\s+bye|bye\s+bye|see\s+(?:you|ya)|talk\s+(?:to\s+you\s+)?later|ttyl|have\s+a\s+(?:good|nice|great)\s+"
+    r"(?:day|one|night|evening|weekend)|good\s+night|that'?s\s+all|that\s+is\s+all|that'?s\s+it|"
+    r"adi[oó]s|chao|chau|hasta\s+luego|hasta\s+pronto|nos\s+vemos|eso\s+es\s+todo|au\s+revoir|tchau)\b"
+)
+_SMALL_TALK = re.compile(
+    r"\b(?:how\s+are\s+(?:you|u)|how\s+r\s+u|how'?s\s+it\s+going|how\s+is\s+it\s+going|how'?s\s+your\s+day|"
+    r"what'?s\s+up|wassup|sup|nice\s+(?:weather|day)|lol|lmao|haha+|hehe+|"
+    r"c[oó]mo\s+est[aá]s?|qu[eé]\s+tal|c[oó]mo\s+te\s+va|jaja+)\b"
+    r"|[\U0001F600-\U0001F64F]"
+)
+_REFUSE = re.compile(
+    r"\b(?:i'?d\s+rather\s+not|rather\s+not|prefer\s+not|i\s+don'?t\s+want\s+to\s+(?:give|share|say|tell|provide)|"
+    r"not\s+(?:comfortable|giving|sharing)|i\s+won'?t\s+(?:give|share|say|tell)|none\s+of\s+your\s+business|"
+    r"why\s+do\s+you\s+need|no\s+quiero\s+(?:dar|decir|compartir)|prefiero\s+no)\b"
+)
+_COMPLAIN = re.compile(
+    r"\b(?:complaint|complain|complaining|terrible|horrible|awful|ridiculous|unacceptable|worst|useless|"
+    r"frustrat\w*|annoy\w*|angry|upset|unhappy|disappointed|fed\s+up|scam|rip\s*off|a\s+joke|"
+    r"keeps?\s+(?:crashing|failing|freezing|breaking)|crash(?:es|ed|ing)?|not\s+working|doesn'?t\s+work|"
+    r"don'?t\s+work|won'?t\s+(?:load|work|open)|broken|"
+    r"nobody\s+(?:called|answered|replied|responded)|no\s+one\s+(?:called|answered|replied|responded)|"
+    r"been\s+waiting|still\s+waiting|waiting\s+for\s+(?:days|weeks|hours)|"
+    r"queja|quejarme|molest[oa]|enojad[oa]|p[eé]sim[oa]|horrible|no\s+funciona|nadie\s+me\s+(?:llam[oó]|contest[oó]))\b"
+)
+_URGENT = re.compile(
+    r"\b(?:emergency|urgent|urgently|911|chest\s+pains?|heart\s+attack|stroke|can'?t\s+breathe|cannot\s+breathe|"
+    r"trouble\s+breathing|short(?:ness)?\s+of\s+breath|bleeding|unconscious|passed\s+out|fainted|seizure|"
+    r"overdos\w*|suicid\w*|kill\s+myself|hurt\s+myself|end\s+my\s+life|severe\s+pain|allergic\s+reaction|"
+    r"anaphyla\w*|choking|poison\w*|"
+    r"emergencia|urgente|dolor\s+(?:de|en\s+el)\s+pecho|no\s+puedo\s+respirar|sangrando|sangrado|desmay\w*|"
+    r"infarto|convulsi\w*|suicidarme|sobredosis)\b"
+)
+_CANCEL = re.compile(
+    r"\b(?:never\s*mind|nvm|forget\s+it|forget\s+about\s+it|cancel(?:\s+(?:it|that|this|the\s+application|my\s+application))?|"
+    r"changed\s+my\s+mind|don'?t\s+want\s+to\s+(?:apply|continue|do\s+this)\s*(?:anymore)?|stop\s+the\s+application|"
+    r"olv[ií]dalo|cancelar|cancela|ya\s+no\s+quiero|cambi[eé]\s+de\s+opini[oó]n)\b"
+)
+_SKIP = re.compile(
+    r"^(?:skip|pass|next|next\s+question|skip\s+(?:it|this|that)(?:\s+(?:one|question))?|"
+    r"(?:i'?ll|i\s+will|can\s+i)\s+(?:do|answer|fill)\s+(?:that|this|it)\s+later|later|"
+    r"saltar|s[aá]ltalo|siguiente|omitir|paso|despu[eé]s)$"
+    r"|\b(?:skip\s+(?:this|that|it)|rather\s+skip)\b"
+)
+_OUT_OF_SCOPE = re.compile(
+    r"\b(?:weather|joke|jokes|recipe|pizza|sports?|score|bitcoin|crypto|stock\s+price|homework|poem|song|movie|"
+    r"tell\s+me\s+a\s+story|meaning\s+of\s+life|clima|chiste|receta)\b"
+)
+_QUESTION_WORDS: Final = frozenset(
+    "how what when where why who which can could do does did is are will would should "
+    "qué que cómo como cuándo cuando dónde donde cuánto cuanto cuánta cuanta cuántos cuantos por quién quien cuál cual "
+    "puedo puede hay tienen".split()
+)
+_SPANISH_ONLY_QUESTION_OPENERS: Final = frozenset({"que", "como", "cuando", "donde", "cuanto", "quien", "cual", "por"})
+
+
+def _is_question(text: str, ws: list[str]) -> bool:
+    if "?" in text or "¿" in text:
+        return True
+    if not ws:
+        return False
+    first = ws[0]
+    if first in _SPANISH_ONLY_QUESTION_OPENERS and len(ws) < 2:
+        return False
+    return first in _QUESTION_WORDS
+
+
+def _opens_with(phrase: str, options: tuple[str, ...]) -> bool:
+    return any(phrase == p or phrase.startswith(p + " ") for p in options)
+
+
+def _contains(phrase: str, options: tuple[str, ...]) -> bool:
+    padded = f" {phrase} "
+    return any(f" {p} " in padded for p in options)
+
+
+def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
+    """Return the dialogue acts ``text`` performs.
+
+    Args:
+        text: the message.
+        entities: its entities (a correction makes the ``correct`` act).
+
+    Returns:
+        A frozenset of :data:`agents.nlu.models.Act`; empty for a message that
+        only states something ("my wife wants coverage too").
+    """
+    ws = words(text)
+    phrase = " ".join(ws)
+    acts: set[Act] = set()
+    if not ws:
+        return frozenset()
+    question = _is_question(text, ws)
+    if question:
+        acts.add("question")
+    short = len(ws) <= SHORT_ANSWER_WORDS
+    negated = bool(NEGATIONS & set(ws))
+    lead = ws[1:] if ws[0] in {"oh", "well", "um", "uh", "hmm", "so", "and"} and len(ws) > 1 else ws
+    lead_phrase = " ".join(lead)
+    if lead[0] in NO_WORDS or (short and _opens_with(lead_phrase, NO_PHRASES)):
+        acts.add("deny")
+    elif not question and not negated and (
+        lead[0] in YES_WORDS or _opens_with(lead_phrase, YES_PHRASES) or (short and _contains(phrase, YES_PHRASES))
+    ):
+        acts.add("affirm")
+    if _THANKS.search(phrase):
+        acts.add("thanks")
+    if _GREET.search(phrase) or "👋" in text:
+        acts.add("greet")
+    if _GOODBYE.search(phrase):
+        acts.add("goodbye")
+    if _SMALL_TALK.search(phrase) or _SMALL_TALK.search(text):
+        acts.add("small_talk")
+    if _REFUSE.search(phrase):
+        acts.add("refuse")
+    if entities.correction is not None:
+        acts.add("correct")
+    if _COMPLAIN.search(phrase):
+        acts.add("complain")
+    if _URGENT.search(phrase):
+        acts.add("urgent")
+    if human_match(text) is not None:
+        acts.add("ask_human")
+    if _CANCEL.search(phrase):
+        acts.add("cancel")
+    if _SKIP.search(phrase):
+        acts.add("skip")
+    if _OUT_OF_SCOPE.search(phrase):
+        acts.add("out_of_scope")
+    return frozenset(acts)
