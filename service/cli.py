@@ -53,5 +53,10 @@ from service.route_eval import route_eval_command  # noqa: E402
 
 main.add_command(route_eval_command)  # `laneway route-eval`
 
+# Conversation scripts played through the real pipeline (service/conversation_eval.py).
+from service.conversation_eval import eval_command  # noqa: E402
+
+main.add_command(eval_command)  # `laneway eval`
+
 if __name__ == "__main__":  # `python -m service.cli …`, how `laneway run` starts its children
     main(prog_name="laneway")
