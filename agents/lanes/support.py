@@ -30,14 +30,16 @@ from agents.faq import best_faq
 from agents.intents import apply_match, human_match
 from agents.lanes.common import intent_ops, lane_enabled
 from agents.lanes.guide import resume_question
+from agents.templates import FALLBACK_STEMS
 from agents.text import looks_like_question
 
-NO_ANSWER_TEXT = "no_answer"
-"""Template key of the answer to a question the FAQ does not cover (:mod:`agents.templates`)."""
+NO_ANSWER_TEXT = "I don't have an answer to that one"
+"""How the answer to a question the FAQ does not cover starts (English; template ``no_answer``).
+Every fallback wording starts with one of :data:`agents.templates.FALLBACK_STEMS`."""
 
 APPLICATION_SLOTS = ("first_name", "last_name", "phone")
 
-__all__ = ["escalation_ops", "support_agent"]
+__all__ = ["FALLBACK_STEMS", "NO_ANSWER_TEXT", "escalation_ops", "support_agent"]
 
 
 def _application_in_progress(turn: TurnInput) -> bool:

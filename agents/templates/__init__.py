@@ -24,6 +24,19 @@ from agents.templates.catalog import CATALOG, Wording
 from state.models import Channel
 from state.tenant_config import TenantConfig
 
+FALLBACK_STEMS: Final = (
+    "Sorry, I didn't catch that",
+    "Sorry, I'm still not following",
+    "I'm sorry, I can't help with that one",
+    "I don't have an answer to that one",
+    "Perdón, no le entendí",
+    "Perdón, sigo sin entender",
+    "Lo siento, no puedo ayudar con eso",
+    "No tengo una respuesta para eso",
+)
+"""How every fallback reply (not understood, no answer) begins, in each built-in language:
+for counting fallbacks (``laneway eval``). Keep in step with the ``fallback_*`` and ``no_answer`` templates."""
+
 FALLBACK_LANGUAGE: Final = "en"
 """The catalog's complete language: every key has an English form."""
 
@@ -93,4 +106,4 @@ def has_language(language: str) -> bool:
     return language in CATALOG
 
 
-__all__ = ["FALLBACK_LANGUAGE", "english", "fill", "has_language", "render", "template"]
+__all__ = ["FALLBACK_LANGUAGE", "FALLBACK_STEMS", "english", "fill", "has_language", "render", "template"]
