@@ -43,14 +43,26 @@ from agents.dialogue.patterns import (
     social_lead,
 )
 
-FLOW_INTENTS = frozenset({"apply"})
-"""``state.intent`` values meaning a flow (the guide's application) is open."""
+FLOW_STEPS = frozenset({"name", "last_name", "phone", "confirm"})
+"""``dialogue.expected`` values of the guide's questions before the form link."""
 
 
 def flow_open(turn: TurnInput) -> bool:
-    """Whether the guide's application is under way: started, or its form open and not yet known submitted."""
+    """Whether the guide's application is under way: a question of it pending, or its form open and not submitted.
+
+    Reads ``state.dialogue.expected`` and ``state.form_token``, and the screen
+    (a submitted form closes the flow); an older conversation with no
+    ``expected`` counts as open while it has a first name and no link.
+    """
     state = turn.state
-    return state.intent in FLOW_INTENTS or bool(state.form_token) or bool(state.slots.get("first_name"))
+    if state.form_token:
+        return not (turn.screen is not None and turn.screen.submitted)
+    if state.dialogue.expected in FLOW_STEPS:
+        return True
+    return (
+        state.dialogue.expected is None and state.dialogue.last_reply_key is None
+        and bool(state.slots.get("first_name")) and state.intent == "apply"
+    )
 
 
 def before_lane(turn: TurnInput, route: Route) -> AgentResult | None:

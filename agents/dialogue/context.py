@@ -48,6 +48,10 @@ def conversation_language(turn: TurnInput) -> str:
     parsed = understood(turn)
     detected, confidence = parsed.language, parsed.language_confidence
     current = state.language if state.language in tenant.languages else None
+    if current is None:
+        greeting = greeting_language(turn.text, tenant.languages)
+        if greeting is not None:
+            return greeting
     if detected in tenant.languages and detected != current:
         if current is None and confidence >= LANGUAGE_MIN_CONFIDENCE:
             return detected
@@ -56,9 +60,30 @@ def conversation_language(turn: TurnInput) -> str:
     return current or tenant.default_language
 
 
+def greeting_language(text: str, languages: list[str]) -> str | None:
+    """The language of a bare greeting ("Hola", "Buenos días"), too short for a detector; ``None`` otherwise."""
+    from agents.templates.catalog import GREETING_WORDS
+
+    said = " ".join(words(text))
+    for language in languages:
+        if said in GREETING_WORDS.get(language, ()):
+            return language
+    return None
+
+
 def unsupported_language(turn: TurnInput) -> str | None:
-    """Return the language the customer clearly writes in when the tenant does not serve it, else ``None``."""
+    """Return the language the customer clearly writes in when the tenant does not serve it, else ``None``.
+
+    Asked of the wide detector (:mod:`agents.dialogue.foreign`) while the
+    conversation has no language yet; the NLU's own verdict otherwise.
+    """
     parsed = understood(turn)
+    if turn.state.language is None:
+        from agents.dialogue.foreign import foreign_language
+
+        found = foreign_language(turn.text, tuple(turn.tenant.languages))
+        if found is not None:
+            return found
     language = parsed.language
     if not language or language == "und" or language in turn.tenant.languages:
         return None
@@ -96,7 +121,7 @@ class Dialogue:
     def voice(self) -> bool:
         return self.turn.channel == "voice"
 
-    def say(self, key: str, **values: Any) -> str:
+    def say(self, key: str, /, **values: Any) -> str:
         """Render template ``key`` in the conversation's language, for the reply channel."""
         return render(self.turn.tenant, self.language, self.turn.channel, key, **values)
 

@@ -219,3 +219,16 @@ def is_only_social(d: Dialogue) -> bool:
         or entities.amounts_usd or entities.correction
     )
     return bool(d.acts & SOCIAL_ACTS) and not has_entities and parsed.intent in ("chat", "unclear") and "question" not in d.acts
+
+
+_PROGRESS = re.compile(
+    r"\bwhere\s+(?:were\s+we|was\s+i|are\s+we|did\s+we\s+leave\s+off)\b|\bwhat(?:'s|\s+is)?\s+next\b"
+    r"|\bwhat\s+now\b|\bnow\s+what\b|\bwhat\s+do\s+i\s+(?:do|need\s+to\s+do)\s+(?:now|next)\b"
+    r"|\bd[oó]nde\s+(?:est[aá]bamos|qued[eé]|quedamos)\b|\by\s+ahora\s+qu[eé]\b",
+    re.IGNORECASE,
+)
+
+
+def is_progress_question(text: str) -> bool:
+    """Whether the customer asks where the conversation stands ("where were we?", "what's next?")."""
+    return _PROGRESS.search(text) is not None

@@ -29,6 +29,7 @@ Before the customer opens the link there is no screen; the guide says where the 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Final
 
 from agents.base import AgentResult, OutboundDraft, TurnInput
@@ -57,6 +58,8 @@ WHICH_TO_FIX = english(WHICH_TO_FIX_KEY)
 """Their English text forms."""
 
 _FEET_INCHES = re.compile(r"^\s*(\d)\s*(?:'|’|ft\.?|feet|foot)\s*(?:(\d{1,2})\s*(?:\"|”|''|in\.?|inches|inch)?)?\s*$", re.I)
+_AGE_RANGE = re.compile(r"(\d{1,3})\s*(?:to|-|\u2013|and)\s*(\d{1,3})\s*years", re.I)
+"""An age range in a date field's help ("Applicants must be 18 to 75 years old.")."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -117,6 +120,19 @@ def value_problem(d: Dialogue, field: FormField, value: str) -> str | None:
             return d.say("form_invalid_number")
         if (field.min is not None and number < field.min) or (field.max is not None and number > field.max):
             return d.say("form_invalid_number_range", min=_fmt(field.min), max=_fmt(field.max))
+        return None
+    if field.type == "date":
+        try:
+            born = date.fromisoformat(value[:10])
+        except ValueError:
+            return d.say("form_invalid_date")
+        ages = _AGE_RANGE.search(field.help or "")
+        if ages:
+            today = d.turn.now.date()
+            age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            low, high = int(ages.group(1)), int(ages.group(2))
+            if not low <= age <= high:
+                return d.say("form_invalid_age", min=low, max=high)
         return None
     if field.type in ("select", "radio") and field.options and value not in field.options:
         return d.say("form_invalid_choice", options=", ".join(field.options))
@@ -308,10 +324,11 @@ def _after_submit(d: Dialogue, first_name: str | None) -> AgentResult:
     """Submitted: thanks and what happens next once; then answer questions instead of repeating it."""
     turn = d.turn
     name = f", {first_name}" if first_name else ""
-    if turn.state.dialogue.last_reply_key not in ("form_submitted", "after_submit"):
+    answer = best_faq(turn.text, turn.tenant, d.language)
+    first_time = turn.state.dialogue.last_reply_key not in ("form_submitted", "after_submit")
+    if first_time and answer is None and "question" not in d.acts:
         return AgentResult(patch=remember(turn, expected=None, last_reply_key="form_submitted"),
                            outbound=[OutboundDraft(text=d.say("form_submitted", name=name))])
-    answer = best_faq(turn.text, turn.tenant, d.language)
     if answer is not None:
         text = answer.entry.answer
     elif "thanks" in d.acts or "goodbye" in d.acts:

@@ -34,19 +34,21 @@ before that, it says where the link went and offers to send it again.
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, fallback, flow_open, hand_to_person, is_only_social, remember, social_lead, with_dialogue
-from agents.dialogue.patterns import PERSON_OFFER
+from agents.dialogue.patterns import PERSON_OFFER, is_progress_question
 from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
 from agents.lanes.form_guide import guide_from_screen
 from agents.lanes.common import form_link, intent_ops, lane_enabled, sender_number, slot_op
-from agents.names import ParsedName
-from agents.phone import last_four, looks_like_number_attempt, normalize_phone
+from agents.names import NOT_NAMES, ParsedName, parse_name
+from agents.phone import last_four, looks_like_number_attempt, normalize_phone, without_phone_numbers
 from agents.text import looks_like_question
 from state.models import SessionState
 from state.patch import PatchOp, Replace
@@ -192,6 +194,8 @@ def _infer_correction_slot(d: Dialogue, slots: dict[str, str]) -> tuple[str, str
     if correction is None or not correction.new:
         return None
     slot, new, old = correction.slot, correction.new.strip(), (correction.old or "").strip()
+    if slot is None and not old:
+        return None  # "I'm Elle Ross" after a restart: a name given, handled as one
     if slot is None:
         for key in ("first_name", "last_name", "email", "phone"):
             if old and slots.get(key, "").casefold() == old.casefold():
@@ -208,7 +212,27 @@ def _infer_correction_slot(d: Dialogue, slots: dict[str, str]) -> tuple[str, str
         return None
     if slot == "phone":
         new = normalize_phone(new) or ""
+    if slot == "last_name":
+        parts = new.split()
+        first = slots.get("first_name", "")
+        if len(parts) > 1 and parts[0].casefold() == first.casefold():
+            new = " ".join(parts[1:])
+    if slot == "first_name" and len(new.split()) > 1 and old and slots.get("last_name", "").casefold() == " ".join(new.split()[1:]).casefold():
+        new = new.split()[0]
     return (slot, new) if new else None
+
+
+def _accent_correction(d: Dialogue, slots: dict[str, str]) -> tuple[str, str] | None:
+    """A name re-typed with its accents ("es José con acento" for Jose): the slot and the accented value."""
+    for word in re.findall(r"[^\W\d_]+", d.turn.text):
+        plain = unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+        if plain == word:
+            continue
+        for key in NAME_SLOTS:
+            value = slots.get(key, "")
+            if value and value.casefold() == plain.casefold() and value != word:
+                return key, word[0].upper() + word[1:]
+    return None
 
 
 def _plausible_birth_date(value: date, today: date) -> bool:
@@ -216,10 +240,77 @@ def _plausible_birth_date(value: date, today: date) -> bool:
     return MIN_APPLICANT_AGE <= age <= MAX_APPLICANT_AGE
 
 
+_CHUNKS = re.compile(r"[,;]|\s[-\u2013\u2014]\s")
+_EMAILS = re.compile(r"\S+@\S+")
+
+
+NOT_NAMES_ES = frozenset(
+    "quiero aplicar solicitar solicitud seguro vida hola gracias si sí no ayuda precio cuanto cuánto cuesta "
+    "necesito quisiera información informacion agente persona buenas buenos dias días tardes noches por favor "
+    "bien vale claro perdón perdon es con acento mi nombre soy".split()
+)
+"""Spanish words that are never names in these conversations (the English list is :data:`agents.names.NOT_NAMES`)."""
+_NAME_WORDS = r"([A-Z\u00c0-\u00de][\w'\u2019-]+)((?:\s+[A-Z\u00c0-\u00de][\w'\u2019-]+){1,2})(?:\s+(?i:here))?\s*$"
+_INTRODUCED_NAME = re.compile(r"\b(?i:i'm|i am|im|this is|it's|its|my name is|name is|name:?|soy|me llamo)\s+" + _NAME_WORDS)
+_BARE_NAME = re.compile(r"^" + _NAME_WORDS)
+
+
+def _not_name(word: str) -> bool:
+    w = word.casefold()
+    return w in NOT_NAMES or w in NOT_NAMES_ES
+
+
+def _clean_name(value: str | None) -> str | None:
+    """``value`` without words that are never names ("Grant Phone" -> "Grant")."""
+    if not value:
+        return None
+    kept = [w for w in value.split() if not _not_name(w)]
+    return " ".join(kept) or None
+
+
+def _capitalized_name(chunk: str) -> tuple[str, str | None] | None:
+    """A name typed capitalized ("Leo Park", "I'm Nina Park"), even when a word of it is also a common word."""
+    chunk = chunk.strip().rstrip(".!")
+    m = _INTRODUCED_NAME.search(chunk) or _BARE_NAME.match(chunk)
+    if m is None:
+        return None
+    first, rest = m.group(1), m.group(2).split()
+    if _not_name(first) or first.casefold() in {"i", "im"}:
+        return None
+    return first, " ".join(rest)
+
+
+def message_name(d: Dialogue, slots: dict[str, str]) -> tuple[str | None, str | None]:
+    """The first and last name the message gives: the NLU's, else :func:`agents.names.parse_name` clause by clause.
+
+    A bare name ("Leo Park") counts while a name is asked for, or in a first
+    message that wants to apply ("Hey, Chris Park. Need life insurance").
+    Never from an email address or a phone number.
+    """
+    entities = d.parsed.entities
+    first, last = _clean_name(entities.first_name), _clean_name(entities.last_name)
+    if first or last:
+        return first, last
+    for chunk in _CHUNKS.split(_EMAILS.sub(" ", d.turn.text)):
+        for sentence in re.split(r"[.!?]+", chunk):
+            found = _capitalized_name(sentence)
+            if found is not None:
+                return found
+    expected = d.turn.state.dialogue.expected
+    expecting = expected in ("name", "last_name") or (
+        not slots.get("first_name") and (d.parsed.intent == "apply" or apply_match(d.turn.text) is not None)
+    )
+    text = without_phone_numbers(_EMAILS.sub(" ", d.turn.text))
+    for chunk in _CHUNKS.split(text):
+        name = parse_name(chunk, expecting_name=expecting)
+        if name is not None and not _not_name(name.first):
+            return name.first, _clean_name(name.last)
+    return None, None
+
+
 def _names_from(d: Dialogue, slots: dict[str, str]) -> dict[str, str]:
     """The name slots this message sets (see :func:`merge_name`)."""
-    entities = d.parsed.entities
-    first, last = entities.first_name, entities.last_name
+    first, last = message_name(d, slots)
     if not first and not last:
         return {}
     expected = d.turn.state.dialogue.expected
@@ -228,9 +319,8 @@ def _names_from(d: Dialogue, slots: dict[str, str]) -> dict[str, str]:
         return {"last_name": last} if not known_last or expected == "last_name" else {}
     if known_first and known_last and expected not in ("name", "last_name"):
         return {}  # both known; only a correction changes them
-    waiting = expected in ("name", "last_name", None) or not known_first or not known_last
     shape = "bare" if expected == "last_name" and not last else "explicit"
-    return merge_name(slots, ParsedName(first, last, shape)) if waiting else {}
+    return merge_name(slots, ParsedName(first, last, shape))
 
 
 def _amount_text(amount: int) -> str:
@@ -278,7 +368,7 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
             slots[key] = value
             collected = True
 
-    correction = _infer_correction_slot(d, slots)
+    correction = _infer_correction_slot(d, slots) or _accent_correction(d, slots)
     corrected: str | None = None
     if correction is not None:
         slot, new = correction
@@ -321,6 +411,11 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
         noted.append("coverage_amount")
 
     pending = step_question(d, slots, said_no=said_no and not collected)
+    if pending is None and d.voice and not said_yes and expected not in ("phone", "confirm"):
+        # On a call the link goes by text: say the number back and text it once the caller agrees.
+        pending = ("confirm", d.say("offer_own_number", last4=last_four(slots["phone"])))
+        if slots.get("phone") and slots["phone"] != state.slots.get("phone"):
+            pass  # keep the number just given; a yes sends to it
 
     if not collected:
         early = _repair(d, route, started, pending)
@@ -407,7 +502,9 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             patch=[*remember(turn, expected=step, last_reply_key="faq"), *intent_ops(state, "apply")],
             outbound=[OutboundDraft(text=f"{answer.entry.answer} {resume}")],
         )
-    if asks and not started and lane_enabled(turn, "support") and parsed.intent != "apply" and apply_match(turn.text) is None:
+    if asks and not started and lane_enabled(turn, "support") and (
+        parsed.intent != "apply" or answer is not None and "question" in acts
+    ) and apply_match(turn.text) is None:
         return AgentResult(handoff="support")
     if answer is not None:
         invite = d.say("intro") + d.say("ask_full_name")
@@ -416,6 +513,26 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             outbound=[OutboundDraft(text=f"{answer.entry.answer} {invite}")],
         )
 
+    if is_progress_question(turn.text) and started and step is not None:
+        return AgentResult(
+            patch=remember(turn, expected=step, last_reply_key=f"ask_{step}"),
+            outbound=[OutboundDraft(text=social_lead(d) + d.say("where_we_were") + question)],
+        )
+    if "deny" in acts and step == "name" and not ({"affirm", "question"} & acts) and (
+        {"thanks", "goodbye"} & acts or len(turn.text.split()) <= 2
+    ):
+        return AgentResult(
+            patch=[*remember(turn, expected=None, last_reply_key="cancelled", misses=0), *intent_ops(state, "chat")],
+            outbound=[OutboundDraft(text=d.say("no_problem", name=d.name_suffix))],
+        )
+    if parsed.intent == "human" and "question" not in acts and not (d.acts & {"affirm", "deny"}):
+        # The classifier's best guess is "wants a person" (frustration, a complaint): apologise, offer one.
+        sorry = d.say("complaint", name=d.name_suffix)
+        if started and step is not None:
+            sorry = d.say("sorry", name=d.name_suffix) + d.say("resume", question=question[0].lower() + question[1:]) \
+                + " " + d.say("offer_person")
+        return AgentResult(patch=remember(turn, expected=PERSON_OFFER if not started else step, last_reply_key="complaint"),
+                           outbound=[OutboundDraft(text=sorry)])
     if "goodbye" in acts and not ({"affirm", "deny"} & acts):
         return AgentResult(
             patch=remember(turn, last_reply_key="goodbye"),
@@ -428,6 +545,12 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             outbound=[OutboundDraft(text=lead + question)],
         )
 
+    if not started and parsed.intent == "unclear" and not acts and apply_match(turn.text) is None \
+            and not is_first_in_lane(state):
+        return fallback(d, None)
+    if not started and parsed.intent == "unclear" and not acts and apply_match(turn.text) is None \
+            and turn.state.turn_count <= 1 and len(turn.text.split()) >= 3:
+        return fallback(d, None)
     if not started:
         return None  # a first message: the guide introduces itself and asks for the name
     if ({"affirm", "deny"} & acts) and step in ("confirm", "phone"):

@@ -19,7 +19,8 @@ keyword when a tenant's own opt-out word was used (:mod:`agents.dialogue`).
 from __future__ import annotations
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
-from agents.dialogue import Dialogue, fallback, with_dialogue
+from agents.dialogue import Dialogue, fallback, remember, with_dialogue
+from agents.dialogue.patterns import PERSON_OFFER
 from agents.intents import resend_match
 from agents.lanes.common import form_link, intent_ops, lane_enabled
 from state.patch import Replace
@@ -53,9 +54,12 @@ def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
     d = Dialogue(turn)
     intent = route.intent
     if intent == "opt_out":
+        # On a call "don't text me" is honoured the same way, and answered in spoken words with another way to help.
+        text = d.say("opt_out_voice") if d.voice else d.text("opt_out_text")
         return AgentResult(
-            patch=[Replace(path="/opted_out", value=True), *intent_ops(state, intent)],
-            outbound=[OutboundDraft(text=d.text("opt_out_text"), bypass_opt_out=True)],
+            patch=[Replace(path="/opted_out", value=True), *intent_ops(state, intent),
+                   *remember(turn, expected=PERSON_OFFER if d.voice else None)],
+            outbound=[OutboundDraft(text=text, bypass_opt_out=True)],
         )
     if intent == "opt_in":
         return AgentResult(
@@ -64,9 +68,8 @@ def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
         )
     if intent == "help":
         # Carriers (CTIA) expect HELP answered even for an opted-out contact.
-        return AgentResult(
-            patch=intent_ops(state, intent), outbound=[OutboundDraft(text=d.text("help_text"), bypass_opt_out=True)]
-        )
+        text = d.say("help_voice", abilities=d.abilities()) if d.voice else d.text("help_text")
+        return AgentResult(patch=intent_ops(state, intent), outbound=[OutboundDraft(text=text, bypass_opt_out=True)])
     if intent == "resend_link" or resend_match(turn.text) is not None:
         again = link_again(turn)
         if again is not None:

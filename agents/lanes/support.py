@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
+from agents.dialogue.patterns import complaint_answer, is_progress_question
 from agents.faq import best_faq
 from agents.intents import apply_match, human_match
 from agents.lanes.common import intent_ops, lane_enabled
@@ -38,6 +39,8 @@ NO_ANSWER_TEXT = "I don't have an answer to that one"
 Every fallback wording starts with one of :data:`agents.templates.FALLBACK_STEMS`."""
 
 APPLICATION_SLOTS = ("first_name", "last_name", "phone")
+HUMAN_MIN_CONFIDENCE = 0.7
+"""The NLU's confidence (0-1) in ``human`` at which support hands over without being asked twice."""
 
 __all__ = ["FALLBACK_STEMS", "NO_ANSWER_TEXT", "escalation_ops", "support_agent"]
 
@@ -59,13 +62,7 @@ def _belongs_to_guide(turn: TurnInput, d: Dialogue) -> bool:
         return True
     if turn.state.form_token and turn.tenant.form is not None and d.parsed.intent in ("form_help", "resend_link"):
         return True
-    if _application_in_progress(turn) and not looks_like_question(turn.text) and "question" not in d.acts:
-        entities = d.parsed.entities
-        return bool(
-            {"affirm", "deny", "correct", "refuse", "skip", "cancel"} & d.acts
-            or entities.first_name or entities.last_name or entities.phones or entities.emails
-        )
-    return False
+    return _application_in_progress(turn) and not looks_like_question(turn.text) and "question" not in d.acts
 
 
 def support_agent(turn: TurnInput, route: Route) -> AgentResult:
@@ -89,7 +86,9 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult()
     d = Dialogue(turn)
 
-    if route.intent == "human" or "ask_human" in d.acts or human_match(turn.text) is not None:
+    if route.intent == "human" or "ask_human" in d.acts or human_match(turn.text) is not None or (
+        d.parsed.intent == "human" and d.parsed.confidence >= HUMAN_MIN_CONFIDENCE
+    ):
         return hand_to_person(d)
 
     answer = best_faq(turn.text, turn.tenant, d.language)
@@ -118,6 +117,13 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult(outbound=[OutboundDraft(text=d.say("anything_else"))])
     if "deny" in d.acts and state.dialogue.last_reply_key in ("faq", "social", "goodbye"):
         return AgentResult(outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
+    if is_progress_question(turn.text):
+        resume = resume_question(turn)
+        if resume:
+            return AgentResult(patch=remember(turn, last_reply_key="progress"),
+                               outbound=[OutboundDraft(text=social_lead(d) + resume)])
+    if d.parsed.intent == "human" and "question" not in d.acts:
+        return complaint_answer(d)  # the classifier's best guess is "wants a person": apologise and offer one
     question = "question" in d.acts or looks_like_question(turn.text)
     return fallback(d, resume_question(turn), unanswered=question)
 

@@ -84,7 +84,7 @@ def template(tenant: TenantConfig, language: str | None, channel: Channel, key: 
     raise KeyError(f"no template {key!r}")
 
 
-def render(tenant: TenantConfig, language: str | None, channel: Channel, key: str, **values: object) -> str:
+def render(tenant: TenantConfig, language: str | None, channel: Channel, key: str, /, **values: object) -> str:
     """Return template ``key`` rendered with ``values`` (see the module doc for the lookup). Pure.
 
     ``persona`` and ``display_name`` are always available as placeholders.

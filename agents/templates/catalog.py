@@ -129,6 +129,17 @@ EN: Final[dict[str, Wording]] = {
         "say agent and I can connect you, or tell me more.",
     ),
     "sorry": "I'm sorry about that{name}. ",
+    "offer_person": ("If you'd rather, reply AGENT and a person will help.", "If you'd rather, say agent and I can connect you with a person."),
+    "no_problem": (
+        "No problem{name}. I'm here if you change your mind: text APPLY any time, or ask me a question.",
+        "No problem{name}. I'm here if you change your mind: just say apply any time, or ask me a question.",
+    ),
+    "help_voice": "This is {persona}. I can {abilities}. What can I do for you?",
+    "opt_out_voice": (
+        "Understood, I won't text you.",
+        "Understood, I won't send you any texts. A licensed agent can help you by phone or email instead: "
+        "just say agent and I can connect you with a person.",
+    ),
     "handoff_voice": "Of course. A person from our team will follow up with you shortly by text.",
     "language_unsupported": (
         "Thanks for your message. A person from our team will reply to you here shortly.",
@@ -164,6 +175,8 @@ EN: Final[dict[str, Wording]] = {
     "form_invalid_number": "it needs a number.",
     "form_invalid_height": "it's in inches, so {feet} feet {inches} would be {total}.",
     "form_invalid_choice": "please pick one of: {options}.",
+    "form_invalid_date": "please enter a date like 1985-03-14.",
+    "form_invalid_age": "applicants must be {min} to {max} years old, so please check the year.",
     "form_invalid_email": "please enter an email address like name@example.com.",
     "form_invalid_phone": "please enter a 10-digit phone number.",
     "form_invalid_format": "please check the format.",
@@ -272,6 +285,17 @@ ES: Final[dict[str, Wording]] = {
         "Lamento mucho eso{name}. Una persona de nuestro equipo puede resolverlo: diga agente y le comunico, o cuénteme más.",
     ),
     "sorry": "Lamento mucho eso{name}. ",
+    "offer_person": ("Si prefiere, responda AGENTE y una persona le ayudará.", "Si prefiere, diga agente y le comunico con una persona."),
+    "no_problem": (
+        "Está bien{name}. Aquí estoy si cambia de opinión: escriba SOLICITAR cuando quiera, o hágame una pregunta.",
+        "Está bien{name}. Aquí estoy si cambia de opinión: diga solicitar cuando quiera, o hágame una pregunta.",
+    ),
+    "help_voice": "Habla {persona}. Puedo {abilities}. ¿En qué le puedo ayudar?",
+    "opt_out_voice": (
+        "Entendido, no le enviaré mensajes.",
+        "Entendido, no le enviaré mensajes. Un agente con licencia puede ayudarle por teléfono o correo: "
+        "diga agente y le comunico con una persona.",
+    ),
     "handoff_voice": "Claro. Una persona de nuestro equipo le contactará en breve por mensaje.",
     "language_unsupported": "Gracias por su mensaje. Una persona de nuestro equipo le responderá en breve.",
     "no_answer": "No tengo una respuesta para eso. Puedo {abilities}.",
@@ -293,6 +317,8 @@ ES: Final[dict[str, Wording]] = {
     "form_invalid_number": "necesita un número.",
     "form_invalid_height": "va en pulgadas, así que {feet} pies {inches} serían {total}.",
     "form_invalid_choice": "elija una de: {options}.",
+    "form_invalid_date": "escriba una fecha como 1985-03-14.",
+    "form_invalid_age": "los solicitantes deben tener de {min} a {max} años; revise el año.",
     "form_invalid_email": "escriba un correo como nombre@ejemplo.com.",
     "form_invalid_phone": "escriba un número de 10 dígitos.",
     "form_invalid_format": "revise el formato.",
@@ -314,3 +340,11 @@ LANGUAGE_NAMES: Final[dict[str, str]] = {
     "ja": "Japanese", "pl": "Polish", "nl": "Dutch", "hi": "Hindi",
 }
 """English names of languages, for the operator's note."""
+
+GREETING_WORDS: Final[dict[str, frozenset[str]]] = {
+    "en": frozenset({"hi", "hello", "hey", "hi there", "hello there", "good morning", "good afternoon", "good evening"}),
+    "es": frozenset({"hola", "buenas", "buenos dias", "buenos días", "buenas tardes", "buenas noches", "hola buenas",
+                     "hola buenos dias", "hola buenos días", "hola buenas tardes", "saludos"}),
+}
+"""Whole-message greetings per language: the one case where a message is too short for the
+language detector and still says which language the customer speaks."""

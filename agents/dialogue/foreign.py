@@ -1,0 +1,55 @@
+"""Telling a language the tenant does not serve (French to an English-and-Spanish tenant).
+
+The NLU's detector chooses only among the tenant's languages (and English),
+which is what keeps short messages accurate, and is why it cannot say "this is
+French". This module asks a second ``lingua`` detector over
+:data:`WIDE_LANGUAGES`, built in low-accuracy mode (trigram models only,
+loaded on first use: a few MB, well under a millisecond per message of a few
+words). It is consulted only for a conversation whose language is not yet
+known and a message of at least :data:`MIN_WORDS` words.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+WIDE_LANGUAGES: Final = ("en", "es", "fr", "pt", "de", "it", "vi", "zh", "ko", "ru", "ar", "tl")
+"""Languages commonly written to US businesses; a message in one a tenant lacks goes to a person."""
+MIN_CONFIDENCE: Final = 0.9
+"""Least lingua confidence (0-1) for the verdict."""
+MIN_WORDS: Final = 3
+
+_lock = threading.Lock()
+_detector: list[object] = []
+
+
+def _wide_detector():
+    if _detector:
+        return _detector[0]
+    with _lock:
+        if not _detector:
+            from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+            chosen = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in WIDE_LANGUAGES]
+            _detector.append(LanguageDetectorBuilder.from_languages(*chosen).with_low_accuracy_mode().build())
+    return _detector[0]
+
+
+def foreign_language(text: str, served: tuple[str, ...] | list[str]) -> str | None:
+    """Return the ISO 639-1 code of the language ``text`` is clearly written in when not in ``served``, else ``None``.
+
+    Args:
+        text: the customer's message.
+        served: the tenant's languages.
+    """
+    if len(text.split()) < MIN_WORDS:
+        return None
+    values = _wide_detector().compute_language_confidence_values(text)
+    if not values:
+        return None
+    best = values[0]
+    code = best.language.iso_code_639_1.name.lower()
+    if best.value < MIN_CONFIDENCE or code in served:
+        return None
+    return code
