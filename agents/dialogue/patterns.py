@@ -232,3 +232,15 @@ _PROGRESS = re.compile(
 def is_progress_question(text: str) -> bool:
     """Whether the customer asks where the conversation stands ("where were we?", "what's next?")."""
     return _PROGRESS.search(text) is not None
+
+
+UNCLEAR_CHAT_CONFIDENCE: Final = 0.5
+"""A ``chat`` intent below this confidence, with no social act, is as good as not understood."""
+
+
+def is_unclear(d: Dialogue) -> bool:
+    """Whether the message was not understood: intent ``unclear``, or a weak ``chat`` with no greeting, thanks or yes."""
+    parsed = d.parsed
+    if d.acts & (SOCIAL_ACTS | {"affirm", "question", "ask_human", "urgent", "complain"}):
+        return False
+    return parsed.intent == "unclear" or (parsed.intent == "chat" and parsed.confidence < UNCLEAR_CHAT_CONFIDENCE)

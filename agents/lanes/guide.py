@@ -42,7 +42,7 @@ from datetime import date
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, fallback, flow_open, hand_to_person, is_only_social, remember, social_lead, with_dialogue
-from agents.dialogue.patterns import PERSON_OFFER, is_progress_question
+from agents.dialogue.patterns import PERSON_OFFER, is_progress_question, is_unclear
 from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
 from agents.lanes.form_guide import guide_from_screen
@@ -62,6 +62,8 @@ LINK_HERE = "link_here"
 NAME_SLOTS = ("first_name", "last_name")
 STEPS = ("name", "last_name", "phone", "confirm")
 """``dialogue.expected`` values of the guide's questions before the link."""
+STRONG_APPLY = 0.8
+"""An application request this sure (:func:`agents.intents.apply_match`) keeps an FAQ-like first question with the guide."""
 MIN_APPLICANT_AGE = 16
 MAX_APPLICANT_AGE = 110
 
@@ -466,6 +468,8 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
     state = turn.state
     expected = state.dialogue.expected
     step, question = pending if pending else (None, "")
+    if pending is None and "affirm" in acts:
+        return None  # everything is collected and the customer agrees: the link goes out
 
     if "ask_human" in acts or (route.intent == "human" and parsed.intent == "human"):
         if lane_enabled(turn, "support"):
@@ -502,9 +506,11 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             patch=[*remember(turn, expected=step, last_reply_key="faq"), *intent_ops(state, "apply")],
             outbound=[OutboundDraft(text=f"{answer.entry.answer} {resume}")],
         )
-    if asks and not started and lane_enabled(turn, "support") and (
-        parsed.intent != "apply" or answer is not None and "question" in acts
-    ) and apply_match(turn.text) is None:
+    applying = apply_match(turn.text)
+    strongly_applying = applying is not None and applying.confidence >= STRONG_APPLY
+    if asks and not started and lane_enabled(turn, "support") and not strongly_applying and (
+        parsed.intent != "apply" or (answer is not None and "question" in acts)
+    ):
         return AgentResult(handoff="support")
     if answer is not None:
         invite = d.say("intro") + d.say("ask_full_name")
@@ -545,11 +551,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             outbound=[OutboundDraft(text=lead + question)],
         )
 
-    if not started and parsed.intent == "unclear" and not acts and apply_match(turn.text) is None \
-            and not is_first_in_lane(state):
-        return fallback(d, None)
-    if not started and parsed.intent == "unclear" and not acts and apply_match(turn.text) is None \
-            and turn.state.turn_count <= 1 and len(turn.text.split()) >= 3:
+    if not started and is_unclear(d) and apply_match(turn.text) is None:
         return fallback(d, None)
     if not started:
         return None  # a first message: the guide introduces itself and asks for the name
