@@ -326,7 +326,7 @@ def _after_submit(d: Dialogue, first_name: str | None) -> AgentResult:
     name = f", {first_name}" if first_name else ""
     answer = best_faq(turn.text, turn.tenant, d.language)
     first_time = turn.state.dialogue.last_reply_key not in ("form_submitted", "after_submit")
-    if first_time and answer is None and "question" not in d.acts:
+    if first_time and answer is None:
         return AgentResult(patch=remember(turn, expected=None, last_reply_key="form_submitted"),
                            outbound=[OutboundDraft(text=d.say("form_submitted", name=name))])
     if answer is not None:

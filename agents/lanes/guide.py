@@ -293,7 +293,7 @@ def message_name(d: Dialogue, slots: dict[str, str]) -> tuple[str | None, str | 
     first, last = _clean_name(entities.first_name), _clean_name(entities.last_name)
     if first or last:
         return first, last
-    for chunk in _CHUNKS.split(_EMAILS.sub(" ", d.turn.text)):
+    for chunk in _CHUNKS.split(without_phone_numbers(_EMAILS.sub(" ", d.turn.text))):
         for sentence in re.split(r"[.!?]+", chunk):
             found = _capitalized_name(sentence)
             if found is not None:

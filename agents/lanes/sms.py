@@ -34,7 +34,7 @@ def link_again(turn: TurnInput) -> AgentResult | None:
     from agents.lanes.guide import deliver_link
 
     link = form_link(turn.public_base_url, state.form_token)
-    drafts = deliver_link(turn, state.slots.get("phone"), state.slots.get("first_name"), link, "", "link_again")
+    drafts = deliver_link(turn, state.slots.get("phone"), state.slots.get("first_name"), link, "", "link_again_full")
     return AgentResult(patch=intent_ops(state, "resend_link"), outbound=drafts)
 
 

@@ -48,6 +48,7 @@ EN: Final[dict[str, Wording]] = {
         "I sent your application link earlier. Say resend if you'd like it again.",
     ),
     "link_again": ("Here it is again: {link}", "I've texted the link to you again."),
+    "link_again_full": ("Here's your application link again: {link}", "I've texted your application link to you again."),
     "link_open_hint": (
         "Open the link whenever you're ready, and I'll guide you through each page.",
         "Open the link in the text whenever you're ready, and I'll guide you through each page.",
@@ -109,7 +110,7 @@ EN: Final[dict[str, Wording]] = {
     # --- small talk, thanks, greetings, goodbyes, returns ---------------------------------------
     "you_are_welcome": "You're welcome! ",
     "anything_else": ("Anything else I can help with?", "Is there anything else I can help with?"),
-    "greeting": ("Hi! I'm {persona}. ", "Hi! I'm {persona}. "),
+    "greeting": "Hi! ",
     "greeting_offer": (
         "Hi! I'm {persona}. I can {abilities}. What can I do for you?",
         "Hi! I'm {persona}. I can {abilities}. What can I do for you?",
@@ -220,6 +221,7 @@ ES: Final[dict[str, Wording]] = {
         "Ya le envié el enlace de su solicitud. Diga reenviar si lo quiere otra vez.",
     ),
     "link_again": ("Aquí está otra vez: {link}", "Le envié el enlace otra vez por mensaje."),
+    "link_again_full": ("Aquí está otra vez el enlace de su solicitud: {link}", "Le envié otra vez el enlace de su solicitud por mensaje."),
     "link_open_hint": "Abra el enlace cuando quiera y le guiaré en cada página.",
     "noted": "Anoté su {items}. ",
     "corrected_name": "Entendido: {new}, no {old}. ",
@@ -271,7 +273,7 @@ ES: Final[dict[str, Wording]] = {
     "item_coverage_amount": "monto de cobertura",
     "you_are_welcome": "¡De nada! ",
     "anything_else": "¿Le puedo ayudar con algo más?",
-    "greeting": "¡Hola! Soy {persona}. ",
+    "greeting": "¡Hola! ",
     "greeting_offer": "¡Hola! Soy {persona}. Puedo {abilities}. ¿En qué le ayudo?",
     "goodbye": "Gracias por escribir a {display_name}. ¡Que le vaya bien{name}!",
     "small_talk": "¡Muy bien, gracias por preguntar! ",
