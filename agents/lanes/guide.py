@@ -551,6 +551,11 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             outbound=[OutboundDraft(text=lead + question)],
         )
 
+    if started and step is not None and (parsed.intent == "apply" or "affirm" in acts) and not ({"deny", "question"} & acts) \
+            and step not in ("confirm", "phone"):
+        lead = d.say("affirm_lead") if "affirm" in acts else ""
+        return AgentResult(patch=[*remember(turn, expected=step, last_reply_key=f"ask_{step}"), *intent_ops(state, "apply")],
+                           outbound=[OutboundDraft(text=lead + question)])
     if not started and is_unclear(d) and apply_match(turn.text) is None:
         return fallback(d, None)
     if not started:

@@ -109,6 +109,7 @@ EN: Final[dict[str, Wording]] = {
     "item_coverage_amount": "coverage amount",
     # --- small talk, thanks, greetings, goodbyes, returns ---------------------------------------
     "you_are_welcome": "You're welcome! ",
+    "affirm_lead": "Great! ",
     "anything_else": ("Anything else I can help with?", "Is there anything else I can help with?"),
     "greeting": "Hi! ",
     "greeting_offer": (
@@ -120,7 +121,7 @@ EN: Final[dict[str, Wording]] = {
     "welcome_back": "Welcome back{name}! ",
     "where_we_were": "We were at: ",
     "handback": "Thanks for waiting{name}. I'm back with you after {operator}'s note. ",
-    "handback_plain": "Thanks for waiting{name}, I'm back with you. ",
+    "handback_plain": "Thanks for waiting{name}, I'm back with you after your chat with our team. ",
     "operator": "our team",
     # --- complaints, people, safety, languages --------------------------------------------------
     "complaint": (
@@ -272,6 +273,7 @@ ES: Final[dict[str, Wording]] = {
     "item_date_of_birth": "fecha de nacimiento",
     "item_coverage_amount": "monto de cobertura",
     "you_are_welcome": "¡De nada! ",
+    "affirm_lead": "¡Perfecto! ",
     "anything_else": "¿Le puedo ayudar con algo más?",
     "greeting": "¡Hola! ",
     "greeting_offer": "¡Hola! Soy {persona}. Puedo {abilities}. ¿En qué le ayudo?",
@@ -280,7 +282,7 @@ ES: Final[dict[str, Wording]] = {
     "welcome_back": "¡Bienvenido de nuevo{name}! ",
     "where_we_were": "Estábamos en: ",
     "handback": "Gracias por esperar{name}. Sigo con usted después de la nota de {operator}. ",
-    "handback_plain": "Gracias por esperar{name}, sigo con usted. ",
+    "handback_plain": "Gracias por esperar{name}, sigo con usted después de su conversación con nuestro equipo. ",
     "operator": "nuestro equipo",
     "complaint": (
         "Lamento mucho eso{name}. Una persona de nuestro equipo puede resolverlo: responda AGENTE y le comunico, o cuénteme más aquí.",
