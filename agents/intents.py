@@ -36,7 +36,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from agents.faq import best_faq
 from agents.keywords import OPT_OUT_KEYWORDS
@@ -188,7 +192,8 @@ APPLY_PHRASES: Final = (
 )
 _APPLY_WANT = re.compile(
     r"\b(?:want|need|would\s+like|looking\s+for|interested\s+in)\s+(?:to\s+(?:get|buy)\s+)?"
-    r"(?:some\s+|a\s+|an\s+)?(?:life\s+|term\s+)?(?:insurance|coverage|policy|quote)\b"
+    r"(?:some\s+|a\s+|an\s+)?(?:\d[\d,.]*\s?(?:k|m|mil|thousand|million)?\s+(?:of\s+)?)?"
+    r"(?:life\s+|term\s+)?(?:insurance|coverage|policy|quote)\b"
 )
 APPLY_WEAK_WORDS: Final = ("form", "start", "quote", "interested", "coverage")
 _APPLY_REQUEST = re.compile(
@@ -260,19 +265,39 @@ class IntentMatch:
 
 
 def _typo_word(message_words: list[str], vocabulary: tuple[str, ...]) -> tuple[str, bool] | None:
-    """Return ``(vocabulary word, exact)`` for the first vocabulary word in the message, if any."""
+    """Return ``(vocabulary word, exact)`` for the first vocabulary word in the message, if any.
+
+    Typos are searched with rapidfuzz's ``process.extract`` (OSA distance at
+    most 2, in C) and then held to :func:`agents.text.is_typo_of`'s limits.
+    """
     for word in vocabulary:
         if word in message_words:
             return word, True
+    typos: set[str] = set()
+    for w in message_words:
+        if len(w) < MIN_TYPO_CHARS:
+            continue
+        for candidate, _, _ in process.extract(w, vocabulary, scorer=OSA.distance, score_cutoff=2, limit=None):
+            if is_typo_of(w, candidate):
+                typos.add(candidate)
     for word in vocabulary:
-        if any(is_typo_of(w, word) for w in message_words):
+        if word in typos:
             return word, False
     return None
 
 
+MIN_TYPO_CHARS: Final = 4
+"""Shorter message words are never a typo of a vocabulary word (typos need 5+ letters, one edit away)."""
+
+
+@lru_cache(maxsize=1024)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)")
+
+
 def _phrase(text: str, phrases: tuple[str, ...]) -> str | None:
     for phrase in phrases:
-        if re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", text):
+        if _phrase_pattern(phrase).search(text):
             return phrase
     return None
 

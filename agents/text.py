@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
@@ -34,8 +35,12 @@ STOPWORDS = frozenset(
 """Function words: no meaning of their own when comparing a message with an FAQ."""
 
 
+@lru_cache(maxsize=512)
 def normalize(text: str) -> str:
-    """Return ``text`` NFKC-normalised, case-folded, with plain apostrophes and single spaces."""
+    """Return ``text`` NFKC-normalised, case-folded, with plain apostrophes and single spaces.
+
+    Cached (the router, the NLU and the lanes normalise the same turn text many times).
+    """
     text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
     return " ".join(text.split())
 
@@ -44,8 +49,20 @@ def words(text: str) -> list[str]:
     """Return the words of ``text``, normalised, in order (apostrophes kept inside words).
 
     ``"Didn't get the LINK!"`` gives ``["didn't", "get", "the", "link"]``.
+    A new list each call (the parse itself is cached).
     """
-    return _WORD.findall(normalize(text))
+    return list(_words(text))
+
+
+@lru_cache(maxsize=512)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(normalize(text)))
+
+
+def forget_texts() -> None:
+    """Empty the per-text caches of :func:`normalize` and :func:`words` (benchmarks, tests)."""
+    normalize.cache_clear()
+    _words.cache_clear()
 
 
 def content_words(text: str) -> list[str]:
@@ -58,8 +75,12 @@ def has_phrase(text: str, phrase: str) -> bool:
 
     Both are normalised; whitespace inside ``phrase`` matches any whitespace.
     """
-    pattern = r"(?<!\w)" + r"\s+".join(re.escape(p) for p in normalize(phrase).split()) + r"(?!\w)"
-    return re.search(pattern, normalize(text)) is not None
+    return _phrase_pattern(phrase).search(normalize(text)) is not None
+
+
+@lru_cache(maxsize=4096)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(p) for p in normalize(phrase).split()) + r"(?!\w)")
 
 
 def typo_distance_limit(word: str) -> int:
@@ -83,8 +104,11 @@ def is_typo_of(candidate: str, word: str) -> bool:
     """
     if candidate == word:
         return True
-    limit = typo_distance_limit(word)
-    if limit == 0 or abs(len(candidate) - len(word)) > limit:
+    size = len(word)
+    if size < 5:  # typo_distance_limit, inlined: the router calls this for every word pair
+        return False
+    limit = 1 if size < 8 else 2
+    if abs(len(candidate) - size) > limit:
         return False
     return OSA.distance(candidate, word, score_cutoff=limit) <= limit
 

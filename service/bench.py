@@ -18,6 +18,9 @@ Prints a table and writes JSON. Figures:
   with 10 and with 100,000 idle conversations in ``lw:triggers:due``, none
   due, in ms per sweep, and their ratio; and ms per due conversation of a sweep
   that fires in 200 (:func:`bench_trigger_sweep`).
+* ``nlu_*`` (:mod:`service.bench_nlu`): what understanding one message costs
+  a turn (:func:`agents.nlu.understand`): p50/p99 per message over a
+  realistic message mix, wall and CPU time, training and warm-up time.
 * ``voice_*`` (:mod:`service.bench_voice`): Twilio Voice turn latency, webhook
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
@@ -36,6 +39,7 @@ import redis
 
 from jobs.runtime import build_runtime
 from service.bench_e2e import bench_end_to_end
+from service.bench_nlu import bench_nlu
 from service.bench_voice import CONCURRENT_CALLS, bench_voice
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
@@ -43,7 +47,7 @@ from state.redis_server import RedisServer
 from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
-SECTIONS = ("controller", "e2e", "memory", "voice", "triggers")
+SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "nlu")
 """What ``laneway bench --only`` can select."""
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
@@ -258,6 +262,7 @@ def _due_sweep_ms(rt, due: int) -> float:
     "--only", multiple=True, type=click.Choice(SECTIONS), help="Run only these sections (repeatable); default: all."
 )
 @click.option("--trigger-idle", default=100_000, show_default=True, help="Idle conversations for the trigger sweep figure.")
+@click.option("--nlu-repeats", default=50, show_default=True, help="Times each message of the NLU mix is understood.")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
     conversations: int,
@@ -271,9 +276,10 @@ def bench(
     voice_calls: int,
     only: tuple[str, ...],
     trigger_idle: int,
+    nlu_repeats: int,
     json_out: str,
 ) -> None:
-    """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency."""
+    """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency, NLU cost per message."""
     import logging
     from pathlib import Path
 
@@ -299,6 +305,8 @@ def bench(
         results |= bench_voice(tenants_file, voice_turns, concurrency=voice_calls)
     if "triggers" in sections:
         results |= bench_trigger_sweep(tenants_file.read_text(), large=trigger_idle)
+    if "nlu" in sections:
+        results |= bench_nlu(tenants_file.read_text(), repeats=nlu_repeats)
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")

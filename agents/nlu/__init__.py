@@ -30,7 +30,6 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from agents.faq import best_faq
 from agents.intents import match_intents
 from agents.keywords import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_form
 from agents.nlu.acts import detect_acts
@@ -66,14 +65,13 @@ def _keyword_understanding(text: str) -> tuple[str, str] | None:
 
 
 def _scores(text: str, tenant: TenantConfig | None) -> tuple[dict[str, float], dict[str, str]]:
-    """Return each intent's score (the higher of classifier probability and rule confidence) and the rule evidence."""
+    """Return each intent's score (the higher of classifier probability and rule confidence) and each rule's evidence."""
     scores = dict(classifier_for(tenant).rank(text, top=len(INTENTS)))
     evidence: dict[str, str] = {}
     if tenant is not None:
         for match in match_intents(text, tenant):
-            if match.confidence >= scores.get(match.intent, 0.0):
-                scores[match.intent] = match.confidence
-                evidence[match.intent] = match.evidence
+            scores[match.intent] = max(scores.get(match.intent, 0.0), match.confidence)
+            evidence[match.intent] = match.evidence
     return scores, evidence
 
 
@@ -120,11 +118,12 @@ def understand(
         evidence = None
     else:
         intent = best
-        evidence = rule_evidence.get(best, "classifier")
-    faq_question = None
-    if intent == "faq" and tenant is not None:
-        found = best_faq(text, tenant)
-        faq_question = found.entry.question if found else None
+        evidence = rule_evidence.get(best, "classifier")  # the rule that fired, else the classifier alone
+    # match_intents already ran the tenant's FAQ matcher (agents.faq.best_faq): its evidence names the entry.
+    faq_evidence = rule_evidence.get("faq", "")
+    faq_question = faq_evidence.removeprefix("faq:") if faq_evidence.startswith("faq:") else None
+    if intent == "faq" and faq_question is not None:
+        evidence = faq_evidence
     return Understanding(
         text=text,
         language=language,
@@ -139,15 +138,21 @@ def understand(
     )
 
 
-def warm(tenants: Sequence[TenantConfig] = ()) -> None:
+def warm(tenants: Sequence[TenantConfig] = (), languages: Sequence[str] = ()) -> None:
     """Train the classifier for each tenant and build the language detectors, before the first turn.
 
     Call at worker start (a second or so for the imports and one training
     per distinct tenant training set); later turns then take well under a
     millisecond each. Safe to call again (everything is cached).
+
+    Args:
+        tenants: the tenants this process serves (their ``languages`` too).
+        languages: further language sets to build a detector for.
     """
     classifier_for(None)
     detector_for(("en",))
+    if languages:
+        detector_for(tuple(languages))
     for tenant in tenants:
         classifier_for(tenant)
         detector_for(tuple(getattr(tenant, "languages", None) or ("en",)))

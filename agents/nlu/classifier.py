@@ -45,6 +45,9 @@ TRAINING_DATA: Final = Path(__file__).with_name("intents.yaml")
 CLASSIFIER_INTENTS: Final[tuple[str, ...]] = tuple(i for i in INTENTS if i != "unclear")
 """Intents the classifier is trained on (``unclear`` is a threshold, not a class)."""
 
+WORD_NGRAMS: Final = (1, 2)
+CHAR_NGRAMS: Final = (2, 5)
+"""Character n-gram lengths (``char_wb``: inside word boundaries), the typo- and accent-tolerant features."""
 SVM_C: Final = 0.5
 """Regularisation of the linear SVM (smaller: smoother, less sure)."""
 CALIBRATION_FOLDS: Final = 3
@@ -138,9 +141,9 @@ class IntentClassifier:
 
         texts = [t for t, _ in examples]
         labels = [i for _, i in examples]
-        word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, preprocessor=preprocess,
+        word = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True, preprocessor=preprocess,
                                token_pattern=r"(?u)\b\w+\b")  # fmt: skip
-        char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, preprocessor=preprocess)
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, preprocessor=preprocess)
         from scipy.sparse import hstack
 
         features = hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr()

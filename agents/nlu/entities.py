@@ -8,8 +8,10 @@ Libraries where the field has a well-kept one:
   examples and tests are not "valid" to libphonenumber but are written like
   phone numbers). Normalised to E.164.
 * dates: ``dateparser`` on each date-like span only (a numeric date, a month
-  name next to a number): it costs about a millisecond a call, so messages
-  without such a span never reach it. Day-first for Spanish.
+  name next to a number): its multilingual parse costs milliseconds, so
+  messages without such a span never reach it, and it is handed ``strptime``
+  formats to try first ("3/4/1985", "March 4 1985" parse in microseconds;
+  "4 de marzo de 1985" takes the full parse). Day-first for Spanish.
 * emails: ``email-validator`` (syntax only, no DNS), normalised.
 
 Names come from :func:`agents.names.parse_name` on the message with email
@@ -171,6 +173,15 @@ def _date_parser(languages: tuple[str, ...], day_first: bool):
 
 
 _DATEPARSER_LANGUAGES: Final = frozenset({"en", "es", "fr", "pt", "de", "it"})
+_MONTH_FIRST_FORMATS: Final = (
+    "%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y", "%m-%d-%y", "%m.%d.%Y", "%Y-%m-%d",
+    "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%B %d", "%b %d", "%d %B", "%d %b",
+)  # fmt: skip
+"""``strptime`` formats dateparser tries first (microseconds) before its full multilingual parse (milliseconds)."""
+_DAY_FIRST_FORMATS: Final = tuple(
+    f.replace("%m/%d", "%d/%m").replace("%m-%d-", "%d-%m-").replace("%m.%d", "%d.%m") for f in _MONTH_FIRST_FORMATS
+)
+_ORDINAL = re.compile(r"(?<=\d)(?:st|nd|rd|th)\b|,", re.IGNORECASE)
 
 
 def find_dates(text: str, languages: Sequence[str] = ("en",), day_first: bool = False) -> tuple[tuple[date, ...], list[tuple[int, int]]]:
@@ -186,10 +197,12 @@ def find_dates(text: str, languages: Sequence[str] = ("en",), day_first: bool = 
     if not spans:
         return (), []
     parser = _date_parser(tuple(languages), day_first)
+    formats = list(_DAY_FIRST_FORMATS if day_first else _MONTH_FIRST_FORMATS)
     found: list[date] = []
     kept: list[tuple[int, int]] = []
     for start, end in spans:
-        data = parser.get_date_data(text[start:end])
+        span = " ".join(_ORDINAL.sub(" ", text[start:end]).split())
+        data = parser.get_date_data(span, date_formats=formats)
         if data is None or data.date_obj is None:
             continue
         value = data.date_obj.date()
