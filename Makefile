@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv browser run test bench
+.PHONY: venv browser run test bench eval
 
 ## venv: create $(VENV) with Python 3.11+ and install Laneway editable with test extras
 venv: $(STAMP)
@@ -33,3 +33,7 @@ test: venv browser
 ## bench: controller turns/s and round trips per turn, end to end vs bare RQ (Procfile processes), memory and latency at scale (private Redis); writes bench.json
 bench: venv
 	$(VENV)/bin/laneway bench
+
+## eval: play the dev conversation scripts through the real pipeline (private Redis) and print the per-step table and summary
+eval: venv
+	$(VENV)/bin/laneway eval --split $(or $(SPLIT),dev)

@@ -1,4 +1,4 @@
-"""``laneway chat``: be the customer's phone, against a running Laneway.
+"""``laneway chat``: be the customer's phone, against a running Laneway (texts, or a call with ``--voice``).
 
 Each line typed becomes the form Twilio posts for an inbound SMS (Twilio
 Messaging webhook parameters: ``MessageSid``, ``AccountSid``, ``From``, ``To``,
@@ -9,6 +9,16 @@ back from the Twilio stand-in through the official client
 (``client.messages.list``), as Laneway's delivery jobs sent them.
 
 :class:`Phone` is the reusable part; ``laneway demo`` and the stack test use it.
+
+With ``--voice`` each line is something the caller says instead: :class:`Call`
+plays a phone call through the Twilio Voice webhooks as Twilio would (the
+greeting ``POST /twilio/voice``; each line as ``SpeechResult`` to the
+``<Gather>``'s action; ``<Redirect>``s followed, so a held answer is polled;
+an empty line is a silence; the end of input posts the final ``CallStatus``
+to ``/twilio/voice/status``), every request signed like Twilio's
+(``X-Twilio-Signature`` over the public URL, path and query included). What
+the caller hears (``<Say>``) is printed, and so are texts the call sent to
+the caller's phone (the form link).
 """
 
 from __future__ import annotations
@@ -16,7 +26,8 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from dataclasses import dataclass
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -240,6 +251,133 @@ class Phone:
             time.sleep(POLL_S)
 
 
+VOICE_PATH = "/twilio/voice"
+VOICE_TEXT_WAIT_S = 1.0
+"""How long after each spoken answer ``chat --voice`` looks for a text the call sent (seconds)."""
+MAX_REDIRECTS = 10
+"""Most ``<Redirect>``s followed for one utterance (the service polls at most a few times)."""
+
+
+def new_call_sid() -> str:
+    """Return a Twilio-style call SID: ``CA`` + 32 hex digits."""
+    return "CA" + secrets.token_hex(16)
+
+
+@dataclass
+class Heard:
+    """What the caller heard after saying something: the ``<Say>`` texts, and whether the call was hung up."""
+
+    said: list[str] = field(default_factory=list)
+    hung_up: bool = False
+
+
+class Call:
+    """A phone call from ``from_number`` to a tenant number of a running Laneway, through the Twilio Voice webhooks.
+
+    Args:
+        tenant: the tenant owning ``to_number`` (its auth token signs the webhooks).
+        to_number: the tenant's number (E.164).
+        from_number: the caller's number (E.164).
+        endpoints: where the service is.
+        environment: ``settings.env``, for resolving secrets.
+
+    Contract followed: Twilio's Voice request parameters (``CallSid``,
+    ``AccountSid``, ``From``, ``To``, ``CallStatus``, ``Direction``,
+    ``ApiVersion``; ``SpeechResult`` and ``Confidence`` from ``<Gather
+    input="speech">``; ``CallDuration`` on the status callback) and its
+    resolution of relative TwiML URLs against the requested URL.
+    """
+
+    def __init__(self, tenant: TenantConfig, to_number: str, from_number: str, endpoints: Endpoints, environment: str) -> None:
+        self.tenant = tenant
+        self.to_number = to_number
+        self.from_number = from_number
+        self.endpoints = endpoints
+        self.account_sid = tenant.twilio.account_sid.resolve(environment)
+        self.auth_token = tenant.twilio.auth_token.resolve(environment)
+        self.call_sid = new_call_sid()
+        self.started_at = time.monotonic()
+        self.listen_url: str | None = None
+        """The ``<Gather>`` action of the last answer: where the next utterance goes."""
+        self.silence_url: str | None = None
+        """The ``<Redirect>`` after that ``<Gather>``: what Twilio posts when the caller says nothing."""
+        self.ended = False
+
+    def _params(self, **extra: str) -> dict[str, str]:
+        return {
+            "CallSid": self.call_sid, "AccountSid": self.account_sid, "From": self.from_number, "To": self.to_number,
+            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01", **extra,
+        }  # fmt: skip
+
+    def _post(self, path: str, form: dict[str, str]) -> requests.Response:
+        """POST ``form`` to ``path`` (query included), signed for the public URL of the same path.
+
+        Raises:
+            ChatError: unreachable, or an answer other than 2xx.
+        """
+        signature = RequestValidator(self.auth_token).compute_signature(self.endpoints.public_base_url + path, form)
+        try:
+            answer = requests.post(
+                self.endpoints.web_url + path, data=form, headers={"X-Twilio-Signature": signature}, timeout=HTTP_TIMEOUT_S
+            )
+        except requests.RequestException as exc:
+            raise ChatError(f"cannot reach Laneway at {self.endpoints.web_url}: {exc}") from exc
+        if not answer.ok:
+            raise ChatError(f"{path} answered {answer.status_code}: {answer.text[:300]}")
+        return answer
+
+    def _follow(self, answer: requests.Response, form: dict[str, str]) -> Heard:
+        """Read a TwiML answer: collect ``<Say>``; stop at a ``<Gather>`` (remember its action) or ``<Hangup>``;
+        follow a bare ``<Redirect>`` (a held answer) with the call's parameters."""
+        heard = Heard()
+        for _ in range(MAX_REDIRECTS):
+            root = ET.fromstring(answer.content)
+            heard.said += [say.text or "" for say in root.iter("Say")]
+            gather = root.find("Gather")
+            redirect = root.find("Redirect")
+            if root.find("Hangup") is not None:
+                heard.hung_up = self.ended = True
+                return heard
+            if gather is not None:
+                self.listen_url = gather.get("action")
+                self.silence_url = redirect.text if redirect is not None else None
+                return heard
+            if redirect is None or not redirect.text:
+                heard.hung_up = self.ended = True  # nothing more to do: Twilio ends the call
+                return heard
+            answer = self._post(redirect.text, form)
+        raise ChatError(f"more than {MAX_REDIRECTS} redirects without a question")
+
+    def dial(self) -> Heard:
+        """Place the call (the number's "A call comes in" webhook); return the greeting."""
+        form = self._params()
+        return self._follow(self._post(VOICE_PATH, form), form)
+
+    def say(self, speech: str) -> Heard:
+        """Say ``speech`` (Twilio's ``SpeechResult``); return what the caller hears next.
+
+        Raises:
+            ChatError: the call has ended, or the service did not answer.
+        """
+        if self.ended or not self.listen_url:
+            raise ChatError("the call has ended")
+        form = self._params(SpeechResult=speech, Confidence="0.92")
+        return self._follow(self._post(self.listen_url, form), form)
+
+    def stay_silent(self) -> Heard:
+        """Say nothing until the ``<Gather>`` times out (Twilio then follows the ``<Redirect>``)."""
+        if self.ended or not self.silence_url:
+            raise ChatError("the call has ended")
+        form = self._params()
+        return self._follow(self._post(self.silence_url, form), form)
+
+    def hang_up(self) -> None:
+        """End the call: the final status callback (``completed`` with ``CallDuration``), as Twilio sends it."""
+        duration = str(max(1, round(time.monotonic() - self.started_at)))
+        self._post(f"{VOICE_PATH}/status", self._params(CallStatus="completed", CallDuration=duration))
+        self.ended = True
+
+
 def open_phone(settings: Settings, endpoints: Endpoints, to_number: str, from_number: str) -> Phone:
     """Return a :class:`Phone` for the tenant owning ``to_number`` in ``endpoints.tenants_file``.
 
@@ -254,18 +392,25 @@ def open_phone(settings: Settings, endpoints: Endpoints, to_number: str, from_nu
 
 
 @click.command("chat")
+@click.option("--voice", is_flag=True, help="Call instead of texting: each line is something you say (an empty line is a silence).")
 @click.option("--to", "to_number", required=True, help="The tenant's number (E.164), e.g. +15550001111.")
 @click.option("--from", "from_number", required=True, help="Your (the customer's) number, e.g. +15557654321.")
 @click.option("--url", help="Laneway's web URL [default: the run file's, else http://127.0.0.1:$PORT].")
 @click.option("--tenants", "tenants_file", help="Tenants YAML [default: LANEWAY_TENANTS_FILE, the run file's, tenants.example.yaml].")
 @click.option("--twilio-api-url", help="Twilio stand-in URL [default: LANEWAY_TWILIO_API_URL, else the run file's].")
 @click.option("--run-file", default=RUN_FILE, show_default=True, help="Run file written by `laneway run`.")
-def chat_command(to_number: str, from_number: str, url: str | None, tenants_file: str | None, twilio_api_url: str | None, run_file: str) -> None:
-    """Text a running Laneway as a customer would: one SMS per line of input."""
+def chat_command(
+    voice: bool, to_number: str, from_number: str, url: str | None, tenants_file: str | None, twilio_api_url: str | None,
+    run_file: str,
+) -> None:
+    """Text a running Laneway as a customer would: one SMS per line of input (with --voice: call it)."""
     settings = load_settings()
     endpoints = resolve_endpoints(settings, run_file=run_file, url=url, twilio_api_url=twilio_api_url, tenants_file=tenants_file)
     phone = open_phone(settings, endpoints, to_number, from_number)
     interactive = sys.stdin.isatty()
+    if voice:
+        _call(phone, settings.env, interactive)
+        return
     name = phone.tenant.display_name
     if interactive:
         click.echo(f"Texting {name} ({to_number}) as {from_number} via {endpoints.web_url}. Ctrl-D ends.")
@@ -281,13 +426,52 @@ def chat_command(to_number: str, from_number: str, url: str | None, tenants_file
             click.echo(f"({name} sent no reply within {MAX_WAIT_S:.0f}s)")
 
 
-def _input_lines(interactive: bool):
+def _call(phone: Phone, environment: str, interactive: bool) -> None:
+    """Play a call on ``phone``'s numbers: each line is said, an empty line is a silence; end of input hangs up."""
+    name = phone.tenant.display_name
+    try:
+        call = Call(phone.tenant, phone.to_number, phone.from_number, phone.endpoints, environment)
+    except ConfigError as exc:
+        raise ChatError(f"tenant {phone.tenant.tenant_id}: {exc}") from exc
+
+    def show(heard: Heard) -> None:
+        for text in heard.said:
+            click.echo(f"{name} (voice)> {text}")
+        # What the call texted to the caller's phone (the form link): sent just after the spoken reply.
+        deadline = time.monotonic() + VOICE_TEXT_WAIT_S
+        while True:
+            texts = phone.new_replies()
+            for text in texts:
+                click.echo(f"{name} (text)> {text.body}")
+            if texts or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_S)
+        if heard.hung_up:
+            click.echo(f"({name} hung up)")
+
+    if interactive:
+        click.echo(f"Calling {name} ({phone.to_number}) as {phone.from_number} via {phone.endpoints.web_url}. "
+                   "Say something on each line; an empty line is a silence; Ctrl-D hangs up.")
+    show(call.dial())
+    for line in _input_lines(interactive, prompt="you (voice)> "):
+        if call.ended:
+            break
+        speech = line.strip()
+        if not interactive:
+            click.echo(f"you (voice)> {speech}")
+        show(call.say(speech) if speech else call.stay_silent())
+    if not call.ended:
+        call.hang_up()
+        click.echo("(call ended)")
+
+
+def _input_lines(interactive: bool, prompt: str = "you> "):
     if not interactive:
         yield from sys.stdin
         return
     while True:
         try:
-            yield input("you> ")
+            yield input(prompt)
         except EOFError:
             click.echo()
             return

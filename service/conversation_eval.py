@@ -32,6 +32,7 @@ with the same endpoint.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -294,6 +295,7 @@ class Harness:
             )
         self.tenants = {t.tenant_id: t for t in self.tenants_file.tenants}
         self._stops: list[Callable[[], None]] = []
+        self._worker = None
 
     def _with_llm(self, tenant):
         from state.tenant_config import LlmConfig, SecretRef
@@ -354,8 +356,6 @@ class Harness:
         self.runtime.tenants.cache_ttl_s = 0
         self.recorder = RouteRecorder(self.runtime.controller.router)
         self.runtime.controller.router = self.recorder
-        self.clock_offset_s = 0.0
-        self.runtime.controller.clock = self.now
         job_runtime.install(self.runtime)
         self._stops.append(lambda: job_runtime.install(None))
         app = create_app({"SETTINGS": settings, "QUEUE_REDIS": self.redis, "STATE_REDIS": self.redis, "TESTING": True})
@@ -370,26 +370,64 @@ class Harness:
             except Exception:  # noqa: BLE001 - stopping the rest matters more
                 log.exception("stopping the eval harness")
 
-    def now(self) -> datetime:
-        """The controller's clock: real time plus the scripts' pauses."""
-        from state.models import utcnow
+    def pause(self, tenant_id: str, conversation_ids: Sequence[str], seconds: float) -> None:
+        """Let ``seconds`` pass for the conversations: every time in their stored documents moves that far back.
 
-        return utcnow() + timedelta(seconds=self.clock_offset_s)
+        The clocks stay real (the webhooks' ``received_at``, the controller's
+        ``now``), so an agent comparing any two of them sees the pause. Keys:
+        each conversation's ``state`` (HGET, then HSET of ``doc``; the worker is
+        idle between steps, so nothing writes meanwhile; ``version`` unchanged).
+        """
+        from state.keys import ConversationKeys
+        from state.models import SessionState
+        from state.store import decode_document, encode_document, parse_document
+
+        for conversation_id in conversation_ids:
+            key = ConversationKeys(tenant_id, conversation_id).state
+            raw = self.redis.hget(key, "doc")
+            if not raw:
+                continue
+            doc = parse_document(decode_document(raw)).model_dump(mode="json")
+            shifted = SessionState.model_validate(_shift_times(doc, timedelta(seconds=seconds)))
+            self.redis.hset(key, "doc", encode_document(shifted))
 
     def reset(self) -> None:
-        """Empty the database, reload the tenants, forget recorded routes and pauses."""
+        """Empty the database, reload the tenants, forget recorded routes."""
         self.redis.flushdb()
         self.runtime.tenants.load_file(self.tenants_file, self.settings.env)
         self.recorder.take()
-        self.clock_offset_s = 0.0
         requests.delete(f"{self.standin_url}/_standin/messages", timeout=5)
 
     def work(self) -> None:
-        """Run the real RQ worker (:class:`BurstWorker`) in burst mode until the queue is empty."""
-        worker = burst_worker_class()([self.runtime.queue], connection=self.redis, serializer=JSONSerializer)
-        worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+        """Run the real RQ worker (see :func:`burst_worker_class`) in burst mode until the queue is empty."""
+        from jobs import runtime as job_runtime
+
+        job_runtime.install(self.runtime)  # the jobs of this process run on this harness (another may have run since)
+        if self._worker is None:
+            self._worker = burst_worker_class()([self.runtime.queue], connection=self.redis, serializer=JSONSerializer)
+        self._worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
 
+def _shift_times(value: Any, by: timedelta) -> Any:
+    """Return a JSON document with every time (keys ``at``, ``*_at``, ``*_since``) moved ``by`` into the past."""
+    if isinstance(value, list):
+        return [_shift_times(v, by) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, str) and (key == "at" or key.endswith(("_at", "_since"))):
+            try:
+                item = (datetime.fromisoformat(item) - by).isoformat()
+            except ValueError:
+                pass
+        else:
+            item = _shift_times(item, by)
+        out[key] = item
+    return out
+
+
+@functools.cache
 def burst_worker_class():
     """Laneway's worker without RQ's command channel, for one burst per step.
 
@@ -474,10 +512,10 @@ class Player:
             customer = f"whatsapp:{number}" if channel == "whatsapp" else number
             conversation_id = customer  # a call and the caller's texts are one conversation
             if step.pause_s is not None:
-                self.h.clock_offset_s += step.pause_s
                 if call is not None:
                     self._end_call(tenant, number, call)
                     call = None
+                self.h.pause(tenant.tenant_id, list(seen_entries) or [conversation_id], step.pause_s)
                 result.steps.append(StepResult(index, "pause", f"({step.pause_s} s pass)", channel))
                 continue
             if channel != "voice" and call is not None:
@@ -820,8 +858,11 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_step_table(run: SuiteRun, failures_only: bool = False) -> str:
-    """The per-step table: conversation, step, what was said, lane, intent, status, result, and why it failed."""
+def format_step_table(run: SuiteRun, failures_only: bool = False, show_replies: bool = False) -> str:
+    """The per-step table: conversation, step, what was said, lane, intent, status, result, and why it failed.
+
+    ``show_replies``: also print what the customer got after each row (heard on a call, else texted).
+    """
     lines = [f"{'conversation':<44} {'#':>2} {'said':<42} {'lane':<8} {'intent':<12} {'status':<13} result"]
     for result in run.results:
         for step in result.steps:
@@ -832,6 +873,11 @@ def format_step_table(run: SuiteRun, failures_only: bool = False) -> str:
                 f"{_clip(result.script.id, 44):<44} {step.index:>2} {_clip(step.said, 42):<42} {str(step.lane):<8} "
                 f"{str(step.intent):<12} {str(step.status):<13} {mark}"
             )
+            if show_replies:
+                for reply in step.replies:
+                    if reply.get("channel") == "voice" and not reply.get("heard"):
+                        continue
+                    lines.append(f"{'':>48}{reply['author']}> {_clip(reply['text'], 200)}")
             if not step.passed:
                 if step.error:
                     lines.append(f"{'':>48}error: {step.error}")
@@ -876,6 +922,7 @@ def format_summary(run: SuiteRun) -> str:
               type=click.Path(exists=True, dir_okay=False), help="Tenants YAML.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the full report as JSON.")
 @click.option("--failures-only", is_flag=True, help="Table: only the steps that failed.")
+@click.option("--replies", "show_replies", is_flag=True, help="Table: also print every reply under its step.")
 @click.option("--fallback-text", "fallback_texts", multiple=True,
               help="Another reply that counts as a fallback (repeatable; re:<regex> allowed).")
 @click.option("--llm", "with_llm", is_flag=True,
@@ -883,7 +930,7 @@ def format_summary(run: SuiteRun) -> str:
                    f"{EVAL_ENV_MODEL}) and judge each step's rubric with it.")
 def eval_command(
     suite_path: str, split: str, tenant: str | None, pattern: str | None, keyword: str | None, tenants_path: str,
-    json_path: str | None, failures_only: bool, fallback_texts: tuple[str, ...], with_llm: bool,
+    json_path: str | None, failures_only: bool, show_replies: bool, fallback_texts: tuple[str, ...], with_llm: bool,
 ) -> None:
     """Play conversation scripts through the real pipeline and score every step.
 
@@ -904,7 +951,7 @@ def eval_command(
         scripts, tenants_path=Path(tenants_path), extra_fallback_texts=extra, llm=with_llm,
         llm_base_url=env.get(EVAL_ENV_BASE_URL), llm_api_key=env.get(EVAL_ENV_API_KEY), llm_model=env.get(EVAL_ENV_MODEL),
     )  # fmt: skip
-    click.echo(format_step_table(run, failures_only))
+    click.echo(format_step_table(run, failures_only, show_replies))
     click.echo("")
     click.echo(format_summary(run))
     if json_path:

@@ -1,0 +1,40 @@
+"""The conversation suite's floor: every script (dev and held-out test) through the real pipeline.
+
+The floor and the ceiling are today's figures minus a margin, so a change
+that makes the conversations worse fails ``make test``. The lead raises them
+after merging the improved agents. Only totals are printed and asserted on:
+the held-out scripts' individual results are not shown here (run
+``laneway eval --split dev`` to see the dev ones step by step).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from service.conversation_eval import DEFAULT_SUITE, run_suite, suite_fallback_texts
+from service.conversation_scripts import load_suite
+
+pytestmark = pytest.mark.redis_server
+
+STEP_PASS_RATE_FLOOR = 0.33
+"""Least share of checked steps that pass, over the whole suite. main on 2026-12-06 (before issue 12's
+agents): 182/474 = 38.4 % (dev 35.4 %, test 44.2 %). Raise it after merging the improved agents (the issue's target is 95 % on test)."""
+FALLBACK_SHARE_CEILING = 0.23
+"""Most share of the AI's replies that are a "don't know" fallback, over the whole suite. main on
+2026-12-06: 78/449 = 17.4 %. Lower it after merging the improved agents (the issue's target is 5 %)."""
+
+
+def test_the_whole_conversation_suite_stays_above_the_floor(capsys):
+    scripts = load_suite(DEFAULT_SUITE)
+    assert len(scripts) >= 150
+    run = run_suite(scripts, extra_fallback_texts=suite_fallback_texts(DEFAULT_SUITE))
+    total = run.summary()
+    with capsys.disabled():
+        print(
+            f"\nconversation suite: steps {total.steps_passed}/{total.steps} ({total.step_pass_rate:.1%}), "
+            f"conversations {total.conversations_passed}/{total.conversations}, fallback "
+            f"{total.fallback_replies}/{total.ai_replies} ({total.fallback_share:.1%}), {run.seconds:.1f} s"
+        )
+    assert total.conversations == len(scripts)
+    assert total.step_pass_rate >= STEP_PASS_RATE_FLOOR, f"step pass rate {total.step_pass_rate:.1%}"
+    assert total.fallback_share <= FALLBACK_SHARE_CEILING, f"fallback share {total.fallback_share:.1%}"
