@@ -62,6 +62,8 @@ LINK_HERE = "link_here"
 NAME_SLOTS = ("first_name", "last_name")
 STEPS = ("name", "last_name", "phone", "confirm")
 """``dialogue.expected`` values of the guide's questions before the link."""
+HUMAN_MIN_CONFIDENCE = 0.7
+"""The NLU's confidence (0-1) in ``human`` at which the guide gives the turn to support's handover."""
 STRONG_APPLY = 0.8
 """An application request this sure (:func:`agents.intents.apply_match`) keeps an FAQ-like first question with the guide."""
 MIN_APPLICANT_AGE = 16
@@ -471,7 +473,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
     if pending is None and "affirm" in acts:
         return None  # everything is collected and the customer agrees: the link goes out
 
-    if "ask_human" in acts or (route.intent == "human" and parsed.intent == "human"):
+    if "ask_human" in acts or (route.intent == "human" and parsed.intent == "human" and parsed.confidence >= HUMAN_MIN_CONFIDENCE):
         if lane_enabled(turn, "support"):
             return AgentResult(handoff="support")
         return hand_to_person(d)
@@ -584,7 +586,7 @@ def _after_link(turn: TurnInput, form_token: str) -> AgentResult:
     if resend_match(turn.text) is not None or d.parsed.intent == "resend_link":
         link = form_link(turn.public_base_url, form_token)
         return AgentResult(outbound=deliver_link(turn, phone, slots.get("first_name"), link, "", "link_again"))
-    if "ask_human" in d.acts or d.parsed.intent == "human":
+    if "ask_human" in d.acts or (d.parsed.intent == "human" and d.parsed.confidence >= HUMAN_MIN_CONFIDENCE):
         if lane_enabled(turn, "support"):
             return AgentResult(handoff="support")
         return hand_to_person(d)

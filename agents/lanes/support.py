@@ -86,9 +86,14 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult()
     d = Dialogue(turn)
 
-    if route.intent == "human" or "ask_human" in d.acts or human_match(turn.text) is not None or (
-        d.parsed.intent == "human" and d.parsed.confidence >= HUMAN_MIN_CONFIDENCE
-    ):
+    asked = "ask_human" in d.acts or human_match(turn.text) is not None or route.reason == "keyword"
+    sure = d.parsed.intent == "human" and d.parsed.confidence >= HUMAN_MIN_CONFIDENCE
+    if route.intent == "human" and not asked and not sure and route.confidence < HUMAN_MIN_CONFIDENCE:
+        # A weak guess that the customer wants a person: keep an open application going, else offer one.
+        if flow_open(turn) and lane_enabled(turn, "guide"):
+            return AgentResult(handoff="guide")
+        return complaint_answer(d)
+    if route.intent == "human" or asked or sure:
         return hand_to_person(d)
 
     answer = best_faq(turn.text, turn.tenant, d.language)
