@@ -589,7 +589,7 @@ def make_llm_agent(
             "llm agent answered tenant_id=%s conversation_id=%s lane=%s ops=%d replies=%d handoff=%s",
             tenant_id, who, lane, len(result.patch), len(result.outbound), result.handoff,
         )
-        return result if result.handoff is not None else after_lane(turn, result)
+        return result if result.handoff is not None else after_lane(turn, result, leads=False)
 
     return llm_agent
 

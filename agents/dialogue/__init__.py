@@ -99,8 +99,13 @@ def _lead(result: AgentResult, lead: str) -> AgentResult:
     return result.model_copy(update={"outbound": outbound})
 
 
-def after_lane(turn: TurnInput, result: AgentResult) -> AgentResult:
-    """Record the language, reset the fallback counter, lead with a welcome back or a thank-you for waiting."""
+def after_lane(turn: TurnInput, result: AgentResult, leads: bool = True) -> AgentResult:
+    """Record the language, reset the fallback counter, lead with a welcome back or a thank-you for waiting.
+
+    Args:
+        leads: add the welcome back / thank-you-for-waiting lead; an LLM agent's
+            reply (which saw the operator's messages and the pause) gets none.
+    """
     d = Dialogue(turn)
     ops = list(result.patch) + language_ops(turn)
     if not is_fallback(result):
@@ -113,7 +118,7 @@ def after_lane(turn: TurnInput, result: AgentResult) -> AgentResult:
             changes["last_reply_key"] = None
         ops += [op for op in remember(turn, **changes) if op.path not in {o.path for o in ops}]
     result = result.model_copy(update={"patch": ops})
-    if not result.outbound or any(op.path == "/status" for op in result.patch):
+    if not leads or not result.outbound or any(op.path == "/status" for op in result.patch):
         return result
     if d.human_before is not None:
         return _lead(result, d.say("handback_plain", name=d.name_suffix))
