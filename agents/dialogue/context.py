@@ -93,9 +93,19 @@ def unsupported_language(turn: TurnInput) -> str | None:
 
 
 def _previous_entries(turn: TurnInput) -> list[TranscriptEntry]:
-    """The transcript before this turn's own messages (the controller records them before the agents run)."""
+    """The transcript before this turn's own messages (the controller records them before the agents run).
+
+    This turn's entries are known by their message ids; entries recorded
+    without one are the trailing customer entries, one per message.
+    """
     ids = {m.provider_id for m in turn.messages}
-    return [e for e in turn.state.transcript if not (e.author == "customer" and e.message_id in ids)]
+    entries = list(turn.state.transcript)
+    if any(e.author == "customer" and e.message_id in ids for e in entries):
+        return [e for e in entries if not (e.author == "customer" and e.message_id in ids)]
+    trailing = 0
+    while trailing < len(turn.messages) and len(entries) > trailing and entries[-1 - trailing].author == "customer":
+        trailing += 1
+    return entries[: len(entries) - trailing]
 
 
 @dataclass(frozen=True)

@@ -256,8 +256,13 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
         commands = [_highlight(turn, filled[0])] if filled else []
         return AgentResult(outbound=[OutboundDraft(text=d.say(WHICH_TO_FIX_KEY))], commands=commands)
 
-    asked = field_asked_about(d, form, screen) if ("question" in acts or d.parsed.intent == "form_help") else None
-    answer = best_faq(turn.text, turn.tenant, d.language) if asked is None else None
+    invalid = [(f, screen.fields[f.id]) for f in page_fields
+               if screen.fields.get(f.id) and value_problem(d, f, screen.fields[f.id]) is not None]
+    invalid_ids = {f.id for f, _ in invalid}
+    asking = "question" in acts or (d.parsed.intent == "form_help" and not invalid)
+    asked = field_asked_about(d, form, screen) if asking else None
+    answer = best_faq(turn.text, turn.tenant, d.language) if asked is None and (
+        "question" in acts or d.parsed.intent == "faq") else None
     if asked is not None or answer is not None:
         head = field_help(d, asked) if asked is not None else answer.entry.answer
         follow = next_step(d, form, screen)
@@ -266,9 +271,6 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
         return AgentResult(patch=remember(turn, last_reply_key="form_help"), outbound=[OutboundDraft(text=text)],
                            commands=commands)
 
-    invalid = [(f, screen.fields[f.id]) for f in page_fields
-               if screen.fields.get(f.id) and value_problem(d, f, screen.fields[f.id]) is not None]
-    invalid_ids = {f.id for f, _ in invalid}
     if invalid:
         field, value = invalid[0]
         problem = value_problem(d, field, value)
