@@ -6,7 +6,9 @@ French". This module asks a second ``lingua`` detector over
 :data:`WIDE_LANGUAGES`, built in low-accuracy mode (trigram models only,
 loaded on first use: a few MB, well under a millisecond per message of a few
 words). It is consulted only for a conversation whose language is not yet
-known and a message of at least :data:`MIN_WORDS` words.
+known, a message of at least :data:`MIN_WORDS` words, and one with none of
+:data:`ENGLISH_MARKERS` (plainly English: no need to ask). Loading its models
+takes about a second; :func:`warm` does it before a worker forks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ WIDE_LANGUAGES: Final = ("en", "es", "fr", "pt", "de", "it", "vi", "zh", "ko", "
 MIN_CONFIDENCE: Final = 0.9
 """Least lingua confidence (0-1) for the verdict."""
 MIN_WORDS: Final = 3
+ENGLISH_MARKERS: Final = frozenset(
+    "the i i'm i'd i've you your my me to for is are and it it's this that can what with want need please have "
+    "would like of in on".split()
+)
+"""Words that only English among :data:`WIDE_LANGUAGES` uses: a message holding one is not foreign."""
 
 _lock = threading.Lock()
 _detector: list[object] = []
@@ -43,7 +50,8 @@ def foreign_language(text: str, served: tuple[str, ...] | list[str]) -> str | No
         text: the customer's message.
         served: the tenant's languages.
     """
-    if len(text.split()) < MIN_WORDS:
+    tokens = [t.strip(".,!?;:\"()").casefold().replace("\u2019", "'") for t in text.split()]
+    if len(tokens) < MIN_WORDS or ENGLISH_MARKERS.intersection(tokens):
         return None
     values = _wide_detector().compute_language_confidence_values(text)
     if not values:
@@ -53,3 +61,8 @@ def foreign_language(text: str, served: tuple[str, ...] | list[str]) -> str | No
     if best.value < MIN_CONFIDENCE or code in served:
         return None
     return code
+
+
+def warm() -> None:
+    """Build the detector and load its models now (a worker calls this before forking; about a second)."""
+    _wide_detector().compute_language_confidence_values("bonjour tout le monde, merci beaucoup")

@@ -142,6 +142,8 @@ EN: Final[dict[str, Wording]] = {
         "Understood, I won't send you any texts. A licensed agent can help you by phone or email instead: "
         "just say agent and I can connect you with a person.",
     ),
+    "waiting_voice": "Thanks. A person from our team will follow up with you shortly.",
+    "still_here": ("I'm still here. What can I do for you?", "I'm still here. What can I do for you?"),
     "handoff_voice": "Of course. A person from our team will follow up with you shortly by text.",
     "language_unsupported": (
         "Thanks for your message. A person from our team will reply to you here shortly.",
@@ -300,6 +302,8 @@ ES: Final[dict[str, Wording]] = {
         "Entendido, no le enviaré mensajes. Un agente con licencia puede ayudarle por teléfono o correo: "
         "diga agente y le comunico con una persona.",
     ),
+    "waiting_voice": "Gracias. Una persona de nuestro equipo le contactará en breve.",
+    "still_here": "Sigo aquí. ¿En qué le puedo ayudar?",
     "handoff_voice": "Claro. Una persona de nuestro equipo le contactará en breve por mensaje.",
     "language_unsupported": "Gracias por su mensaje. Una persona de nuestro equipo le responderá en breve.",
     "no_answer": "No tengo una respuesta para eso. Puedo {abilities}.",
