@@ -516,6 +516,8 @@ class LanguagePack(BaseModel):
 
     faq: list[FaqEntry] | None = None
     """The FAQ in this language; ``None``: the tenant's ``faq``."""
+    persona: str | None = None
+    """The name the agent speaks as in this language ("Ava de Acme Insurance"); ``None``: ``persona``."""
     help_text: str | None = None
     opt_out_text: str | None = None
     opt_in_text: str | None = None

@@ -145,15 +145,27 @@ def complaint_answer(d: Dialogue) -> AgentResult:
     )
 
 
+OFFER_KEYS: Final = frozenset({"complaint", "refused_again", "fallback_general_again"})
+"""``dialogue.last_reply_key`` of replies that offered a person as their question (a yes then means a person;
+after a reply that also asked a step, a yes answers the step)."""
+_TWO_NAMES = re.compile(r"\b[A-Z][a-z'\u2019-]+\s+[A-Z][a-z'\u2019-]+\b")
+
+
 def accepted_person_offer(d: Dialogue) -> bool:
-    """Whether the customer says yes to a person the AI just offered."""
-    return d.turn.state.dialogue.expected == PERSON_OFFER and "affirm" in d.acts and "deny" not in d.acts
+    """Whether the customer says yes to a person the AI just offered (a bare yes: no name, number or address)."""
+    state = d.turn.state.dialogue
+    if state.expected != PERSON_OFFER and state.last_reply_key not in OFFER_KEYS:
+        return False
+    entities = d.parsed.entities
+    if entities.first_name or entities.last_name or entities.phones or entities.emails or _TWO_NAMES.search(d.turn.text):
+        return False
+    return "affirm" in d.acts and "deny" not in d.acts
 
 
 # --- fallbacks --------------------------------------------------------------------------------
 
 FALLBACK_KEYS: Final = (
-    "fallback_step", "fallback_step_again", "fallback_general", "fallback_general_again", "no_answer",
+    "fallback_step", "fallback_step_again", "fallback_general", "fallback_general_again", "no_answer", "no_answer_step",
 )
 
 
@@ -172,12 +184,16 @@ def fallback(d: Dialogue, question: str | None, expected: str | None = None, una
     """
     state = d.turn.state.dialogue
     misses = state.misses + 1
-    first = "fallback_step" if question else ("no_answer" if unanswered else "fallback_general")
+    if question:
+        first = "no_answer_step" if unanswered else "fallback_step"
+    else:
+        first = "no_answer" if unanswered else "fallback_general"
     again = "fallback_step_again" if question else "fallback_general_again"
     key = first if misses < 2 else again
     if key == state.last_reply_key:
         key = first if key == again else again
-    text = d.say(key, question=question or "", abilities=d.abilities())
+    resume = d.say("resume", question=question[0].lower() + question[1:]) if question else ""
+    text = d.say(key, question=question or "", resume=resume, abilities=d.abilities())
     offers_person = key == again
     next_expected = PERSON_OFFER if offers_person and not question else (expected if question else state.expected)
     ops = remember(d.turn, misses=misses, last_reply_key=key, expected=next_expected)
@@ -193,6 +209,7 @@ def is_fallback(result: AgentResult) -> bool:
 
 # --- small talk -------------------------------------------------------------------------------
 
+_HOW_ARE_YOU = re.compile(r"\bhow\s+(?:are|r)\s+(?:you|u)\b|\bhow'?s\s+it\s+going\b|\bc[oó]mo\s+est[aá]", re.I)
 SOCIAL_ACTS: Final = frozenset({"thanks", "greet", "goodbye", "small_talk"})
 
 
@@ -202,7 +219,7 @@ def social_lead(d: Dialogue) -> str:
     if "thanks" in acts:
         return d.say("you_are_welcome")
     if "small_talk" in acts:
-        return d.say("small_talk")
+        return d.say("small_talk") if _HOW_ARE_YOU.search(d.turn.text) else ""
     if "greet" in acts:
         if d.returning:
             return d.say("welcome_back", name=d.name_suffix)

@@ -64,6 +64,8 @@ STEPS = ("name", "last_name", "phone", "confirm")
 """``dialogue.expected`` values of the guide's questions before the link."""
 HUMAN_MIN_CONFIDENCE = 0.7
 """The NLU's confidence (0-1) in ``human`` at which the guide gives the turn to support's handover."""
+HUMAN_GUESS_CONFIDENCE = 0.5
+"""Below :data:`HUMAN_MIN_CONFIDENCE`, from this confidence a ``human`` guess (frustration) gets an apology and a person offered."""
 STRONG_APPLY = 0.8
 """An application request this sure (:func:`agents.intents.apply_match`) keeps an FAQ-like first question with the guide."""
 MIN_APPLICANT_AGE = 16
@@ -199,7 +201,7 @@ def _infer_correction_slot(d: Dialogue, slots: dict[str, str]) -> tuple[str, str
         return None
     slot, new, old = correction.slot, correction.new.strip(), (correction.old or "").strip()
     if slot is None and not old:
-        return None  # "I'm Elle Ross" after a restart: a name given, handled as one
+        return _unanchored_name_correction(d, slots, new)
     if slot is None:
         for key in ("first_name", "last_name", "email", "phone"):
             if old and slots.get(key, "").casefold() == old.casefold():
@@ -224,6 +226,32 @@ def _infer_correction_slot(d: Dialogue, slots: dict[str, str]) -> tuple[str, str
     if slot == "first_name" and len(new.split()) > 1 and old and slots.get("last_name", "").casefold() == " ".join(new.split()[1:]).casefold():
         new = new.split()[0]
     return (slot, new) if new else None
+
+
+_EXPLICIT_SLOT = re.compile(r"\bmy\s+(first|last)\s+name\s+is\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
+
+
+def _explicit_slot_name(d: Dialogue) -> tuple[str, str] | None:
+    """ "my last name is Smyth" -> ("last_name", "Smyth"): the slot a customer names outright."""
+    m = _EXPLICIT_SLOT.search(d.turn.text)
+    if m is None or _not_name(m.group(2)):
+        return None
+    value = m.group(2)
+    return f"{m.group(1).lower()}_name", value[0].upper() + value[1:]
+
+
+def _unanchored_name_correction(d: Dialogue, slots: dict[str, str], new: str) -> tuple[str, str] | None:
+    """ "actually it's Thomas": which name slot a correction with no old value fixes, or ``None`` (a name given afresh)."""
+    first, last = slots.get("first_name"), slots.get("last_name")
+    if not first or "correct" not in d.acts or len(new.split()) != 1 or _not_name(new):
+        return None
+    expected = d.turn.state.dialogue.expected
+    if expected == "last_name" or not last:
+        return "first_name", new  # the answer just given was the first name
+    from rapidfuzz import fuzz
+
+    closer_to_last = fuzz.ratio(new.casefold(), last.casefold()) > fuzz.ratio(new.casefold(), first.casefold())
+    return ("last_name" if closer_to_last else "first_name"), new
 
 
 def _accent_correction(d: Dialogue, slots: dict[str, str]) -> tuple[str, str] | None:
@@ -372,7 +400,7 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
             slots[key] = value
             collected = True
 
-    correction = _infer_correction_slot(d, slots) or _accent_correction(d, slots)
+    correction = _explicit_slot_name(d) or _infer_correction_slot(d, slots) or _accent_correction(d, slots)
     corrected: str | None = None
     if correction is not None:
         slot, new = correction
@@ -387,7 +415,8 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
                 leads.append(d.say("corrected_slot", slot=label, new=new[-4:] if slot == "phone" else new))
 
     name_given = False
-    if corrected not in NAME_SLOTS:
+    skipping = bool({"skip", "cancel", "refuse"} & acts) and len(turn.text.split()) <= 2
+    if corrected not in NAME_SLOTS and not skipping:
         for key, value in _names_from(d, slots).items():
             put(key, value)
             name_given = True
@@ -491,7 +520,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
                 outbound=[OutboundDraft(text=d.say("refused_again"))],
             )
         return AgentResult(
-            patch=remember(turn, refused=refused + [slot], last_reply_key=f"refuse_{slot}", expected=PERSON_OFFER),
+            patch=remember(turn, refused=refused + [slot], last_reply_key=f"refuse_{slot}", expected=step),
             outbound=[OutboundDraft(text=d.say(f"refuse_{slot}"))],
         )
     if "skip" in acts and started and step is not None:
@@ -514,7 +543,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
         parsed.intent != "apply" or (answer is not None and "question" in acts)
     ):
         return AgentResult(handoff="support")
-    if answer is not None:
+    if answer is not None and "question" in acts:
         invite = d.say("intro") + d.say("ask_full_name")
         return AgentResult(
             patch=remember(turn, expected="name", last_reply_key="faq"),
@@ -533,13 +562,17 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             patch=[*remember(turn, expected=None, last_reply_key="cancelled", misses=0), *intent_ops(state, "chat")],
             outbound=[OutboundDraft(text=d.say("no_problem", name=d.name_suffix))],
         )
-    if parsed.intent == "human" and "question" not in acts and not (d.acts & {"affirm", "deny"}):
+    entities = parsed.entities
+    if (("complain" in acts) or (parsed.intent == "human" and parsed.confidence >= HUMAN_GUESS_CONFIDENCE)) \
+            and "question" not in acts and not (d.acts & {"affirm", "deny", "correct"}) \
+            and not (entities.first_name or entities.last_name or entities.phones):
         # The classifier's best guess is "wants a person" (frustration, a complaint): apologise, offer one.
         sorry = d.say("complaint", name=d.name_suffix)
         if started and step is not None:
             sorry = d.say("sorry", name=d.name_suffix) + d.say("resume", question=question[0].lower() + question[1:]) \
                 + " " + d.say("offer_person")
-        return AgentResult(patch=remember(turn, expected=PERSON_OFFER if not started else step, last_reply_key="complaint"),
+        key = "complaint" if not (started and step is not None) else "complaint_resume"  # a yes then answers the step
+        return AgentResult(patch=remember(turn, expected=PERSON_OFFER if key == "complaint" else step, last_reply_key=key),
                            outbound=[OutboundDraft(text=sorry)])
     if "goodbye" in acts and not ({"affirm", "deny"} & acts):
         return AgentResult(
@@ -568,7 +601,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
         return None  # the flow says the number does not look right
     if resend_match(turn.text) is not None:
         return None
-    return fallback(d, question, expected=step)
+    return fallback(d, question, expected=step, unanswered="question" in acts)
 
 
 # --- after the link -------------------------------------------------------------------------

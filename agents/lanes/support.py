@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
-from agents.dialogue.patterns import complaint_answer, is_progress_question
+from agents.dialogue.patterns import SOCIAL_ACTS, complaint_answer, is_progress_question
 from agents.faq import best_faq
 from agents.intents import apply_match, human_match
 from agents.lanes.common import intent_ops, lane_enabled
@@ -109,7 +109,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult(patch=remember(turn, last_reply_key="goodbye"),
                            outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
     lead = social_lead(d)
-    if lead:
+    if lead or d.acts & SOCIAL_ACTS:
         resume = resume_question(turn)
         if resume:
             text = lead + resume

@@ -89,7 +89,9 @@ def render(tenant: TenantConfig, language: str | None, channel: Channel, key: st
 
     ``persona`` and ``display_name`` are always available as placeholders.
     """
-    base = {"persona": tenant.persona, "display_name": tenant.display_name}
+    pack = tenant.translations.get(language or tenant.default_language)
+    persona = (pack.persona if pack is not None else None) or tenant.persona
+    base = {"persona": persona, "display_name": tenant.display_name}
     return fill(template(tenant, language, channel, key), {**base, **values})
 
 

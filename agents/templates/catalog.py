@@ -86,6 +86,7 @@ EN: Final[dict[str, Wording]] = {
     ),
     "skip_required": "I need this one to send you the application link. {question}",
     "fallback_step": "Sorry, I didn't catch that. {question}",
+    "no_answer_step": "I don't have an answer to that one. {resume}",
     "fallback_step_again": (
         "Sorry, I'm still not following. {question} Or reply AGENT and a person will help.",
         "Sorry, I'm still not following. {question} Or say agent and I can connect you with a person.",
@@ -256,6 +257,7 @@ ES: Final[dict[str, Wording]] = {
     ),
     "skip_required": "Necesito este dato para enviarle el enlace. {question}",
     "fallback_step": "Perdón, no le entendí. {question}",
+    "no_answer_step": "No tengo una respuesta para eso. {resume}",
     "fallback_step_again": (
         "Perdón, sigo sin entender. {question} O responda AGENTE y una persona le ayudará.",
         "Perdón, sigo sin entender. {question} O diga agente y le comunico con una persona.",
