@@ -98,7 +98,8 @@ _HUMAN_REQUEST = re.compile(
     r"|\b(?:want|need|get\s+me)\s+(?:a\s+|an\s+|to\s+talk\s+to\s+a\s+)?(?:human|person|agent|representative|rep)\b"
 )
 _HELP_OR_CALL = re.compile(
-    r"\b(?:need|want|get)\s+(?:some\s+)?help\b|\bhelp\s+me\b"
+    r"\b(?:need|want|get)\s+(?:some\s+)?help\b(?!\s+(?:to\s+)?(?:get|getting|apply|applying|sign|signing|buy|buying|find|finding))"
+    r"|\bhelp\s+me\b(?!\s+(?:to\s+)?(?:get|apply|sign|buy|find|choose|pick|with\s+(?:a|an|my|the)\s+(?:quote|application|policy)))"
     r"|\b(?:call|ring|phone)\s+me\b|\bcall\s+(?:me\s+)?back\b"
     r"|\b(?:ayuda|ayudame|ayúdame|aide|aidez|ajuda)\b"
 )
@@ -111,13 +112,13 @@ _SERVICE_MATTERS = (
     (
         "complaint",
         re.compile(
-            r"\b(?:complaint|complain|terrible|ridiculous|unacceptable|awful|a\s+joke|scam|"
+            r"\b(?:complaint|complain|terrible|ridiculous|unacceptable|awful|(?:is|what)\s+a\s+joke|scam|"
             r"queja|molest[oa]|plainte|reclamação)\b"
             r"|\bnobody\s+(?:called|answered|replied)|\bno\s+one\s+(?:called|answered|replied)"
             r"|\bbeen\s+waiting\b|\bstill\s+waiting\b"
         ),
     ),
-    ("charged", re.compile(r"\b(?:charged|charging|overcharged|double\s+charged|refund)\b")),
+    ("charged", re.compile(r"\b(?:charged|charging|overcharged|double\s+charged|refund|cobraron|cobrado|cobro|reembolso)\b")),
     (
         "policy change",
         re.compile(
@@ -133,7 +134,7 @@ _OPT_OUT = re.compile(
     r"|\b(?:don'?t|do\s+not|dont|never)\s+(?:text|message|msg|contact|txt)\s+me\b"
     r"|\b(?:remove|take)\s+me\s+(?:off|from)\b"
     r"|\bunsubscribe\s+me\b|\bopt\s+(?:me\s+)?out\b"
-    r"|\bno\s+more\s+(?:texts|messages|msgs|txts)\b"
+    r"|\bno\s+more\s+(?:texts|messages|msgs|txts)\b|\bno\s+m[aá]s\s+(?:mensajes|textos)\b"
     r"|\bno\s+me\s+(?:manden|envíen|envien|escriban)\b|\bne\s+plus\s+m'envoyer\b|\bpare\s+de\s+enviar\b"
 )
 OPT_OUT_POLITE: Final = frozenset({"please", "pls", "plz", "now", "thanks", "thank", "you", "thx", "ok"})
@@ -397,9 +398,14 @@ def apply_match(text: str) -> IntentMatch | None:
     return None
 
 
-def faq_match(text: str, tenant: TenantConfig) -> IntentMatch | None:
-    """Return the ``faq`` match: the tenant's FAQ (0.75), else a question or service word (0.6)."""
-    found = best_faq(text, tenant)
+def faq_match(text: str, tenant: TenantConfig, *, tenant_faq: bool = True) -> IntentMatch | None:
+    """Return the ``faq`` match: the tenant's FAQ (0.75), else a question or service word (0.6).
+
+    ``tenant_faq=False`` skips the tenant's FAQ entries (the fuzzy match is
+    the costliest rule; the NLU skips it for messages its classifier finds
+    nothing FAQ-like in).
+    """
+    found = best_faq(text, tenant) if tenant_faq else None
     if found:
         return IntentMatch("faq", "support", FAQ_TENANT, f"faq:{found.entry.question}")
     service = _phrase(" ".join(words(text)), SERVICE_WORDS)
@@ -410,7 +416,7 @@ def faq_match(text: str, tenant: TenantConfig) -> IntentMatch | None:
     return None
 
 
-def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
+def match_intents(text: str, tenant: TenantConfig, *, tenant_faq: bool = True) -> list[IntentMatch]:
     """Return every intent ``text`` signals, best first.
 
     Carrier keywords are not considered here (see :mod:`agents.keywords`).
@@ -418,6 +424,7 @@ def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
     Args:
         text: the turn's text.
         tenant: its FAQ feeds the ``faq`` intent.
+        tenant_faq: whether to match the tenant's FAQ entries (see :func:`faq_match`).
 
     Returns:
         At most one match per intent, ordered by confidence, ties broken by
@@ -430,7 +437,7 @@ def match_intents(text: str, tenant: TenantConfig) -> list[IntentMatch]:
             human_match(text) or service_matter_match(text),
             resend_match(text),
             apply_match(text),
-            faq_match(text, tenant),
+            faq_match(text, tenant, tenant_faq=tenant_faq),
         )
         if m is not None
     ]

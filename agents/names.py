@@ -33,7 +33,7 @@ MAX_NAME_CHARS = 40
 """Longest first or last name kept, in characters."""
 
 _NAME_WORD = re.compile(r"^[^\W\d_]+(?:['\-][^\W\d_]+)*$")
-_SENTENCES = re.compile(r"[.!?;\n]+")
+_SENTENCES = re.compile(r"[.!?;\n]+|\s[-–—]+\s")
 _EXPLICIT = re.compile(
     r"\b(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|name\s+is|name's|call\s+me|name\s*:|"
     r"me\s+llamo|mi\s+nombre\s+es|je\s+m'appelle|meu\s+nome\s+[ée])\s*(.*)$",
@@ -42,6 +42,13 @@ _EXPLICIT = re.compile(
 _INTRODUCED = re.compile(r"^(?:i'm|i\s+am|im|it's|it\s+is|its|this\s+is|soy|c'est|je\s+suis|sou)\s+(.*)$", re.IGNORECASE)
 _CLAUSE_END = re.compile(r",|\s(?:and|but|&|y|pero|et)\s", re.IGNORECASE)
 """Where an introduction's clause ends: "I'm Dana Whitfield, and I want …" gives "Dana Whitfield"."""
+_HERE = re.compile(r"^(.+?)\s+(?:here|aqu[ií])$", re.IGNORECASE)
+"""A signed message: "Jack Reed here"."""
+_FIRST_AND_LAST = re.compile(
+    r"\bfirst\s+name\s*(?:is|:)?\s*(?P<first>[^\W\d_][\w'\-]*)[\s,]*(?:and\s+)?(?:my\s+)?"
+    r"(?:last\s+name|surname)\s*(?:is|:)?\s*(?P<last>[^\W\d_][\w'\-]*)",
+    re.IGNORECASE,
+)
 
 LEADING_FILLERS = frozenset(
     "hi hello hey hiya yo ok okay sure yes yeah yep so well oh um uh sorry no nope actually oops hola bonjour".split()
@@ -65,9 +72,16 @@ NOT_NAMES = STOPWORDS | frozenset(
     text thank thanks thing think time today tomorrow trying understand unsure
     want wanted wants way week welcome well whatever why wife husband work
     wrong yeah yep yet yup
+    monday tuesday wednesday thursday friday saturday sunday january february
+    march april june july august september october november december
+    tired confused married single retired pregnant sick calling writing texting
+    asking wondering curious trying still also here there back done finished
     """.split()
 )
 """Words that are (almost) never a person's name in these conversations."""
+SURNAME_WORDS = frozenset("park long price bill rich rose hope grace may will ward bell stone hill young green brown "
+                          "white black king gray grey rush love day".split())
+"""Common words of :data:`NOT_NAMES` that are also common surnames (or first names when capitalised)."""
 
 
 NameShape = Literal["explicit", "introduced", "bare"]
@@ -115,11 +129,27 @@ def _is_name_word(token: str) -> bool:
     return bool(_NAME_WORD.match(token)) and len(token) <= MAX_NAME_CHARS
 
 
+_ADJECTIVE_ENDING = re.compile(r"(?:able|ible|ous|ing|ful|ive|less|ish|ic|ed|ly)$")
+"""Endings of the adjectives and participles that follow "this is"/"it's" ("unacceptable", "annoying")."""
+
+
+def _common_word(token: str, position: int) -> bool:
+    """Whether ``token`` is a common word rather than a name; a surname that is also a word
+    ("Park", "Long", "Price") counts as a name after a first name or when written capitalised.
+    A lower-case word of six letters or more with an adjective's ending ("ridiculous") is never a name."""
+    folded = token.casefold()
+    if token.islower() and len(token) >= 6 and _ADJECTIVE_ENDING.search(folded):
+        return True
+    if folded not in NOT_NAMES:
+        return False
+    return not (folded in SURNAME_WORDS and (position > 0 or _is_title_case(token)))
+
+
 def _whole_name(tokens: list[str]) -> list[str] | None:
     """Return ``tokens`` if all of them (1–3) are name words and none a common word."""
     if not 1 <= len(tokens) <= MAX_NAME_WORDS:
         return None
-    if all(_is_name_word(t) and t.casefold() not in NOT_NAMES for t in tokens):
+    if all(_is_name_word(t) and not _common_word(t, i) for i, t in enumerate(tokens)):
         return tokens
     return None
 
@@ -131,6 +161,8 @@ def _leading_name(tokens: list[str]) -> list[str] | None:
         if len(taken) == MAX_NAME_WORDS or not _is_name_word(token):
             break
         if token.casefold() in STOPWORDS or token.casefold() in TRAILING_FILLERS:
+            break
+        if _common_word(token, len(taken)):  # "call me back", "my name is Dana and phone …"
             break
         taken.append(token)
     return taken or None
@@ -154,29 +186,46 @@ def parse_name(text: str, expecting_name: bool) -> ParsedName | None:
     Returns:
         A :class:`ParsedName`; ``last`` is ``None`` when one word was given.
     """
-    for sentence in _SENTENCES.split(text):
-        sentence = sentence.strip()
-        if not sentence:
-            continue
+    both = _FIRST_AND_LAST.search(text)
+    if both and all(_is_name_word(w) for w in both.group("first", "last")):
+        return ParsedName(_title(both.group("first")), _title(both.group("last")), "explicit")
+    sentences = [s.strip() for s in _SENTENCES.split(text) if s.strip()]
+    for sentence in sentences:
         explicit = _EXPLICIT.search(sentence)
         if explicit:
-            tokens = _leading_name(_tokens(explicit.group(1)))
+            tokens = _leading_name(_tokens(_CLAUSE_END.split(explicit.group(1), maxsplit=1)[0]))
             if tokens:
                 return _as_name(tokens, "explicit")
             continue
-        raw = sentence.replace("\u2019", "'").split()
-        while raw and _clean_token(raw[0]).casefold() in LEADING_FILLERS:
-            raw = raw[1:]
-        introduced = _INTRODUCED.match(" ".join(raw))
-        if introduced:
-            clause = _CLAUSE_END.split(introduced.group(1), maxsplit=1)[0]
-            name = _whole_name(_strip_fillers(_tokens(clause)))
-            if name:
-                return _as_name(name, "introduced")
-            continue
-        tokens = _strip_fillers(_tokens(sentence))
+        for clause in _CLAUSE_END.split(sentence.replace("\u2019", "'")):
+            found = _introduction(clause, several_parts=len(sentences) > 1 or clause.strip() != sentence)
+            if found is not None:
+                return found
         if expecting_name:
-            name = _whole_name(tokens)
+            name = _whole_name(_strip_fillers(_tokens(sentence)))
             if name:
                 return _as_name(name, "bare")
+    return None
+
+
+def _is_title_case(token: str) -> bool:
+    return token[:1].isupper() and not token.isupper() and token[1:2].islower()
+
+
+def _introduction(clause: str, several_parts: bool) -> ParsedName | None:
+    """Return the name one clause introduces: "I'm Dana", "Jack Reed here", or (in a longer message) "Chris Park"."""
+    raw = clause.split()
+    while raw and _clean_token(raw[0]).casefold() in LEADING_FILLERS:
+        raw = raw[1:]
+    if not raw:
+        return None
+    joined = " ".join(raw)
+    introduced = _INTRODUCED.match(joined) or _HERE.match(joined)
+    if introduced:
+        name = _whole_name(_strip_fillers(_tokens(introduced.group(1))))
+        return _as_name(name, "introduced") if name else None
+    tokens = [_clean_token(t) for t in raw]
+    if several_parts and 2 <= len(tokens) <= MAX_NAME_WORDS and all(_is_title_case(t) for t in tokens):
+        name = _whole_name(tokens)
+        return _as_name(name, "introduced") if name else None
     return None

@@ -14,7 +14,9 @@ that to a lane. Decisions, in order (first that applies wins):
    stays unless another enabled lane's candidate is *strong* (confidence ≥
    :data:`agents.intents.STRONG`) and beats the held lane's own, which routes
    there with reason ``match``. An urgent message, a complaint or a request
-   for a person is always strong (support); an FAQ question alone never is.
+   for a person is always strong (support); an FAQ question alone never is,
+   nor, in the guide, a yes that names the link ("yes text me the link"
+   answers the guide's offer to send it).
 4. **match**: the best candidate of an enabled lane with confidence ≥
    :data:`MATCH_THRESHOLD`.
 5. **default**: ``tenant.default_lane``, confidence 0.5 (intents ``chat`` and
@@ -38,7 +40,7 @@ from typing import Final
 from agents.base import Route, TurnInput
 from agents.intents import STRONG, IntentMatch
 from agents.keywords import turn_keyword
-from agents.nlu import UNCLEAR_THRESHOLD
+from agents.nlu import COMPLAINT_SCORE, COMPLAINT_STAYS_WITH, UNCLEAR_THRESHOLD, URGENT_SCORE
 from state.models import Lane
 
 MATCH_THRESHOLD: Final = 0.6
@@ -49,9 +51,9 @@ CONTINUE_CONFIDENCE: Final = 0.7
 """Confidence of a sticky or handoff route whose lane's vocabulary did not match."""
 STICKY_LANES: Final[frozenset[Lane]] = frozenset({"guide", "support"})
 """Lanes that keep a conversation for ``sticky_seconds``."""
-URGENT_CONFIDENCE: Final = 0.95
+URGENT_CONFIDENCE: Final = URGENT_SCORE
 """Confidence of the ``human`` candidate of an urgent message or a request for a person."""
-COMPLAINT_CONFIDENCE: Final = 0.85
+COMPLAINT_CONFIDENCE: Final = COMPLAINT_SCORE
 """Confidence of the ``human`` candidate of a complaint (strong: it leaves a sticky lane)."""
 LANE_OF_NLU_INTENT: Final[dict[str, Lane]] = {
     "apply": "guide",
@@ -66,10 +68,10 @@ LANE_OF_NLU_INTENT: Final[dict[str, Lane]] = {
 """The lane of each understood intent (``chat`` and ``unclear`` belong to none; ``help`` in words, such as
 "what can you do?", is answered by support; the whole-message HELP keyword by sms)."""
 NEVER_STRONG: Final = frozenset({"faq", "help"})
+AFFIRMED_IN_GUIDE: Final = frozenset({"resend_link"})
+"""Intents that do not pull a yes out of the guide: "yes text me the link" accepts the guide's offer."""
 """Intents that never pull a conversation out of its sticky lane: a question asked in the middle of an
 application stays with the guide, which answers it or hands it to support."""
-COMPLAINT_STAYS_WITH: Final = frozenset({"resend_link", "form_help", "opt_out"})
-"""Intents whose own lane handles a complaint about them ("the link doesn't work")."""
 
 
 def sticky_lane(turn: TurnInput) -> Lane | None:
@@ -189,8 +191,9 @@ def route(turn: TurnInput, handoff_to: Lane | None = None) -> Route:
     held = sticky_lane(turn)
     if held is not None:
         own = _in_lane(held, matches)
+        never = NEVER_STRONG | (AFFIRMED_IN_GUIDE if held == "guide" and "affirm" in turn.understanding.acts else set())
         elsewhere = next(
-            (m for m in matches if m.lane != held and m.confidence >= STRONG and m.intent not in NEVER_STRONG), None
+            (m for m in matches if m.lane != held and m.confidence >= STRONG and m.intent not in never), None
         )
         if elsewhere is not None and (own is None or elsewhere.confidence > own.confidence):
             return _matched(elsewhere)

@@ -16,6 +16,9 @@ in the spirit of Rasa's (small components, each from data or a library):
    trained on the repository's examples and the tenant's FAQ, merged with
    the high-precision vocabulary rules of :mod:`agents.intents` (each
    intent scores the higher of its probability and its rule's confidence).
+   An opt-out or opt-in needs a rule or :data:`CLASSIFIER_ONLY_MINIMUM`; an
+   urgent message is ``human`` at :data:`URGENT_SCORE`, a complaint at
+   :data:`COMPLAINT_SCORE`.
    The best intent is kept at :data:`UNCLEAR_THRESHOLD` or above; below it
    the message is ``chat`` when its acts or entities show it was understood
    (a greeting, a yes, a bare name) and ``unclear`` otherwise.
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from agents.intents import match_intents
+from agents.text import looks_like_question
 from agents.keywords import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_form
 from agents.nlu.acts import detect_acts
 from agents.nlu.classifier import classifier_for
@@ -45,8 +49,22 @@ RANKING_SIZE: Final = 4
 CHAT_THRESHOLD: Final = 0.65
 """The least probability at which the classifier's ``chat`` (nothing specific) is taken without an act or entity
 backing it; below it the message is ``unclear`` (gibberish lands in ``chat`` at about 0.5)."""
+CLASSIFIER_ONLY_MINIMUM: Final[dict[str, float]] = {"opt_out": 0.8, "opt_in": 0.8}
+"""Intents whose mistakes cost most (an opt-out silences the customer) need this much probability when no
+rule backs them; below it the classifier's score is not taken."""
+FAQ_LIKE: Final = 0.1
+"""The tenant's FAQ entries are matched (fuzzy, the costliest rule) only for a question-shaped message or one
+the classifier gives at least this ``faq`` probability; answers, names and greetings skip it."""
+NOT_FAQ_ACTS: Final = frozenset({"small_talk", "out_of_scope", "skip", "cancel", "refuse"})
+"""Acts that make a question-shaped message something other than a question for the FAQ."""
+URGENT_SCORE: Final = 0.95
+"""The ``human`` score of an urgent message (the ``urgent`` act: a medical or safety emergency)."""
+COMPLAINT_SCORE: Final = 0.85
+"""The ``human`` score of a complaint (the ``complain`` act), unless the complaint is about the link or the
+form (:data:`COMPLAINT_STAYS_WITH`), whose own intent answers it."""
+COMPLAINT_STAYS_WITH: Final = frozenset({"resend_link", "form_help", "opt_out"})
 UNDERSTOOD_ACTS: Final[frozenset[str]] = frozenset(
-    {"affirm", "deny", "thanks", "greet", "goodbye", "small_talk", "refuse", "correct", "cancel", "skip"}
+    {"affirm", "deny", "thanks", "greet", "goodbye", "small_talk", "refuse", "correct", "cancel", "skip", "out_of_scope"}
 )
 """Acts that make a message understood even when no intent is confident (it is then ``chat``)."""
 
@@ -64,14 +82,33 @@ def _keyword_understanding(text: str) -> tuple[str, str] | None:
     return None
 
 
-def _scores(text: str, tenant: TenantConfig | None) -> tuple[dict[str, float], dict[str, str]]:
-    """Return each intent's score (the higher of classifier probability and rule confidence) and each rule's evidence."""
+def _scores(text: str, tenant: TenantConfig | None, acts: frozenset[str]) -> tuple[dict[str, float], dict[str, str]]:
+    """Return each intent's score and the evidence of the rules (and acts) that set one.
+
+    An intent scores the higher of the classifier's probability and its
+    rule's confidence (:func:`agents.intents.match_intents`), except that an
+    opt-out or opt-in from the classifier alone needs
+    :data:`CLASSIFIER_ONLY_MINIMUM`, a question-shaped message that is small
+    talk or out of scope gets no FAQ rule score, and the acts ``urgent`` and
+    ``complain`` raise ``human`` to :data:`URGENT_SCORE` / :data:`COMPLAINT_SCORE`.
+    """
     scores = dict(classifier_for(tenant).rank(text, top=len(INTENTS)))
+    for guarded, minimum in CLASSIFIER_ONLY_MINIMUM.items():
+        if scores.get(guarded, 0.0) < minimum:
+            scores[guarded] = 0.0
     evidence: dict[str, str] = {}
     if tenant is not None:
-        for match in match_intents(text, tenant):
+        faq_like = scores.get("faq", 0.0) >= FAQ_LIKE or looks_like_question(text)
+        for match in match_intents(text, tenant, tenant_faq=faq_like):
+            if match.evidence == "question" and acts & NOT_FAQ_ACTS:
+                continue  # "how are you?", "what's the weather?", "can we skip that?" are not FAQ questions
             scores[match.intent] = max(scores.get(match.intent, 0.0), match.confidence)
             evidence[match.intent] = match.evidence
+    top = max(scores, key=scores.__getitem__)
+    if "urgent" in acts and scores.get("human", 0.0) < URGENT_SCORE:
+        scores["human"], evidence["human"] = URGENT_SCORE, "act:urgent"
+    elif "complain" in acts and top not in COMPLAINT_STAYS_WITH and scores.get("human", 0.0) < COMPLAINT_SCORE:
+        scores["human"], evidence["human"] = COMPLAINT_SCORE, "act:complain"
     return scores, evidence
 
 
@@ -109,7 +146,7 @@ def understand(
             text=text, language=language, language_confidence=language_confidence, intent=intent, confidence=1.0,
             ranking=((intent, 1.0),), acts=acts, entities=entities, evidence=evidence,
         )  # fmt: skip
-    scores, rule_evidence = _scores(text, tenant)
+    scores, rule_evidence = _scores(text, tenant, acts)
     ranking = tuple(sorted(scores.items(), key=lambda kv: -kv[1])[:RANKING_SIZE])
     best, confidence = ranking[0]
     understood = bool(acts & UNDERSTOOD_ACTS) or not entities.is_empty()

@@ -40,7 +40,8 @@ YES_WORDS: Final = frozenset(
 YES_PHRASES: Final = (
     "go ahead", "do it", "sounds good", "that works", "please do", "this number", "this one", "same number",
     "that's fine", "that's right", "that's me", "that's correct", "that's my", "thats my", "it is", "of course",
-    "send it", "let's do it", "lets do it", "let's go", "lets go", "use this", "use that", "why not", "works for me",
+    "let's do it", "lets do it", "let's go", "lets go", "use this", "use that", "why not", "works for me",
+    "go for it", "let's start", "lets start", "uh huh", "mm hmm", "yes please",
     "por supuesto", "está bien", "esta bien", "de acuerdo", "así es", "asi es", "ese es", "este número", "este numero",
     "me parece bien", "adelante", "hazlo",
 )  # fmt: skip
@@ -78,7 +79,7 @@ _REFUSE = re.compile(
 )
 _COMPLAIN = re.compile(
     r"\b(?:complaint|complain|complaining|terrible|horrible|awful|ridiculous|unacceptable|worst|useless|"
-    r"frustrat\w*|annoy\w*|angry|upset|unhappy|disappointed|fed\s+up|scam|rip\s*off|a\s+joke|"
+    r"frustrat\w*|annoy\w*|angry|upset|unhappy|disappointed|fed\s+up|scam|rip\s*off|(?:is|what)\s+a\s+joke|rude|disrespectful|"
     r"keeps?\s+(?:crashing|failing|freezing|breaking)|crash(?:es|ed|ing)?|not\s+working|doesn'?t\s+work|"
     r"don'?t\s+work|won'?t\s+(?:load|work|open)|broken|"
     r"nobody\s+(?:called|answered|replied|responded)|no\s+one\s+(?:called|answered|replied|responded)|"
@@ -89,9 +90,13 @@ _URGENT = re.compile(
     r"\b(?:emergency|urgent|urgently|911|chest\s+pains?|heart\s+attack|stroke|can'?t\s+breathe|cannot\s+breathe|"
     r"trouble\s+breathing|short(?:ness)?\s+of\s+breath|bleeding|unconscious|passed\s+out|fainted|seizure|"
     r"overdos\w*|suicid\w*|kill\s+myself|hurt\s+myself|end\s+my\s+life|severe\s+pain|allergic\s+reaction|"
-    r"anaphyla\w*|choking|poison\w*|"
+    r"anaphyla\w*|choking|poison\w*|collapsed|not\s+breathing|isn'?t\s+breathing|not\s+responding|"
+    r"isn'?t\s+responding|unresponsive|won'?t\s+wake\s+up|can'?t\s+wake|turning\s+blue|"
+    r"swallowed\s+(?:a\s+bunch\s+of\s+|some\s+|the\s+|his\s+|her\s+|my\s+)?(?:pills|medicine|bleach|poison|battery|batteries)|"
+    r"won'?t\s+stop\s+bleeding|cut\s+\w+\s+\w+\s+badly|severe\s+bleeding|"
     r"emergencia|urgente|dolor\s+(?:de|en\s+el)\s+pecho|no\s+puedo\s+respirar|sangrando|sangrado|desmay\w*|"
-    r"infarto|convulsi\w*|suicidarme|sobredosis)\b"
+    r"infarto|convulsi\w*|suicidarme|sobredosis|no\s+responde|no\s+reacciona|no\s+despierta|se\s+tragó|se\s+trago|"
+    r"se\s+(?:cayó|cayo)\s+y\s+no)\b"
 )
 _CANCEL = re.compile(
     r"\b(?:never\s*mind|nvm|forget\s+it|forget\s+about\s+it|cancel(?:\s+(?:it|that|this|the\s+application|my\s+application))?|"

@@ -26,8 +26,9 @@ import hashlib
 import math
 import re
 import threading
+import weakref
 import unicodedata
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -72,6 +73,11 @@ def preprocess(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES).casefold())
     text = "".join(c for c in text if not unicodedata.combining(c))
     return _SPACES.sub(" ", _DIGITS.sub("0", text)).strip()
+
+
+def _as_is(text: str) -> str:
+    """The vectorizers' preprocessor: texts reach them already :func:`preprocess`-ed."""
+    return text
 
 
 @lru_cache(maxsize=4)
@@ -139,11 +145,11 @@ class IntentClassifier:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
 
-        texts = [t for t, _ in examples]
+        texts = [preprocess(t) for t, _ in examples]  # once per text, not once per vectorizer
         labels = [i for _, i in examples]
-        word = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True, preprocessor=preprocess,
+        word = TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, sublinear_tf=True, preprocessor=_as_is,
                                token_pattern=r"(?u)\b\w+\b")  # fmt: skip
-        char = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, preprocessor=preprocess)
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, preprocessor=_as_is)
         from scipy.sparse import hstack
 
         features = hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr()
@@ -164,15 +170,21 @@ class IntentClassifier:
         offset = 0
         for vectorizer in (word, char):
             vocabulary = vectorizer.vocabulary_
-            self._parts.append((vectorizer.build_analyzer(), vocabulary, vectorizer.idf_, offset))
+            idf = [float(v) for v in vectorizer.idf_]  # Python floats: numpy scalars are slow one at a time
+            self._parts.append((vectorizer.build_analyzer(), vocabulary, idf, offset))
             offset += len(vocabulary)
 
     def _features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(column indices, values)`` of ``text``'s TF-IDF row, as the fitted vectorizers compute it."""
         columns: list[int] = []
         values: list[float] = []
+        text = preprocess(text)
         for analyzer, vocabulary, idf, offset in self._parts:
-            counts = Counter(i for i in (vocabulary.get(g) for g in analyzer(text)) if i is not None)
+            counts: dict[int, int] = {}
+            for gram in analyzer(text):
+                index = vocabulary.get(gram)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
             if not counts:
                 continue
             part = [(1.0 + math.log(n)) * idf[i] for i, n in counts.items()]  # sublinear tf × idf
@@ -202,12 +214,15 @@ class IntentClassifier:
         from scipy.sparse import hstack
 
         word, char, model = self.pipeline["word"], self.pipeline["char"], self.pipeline["model"]
+        text = preprocess(text)
         row = hstack([word.transform([text]), char.transform([text])]).tocsr()
         return model.predict_proba(row)[0]
 
 
 _cache: OrderedDict[str, IntentClassifier] = OrderedDict()
 _cache_lock = threading.Lock()
+_by_config: dict[int, tuple[weakref.ref, IntentClassifier]] = {}
+"""``id(config) -> (weak reference to it, classifier)``: a config object's classifier, found without hashing."""
 
 
 def training_set(tenant: TenantConfig | None) -> tuple[tuple[str, str], ...]:
@@ -230,17 +245,39 @@ def classifier_for(tenant: TenantConfig | None) -> IntentClassifier:
     Classifiers are cached per :func:`fingerprint` of the training set (at most
     :data:`CACHE_SIZE`, least recently used dropped), so a tenant config that
     changes its FAQ gets a new one and an unchanged config never retrains.
+    The same config *object* is recognised without hashing its FAQ again
+    (config objects are not changed in place; a changed config is a new object).
     Thread-safe; training holds a lock (about 0.1 s).
     """
+    if tenant is not None:
+        known = _by_config.get(id(tenant))
+        if known is not None and known[0]() is tenant:
+            return known[1]
     own = tenant_examples(tenant) if tenant is not None else ()
     key = fingerprint(own)  # the repository's examples are fixed for the process
     with _cache_lock:
         found = _cache.get(key)
         if found is not None:
             _cache.move_to_end(key)
+    if found is not None:
+        _remember(tenant, found)
+        return found
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
             return found
         classifier = IntentClassifier(load_examples() + own)
         _cache[key] = classifier
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-        return classifier
+    _remember(tenant, classifier)
+    return classifier
+
+
+def _remember(tenant: TenantConfig | None, classifier: IntentClassifier) -> None:
+    """Map this very config object to its classifier (skips hashing its FAQ on the next turns of the same object)."""
+    if tenant is None:
+        return
+    if len(_by_config) >= CACHE_SIZE * 4:
+        _by_config.clear()
+    _by_config[id(tenant)] = (weakref.ref(tenant), classifier)

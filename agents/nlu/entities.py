@@ -101,13 +101,24 @@ _NOT_BUT = re.compile(
     r"\bnot\s+(?P<old>[^\W\d_][\w'\-]*)\s*,\s*(?:it'?s\s+|its\s+|but\s+)?(?P<new>[^\W\d_][\w'\-]*)", re.IGNORECASE
 )
 _SPELLING_NOTE = re.compile(
-    r"\s+with\s+(?:an?|two|double|one)\s+\S+(?:\s+(?:at\s+the\s+end|in\s+it))?|\s+con\s+(?:una?|dos|doble)\s+\S+",
+    r"\s+with\s+(?:an?|two|double|one)\s+\S+(?:\s+(?:at\s+the\s+end|in\s+it))?|\s+with\s+(?:an\s+)?accent"
+    r"|\s+con\s+(?:una?|dos|doble)\s+\S+|\s+con\s+(?:el\s+)?acento|\s+(?:sin|without)\s+(?:an?\s+)?(?:acento|accent)",
     re.IGNORECASE,
 )
+_LAST_NAME_IS = re.compile(
+    r"\b(?:last\s+name|surname|family\s+name|apellido)\s*(?:is|'s|es|:)?\s*(?P<last>[^\W\d_][\w'\-]*(?:\s+[^\W\d_][\w'\-]*)?)",
+    re.IGNORECASE,
+)
+_CORRECTED_NAME = re.compile(
+    r"\b(?:it'?s|its|it\s+is|es|is|era|c'est)\s+(?P<name>[^\W\d_][\w'\-]*(?:\s+[^\W\d_][\w'\-]*)?)\s*$",
+    re.IGNORECASE,
+)
+"""The name a correction gives at its end: "perdón, es José", "sorry, it's Kate"."""
 _SLOT_WORDS = (
     ("last_name", re.compile(r"\b(?:last\s+name|surname|family\s+name|apellido)\b", re.IGNORECASE)),
     ("first_name", re.compile(r"\b(?:first\s+name|nombre)\b", re.IGNORECASE)),
 )
+_FIRST_NAME_TOO = re.compile(r"\bfirst\s+name\b", re.IGNORECASE)
 _NAME_EXPECTED: Final = frozenset({"name", "first_name", "full_name"})
 
 
@@ -306,6 +317,17 @@ def find_correction(
     if dates:
         return Correction(slot="date_of_birth", old=None, new=dates[0].isoformat())
     first, last = name
+    if not first and not last:
+        said = _CORRECTED_NAME.search(_SPELLING_NOTE.sub("", masked).strip(" .!,"))
+        if said is not None:
+            words = said.group("name").split()
+            from agents.names import NOT_NAMES
+
+            if all(w.casefold() not in NOT_NAMES for w in words):
+                return Correction(slot=slot_word, old=None, new=_name_value(said.group("name")))
+        return None
+    if first is None:
+        return Correction(slot="last_name", old=None, new=last or "")
     if first:
         if slot_word == "last_name" and last is None:
             return Correction(slot="last_name", old=None, new=first)
@@ -346,11 +368,20 @@ def extract(text: str, *, expected: str | None = None, languages: Sequence[str] 
         first, last = parsed.first, parsed.last
         if expected == "last_name" and parsed.shape == "bare" and last is None:
             first, last = None, parsed.first
+    said_last = _LAST_NAME_IS.search(name_text)
+    if said_last is not None and _FIRST_NAME_TOO.search(name_text) is None:
+        # "my last name is Whitfield-Jones": a last name only, never a first name
+        candidate = parse_name(said_last.group("last"), expecting_name=True)
+        if candidate is not None:
+            first, last = None, " ".join(p for p in (candidate.first, candidate.last) if p)
     correction = find_correction(text, name_text, phones, emails, dates, (first, last))
     if correction is not None and correction.slot in (None, "first_name", "last_name") and correction.old:
         # "I meant Jon, not John": the new value is the name given.
         if parsed is None or (first or "").casefold() == correction.old.casefold():
             first, last = correction.new, last
+    if correction is not None and first is None and last is None and correction.slot in (None, "first_name"):
+        if correction.new and not correction.new[0].isdigit() and "@" not in correction.new:
+            first = correction.new  # "perdón, es José": the name the correction gives
     return Entities(
         first_name=first,
         last_name=last,

@@ -326,3 +326,82 @@ def test_the_llm_router_prompt_carries_the_parse(acme, new_state, make_turn):
 
 def test_entities_default_to_empty():
     assert Entities().is_empty() and not Entities(ages=(40,)).is_empty()
+
+
+# --- found on the dev conversation scripts and the dev routing items ---------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I waited 2 hours at my appointment, this is unacceptable", "why do you keep texting me, it's annoying",
+     "Can someone from the front desk call me back?"],
+)  # fmt: skip
+def test_adjectives_and_call_me_back_are_no_names(acme, text):
+    e = parse(acme, text).entities
+    assert (e.first_name, e.last_name) == (None, None)
+
+
+def test_a_last_name_alone_is_never_a_first_name(acme):
+    e = parse(acme, "actually my last name is Whitfield-Jones").entities
+    assert (e.first_name, e.last_name) == (None, "Whitfield-Jones")
+    assert e.correction == Correction(slot="last_name", old=None, new="Whitfield-Jones")
+
+
+def test_a_spanish_spelling_correction(acme):
+    u = parse(acme, "perdón, es José con acento")
+    assert u.entities.correction == Correction(slot=None, old=None, new="José") and "correct" in u.acts
+    assert u.entities.first_name == "José"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["my son swallowed a bunch of pills", "my mom fell and she isn't responding", "emergency, my husband collapsed",
+     "I can't breathe and my lips are turning blue", "I feel like I want to hurt myself", "mi papá no responde"],
+)  # fmt: skip
+def test_urgent_messages_are_a_request_for_a_person(acme, text):
+    u = parse(acme, text)
+    assert "urgent" in u.acts and (u.intent, u.confidence, u.evidence) == ("human", 0.95, "act:urgent")
+
+
+def test_a_complaint_is_a_request_for_a_person_unless_it_is_about_the_link(acme):
+    assert parse(acme, "the receptionist was really rude to me").intent == "human"
+    assert parse(acme, "the link doesn't work").intent == "resend_link"
+    assert parse(acme, "tell me a joke").intent != "human"
+
+
+@pytest.mark.parametrize("text", ["sure, text me", "actually I cut my hand and it won't stop bleeding"])
+def test_the_classifier_alone_never_opts_a_customer_out(acme, text):
+    assert parse(acme, text).intent != "opt_out"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("Bonjour, je voudrais une assurance vie pour ma famille", "fr"),
+     ("Bom dia, eu preciso marcar uma consulta para a minha filha", "pt"),
+     ("Hola, quiero solicitar un seguro de vida", "es")],
+)  # fmt: skip
+def test_a_language_the_tenant_lacks_is_recognised(text, language):
+    detected, confidence = detect_language(text, ("en",))
+    assert detected == language and confidence >= SWITCH_CONFIDENCE
+
+
+def test_small_talk_is_not_an_faq_question(acme):
+    assert parse(acme, "hey, how are you today?").intent == "chat"
+    assert parse(acme, "can we skip that part").intent != "faq"
+
+
+def test_help_to_apply_is_no_request_for_a_person(acme, new_state, make_turn):
+    decision = route(make_turn(acme, new_state(acme), "hey can u help me get life insurance"))
+    assert (decision.lane, decision.intent) == ("guide", "apply")
+
+
+def test_a_yes_naming_the_link_stays_with_the_guide(acme, new_state, make_turn):
+    now = make_turn(acme, new_state(acme), "x").now
+    state = new_state(acme, lane="guide", lane_since=now - timedelta(seconds=30))
+    assert route(make_turn(acme, state, "yes text me the link", now=now)).lane == "guide"
+    assert route(make_turn(acme, state, "send it again", now=now)).lane == "sms"
+
+
+@pytest.mark.parametrize(("text", "lane"), [("no mas mensajes", "sms"), ("me cobraron de más", "support")])
+def test_spanish_opt_out_and_billing(acme, new_state, make_turn, text, lane):
+    assert route(make_turn(acme, new_state(acme), text)).lane == lane
