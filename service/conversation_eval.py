@@ -95,8 +95,8 @@ class RouteRecorder:
         self.router = router
         self.routes: list[tuple[str, Route]] = []
 
-    def __call__(self, turn, handoff_to=None) -> Route:
-        decided = self.router(turn, handoff_to=handoff_to)
+    def __call__(self, turn, *args, **kwargs) -> Route:
+        decided = self.router(turn, *args, **kwargs)
         self.routes.append((turn.state.conversation_id, decided))
         return decided
 
