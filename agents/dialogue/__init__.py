@@ -76,6 +76,9 @@ def before_lane(turn: TurnInput, route: Route) -> AgentResult | None:
             return answer
     if accepted_person_offer(d):
         return hand_to_person(d)
+    answered = answer_to_the_person(d)
+    if answered is not None:
+        return answered
     parsed = d.parsed
     if "complain" in d.acts and not flow_open(turn) and parsed.intent not in ("apply", "faq", "resend_link", "form_help"):
         if route.intent == "human" or "ask_human" in d.acts:
@@ -83,6 +86,34 @@ def before_lane(turn: TurnInput, route: Route) -> AgentResult | None:
             sorry = d.say("sorry", name=d.name_suffix)
             return result.model_copy(update={"outbound": [OutboundDraft(text=sorry + result.outbound[0].text)]})
         return complaint_answer(d)
+    return None
+
+
+def answer_to_the_person(d: Dialogue) -> AgentResult | None:
+    """The first reply after a hand-back, when the customer answers the person's question ("… send the link again?" "yes").
+
+    The person's question is understood like a customer's message
+    (:func:`agents.nlu.understand`): a yes to resending the link resends it; a
+    no to "anything else?" closes politely. Anything else: ``None``, the lane answers.
+    """
+    human = d.human_before
+    if human is None or not human.text.rstrip().endswith("?"):
+        return None
+    turn, acts = d.turn, d.acts
+    entities = d.parsed.entities
+    if entities.first_name or entities.phones or entities.emails or "question" in acts:
+        return None
+    if "deny" in acts and "affirm" not in acts:
+        return AgentResult(patch=remember(turn, last_reply_key="goodbye"),
+                           outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
+    if "affirm" not in acts or not turn.state.form_token:
+        return None
+    from agents.nlu import understand
+    from agents.lanes.sms import link_again
+
+    asked = understand(human.text, turn.tenant, languages=tuple(turn.tenant.languages))
+    if asked.intent == "resend_link" or "link" in human.text.lower():
+        return link_again(turn)
     return None
 
 

@@ -289,3 +289,13 @@ def test_the_pause_before_a_return_counts_from_the_previous_customer_message(sta
     step = chat.send("Dana", after_s=60)
     assert not step.replies[0].startswith("Welcome back")
     assert timedelta(seconds=60) < timedelta(seconds=acme.sticky_seconds)
+
+
+def test_a_yes_to_the_persons_question_after_a_hand_back_is_acted_on(start_chat, acme):
+    chat = start_chat(acme, form_token="tok", slots={"first_name": "Dana", "last_name": "W", "phone": "+15557655432"})
+    chat.state.transcript.append(
+        TranscriptEntry(author="human", text="Hi Dana, Ana here. Shall I have Ava send your link again?", at=chat.now)
+    )
+    step = chat.send("yes please")
+    assert any("/f/tok" in r for r in step.replies)
+    assert step.replies[0].startswith("Thanks for waiting, Dana")
