@@ -192,7 +192,8 @@ def fallback(d: Dialogue, question: str | None, expected: str | None = None, una
     key = first if misses < 2 else again
     if key == state.last_reply_key:
         key = first if key == again else again
-    resume = d.say("resume", question=question[0].lower() + question[1:]) if question else ""
+    resume = d.say("resume", question=next((question[:i] + c.lower() + question[i + 1:]
+                                            for i, c in enumerate(question) if c.isalpha()), question)) if question else ""
     text = d.say(key, question=question or "", resume=resume, abilities=d.abilities())
     offers_person = key == again
     next_expected = PERSON_OFFER if offers_person and not question else (expected if question else state.expected)

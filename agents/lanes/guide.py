@@ -191,7 +191,15 @@ def resume_question(turn: TurnInput) -> str | None:
     if pending is None:
         return None
     question = pending[1]
-    return d.say("resume", question=question[0].lower() + question[1:])
+    return d.say("resume", question=lower_first(question))
+
+
+def lower_first(question: str) -> str:
+    """``question`` with its first letter lower-cased, for "Now, <question>" ("¿Cuál…" -> "¿cuál…")."""
+    for i, ch in enumerate(question):
+        if ch.isalpha():
+            return question[:i] + ch.lower() + question[i + 1:]
+    return question
 
 
 def _infer_correction_slot(d: Dialogue, slots: dict[str, str]) -> tuple[str, str] | None:
@@ -292,11 +300,12 @@ def _not_name(word: str) -> bool:
     return w in NOT_NAMES or w in NOT_NAMES_ES
 
 
-def _clean_name(value: str | None) -> str | None:
-    """``value`` without words that are never names ("Grant Phone" -> "Grant")."""
+def _clean_name(value: str | None, text: str = "") -> str | None:
+    """``value`` without words that are never names ("Grant Phone" -> "Grant"), unless typed capitalized in
+    ``text`` ("Chris Park": a surname that is also a common word)."""
     if not value:
         return None
-    kept = [w for w in value.split() if not _not_name(w)]
+    kept = [w for w in value.split() if not _not_name(w) or re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)]
     return " ".join(kept) or None
 
 
@@ -320,7 +329,7 @@ def message_name(d: Dialogue, slots: dict[str, str]) -> tuple[str | None, str | 
     Never from an email address or a phone number.
     """
     entities = d.parsed.entities
-    first, last = _clean_name(entities.first_name), _clean_name(entities.last_name)
+    first, last = _clean_name(entities.first_name, d.turn.text), _clean_name(entities.last_name, d.turn.text)
     if first or last:
         return first, last
     for chunk in _CHUNKS.split(without_phone_numbers(_EMAILS.sub(" ", d.turn.text))):
@@ -532,7 +541,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
     answer = best_faq(turn.text, turn.tenant, d.language)
     asks = answer is not None or "question" in acts or parsed.intent in ("faq",)
     if answer is not None and started and step is not None:
-        resume = d.say("resume", question=question[0].lower() + question[1:])
+        resume = d.say("resume", question=lower_first(question))
         return AgentResult(
             patch=[*remember(turn, expected=step, last_reply_key="faq"), *intent_ops(state, "apply")],
             outbound=[OutboundDraft(text=f"{answer.entry.answer} {resume}")],
@@ -569,7 +578,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
         # The classifier's best guess is "wants a person" (frustration, a complaint): apologise, offer one.
         sorry = d.say("complaint", name=d.name_suffix)
         if started and step is not None:
-            sorry = d.say("sorry", name=d.name_suffix) + d.say("resume", question=question[0].lower() + question[1:]) \
+            sorry = d.say("sorry", name=d.name_suffix) + d.say("resume", question=lower_first(question)) \
                 + " " + d.say("offer_person")
         key = "complaint" if not (started and step is not None) else "complaint_resume"  # a yes then answers the step
         return AgentResult(patch=remember(turn, expected=PERSON_OFFER if key == "complaint" else step, last_reply_key=key),
