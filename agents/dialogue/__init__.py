@@ -82,9 +82,7 @@ def before_lane(turn: TurnInput, route: Route) -> AgentResult | None:
     parsed = d.parsed
     if "complain" in d.acts and not flow_open(turn) and parsed.intent not in ("apply", "faq", "resend_link", "form_help"):
         if route.intent == "human" or "ask_human" in d.acts:
-            result = hand_to_person(d)
-            sorry = d.say("sorry", name=d.name_suffix)
-            return result.model_copy(update={"outbound": [OutboundDraft(text=sorry + result.outbound[0].text)]})
+            return hand_to_person(d, lead=d.say("sorry", name=d.name_suffix))
         return complaint_answer(d)
     return None
 

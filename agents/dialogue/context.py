@@ -78,7 +78,12 @@ def unsupported_language(turn: TurnInput) -> str | None:
     conversation has no language yet; the NLU's own verdict otherwise.
     """
     parsed = understood(turn)
-    if turn.state.language is None:
+    served_non_default = parsed.language in turn.tenant.languages and parsed.language != "en"
+    entities = parsed.entities
+    giving_name = turn.state.dialogue.expected in ("name", "last_name") or entities.first_name or entities.last_name
+    if turn.state.language is None and not giving_name and not (
+        served_non_default and parsed.language_confidence >= LANGUAGE_MIN_CONFIDENCE
+    ):
         from agents.dialogue.foreign import foreign_language
 
         found = foreign_language(turn.text, tuple(turn.tenant.languages))

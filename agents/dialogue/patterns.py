@@ -46,13 +46,39 @@ def escalation_ops(turn: TurnInput, reason: HandoffReason = "customer_request") 
     ]
 
 
-def hand_to_person(d: Dialogue, reason: HandoffReason = "customer_request", note: str | None = None) -> AgentResult:
-    """Hand the conversation to a person and tell the customer (the tenant's text; on a call, spoken wording)."""
+def hand_to_person(d: Dialogue, reason: HandoffReason = "customer_request", note: str | None = None,
+                   lead: str = "") -> AgentResult:
+    """Hand the conversation to a person and tell the customer (the tenant's text; on a call, spoken wording).
+
+    Args:
+        lead: said first ("I'm sorry about that. ").
+    """
     ops = escalation_ops(d.turn, reason)
     if note:
         ops.append(note_op(d.turn, note))
-    text = d.say("handoff_voice") if d.voice else d.text("human_handoff_text")
-    return AgentResult(patch=ops, outbound=[OutboundDraft(text=text)])
+    if d.voice:
+        text = d.say("handoff_voice_after" if lead else "handoff_voice")
+    else:
+        text = d.text("human_handoff_text")
+    return AgentResult(patch=ops, outbound=[OutboundDraft(text=lead + text)])
+
+
+_CAPABILITY = re.compile(
+    r"\bwhat\s+(?:can|do)\s+you\s+do\b|\bwhat\s+(?:can|could)\s+you\s+help\b|\bwho\s+(?:are|is)\s+(?:you|this)\b"
+    r"|\bare\s+you\s+(?:a\s+)?(?:bot|robot|human|real|person|ai)\b|\bqu[eé]\s+puede[s]?\s+hacer\b|\bqui[eé]n\s+eres\b",
+    re.IGNORECASE,
+)
+
+
+def is_capability_question(text: str) -> bool:
+    """Whether the customer asks who or what the assistant is ("what can you do?", "are you a bot?")."""
+    return _CAPABILITY.search(text) is not None
+
+
+def capability_answer(d: Dialogue, resume: str | None) -> AgentResult:
+    """Who the assistant is and what it can do, then the open step again."""
+    text = d.say("capabilities", abilities=d.abilities()) + (f" {resume}" if resume else "")
+    return AgentResult(patch=remember(d.turn, last_reply_key="capabilities"), outbound=[OutboundDraft(text=text)])
 
 
 # --- safety ----------------------------------------------------------------------------------

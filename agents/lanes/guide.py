@@ -42,7 +42,7 @@ from datetime import date
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, fallback, flow_open, hand_to_person, is_only_social, remember, social_lead, with_dialogue
-from agents.dialogue.patterns import PERSON_OFFER, is_progress_question, is_unclear
+from agents.dialogue.patterns import PERSON_OFFER, capability_answer, is_capability_question, is_progress_question, is_unclear
 from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
 from agents.lanes.form_guide import guide_from_screen
@@ -538,6 +538,13 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
             outbound=[OutboundDraft(text=d.say("skip_required", question=question))],
         )
 
+    if is_capability_question(turn.text):
+        resume = d.say("resume", question=lower_first(question)) if started and step is not None else (
+            d.say("ask_full_name") if not started else None)
+        result = capability_answer(d, resume)
+        if step is not None:
+            result = result.model_copy(update={"patch": result.patch + remember(turn, expected=step)})
+        return result
     answer = best_faq(turn.text, turn.tenant, d.language)
     asks = answer is not None or "question" in acts or parsed.intent in ("faq",)
     if answer is not None and started and step is not None:

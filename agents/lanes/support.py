@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
-from agents.dialogue.patterns import SOCIAL_ACTS, complaint_answer, is_progress_question
+from agents.dialogue.patterns import (
+    SOCIAL_ACTS, capability_answer, complaint_answer, is_capability_question, is_progress_question,
+)
 from agents.faq import best_faq
 from agents.intents import apply_match, human_match
 from agents.lanes.common import intent_ops, lane_enabled
@@ -122,6 +124,8 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult(outbound=[OutboundDraft(text=d.say("anything_else"))])
     if "deny" in d.acts and state.dialogue.last_reply_key in ("faq", "social", "goodbye"):
         return AgentResult(outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
+    if is_capability_question(turn.text):
+        return capability_answer(d, resume_question(turn))
     if is_progress_question(turn.text):
         resume = resume_question(turn)
         if resume:

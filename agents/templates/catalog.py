@@ -145,6 +145,8 @@ EN: Final[dict[str, Wording]] = {
     ),
     "waiting_voice": "Thanks. A person from our team will follow up with you shortly.",
     "still_here": ("I'm still here. What can I do for you?", "I'm still here. What can I do for you?"),
+    "handoff_voice_after": "A person from our team will follow up with you shortly by text.",
+    "capabilities": "I'm {persona}, an automated assistant. I can {abilities}.",
     "handoff_voice": "Of course. A person from our team will follow up with you shortly by text.",
     "language_unsupported": (
         "Thanks for your message. A person from our team will reply to you here shortly.",
@@ -306,6 +308,8 @@ ES: Final[dict[str, Wording]] = {
     ),
     "waiting_voice": "Gracias. Una persona de nuestro equipo le contactará en breve.",
     "still_here": "Sigo aquí. ¿En qué le puedo ayudar?",
+    "handoff_voice_after": "Una persona de nuestro equipo le contactará en breve por mensaje.",
+    "capabilities": "Soy {persona}, un asistente automático. Puedo {abilities}.",
     "handoff_voice": "Claro. Una persona de nuestro equipo le contactará en breve por mensaje.",
     "language_unsupported": "Gracias por su mensaje. Una persona de nuestro equipo le responderá en breve.",
     "no_answer": "No tengo una respuesta para eso. Puedo {abilities}.",
