@@ -262,6 +262,41 @@ def _unanchored_name_correction(d: Dialogue, slots: dict[str, str], new: str) ->
     return ("last_name" if closer_to_last else "first_name"), new
 
 
+_SEND_IT = re.compile(r"^(?:ok(?:ay)?\s*,?\s*|yes\s*,?\s*|just\s+)?(?:send|text|do)\s+(?:it|that|the\s+link|me)\b", re.IGNORECASE)
+"""An answer to "Shall I text the link…?" that agrees by naming the action ("send it", "do it", "text me")."""
+_X_NOT_Y = re.compile(r"([^\W\d_][\w'\u2019-]*)\s*,?\s+not\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
+_SPELLED = re.compile(r"\b(?:spelled|spelt|spelling is)\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
+_NAME_IS = re.compile(r"\b(?:my\s+name\s+is|name\s+is|it'?s|i'?m)\s+([A-Z][\w'\u2019-]+)(?:\s+([A-Z][\w'\u2019-]+))?")
+
+
+def _pattern_correction(d: Dialogue, slots: dict[str, str]) -> tuple[str, str] | None:
+    """A name correction the NLU missed: "Smyth not Smith", "it's spelled Jonathan", "correction: my name is Jon Smith"."""
+    from rapidfuzz import fuzz
+
+    text = d.turn.text
+    for m in _X_NOT_Y.finditer(text):
+        new, old = m.group(1), m.group(2)
+        for key in NAME_SLOTS:
+            if slots.get(key, "").casefold() == old.casefold() and not _not_name(new):
+                return key, new[0].upper() + new[1:]
+    first, last = slots.get("first_name"), slots.get("last_name")
+    if not first:
+        return None
+    spelled = _SPELLED.search(text)
+    if spelled and not _not_name(spelled.group(1)):
+        new = spelled.group(1)[0].upper() + spelled.group(1)[1:]
+        to_last = bool(last) and fuzz.ratio(new.casefold(), last.casefold()) > fuzz.ratio(new.casefold(), first.casefold())
+        return ("last_name" if to_last else "first_name"), new
+    if "correct" in d.acts or re.search(r"\b(?:correction|actually|i meant|sorry|wrong)\b", text, re.IGNORECASE):
+        named = _NAME_IS.search(text)
+        if named and not _not_name(named.group(1)):
+            if named.group(1).casefold() != first.casefold():
+                return "first_name", named.group(1)
+            if named.group(2) and last and named.group(2).casefold() != last.casefold():
+                return "last_name", named.group(2)
+    return None
+
+
 def _accent_correction(d: Dialogue, slots: dict[str, str]) -> tuple[str, str] | None:
     """A name re-typed with its accents ("es José con acento" for Jose): the slot and the accented value."""
     for word in re.findall(r"[^\W\d_]+", d.turn.text):
@@ -409,7 +444,8 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
             slots[key] = value
             collected = True
 
-    correction = _explicit_slot_name(d) or _infer_correction_slot(d, slots) or _accent_correction(d, slots)
+    correction = (_explicit_slot_name(d) or _infer_correction_slot(d, slots) or _pattern_correction(d, slots)
+                  or _accent_correction(d, slots))
     corrected: str | None = None
     if correction is not None:
         slot, new = correction
@@ -431,7 +467,7 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
             name_given = True
 
     said_no = "deny" in acts and "affirm" not in acts
-    said_yes = "affirm" in acts and not said_no
+    said_yes = ("affirm" in acts or (expected == "confirm" and _SEND_IT.match(turn.text.strip()) is not None)) and not said_no
     if corrected != "phone" and entities.phones:
         put("phone", entities.phones[0])
     elif said_yes and not slots.get("phone") and slots.get("first_name") and slots.get("last_name") \
