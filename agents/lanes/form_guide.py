@@ -226,7 +226,15 @@ def field_help(d: Dialogue, field: FormField) -> str:
         parts.append(d.say("form_field_options", options=", ".join(field.options)).strip())
     elif field.type == "number" and field.min is not None and field.max is not None and not heights:
         parts.append(d.say("form_number_range", min=_fmt(field.min), max=_fmt(field.max)))
+    if len(parts) == 1:  # nothing more to say about it than where it is
+        page = next((p for p in form_pages(d) if field in p.fields), None)
+        parts = [d.say("form_field_where", label=label.rstrip(":?"), title=page.title if page else "")]
     return " ".join(p.strip() for p in parts if p.strip())
+
+
+def form_pages(d: Dialogue) -> list[FormPage]:
+    form = d.turn.tenant.form
+    return form.pages if form is not None else []
 
 
 def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState | None, first_name: str | None) -> AgentResult:
@@ -265,9 +273,10 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
         "question" in acts or d.parsed.intent == "faq") else None
     if asked is not None or answer is not None:
         head = field_help(d, asked) if asked is not None else answer.entry.answer
-        follow = next_step(d, form, screen)
+        missing = _next_missing(d, page_fields, screen)
+        follow = None if asked is not None and missing is not None and missing.id == asked.id else next_step(d, form, screen)
         commands = [_highlight(turn, asked)] if asked is not None else []
-        text = head if not follow or (asked is not None and follow.endswith(asked.label.strip())) else f"{head} {follow}"
+        text = f"{head} {follow}" if follow else head
         return AgentResult(patch=remember(turn, last_reply_key="form_help"), outbound=[OutboundDraft(text=text)],
                            commands=commands)
 
