@@ -107,6 +107,10 @@ def safety_answer(d: Dialogue) -> AgentResult | None:
     """The emergency line at once, and a person (reason ``urgent``), for an urgent message; else ``None``."""
     rule = matching_safety_rule(d.turn, d.acts)
     if rule is None:
+        if "urgent" in d.acts and not d.turn.tenant.safety:
+            # A tenant without safety rules still never answers an emergency with small talk.
+            ops = escalation_ops(d.turn, "urgent") + [note_op(d.turn, d.say("urgent_note", rule="default"), "safety")]
+            return AgentResult(patch=ops, outbound=[OutboundDraft(text=d.say("urgent_default"))])
         return None
     reply = rule.reply.get(d.language) or rule.reply[d.turn.tenant.default_language]
     ops: list[PatchOp] = [note_op(d.turn, d.say("urgent_note", rule=rule.id), author_id="safety")]

@@ -153,6 +153,7 @@ EN: Final[dict[str, Wording]] = {
         "Thanks for calling. A person from our team will follow up with you shortly.",
     ),
     "language_note": "Customer writes in {language}, which this tenant does not serve; handed to a person.",
+    "urgent_default": "This sounds urgent, so I've asked a person from our team to contact you right away. If anyone is in danger, call 911 now.",
     "urgent_note": "Urgent message (safety rule {rule}); emergency line given, handed to a person.",
     # --- support ---------------------------------------------------------------------------------
     "no_answer": (
@@ -312,6 +313,7 @@ ES: Final[dict[str, Wording]] = {
     "handoff_voice_after": "Una persona de nuestro equipo le contactará en breve por mensaje.",
     "capabilities": "Soy {persona}, un asistente automático. Puedo {abilities}.",
     "handoff_voice": "Claro. Una persona de nuestro equipo le contactará en breve por mensaje.",
+    "urgent_default": "Parece urgente, así que pedí a una persona de nuestro equipo que le contacte de inmediato. Si alguien está en peligro, llame al 911 ahora.",
     "language_unsupported": "Gracias por su mensaje. Una persona de nuestro equipo le responderá en breve.",
     "no_answer": "No tengo una respuesta para eso. Puedo {abilities}.",
     "form_submitted": "Su solicitud está enviada. ¡Gracias{name}! Le contactaremos pronto.",

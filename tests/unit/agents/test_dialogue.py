@@ -299,3 +299,11 @@ def test_a_yes_to_the_persons_question_after_a_hand_back_is_acted_on(start_chat,
     step = chat.send("yes please")
     assert any("/f/tok" in r for r in step.replies)
     assert step.replies[0].startswith("Thanks for waiting, Dana")
+
+
+def test_without_safety_rules_an_urgent_message_still_reaches_a_person_at_once(start_chat, acme):
+    assert acme.safety == []
+    chat = start_chat(acme)
+    step = chat.send("I'm having chest pains right now")
+    assert "911" in step.replies[0] and "apply" not in step.replies[0]
+    assert chat.state.status == "waiting_human" and chat.state.handoff.reason == "urgent"
