@@ -542,7 +542,6 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
     """
     turn, acts, parsed = d.turn, d.acts, d.parsed
     state = turn.state
-    expected = state.dialogue.expected
     step, question = pending if pending else (None, "")
     if pending is None and "affirm" in acts:
         return None  # everything is collected and the customer agrees: the link goes out
