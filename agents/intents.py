@@ -96,6 +96,8 @@ _HUMAN_REQUEST = re.compile(
     r"(?:someone|somebody|person|people|human|agent|rep|representative|operator|manager|staff)\b"
     r"|\b(?:connect|transfer|put)\s+me\s+(?:to|with|through)\b"
     r"|\b(?:want|need|get\s+me)\s+(?:a\s+|an\s+|to\s+talk\s+to\s+a\s+)?(?:human|person|agent|representative|rep)\b"
+    r"|\b(?:can|could)\s+(?:a\s+(?:real\s+)?(?:person|human|agent|rep)|someone|somebody|an\s+agent)\s+"
+    r"(?:tell|help|explain|answer|check|look|get\s+back)\b"
 )
 _HELP_OR_CALL = re.compile(
     r"\b(?:need|want|get)\s+(?:some\s+)?help\b(?!\s+(?:to\s+)?(?:get|getting|apply|applying|sign|signing|buy|buying|find|finding))"

@@ -79,9 +79,12 @@ NOT_NAMES = STOPWORDS | frozenset(
     """.split()
 )
 """Words that are (almost) never a person's name in these conversations."""
-SURNAME_WORDS = frozenset("park long price bill rich rose hope grace may will ward bell stone hill young green brown "
+SURNAME_WORDS = frozenset("park long price bill rich rose hope grace may ward bell stone hill young green brown "
                           "white black king gray grey rush love day".split())
-"""Common words of :data:`NOT_NAMES` that are also common surnames (or first names when capitalised)."""
+"""Common words that are also common surnames (or first names when capitalised): a name only after a first
+name or when written capitalised ("Leo Park", "Park"), never alone in lower case ("park"). Not in
+:data:`NOT_NAMES`, so a name already read ("Park") is never dropped as a common word."""
+NOT_NAMES = NOT_NAMES - SURNAME_WORDS
 
 
 NameShape = Literal["explicit", "introduced", "bare"]
@@ -135,14 +138,14 @@ _ADJECTIVE_ENDING = re.compile(r"(?:able|ible|ous|ing|ful|ive|less|ish|ic|ed|ly)
 
 def _common_word(token: str, position: int) -> bool:
     """Whether ``token`` is a common word rather than a name; a surname that is also a word
-    ("Park", "Long", "Price") counts as a name after a first name or when written capitalised.
-    A lower-case word of six letters or more with an adjective's ending ("ridiculous") is never a name."""
+    (:data:`SURNAME_WORDS`: "Park", "Long", "Price") counts as a name after a first name or when written
+    capitalised. A lower-case word of six letters or more with an adjective's ending ("ridiculous") is never a name."""
     folded = token.casefold()
     if token.islower() and len(token) >= 6 and _ADJECTIVE_ENDING.search(folded):
         return True
-    if folded not in NOT_NAMES:
-        return False
-    return not (folded in SURNAME_WORDS and (position > 0 or _is_title_case(token)))
+    if folded in SURNAME_WORDS:
+        return not (position > 0 or _is_title_case(token))
+    return folded in NOT_NAMES
 
 
 def _whole_name(tokens: list[str]) -> list[str] | None:

@@ -57,8 +57,8 @@ def bench_nlu(tenants_yaml: str, repeats: int = 50) -> dict:
     """
     started = time.perf_counter()
     from agents.nlu import understand, warm
-    from agents.text import forget_texts
     from agents.nlu.classifier import IntentClassifier, training_set
+    from agents.text import forget_texts
 
     tenants = _tenants(tenants_yaml)
     acme = next(t for t in tenants if t.tenant_id == "acme-insurance")

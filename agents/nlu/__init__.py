@@ -34,13 +34,13 @@ from collections.abc import Sequence
 from typing import Final
 
 from agents.intents import match_intents
-from agents.text import looks_like_question
 from agents.keywords import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_form
 from agents.nlu.acts import detect_acts
 from agents.nlu.classifier import classifier_for
 from agents.nlu.entities import extract
 from agents.nlu.language import UNDETERMINED, detect_language, detector_for
 from agents.nlu.models import ACTS, INTENTS, Act, Correction, Entities, Understanding
+from agents.text import looks_like_question
 from state.tenant_config import TenantConfig
 
 UNCLEAR_THRESHOLD: Final = 0.45
@@ -55,6 +55,9 @@ rule backs them; below it the classifier's score is not taken."""
 FAQ_LIKE: Final = 0.1
 """The tenant's FAQ entries are matched (fuzzy, the costliest rule) only for a question-shaped message or one
 the classifier gives at least this ``faq`` probability; answers, names and greetings skip it."""
+NAMED_PERSON_IN_FAQ_QUESTION: Final = 0.7
+"""The most ``human`` scores when a question only names a person ("are your agents available?") and matches
+one of the tenant's FAQ entries (which scores 0.75): the FAQ answers it."""
 NOT_FAQ_ACTS: Final = frozenset({"small_talk", "out_of_scope", "skip", "cancel", "refuse"})
 """Acts that make a question-shaped message something other than a question for the FAQ."""
 URGENT_SCORE: Final = 0.95
@@ -104,6 +107,9 @@ def _scores(text: str, tenant: TenantConfig | None, acts: frozenset[str]) -> tup
                 continue  # "how are you?", "what's the weather?", "can we skip that?" are not FAQ questions
             scores[match.intent] = max(scores.get(match.intent, 0.0), match.confidence)
             evidence[match.intent] = match.evidence
+    if evidence.get("human", "").startswith(("word:", "typo:")) and "question" in acts and evidence.get("faq", "").startswith("faq:"):
+        # "are your agents available in the evening?": a question the tenant's FAQ answers, not a request
+        scores["human"] = min(scores["human"], NAMED_PERSON_IN_FAQ_QUESTION)
     top = max(scores, key=scores.__getitem__)
     if "urgent" in acts and scores.get("human", 0.0) < URGENT_SCORE:
         scores["human"], evidence["human"] = URGENT_SCORE, "act:urgent"

@@ -132,13 +132,13 @@ def _is_question(text: str, ws: list[str]) -> bool:
     return first in _QUESTION_WORDS
 
 
-def _opens_with(phrase: str, options: tuple[str, ...]) -> bool:
-    return any(phrase == p or phrase.startswith(p + " ") for p in options)
+def _alternation(options: tuple[str, ...]) -> str:
+    return "|".join(re.escape(o) for o in sorted(options, key=len, reverse=True))
 
 
-def _contains(phrase: str, options: tuple[str, ...]) -> bool:
-    padded = f" {phrase} "
-    return any(f" {p} " in padded for p in options)
+_OPENS_YES = re.compile(rf"^(?:{_alternation(YES_PHRASES)})(?:\s|$)")
+_OPENS_NO = re.compile(rf"^(?:{_alternation(NO_PHRASES)})(?:\s|$)")
+_HAS_YES = re.compile(rf"(?:^|\s)(?:{_alternation(YES_PHRASES)})(?:\s|$)")
 
 
 def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
@@ -164,10 +164,10 @@ def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
     negated = bool(NEGATIONS & set(ws))
     lead = ws[1:] if ws[0] in {"oh", "well", "um", "uh", "hmm", "so", "and"} and len(ws) > 1 else ws
     lead_phrase = " ".join(lead)
-    if lead[0] in NO_WORDS or (short and _opens_with(lead_phrase, NO_PHRASES)):
+    if lead[0] in NO_WORDS or (short and _OPENS_NO.search(lead_phrase)):
         acts.add("deny")
     elif not question and not negated and (
-        lead[0] in YES_WORDS or _opens_with(lead_phrase, YES_PHRASES) or (short and _contains(phrase, YES_PHRASES))
+        lead[0] in YES_WORDS or _OPENS_YES.search(lead_phrase) or (short and _HAS_YES.search(phrase))
     ):
         acts.add("affirm")
     if _THANKS.search(phrase):
@@ -186,7 +186,9 @@ def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
         acts.add("complain")
     if _URGENT.search(phrase):
         acts.add("urgent")
-    if human_match(text) is not None:
+    person = human_match(text)
+    if person is not None and not (question and person.evidence.startswith(("word:", "typo:"))):
+        # "are your agents available in the evening?" names agents; it does not ask for one
         acts.add("ask_human")
     if _CANCEL.search(phrase):
         acts.add("cancel")

@@ -26,8 +26,8 @@ import hashlib
 import math
 import re
 import threading
-import weakref
 import unicodedata
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache

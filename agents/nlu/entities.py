@@ -28,7 +28,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Final
 
-from agents.names import parse_name
+from agents.names import NOT_NAMES, parse_name
 from agents.nlu.models import Correction, Entities
 
 DEFAULT_REGION: Final = "US"
@@ -321,8 +321,6 @@ def find_correction(
         said = _CORRECTED_NAME.search(_SPELLING_NOTE.sub("", masked).strip(" .!,"))
         if said is not None:
             words = said.group("name").split()
-            from agents.names import NOT_NAMES
-
             if all(w.casefold() not in NOT_NAMES for w in words):
                 return Correction(slot=slot_word, old=None, new=_name_value(said.group("name")))
         return None

@@ -405,3 +405,28 @@ def test_a_yes_naming_the_link_stays_with_the_guide(acme, new_state, make_turn):
 @pytest.mark.parametrize(("text", "lane"), [("no mas mensajes", "sms"), ("me cobraron de más", "support")])
 def test_spanish_opt_out_and_billing(acme, new_state, make_turn, text, lane):
     assert route(make_turn(acme, new_state(acme), text)).lane == lane
+
+
+def test_the_llm_routers_fallback_uses_the_same_understanding(acme, new_state, make_turn, monkeypatch):
+    import agents.nlu as nlu
+    from agents.llm_router import LlmCallError, make_llm_router
+    from state.tenant_config import LlmConfig, SecretRef
+
+    calls: list[str] = []
+    real = nlu.understand
+
+    def counting(text, *args, **kwargs):
+        calls.append(text)
+        return real(text, *args, **kwargs)
+
+    def failing(tenant, *, model, messages, response_format):
+        assert '"intent":"human"' in messages[1]["content"]  # the model is shown the parse …
+        raise LlmCallError("timeout")
+
+    monkeypatch.setattr(nlu, "understand", counting)
+    tenant = acme.model_copy(update={"llm": LlmConfig(enabled=True, api_key=SecretRef(env="X"))})
+    turn = make_turn(tenant, new_state(tenant), "your app keeps crashing")
+    decided = make_llm_router(failing)(turn)
+    # … and the fallback is the deterministic route from the same, single parse.
+    assert (decided.lane, decided.intent, decided.fallback) == ("support", "human", "timeout")
+    assert calls == ["your app keeps crashing"]
