@@ -189,7 +189,7 @@ def accepted_person_offer(d: Dialogue) -> bool:
     entities = d.parsed.entities
     if entities.first_name or entities.last_name or entities.phones or entities.emails or _TWO_NAMES.search(d.turn.text):
         return False
-    return "affirm" in d.acts and "deny" not in d.acts
+    return "affirm" in d.acts and not ({"deny", "cancel"} & d.acts)
 
 
 # --- fallbacks --------------------------------------------------------------------------------
@@ -292,3 +292,22 @@ def is_unclear(d: Dialogue) -> bool:
     if d.acts & (SOCIAL_ACTS | {"affirm", "question", "ask_human", "urgent", "complain"}):
         return False
     return parsed.intent == "unclear" or (parsed.intent == "chat" and parsed.confidence < UNCLEAR_CHAT_CONFIDENCE)
+
+
+_HOLD_ON = re.compile(
+    r"^(?:ok(?:ay)?[,.]?\s+)?(?:hang\s+on|hold\s+on|one\s+(?:sec|second|moment|min(?:ute)?)|just\s+a\s+(?:sec|second|moment|min(?:ute)?)"
+    r"|give\s+me\s+a\s+(?:sec|second|moment|min(?:ute)?)|brb|be\s+right\s+back|wait(?:\s+a\s+(?:sec|second|moment|minute))?"
+    r"|un\s+momento|espere?)\b",
+    re.IGNORECASE,
+)
+_BACK = re.compile(r"\b(?:i'?m\s+back|i\s+am\s+back|back\s+now|ya\s+volv[ií]|estoy\s+de\s+vuelta)\b", re.IGNORECASE)
+
+
+def is_hold_on(text: str) -> bool:
+    """Whether the customer asks for a moment ("hang on", "one sec", "brb")."""
+    return _HOLD_ON.search(text.strip()) is not None and len(text.split()) <= 6
+
+
+def is_back(text: str) -> bool:
+    """Whether the customer says they are back ("ok I'm back")."""
+    return _BACK.search(text) is not None

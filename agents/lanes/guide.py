@@ -42,7 +42,9 @@ from datetime import date
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, fallback, flow_open, hand_to_person, is_only_social, remember, social_lead, with_dialogue
-from agents.dialogue.patterns import PERSON_OFFER, capability_answer, is_capability_question, is_progress_question, is_unclear
+from agents.dialogue.patterns import (
+    PERSON_OFFER, capability_answer, is_back, is_capability_question, is_hold_on, is_progress_question, is_unclear,
+)
 from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
 from agents.lanes.form_guide import guide_from_screen
@@ -467,7 +469,8 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
             name_given = True
 
     said_no = "deny" in acts and "affirm" not in acts
-    said_yes = ("affirm" in acts or (expected == "confirm" and _SEND_IT.match(turn.text.strip()) is not None)) and not said_no
+    said_yes = ("affirm" in acts or (expected == "confirm" and _SEND_IT.match(turn.text.strip()) is not None)) \
+        and not said_no and not is_back(turn.text)
     if corrected != "phone" and entities.phones:
         put("phone", entities.phones[0])
     elif said_yes and not slots.get("phone") and slots.get("first_name") and slots.get("last_name") \
@@ -504,7 +507,7 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
     first = slots.get("first_name")
     if is_first_in_lane(state):
         lead = d.say("intro_named", first=first) if first else d.say("intro")
-    elif name_given and first and not corrected:
+    elif name_given and first and not corrected and not d.returning:
         lead = d.say("thanks_name", first=first)
     else:
         lead = ""
@@ -525,7 +528,7 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
     ops.append(Replace(path="/form_token", value=token))
     ops += remember(turn, expected=None, last_reply_key="link")
     link = form_link(turn.public_base_url, token)
-    lead = lead or d.say("thanks_name", first=first)
+    lead = lead or ("" if d.returning else d.say("thanks_name", first=first))
     outbound = deliver_link(turn, slots["phone"], first, link, lead, LINK_HERE)
     return AgentResult(patch=ops, outbound=outbound)
 
@@ -543,6 +546,12 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
     turn, acts, parsed = d.turn, d.acts, d.parsed
     state = turn.state
     step, question = pending if pending else (None, "")
+    if is_hold_on(turn.text) and not parsed.entities.phones:
+        return AgentResult(patch=remember(turn, last_reply_key="take_your_time"),
+                           outbound=[OutboundDraft(text=d.say("take_your_time"))])
+    if is_back(turn.text) and started and step is not None:
+        return AgentResult(patch=remember(turn, expected=step, last_reply_key=f"ask_{step}"),
+                           outbound=[OutboundDraft(text=d.say("where_we_were") + question)])
     if pending is None and "affirm" in acts:
         return None  # everything is collected and the customer agrees: the link goes out
 

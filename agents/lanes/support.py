@@ -126,6 +126,9 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         return AgentResult(outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
     if is_capability_question(turn.text):
         return capability_answer(d, resume_question(turn))
+    if ("cancel" in d.acts or "deny" in d.acts) and not resume_question(turn) and "question" not in d.acts:
+        return AgentResult(patch=remember(turn, expected=None, last_reply_key="no_worries"),
+                           outbound=[OutboundDraft(text=d.say("no_worries", name=d.name_suffix))])
     if is_progress_question(turn.text):
         resume = resume_question(turn)
         if resume:

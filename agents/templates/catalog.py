@@ -111,6 +111,8 @@ EN: Final[dict[str, Wording]] = {
     # --- small talk, thanks, greetings, goodbyes, returns ---------------------------------------
     "you_are_welcome": "You're welcome! ",
     "affirm_lead": "Great! ",
+    "take_your_time": "No problem, take your time. I'll be right here.",
+    "no_worries": "No problem{name}. Anything else I can help with?",
     "anything_else": ("Anything else I can help with?", "Is there anything else I can help with?"),
     "greeting": "Hi! ",
     "greeting_offer": (
@@ -282,6 +284,8 @@ ES: Final[dict[str, Wording]] = {
     "item_coverage_amount": "monto de cobertura",
     "you_are_welcome": "¡De nada! ",
     "affirm_lead": "¡Perfecto! ",
+    "take_your_time": "Claro, tómese su tiempo. Aquí estaré.",
+    "no_worries": "Está bien{name}. ¿Le puedo ayudar con algo más?",
     "anything_else": "¿Le puedo ayudar con algo más?",
     "greeting": "¡Hola! ",
     "greeting_offer": "¡Hola! Soy {persona}. Puedo {abilities}. ¿En qué le ayudo?",

@@ -307,3 +307,21 @@ def test_without_safety_rules_an_urgent_message_still_reaches_a_person_at_once(s
     step = chat.send("I'm having chest pains right now")
     assert "911" in step.replies[0] and "apply" not in step.replies[0]
     assert chat.state.status == "waiting_human" and chat.state.handoff.reason == "urgent"
+
+
+def test_hold_on_and_back_keep_the_step_and_send_nothing(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("I want to apply, I'm Ben Cole")
+    wait = chat.send("hang on")
+    assert wait.replies == ["No problem, take your time. I'll be right here."]
+    back = chat.send("ok I'm back", after_s=2000)
+    assert chat.state.form_token is None
+    assert back.replies[0].startswith("Welcome back, Ben!") and "number ending 5432" in back.replies[0]
+
+
+def test_a_no_to_the_offer_of_a_person_is_not_a_yes(start_chat, bright):
+    chat = start_chat(bright)
+    chat.send("What's the weather like?")
+    chat.send("tell me a joke")
+    chat.send("ok nevermind")
+    assert chat.state.status == "active"
