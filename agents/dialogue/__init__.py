@@ -8,10 +8,13 @@ that, in this order and for every lane alike:
    message matching a tenant safety rule (the emergency line at once, and a
    person, reason ``urgent``); a message clearly in a language the tenant does
    not serve (a person, with a note, reason ``language``); a yes to a person
-   the AI just offered; a complaint opening a conversation (an apology and a
-   person offered, never the sales pitch).
-2. the lane answers, using :class:`Dialogue` for its wording and the patterns
-   of :mod:`agents.dialogue.patterns` (fallback, corrections, side questions);
+   the AI just offered; the customer's answer to a person's question right
+   after a hand-back ("… send the link again?" "yes"); a complaint opening a
+   conversation (an apology and a person offered, never the sales pitch).
+2. the lane answers, using :class:`Dialogue` for its wording (per language
+   and channel, :mod:`agents.templates`) and the patterns of
+   :mod:`agents.dialogue.patterns` (fallbacks, progress and capability
+   questions, hold-on, small talk);
 3. **after** the lane (:func:`after_lane`): the conversation's language is
    recorded, the fallback counter reset by an understood turn, and the reply
    led by a welcome back (a customer returning after a pause) or a thank-you
