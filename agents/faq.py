@@ -109,3 +109,21 @@ def _best_of(text: str, faq: list[FaqEntry], min_score: float) -> FaqMatch | Non
         if best is None or rank > best:
             best, best_match = rank, match
     return best_match
+
+
+def faq_by_question(question: str | None, tenant: TenantConfig, language: str | None = None) -> FaqMatch | None:
+    """Return the FAQ entry whose question is ``question`` (the NLU's ``faq_question``), in ``language``'s FAQ.
+
+    The translated FAQ lists the same entries in the same order, so an entry
+    found in the tenant's first-language FAQ is answered in ``language``.
+    """
+    if not question:
+        return None
+    entries = tenant.faq_in(language)
+    for pool in (entries, tenant.faq):
+        for index, entry in enumerate(pool):
+            if entry.question == question:
+                if pool is tenant.faq and len(entries) == len(tenant.faq):
+                    entry = entries[index]
+                return FaqMatch(entry, float(tenant.faq_min_score), "nlu")
+    return None

@@ -140,6 +140,20 @@ class Dialogue:
         """Render template ``key`` in the conversation's language, for the reply channel."""
         return render(self.turn.tenant, self.language, self.turn.channel, key, **values)
 
+    def faq(self) -> Any:
+        """The tenant's FAQ entry the message asks about, in the conversation's language, or ``None``.
+
+        :func:`agents.faq.best_faq` first; else the entry the NLU's classifier
+        matched (``faq_question``), so a paraphrase with none of the keywords
+        ("somewhere to leave my car") still gets its answer.
+        """
+        from agents.faq import best_faq, faq_by_question
+
+        found = best_faq(self.turn.text, self.turn.tenant, self.language)
+        if found is None and self.parsed.intent == "faq":
+            found = faq_by_question(getattr(self.parsed, "faq_question", None), self.turn.tenant, self.language)
+        return found
+
     def text(self, name: str) -> str:
         """The tenant's text ``name`` (``human_handoff_text``, …) in the conversation's language."""
         return self.turn.tenant.text_in(name, self.language)

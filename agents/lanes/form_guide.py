@@ -34,7 +34,6 @@ from typing import Final
 
 from agents.base import AgentResult, OutboundDraft, TurnInput
 from agents.dialogue import Dialogue, remember
-from agents.faq import best_faq
 from agents.templates import english
 from agents.text import content_words
 from state.form_definition import FormDefinition, FormField, FormPage
@@ -247,7 +246,7 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
     d = Dialogue(turn)
     acts = d.acts
     if screen is None:
-        answer = best_faq(turn.text, turn.tenant, d.language)
+        answer = d.faq()
         if answer is not None:
             return AgentResult(outbound=[OutboundDraft(text=f"{answer.entry.answer} {d.say(NOT_OPENED_KEY)}")])
         return AgentResult(outbound=[OutboundDraft(text=d.say(NOT_OPENED_KEY))])
@@ -269,7 +268,7 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
     invalid_ids = {f.id for f, _ in invalid}
     asking = "question" in acts or (d.parsed.intent == "form_help" and not invalid)
     asked = field_asked_about(d, form, screen) if asking else None
-    answer = best_faq(turn.text, turn.tenant, d.language) if asked is None and (
+    answer = d.faq() if asked is None and (
         "question" in acts or d.parsed.intent == "faq") else None
     if asked is not None or answer is not None:
         head = field_help(d, asked) if asked is not None else answer.entry.answer
@@ -335,7 +334,7 @@ def _after_submit(d: Dialogue, first_name: str | None) -> AgentResult:
     """Submitted: thanks and what happens next once; then answer questions instead of repeating it."""
     turn = d.turn
     name = f", {first_name}" if first_name else ""
-    answer = best_faq(turn.text, turn.tenant, d.language)
+    answer = d.faq()
     first_time = turn.state.dialogue.last_reply_key not in ("form_submitted", "after_submit")
     if first_time and answer is None:
         return AgentResult(patch=remember(turn, expected=None, last_reply_key="form_submitted"),

@@ -589,7 +589,7 @@ def _repair(d: Dialogue, route: Route, started: bool, pending: tuple[str, str] |
         if step is not None:
             result = result.model_copy(update={"patch": result.patch + remember(turn, expected=step)})
         return result
-    answer = best_faq(turn.text, turn.tenant, d.language)
+    answer = d.faq()
     asks = answer is not None or "question" in acts or parsed.intent in ("faq",)
     if answer is not None and started and step is not None:
         resume = d.say("resume", question=lower_first(question))
@@ -686,7 +686,7 @@ def _after_link(turn: TurnInput, form_token: str) -> AgentResult:
     guiding = turn.tenant.form is not None and (turn.screen is not None or turn.channel == "voice")
     if guiding:
         return guide_from_screen(turn, turn.tenant.form, turn.screen, slots.get("first_name"))
-    answer = best_faq(turn.text, turn.tenant, d.language)
+    answer = d.faq()
     if answer is not None:
         return AgentResult(outbound=[OutboundDraft(text=f"{answer.entry.answer} {d.say('link_open_hint')}")])
     if "thanks" in d.acts or "goodbye" in d.acts:

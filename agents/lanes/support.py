@@ -29,7 +29,6 @@ from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_
 from agents.dialogue.patterns import (
     SOCIAL_ACTS, capability_answer, complaint_answer, is_capability_question, is_progress_question,
 )
-from agents.faq import best_faq
 from agents.intents import apply_match, human_match
 from agents.lanes.common import intent_ops, lane_enabled
 from agents.lanes.guide import resume_question
@@ -98,7 +97,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
     if route.intent == "human" or asked or sure:
         return hand_to_person(d)
 
-    answer = best_faq(turn.text, turn.tenant, d.language)
+    answer = d.faq()
     if answer is not None:
         resume = resume_question(turn)
         text = answer.entry.answer + (f" {resume}" if resume else "")
