@@ -326,8 +326,3 @@ def test_a_no_to_the_offer_of_a_person_is_not_a_yes(start_chat, bright):
     chat.send("ok nevermind")
     assert chat.state.status == "active"
 
-
-def test_an_faq_paraphrase_without_its_keywords_is_answered_from_the_classifiers_match(start_chat, bright):
-    chat = start_chat(bright)
-    step = chat.send("is there somewhere to leave my car")
-    assert step.replies[0].startswith("Free parking is behind the building")
