@@ -62,7 +62,16 @@ def foreign_language(text: str, served: tuple[str, ...] | list[str]) -> str | No
                if v.language.iso_code_639_1.name.lower() not in served]
     if not outside or sum(value for value, _ in outside) < MIN_CONFIDENCE:
         return None
-    return max(outside)[1]
+    best = max(outside)[1]
+    if best != "es" and "es" not in served and any(code == "es" for _, code in outside):
+        # Low-accuracy mode confuses short Spanish with Italian or Portuguese; the NLU's English/Spanish
+        # detector (high accuracy, already built for tenants that serve Spanish) settles it.
+        from agents.nlu.language import detect_language
+
+        code, confidence = detect_language(text, ("en", "es"))
+        if code == "es" and confidence >= 0.7:
+            return "es"
+    return best
 
 
 def warm() -> None:
