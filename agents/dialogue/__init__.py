@@ -26,6 +26,7 @@ Pure: no I/O, like every agent.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Callable
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
@@ -118,6 +119,21 @@ def answer_to_the_person(d: Dialogue) -> AgentResult | None:
     return None
 
 
+_OPERATOR = re.compile(
+    r"\b(?i:this is|it's|it is|i'm|i am|soy)\s+([A-Z][a-z]{1,20})\b|\b([A-Z][a-z]{1,20})\s+(?i:here|aqu[ií])\b"
+)
+_NOT_OPERATOR_NAMES = frozenset({"Hi", "Hello", "Hey", "Yes", "Thanks", "Acme", "Bright", "Dr", "Ava", "Sam"})
+
+
+def operator_name(text: str) -> str | None:
+    """The name a person signs their message with ("Hi, Ana here", "this is Jo from the front desk"), or ``None``."""
+    for m in _OPERATOR.finditer(text):
+        name = m.group(1) or m.group(2)
+        if name and name not in _NOT_OPERATOR_NAMES:
+            return name
+    return None
+
+
 def _lead(result: AgentResult, lead: str) -> AgentResult:
     """``result`` with ``lead`` put before its first reply to the conversation itself."""
     if not lead:
@@ -153,6 +169,9 @@ def after_lane(turn: TurnInput, result: AgentResult, leads: bool = True) -> Agen
     if not leads or not result.outbound or any(op.path == "/status" for op in result.patch):
         return result
     if d.human_before is not None:
+        operator = operator_name(d.human_before.text)
+        if operator:
+            return _lead(result, d.say("handback", name=d.name_suffix, operator=operator))
         return _lead(result, d.say("handback_plain", name=d.name_suffix))
     if d.returning and flow_open(turn) and "greet" not in d.acts:
         return _lead(result, d.say("welcome_back", name=d.name_suffix))

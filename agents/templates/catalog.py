@@ -123,7 +123,7 @@ EN: Final[dict[str, Wording]] = {
     "small_talk": "I'm doing well, thanks for asking! ",
     "welcome_back": "Welcome back{name}! ",
     "where_we_were": "We were at: ",
-    "handback": "Thanks for waiting{name}. I'm back with you after {operator}'s note. ",
+    "handback": "Thanks for waiting{name}, I'm back with you after your chat with {operator}. ",
     "handback_plain": "Thanks for waiting{name}, I'm back with you after your chat with our team. ",
     "operator": "our team",
     # --- complaints, people, safety, languages --------------------------------------------------
@@ -293,7 +293,7 @@ ES: Final[dict[str, Wording]] = {
     "small_talk": "¡Muy bien, gracias por preguntar! ",
     "welcome_back": "¡Bienvenido de nuevo{name}! ",
     "where_we_were": "Estábamos en: ",
-    "handback": "Gracias por esperar{name}. Sigo con usted después de la nota de {operator}. ",
+    "handback": "Gracias por esperar{name}, sigo con usted después de su conversación con {operator}. ",
     "handback_plain": "Gracias por esperar{name}, sigo con usted después de su conversación con nuestro equipo. ",
     "operator": "nuestro equipo",
     "complaint": (

@@ -142,7 +142,7 @@ def test_after_a_hand_back_the_ai_acknowledges_the_person_and_carries_on(start_c
     )
     step = chat.send("ok, where were we?")
     [reply] = step.replies
-    assert reply.startswith("Thanks for waiting, Dana")
+    assert reply.startswith("Thanks for waiting, Dana, I'm back with you after your chat with Ana.")
     assert "number ending 5432" in reply and "didn't catch" not in reply
 
 
