@@ -73,24 +73,57 @@ def score_faq(text: str, entry: FaqEntry) -> FaqMatch:
     return FaqMatch(entry, question_score, "question")
 
 
-def best_faq(text: str, tenant: TenantConfig) -> FaqMatch | None:
+def best_faq(text: str, tenant: TenantConfig, language: str | None = None) -> FaqMatch | None:
     """Return the tenant's FAQ entry that ``text`` asks about, or ``None``.
 
     Args:
         text: the turn's text.
-        tenant: supplies ``faq`` and ``faq_min_score`` (0–100).
+        tenant: supplies ``faq`` (or its ``translations.<language>.faq``) and
+            ``faq_min_score`` (0–100).
+        language: the conversation's language; ``None``: the tenant's first.
+            A message that matches nothing in that language's FAQ is tried
+            against the default FAQ too (customers mix languages).
 
     Returns:
         The best match scoring at least ``tenant.faq_min_score``, else ``None``.
     """
+    entries = tenant.faq_in(language)
+    found = _best_of(text, entries, tenant.faq_min_score)
+    if found is None and entries is not tenant.faq:
+        found = _best_of(text, tenant.faq, tenant.faq_min_score)
+        if found is not None and len(entries) == len(tenant.faq):
+            # The translated FAQ lists the same entries in the same order: answer in the conversation's language.
+            found = FaqMatch(entries[tenant.faq.index(found.entry)], found.score, found.matched_on)
+    return found
+
+
+def _best_of(text: str, faq: list[FaqEntry], min_score: float) -> FaqMatch | None:
     content = content_words(text)
     best: tuple[float, float, int] | None = None
     best_match: FaqMatch | None = None
-    for index, entry in enumerate(tenant.faq):
+    for index, entry in enumerate(faq):
         match = score_faq(text, entry)
-        if match.score < tenant.faq_min_score or match.score <= 0:
+        if match.score < min_score or match.score <= 0:
             continue
         rank = (match.score, _question_score(content, entry), -index)
         if best is None or rank > best:
             best, best_match = rank, match
     return best_match
+
+
+def faq_by_question(question: str | None, tenant: TenantConfig, language: str | None = None) -> FaqMatch | None:
+    """Return the FAQ entry whose question is ``question`` (the NLU's ``faq_question``), in ``language``'s FAQ.
+
+    The translated FAQ lists the same entries in the same order, so an entry
+    found in the tenant's first-language FAQ is answered in ``language``.
+    """
+    if not question:
+        return None
+    entries = tenant.faq_in(language)
+    for pool in (entries, tenant.faq):
+        for index, entry in enumerate(pool):
+            if entry.question == question:
+                if pool is tenant.faq and len(entries) == len(tenant.faq):
+                    entry = entries[index]
+                return FaqMatch(entry, float(tenant.faq_min_score), "nlu")
+    return None

@@ -5,12 +5,17 @@ A tenant switches a lane to its LLM agent with ``llm.enabled`` and ``llm.lanes``
 runs the deterministic agent unchanged. :func:`make_llm_agent` wraps a lane's
 deterministic agent; each turn:
 
-1. Carrier keywords (STOP, START, HELP: ``route.reason == "keyword"``) and
-   conversations a person owns (``waiting_human``) stay deterministic.
+1. Carrier keywords (STOP, START, HELP: ``route.reason == "keyword"``),
+   conversations a person owns (``waiting_human``) and every turn a shared
+   dialogue rule answers first (:func:`agents.dialogue.before_lane`: an
+   urgent message under a tenant safety rule, a language the tenant lacks, a
+   tenant opt-out word) stay deterministic: the model never sees them.
 2. The model gets a system prompt built from the tenant's config only
    (persona, ``llm.prompt`` role, workflow, examples, critical rules, banned
    phrases) and one user message of delimited, escaped *data*: the collected
-   slots, recent transcript (within ``llm.context_tokens``) and the customer's
+   slots, recent transcript (within ``llm.context_tokens``), the parsed message
+   (:meth:`agents.nlu.models.Understanding.prompt_json`: intent, acts,
+   entities), the conversation's language and channel, and the customer's
    text between ``<customer_message>`` tags. Tools: :data:`LANE_TOOLS`.
 3. Each tool call runs a pure tool (:class:`Tool`) on the turn as patched so
    far; its ops and drafts are collected, its JSON result goes back to the
@@ -40,6 +45,8 @@ from typing import Any, Final, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.base import Agent, AgentResult, OutboundDraft, Route, TurnInput
+from agents.dialogue import after_lane, before_lane, conversation_language
+from agents.dialogue.understanding import understood
 from agents.faq import best_faq
 from agents.guard import reply_problem
 from agents.lanes.common import form_link, intent_ops, lane_enabled, slot_op
@@ -288,7 +295,8 @@ def _highlight_field(turn: TurnInput, args: HighlightArguments, _token: Callable
 
 
 def _lookup_faq(turn: TurnInput, args: FaqArguments, _token: Callable[[], str]) -> ToolOutcome:
-    match = best_faq(args.question, turn.tenant) or best_faq(turn.text, turn.tenant)
+    language = conversation_language(turn)
+    match = best_faq(args.question, turn.tenant, language) or best_faq(turn.text, turn.tenant, language)
     ops = intent_ops(turn.state, "faq")
     if match is None:
         return ToolOutcome({"found": False}, AgentResult(patch=ops))
@@ -421,6 +429,10 @@ def agent_messages(turn: TurnInput, lane: str) -> list[dict[str, Any]]:
 
         Current lane: guide
         First reply in this lane: yes
+        Form link sent: no
+        Conversation language: en (reply in it)
+        Channel: sms
+        <parsed_message>{"language":"en","intent":"apply",…}</parsed_message>
         <collected_slots>
         first_name: Dana
         </collected_slots>
@@ -442,9 +454,15 @@ def agent_messages(turn: TurnInput, lane: str) -> list[dict[str, Any]]:
         kept_slots.append(line)
     history = _history_lines(turn, budget)
     first = "yes" if lane != "guide" or is_first_in_lane(turn.state) else "no"
+    language = conversation_language(turn)
+    parsed = understood(turn)
+    parsed_line = parsed.prompt_json() if hasattr(parsed, "prompt_json") else ""
     data = (
         f"Current lane: {lane}\nFirst reply in this lane: {first}\n"
         f"Form link sent: {'yes' if turn.state.form_token else 'no'}\n"
+        f"Conversation language: {language} (reply in it)\n"
+        f"Channel: {turn.channel}{' (spoken: never say Reply or Text)' if turn.channel == 'voice' else ''}\n"
+        f"<parsed_message>{escape_data(parsed_line)}</parsed_message>\n"
         "<collected_slots>\n" + "\n".join(kept_slots) + "\n</collected_slots>\n"
         "<history>\n" + "\n".join(history) + "\n</history>\n"
         f"<customer_message>\n{escape_data(cut_text(turn.text, MESSAGE_CHARS))}\n</customer_message>"
@@ -555,7 +573,8 @@ def make_llm_agent(
     """
 
     def llm_agent(turn: TurnInput, route: Route) -> AgentResult:
-        if not uses_llm(turn, lane, route):
+        if not uses_llm(turn, lane, route) or before_lane(turn, route) is not None:
+            # The shared safety and language rules answer before any model (agents.dialogue.before_lane).
             return deterministic(turn, route)
         tenant_id, who = turn.tenant.tenant_id, mask_address(turn.state.conversation_id)
         try:
@@ -570,7 +589,7 @@ def make_llm_agent(
             "llm agent answered tenant_id=%s conversation_id=%s lane=%s ops=%d replies=%d handoff=%s",
             tenant_id, who, lane, len(result.patch), len(result.outbound), result.handoff,
         )
-        return result
+        return result if result.handoff is not None else after_lane(turn, result, leads=False)
 
     return llm_agent
 

@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents import guard_reply, run_agent
+from agents.templates import render
 from jobs import metrics
 from jobs.events import Replies, apply_event
 from state import logs
@@ -338,7 +339,7 @@ class TurnController:
             # A human owns the conversation: record the message, stay silent
             # (a caller is told a person will follow up by text).
             if spoken_for is not None:
-                acc.add(tenant.human_handoff_text, last, lane=None, spoken_for=spoken_for)
+                acc.add(render(tenant, current.language, "voice", "waiting_voice"), last, lane=None, spoken_for=spoken_for)
             return current
         acc.route = route
         acc.router_fallback = acc.router_fallback or route.fallback
@@ -361,7 +362,8 @@ class TurnController:
             route = self.router(turn_input(current), handoff_to=result.handoff)
             acc.route = route
         if spoken_for is not None:
-            text = guard_reply(" ".join(spoken), tenant, "voice") if spoken else tenant.fallback_text
+            text = guard_reply(" ".join(spoken) if spoken else render(tenant, current.language, "voice", "still_here"),
+                               tenant, "voice")
             acc.add(text, last, lane=route.lane, spoken_for=spoken_for)
         return current
 

@@ -14,13 +14,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-CURRENT_SCHEMA_VERSION = 4
+CURRENT_SCHEMA_VERSION = 5
 
 Channel = Literal["sms", "whatsapp", "voice"]
 Lane = Literal["guide", "sms", "support"]
 Status = Literal["active", "waiting_human", "closed"]
 Author = Literal["customer", "ai", "human", "system"]
-HandoffReason = Literal["customer_request", "trigger", "operator"]
+HandoffReason = Literal["customer_request", "trigger", "operator", "urgent", "language"]
 EventKind = Literal[
     "message", "human_reply", "note", "escalate", "handback", "close", "form_started", "send_link", "nudge"
 ]
@@ -114,7 +114,9 @@ class Handoff(BaseModel):
     """The conversation was handed to a human: when, and why.
 
     ``reason``: ``customer_request`` (the customer asked for a person),
-    ``trigger`` (a proactive rule escalated), ``operator`` (an operator took it).
+    ``trigger`` (a proactive rule escalated), ``operator`` (an operator took it),
+    ``urgent`` (a tenant safety rule matched an urgent message), ``language``
+    (the customer writes in a language the tenant does not serve).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -133,8 +135,30 @@ class Note(BaseModel):
     at: AwareDatetime
 
 
+class DialogueState(BaseModel):
+    """What the shared dialogue patterns (:mod:`agents.dialogue`) remember between turns.
+
+    Attributes:
+        expected: what the AI's last reply asked for: ``name``, ``last_name``,
+            ``phone``, ``confirm`` (a yes/no about the offered number), a form
+            field id, or ``None``. The NLU reads it to interpret a bare answer.
+        misses: consecutive turns answered with a fallback (not understood);
+            reset by any understood turn. At 2 the fallback offers a person.
+        last_reply_key: the template key of the AI's last reply, so a fallback
+            is never sent twice in a row with the same words.
+        refused: slots the customer declined to give (never asked again the same way).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected: str | None = None
+    misses: int = 0
+    last_reply_key: str | None = None
+    refused: list[str] = Field(default_factory=list)
+
+
 class SessionState(BaseModel):
-    """A conversation's session document (schema version 4).
+    """A conversation's session document (schema version 5).
 
     Attributes:
         slots: values collected from the customer (``first_name``,
@@ -146,11 +170,15 @@ class SessionState(BaseModel):
         handoff: set when the conversation was handed to a human; the AI
             stays silent while ``status == "waiting_human"``.
         notes: operators' internal notes and takeover records, oldest first.
+        language: the conversation's language (ISO 639-1, one of the tenant's
+            ``languages``), set from the first message written confidently in
+            one; ``None`` until then (replies use the tenant's first language).
+        dialogue: the repair patterns' memory (:class:`DialogueState`).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[4] = CURRENT_SCHEMA_VERSION
+    schema_version: Literal[5] = CURRENT_SCHEMA_VERSION
     tenant_id: str
     conversation_id: str
     channel: Channel
@@ -166,6 +194,8 @@ class SessionState(BaseModel):
     turn_count: int = 0
     transcript: list[TranscriptEntry] = Field(default_factory=list)
     notes: list[Note] = Field(default_factory=list)
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}$")
+    dialogue: DialogueState = Field(default_factory=DialogueState)
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

@@ -498,6 +498,87 @@ class FaqEntry(BaseModel):
     keywords: list[str] = Field(default_factory=list)
 
 
+LANGUAGE = r"^[a-z]{2,3}$"
+"""An ISO 639-1 code (``en``, ``es``); three letters allowed for languages without one."""
+
+CARRIER_TEXTS = ("help_text", "opt_out_text", "opt_in_text", "human_handoff_text", "fallback_text")
+"""The tenant's texts that go out as written (carrier-mandated or the handoff); each may be translated."""
+
+
+class LanguagePack(BaseModel):
+    """The tenant's texts in one of its ``languages`` (``translations.<code>:`` in the tenants YAML).
+
+    Anything left unset falls back to the tenant's own (first-language) text,
+    or to Laneway's built-in wording for that language (:mod:`agents.templates`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    faq: list[FaqEntry] | None = None
+    """The FAQ in this language; ``None``: the tenant's ``faq``."""
+    persona: str | None = None
+    """The name the agent speaks as in this language ("Ava de Acme Insurance"); ``None``: ``persona``."""
+    help_text: str | None = None
+    opt_out_text: str | None = None
+    opt_in_text: str | None = None
+    human_handoff_text: str | None = None
+    fallback_text: str | None = None
+    templates: dict[str, str] = Field(default_factory=dict, max_length=200)
+    """Overrides of the built-in reply templates by key (``ask_last_name``); a key
+    ending ``.voice`` (``ask_last_name.voice``) overrides the spoken form only.
+    Placeholders as in the built-in template (``{first}``, ``{link}``, …)."""
+    opt_out_keywords: list[str] = Field(default_factory=list, max_length=20)
+    """Extra opt-out keywords in this language (``BAJA``), matched like the carriers'
+    STOP: only as the whole message, case and surrounding punctuation ignored."""
+
+    @field_validator("templates")
+    @classmethod
+    def _template_keys(cls, templates: dict[str, str]) -> dict[str, str]:
+        for key, template in templates.items():
+            if not re.match(r"^[a-z][a-z0-9_]{0,63}(\.voice)?$", key):
+                raise ValueError(f"template key {key!r} must look like ask_last_name or ask_last_name.voice")
+            if not template.strip():
+                raise ValueError(f"template {key!r} is empty")
+            template_names(template)
+        return templates
+
+    @field_validator("opt_out_keywords")
+    @classmethod
+    def _one_word(cls, keywords: list[str]) -> list[str]:
+        cleaned = [k.strip().casefold() for k in keywords]
+        if any(not k or len(k) > 40 for k in cleaned):
+            raise ValueError("an opt-out keyword must be 1-40 characters")
+        return cleaned
+
+
+class SafetyRule(BaseModel):
+    """An urgent-message rule (``safety:`` in the tenants YAML), checked before any lane answers.
+
+    A message matching one of ``terms`` (whole words or phrases, any case), or
+    understood as urgent (the NLU's ``urgent`` act) when ``on_urgent_act``, gets
+    ``reply`` in the conversation's language at once and, with ``escalate``, is
+    handed to a person (``handoff.reason`` ``urgent``). Carrier keywords still
+    come first; a conversation already waiting for a person still gets the reply.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=RULE_ID)
+    terms: list[str] = Field(default_factory=list, max_length=200)
+    on_urgent_act: bool = True
+    reply: dict[str, str] = Field(min_length=1)
+    """The answer per language code; must hold the tenant's first language. Say the emergency line here."""
+    escalate: bool = True
+
+    @field_validator("terms")
+    @classmethod
+    def _terms(cls, terms: list[str]) -> list[str]:
+        cleaned = [" ".join(t.casefold().split()) for t in terms]
+        if any(not t for t in cleaned):
+            raise ValueError("a safety term is empty")
+        return cleaned
+
+
 class TenantConfig(BaseModel):
     """One tenant, as written in the tenants YAML and stored in Redis."""
 
@@ -540,7 +621,35 @@ class TenantConfig(BaseModel):
     """The voice-AI tool webhook (``/voice-ai/<tenant_id>/tools``); ``None``: not offered (401)."""
     triggers: list[TriggerRule] = Field(default_factory=list, max_length=50)
     """Proactive trigger rules (:mod:`state.triggers`, :mod:`jobs.triggers`)."""
+    languages: list[Annotated[str, Field(pattern=LANGUAGE)]] = Field(default_factory=lambda: ["en"], min_length=1, max_length=20)
+    """The languages the tenant serves, the first being its default (the language
+    of its top-level texts and FAQ). A conversation keeps the language of its
+    first clearly written message; a language not listed goes to a person."""
+    translations: dict[str, LanguagePack] = Field(default_factory=dict)
+    """Texts, templates, FAQ and opt-out keywords per language (each key one of ``languages``)."""
+    safety: list[SafetyRule] = Field(default_factory=list, max_length=20)
+    """Urgent-message rules, checked before any lane answers (:mod:`agents.dialogue.safety`)."""
     disabled: bool = False
+
+    @property
+    def default_language(self) -> str:
+        """The tenant's first language: that of its top-level texts and FAQ."""
+        return self.languages[0]
+
+    def pack(self, language: str | None) -> LanguagePack | None:
+        """Return the tenant's texts in ``language``, or ``None`` when it has none there."""
+        return self.translations.get(language or self.default_language)
+
+    def text_in(self, name: str, language: str | None) -> str:
+        """Return the tenant text ``name`` (one of :data:`CARRIER_TEXTS`) in ``language``, else the default one."""
+        pack = self.pack(language)
+        translated = getattr(pack, name, None) if pack is not None else None
+        return translated or getattr(self, name)
+
+    def faq_in(self, language: str | None) -> list[FaqEntry]:
+        """Return the FAQ in ``language`` (the tenant's ``faq`` when it has none there)."""
+        pack = self.pack(language)
+        return pack.faq if pack is not None and pack.faq is not None else self.faq
 
     @field_validator("phone_numbers")
     @classmethod
@@ -580,10 +689,24 @@ class TenantConfig(BaseModel):
                     raise ValueError(f"triggers.{i} ({rule.id}) webhook url: {problem}")
         # The reply guard would replace a text containing a banned phrase, and
         # these carrier-mandated texts must go out as written.
-        for name in ("help_text", "opt_out_text", "opt_in_text", "human_handoff_text", "fallback_text"):
-            text = getattr(self, name).lower()
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("a language is listed twice")
+        for code in self.translations:
+            if code not in self.languages:
+                raise ValueError(f"translations.{code}: {code!r} is not one of languages {self.languages}")
+        texts = [(name, getattr(self, name)) for name in CARRIER_TEXTS]
+        for code, pack in self.translations.items():
+            texts += [(f"translations.{code}.{name}", getattr(pack, name)) for name in CARRIER_TEXTS if getattr(pack, name)]
+        rule_ids = [rule.id for rule in self.safety]
+        if len(set(rule_ids)) != len(rule_ids):
+            raise ValueError("a safety rule id is listed twice")
+        for rule in self.safety:
+            if self.default_language not in rule.reply:
+                raise ValueError(f"safety {rule.id}: reply needs the tenant's first language {self.default_language!r}")
+            texts += [(f"safety {rule.id} reply.{code}", text) for code, text in rule.reply.items()]
+        for name, text in texts:
             for phrase in self.banned_phrases:
-                if re.search(rf"\b{re.escape(phrase.lower())}\b", text):
+                if re.search(rf"\b{re.escape(phrase.lower())}\b", text.lower()):
                     raise ValueError(f"{name} contains the banned phrase {phrase!r}")
         return self
 

@@ -20,9 +20,15 @@ Schema history:
   by the customer, a trigger or an operator; transcript entries drop
   ``direction``, which always followed from ``author`` (repeated in every
   entry and rewritten on every commit).
-* v4 (current): ``notes`` (operators' internal notes); transcript entries may
+* v4: ``notes`` (operators' internal notes); transcript entries may
   carry ``channel`` (``voice`` for speech) and ``author_id`` (the operator or
   trigger rule). Both are optional, so a v3 document only gains ``notes: []``.
+* v5 (current): ``language`` (the conversation's language, ``None`` until
+  known) and ``dialogue`` (what the repair patterns remember: the pending
+  question ``expected``, consecutive ``misses``, ``last_reply_key``,
+  ``refused`` slots). A v4 conversation gets ``language: None`` (its next
+  message sets it) and an empty ``dialogue``; since v4 never recorded what it
+  asked, ``expected`` is left unknown.
 """
 
 from __future__ import annotations
@@ -112,7 +118,19 @@ def upcast_v3_to_v4(doc: Doc) -> Doc:
     return {**doc, "schema_version": 4, "notes": []}
 
 
-UPCASTERS: dict[int, Callable[[Doc], Doc]] = {1: upcast_v1_to_v2, 2: upcast_v2_to_v3, 3: upcast_v3_to_v4}
+def upcast_v4_to_v5(doc: Doc) -> Doc:
+    """Lift a v4 document to v5 (``language: None``, an empty ``dialogue``). Pure: returns a new dict."""
+    return {
+        **doc,
+        "schema_version": 5,
+        "language": None,
+        "dialogue": {"expected": None, "misses": 0, "last_reply_key": None, "refused": []},
+    }
+
+
+UPCASTERS: dict[int, Callable[[Doc], Doc]] = {
+    1: upcast_v1_to_v2, 2: upcast_v2_to_v3, 3: upcast_v3_to_v4, 4: upcast_v4_to_v5,
+}
 """``UPCASTERS[n]`` lifts a version-``n`` document to version ``n + 1``."""
 
 

@@ -9,17 +9,21 @@
 * ``resend_link``: send the form link again; with no form yet, hand off to
   the guide (if enabled), which starts one.
 * anything else: hand off to the tenant's default lane, or, if that is sms,
-  reply ``tenant.fallback_text``.
+  the shared fallback (:func:`agents.dialogue.fallback`).
+
+The tenant's texts are sent in the conversation's language
+(``translations.<lang>``); the opt-out confirmation in the language of the
+keyword when a tenant's own opt-out word was used (:mod:`agents.dialogue`).
 """
 
 from __future__ import annotations
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
+from agents.dialogue import Dialogue, fallback, remember, with_dialogue
+from agents.dialogue.patterns import PERSON_OFFER
 from agents.intents import resend_match
 from agents.lanes.common import form_link, intent_ops, lane_enabled
 from state.patch import Replace
-
-LINK_AGAIN_TEXT = "Here's your application link again: {link}"
 
 
 def link_again(turn: TurnInput) -> AgentResult | None:
@@ -27,10 +31,11 @@ def link_again(turn: TurnInput) -> AgentResult | None:
     state = turn.state
     if not state.form_token:
         return None
+    from agents.lanes.guide import deliver_link
+
     link = form_link(turn.public_base_url, state.form_token)
-    return AgentResult(
-        patch=intent_ops(state, "resend_link"), outbound=[OutboundDraft(text=LINK_AGAIN_TEXT.format(link=link))]
-    )
+    drafts = deliver_link(turn, state.slots.get("phone"), state.slots.get("first_name"), link, "", "link_again_full")
+    return AgentResult(patch=intent_ops(state, "resend_link"), outbound=drafts)
 
 
 def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
@@ -46,22 +51,25 @@ def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
         Patch ops on ``/opted_out`` and ``/intent``, one reply, or a handoff.
     """
     tenant, state = turn.tenant, turn.state
+    d = Dialogue(turn)
     intent = route.intent
     if intent == "opt_out":
+        # On a call "don't text me" is honoured the same way, and answered in spoken words with another way to help.
+        text = d.say("opt_out_voice") if d.voice else d.text("opt_out_text")
         return AgentResult(
-            patch=[Replace(path="/opted_out", value=True), *intent_ops(state, intent)],
-            outbound=[OutboundDraft(text=tenant.opt_out_text, bypass_opt_out=True)],
+            patch=[Replace(path="/opted_out", value=True), *intent_ops(state, intent),
+                   *remember(turn, expected=PERSON_OFFER if d.voice else None)],
+            outbound=[OutboundDraft(text=text, bypass_opt_out=True)],
         )
     if intent == "opt_in":
         return AgentResult(
             patch=[Replace(path="/opted_out", value=False), *intent_ops(state, intent)],
-            outbound=[OutboundDraft(text=tenant.opt_in_text)],
+            outbound=[OutboundDraft(text=d.text("opt_in_text"))],
         )
     if intent == "help":
         # Carriers (CTIA) expect HELP answered even for an opted-out contact.
-        return AgentResult(
-            patch=intent_ops(state, intent), outbound=[OutboundDraft(text=tenant.help_text, bypass_opt_out=True)]
-        )
+        text = d.say("help_voice", abilities=d.abilities()) if d.voice else d.text("help_text")
+        return AgentResult(patch=intent_ops(state, intent), outbound=[OutboundDraft(text=text, bypass_opt_out=True)])
     if intent == "resend_link" or resend_match(turn.text) is not None:
         again = link_again(turn)
         if again is not None:
@@ -70,4 +78,7 @@ def sms_agent(turn: TurnInput, route: Route) -> AgentResult:
             return AgentResult(handoff="guide")
     if tenant.default_lane != "sms":
         return AgentResult(handoff=tenant.default_lane)
-    return AgentResult(outbound=[OutboundDraft(text=tenant.fallback_text)])
+    return fallback(d, None)
+
+
+sms_agent = with_dialogue(sms_agent)

@@ -1,37 +1,49 @@
 """The support lane: answers from the tenant's FAQ, and hands over to a person.
 
-In order:
+In order (after the shared patterns of :mod:`agents.dialogue`: safety,
+languages, complaints):
 
 1. The conversation already waits for a person (``status ==
    "waiting_human"``): say nothing. The controller keeps the AI silent then
    too; this is the second lock.
-2. A request for a person (``route.intent == "human"`` or the words, see
-   :func:`agents.intents.human_match`): set ``status`` to ``waiting_human``
-   and ``handoff`` (reason ``customer_request``), reply ``tenant.human_handoff_text`` (once).
-3. The tenant's FAQ entry the message asks about (:func:`agents.faq.best_faq`,
-   at least ``tenant.faq_min_score``): its answer.
+2. A request for a person (``route.intent == "human"``, the ``ask_human``
+   act, or the words, see :func:`agents.intents.human_match`): set ``status``
+   to ``waiting_human`` and ``handoff`` (reason ``customer_request``), reply
+   ``tenant.human_handoff_text`` in the conversation's language (spoken
+   wording on a call).
+3. The tenant's FAQ entry the message asks about, in the conversation's
+   language (:func:`agents.faq.best_faq`): its answer; when the guide's
+   application is open, its pending question follows in the same reply
+   ("… Now, what's your last name?").
 4. Hand off to the guide if the message wants to apply, or carries on an
    application the guide started (and is not a question: "Smith", "yes").
-5. A thank-you or a greeting: a short friendly answer.
-6. Otherwise: offer a person ("Text AGENT").
+5. Thanks, a greeting, a goodbye or small talk: acknowledged.
+6. Otherwise the shared fallback: what the AI can help with, a person offered
+   after two misses, never the same words twice in a row.
 """
 
 from __future__ import annotations
 
-from agents.answers import is_acknowledgement, is_greeting
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
-from agents.faq import best_faq
+from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
+from agents.dialogue.patterns import (
+    SOCIAL_ACTS, capability_answer, complaint_answer, is_capability_question, is_progress_question,
+)
 from agents.intents import apply_match, human_match
-from agents.lanes.common import intent_ops, lane_enabled, timestamp_value
+from agents.lanes.common import intent_ops, lane_enabled
+from agents.lanes.guide import resume_question
+from agents.templates import FALLBACK_STEMS
 from agents.text import looks_like_question
-from state.models import HandoffReason
-from state.patch import PatchOp, Replace
 
-NO_ANSWER_TEXT = "I'm not sure about that one. Text AGENT and a person will help."
-ACKNOWLEDGEMENT_TEXT = "You're welcome! Ask me anything else, or text AGENT to reach a person."
-GREETING_TEXT = "Hi! I'm {persona}. Ask me a question, or text AGENT to reach a person."
+NO_ANSWER_TEXT = "I don't have an answer to that one"
+"""How the answer to a question the FAQ does not cover starts (English; template ``no_answer``).
+Every fallback wording starts with one of :data:`agents.templates.FALLBACK_STEMS`."""
 
 APPLICATION_SLOTS = ("first_name", "last_name", "phone")
+HUMAN_MIN_CONFIDENCE = 0.7
+"""The NLU's confidence (0-1) in ``human`` at which support hands over without being asked twice."""
+
+__all__ = ["FALLBACK_STEMS", "NO_ANSWER_TEXT", "escalation_ops", "support_agent"]
 
 
 def _application_in_progress(turn: TurnInput) -> bool:
@@ -39,29 +51,19 @@ def _application_in_progress(turn: TurnInput) -> bool:
     state = turn.state
     if state.form_token:
         return False
-    return state.intent == "apply" or any(state.slots.get(k) for k in APPLICATION_SLOTS)
+    if state.dialogue.last_reply_key == "cancelled":
+        return False
+    return flow_open(turn) or any(state.slots.get(k) for k in APPLICATION_SLOTS)
 
 
-def _belongs_to_guide(turn: TurnInput) -> bool:
+def _belongs_to_guide(turn: TurnInput, d: Dialogue) -> bool:
     if not lane_enabled(turn, "guide"):
         return False
-    if apply_match(turn.text) is not None:
+    if d.parsed.intent == "apply" or apply_match(turn.text) is not None:
         return True
-    return _application_in_progress(turn) and not looks_like_question(turn.text)
-
-
-def escalation_ops(turn: TurnInput, reason: HandoffReason = "customer_request") -> list[PatchOp]:
-    """Return the ops that hand the conversation to a person.
-
-    ``replace`` on ``/status`` (``waiting_human``), ``/handoff``
-    (``requested_at``: ISO-8601 of ``turn.now``, and ``reason``) and ``/intent``
-    (``human``). The controller keeps the AI silent from then on.
-    """
-    return [
-        Replace(path="/status", value="waiting_human"),
-        Replace(path="/handoff", value={"requested_at": timestamp_value(turn.now), "reason": reason}),
-        *intent_ops(turn.state, "human"),
-    ]
+    if turn.state.form_token and turn.tenant.form is not None and d.parsed.intent in ("form_help", "resend_link"):
+        return True
+    return _application_in_progress(turn) and not looks_like_question(turn.text) and "question" not in d.acts
 
 
 def support_agent(turn: TurnInput, route: Route) -> AgentResult:
@@ -69,8 +71,8 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
 
     Args:
         turn: the turn; reads ``state.status``, ``state.slots``,
-            ``state.intent``, ``state.form_token``, ``tenant.faq``,
-            ``tenant.faq_min_score``, ``tenant.human_handoff_text``, ``now``.
+            ``state.dialogue``, ``state.form_token``, ``tenant.faq`` (per
+            language), ``tenant.faq_min_score``, ``tenant.human_handoff_text``, ``now``.
         route: ``route.intent == "human"`` asks for a person.
 
     Returns:
@@ -80,21 +82,61 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         ``faq``. Nothing at all while waiting for a person. A ``guide``
         handoff for an application.
     """
-    tenant, state = turn.tenant, turn.state
+    state = turn.state
     if state.status == "waiting_human":
         return AgentResult()
+    d = Dialogue(turn)
 
-    if route.intent == "human" or human_match(turn.text) is not None:
-        return AgentResult(patch=escalation_ops(turn), outbound=[OutboundDraft(text=tenant.human_handoff_text)])
+    asked = "ask_human" in d.acts or human_match(turn.text) is not None or route.reason == "keyword"
+    sure = d.parsed.intent == "human" and d.parsed.confidence >= HUMAN_MIN_CONFIDENCE
+    if route.intent == "human" and not asked and not sure and route.confidence < HUMAN_MIN_CONFIDENCE:
+        # A weak guess that the customer wants a person: keep an open application going, else offer one.
+        if flow_open(turn) and lane_enabled(turn, "guide"):
+            return AgentResult(handoff="guide")
+        return complaint_answer(d)
+    if route.intent == "human" or asked or sure:
+        return hand_to_person(d)
 
-    answer = best_faq(turn.text, tenant)
+    answer = d.faq()
     if answer is not None:
-        return AgentResult(patch=intent_ops(state, "faq"), outbound=[OutboundDraft(text=answer.entry.answer)])
+        resume = resume_question(turn)
+        text = answer.entry.answer + (f" {resume}" if resume else "")
+        ops = intent_ops(state, "faq") + remember(turn, last_reply_key="faq")
+        return AgentResult(patch=ops, outbound=[OutboundDraft(text=text)])
 
-    if _belongs_to_guide(turn):
+    if _belongs_to_guide(turn, d):
         return AgentResult(handoff="guide")
-    if is_acknowledgement(turn.text):
-        return AgentResult(outbound=[OutboundDraft(text=ACKNOWLEDGEMENT_TEXT)])
-    if is_greeting(turn.text):
-        return AgentResult(outbound=[OutboundDraft(text=GREETING_TEXT.format(persona=tenant.persona))])
-    return AgentResult(patch=intent_ops(state, "faq"), outbound=[OutboundDraft(text=NO_ANSWER_TEXT)])
+    if "goodbye" in d.acts:
+        return AgentResult(patch=remember(turn, last_reply_key="goodbye"),
+                           outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
+    lead = social_lead(d)
+    if lead or d.acts & SOCIAL_ACTS:
+        resume = resume_question(turn)
+        if resume:
+            text = lead + resume
+        elif "greet" in d.acts and not d.returning:
+            text = d.say("greeting_offer", abilities=d.abilities())
+        else:
+            text = lead + d.say("anything_else")
+        return AgentResult(patch=remember(turn, last_reply_key="social"), outbound=[OutboundDraft(text=text)])
+    if "affirm" in d.acts and state.dialogue.last_reply_key in ("faq", "social"):
+        return AgentResult(outbound=[OutboundDraft(text=d.say("anything_else"))])
+    if "deny" in d.acts and state.dialogue.last_reply_key in ("faq", "social", "goodbye"):
+        return AgentResult(outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
+    if is_capability_question(turn.text):
+        return capability_answer(d, resume_question(turn))
+    if ("cancel" in d.acts or "deny" in d.acts) and not resume_question(turn) and "question" not in d.acts:
+        return AgentResult(patch=remember(turn, expected=None, last_reply_key="no_worries"),
+                           outbound=[OutboundDraft(text=d.say("no_worries", name=d.name_suffix))])
+    if is_progress_question(turn.text):
+        resume = resume_question(turn)
+        if resume:
+            return AgentResult(patch=remember(turn, last_reply_key="progress"),
+                               outbound=[OutboundDraft(text=social_lead(d) + resume)])
+    if d.parsed.intent == "human" and "question" not in d.acts:
+        return complaint_answer(d)  # the classifier's best guess is "wants a person": apologise and offer one
+    question = "question" in d.acts or looks_like_question(turn.text)
+    return fallback(d, resume_question(turn), unanswered=question)
+
+
+support_agent = with_dialogue(support_agent)

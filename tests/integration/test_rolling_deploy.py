@@ -27,13 +27,13 @@ KEYS = ConversationKeys("acme-insurance", CUSTOMER)
 
 def test_an_old_worker_leaves_a_newer_document_alone_and_requeues_the_drain(post_sms, work, rt, r, monkeypatch, standin):
     post_sms("What are your opening hours?", CUSTOMER)
-    work()  # the new worker writes v4
-    assert r.hget(KEYS.state, "schema_version") == b"4"
+    work()  # the new worker writes v5
+    assert r.hget(KEYS.state, "schema_version") == b"5"
     before = r.hgetall(KEYS.state)
     post_sms("How much does it cost?", CUSTOMER)
 
     with monkeypatch.context() as old_release:
-        old_release.setattr(upcast_module, "CURRENT_SCHEMA_VERSION", 3)
+        old_release.setattr(upcast_module, "CURRENT_SCHEMA_VERSION", 4)
         work()
     assert r.hgetall(KEYS.state) == before  # not a byte written
     assert r.llen(KEYS.inbox) == 1 and not r.exists(KEYS.lease)
@@ -54,7 +54,7 @@ def test_a_new_worker_upgrades_what_an_old_worker_wrote(post_sms, work, r, opera
     post_sms("Are you there?", CUSTOMER)
     work()
     stored = decode_document(r.hget(KEYS.state, "doc"))
-    assert r.hget(KEYS.state, "schema_version") == str(CURRENT_SCHEMA_VERSION).encode() == b"4"
+    assert r.hget(KEYS.state, "schema_version") == str(CURRENT_SCHEMA_VERSION).encode() == b"5"
     assert stored["handoff"] == {"requested_at": "2026-11-23T10:47:18.656817Z", "reason": "customer_request"}
     assert "human_requested_at" not in stored and all("direction" not in e for e in stored["transcript"])
     assert stored["notes"] == []

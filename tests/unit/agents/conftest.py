@@ -70,6 +70,11 @@ def make_turn(
     return TurnInput(tenant, state, messages, " ".join(t.strip() for t in texts), now, PUBLIC_BASE_URL)
 
 
+def core_ops(patch: list) -> list:
+    """``patch`` without the dialogue's bookkeeping (``/language``, ``/dialogue/*``), for tests about a lane's own ops."""
+    return [op for op in patch if not op.path.startswith(("/language", "/dialogue"))]
+
+
 def applied(state: SessionState, result: AgentResult) -> SessionState:
     """``state`` with the agent's patch applied and validated, as the controller commits it."""
     return SessionState.model_validate(apply_patch(state.model_dump(mode="json"), result.patch))

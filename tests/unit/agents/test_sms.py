@@ -54,12 +54,13 @@ def test_anything_else_goes_to_the_default_lane(acme, bright, new_state, make_tu
     assert sms_agent(make_turn(bright, new_state(bright), "hello"), chat).handoff == "support"
 
 
-def test_a_tenant_whose_default_is_sms_gets_the_fallback_text(bright, new_state, make_turn):
+def test_a_tenant_whose_default_is_sms_gets_the_shared_fallback(bright, new_state, make_turn):
     sms_only = bright.model_copy(update={"lanes": ["sms"], "default_lane": "sms"})
     chat = Route(lane="sms", intent="chat", confidence=0.5, reason="default")
-    result = sms_agent(make_turn(sms_only, new_state(sms_only), "hello"), chat)
+    result = sms_agent(make_turn(sms_only, new_state(sms_only), "blorp zzz"), chat)
     assert result.handoff is None
-    assert [d.text for d in result.outbound] == [sms_only.fallback_text]
+    [text] = [d.text for d in result.outbound]
+    assert text.startswith("Sorry, I didn't catch that. I can ") and "person" in text
 
 
 def test_stop_then_start_through_the_router(chat):

@@ -5,7 +5,7 @@ import pytest
 
 from state.errors import SchemaTooNewError, StateError
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
-from state.upcast import upcast, upcast_v1_to_v2, upcast_v2_to_v3, upcast_v3_to_v4
+from state.upcast import upcast, upcast_v1_to_v2, upcast_v2_to_v3, upcast_v3_to_v4, upcast_v4_to_v5
 
 DATA = Path(__file__).parents[2] / "data"
 
@@ -39,8 +39,13 @@ def load_v3():
     return json.loads((DATA / "session_v3.json").read_text())
 
 
+def load_v4():
+    return json.loads((DATA / "session_v4.json").read_text())
+
+
 @pytest.mark.parametrize(
-    "upcaster, load", [(upcast_v1_to_v2, load_v1), (upcast_v2_to_v3, load_v2), (upcast_v3_to_v4, load_v3)]
+    "upcaster, load",
+    [(upcast_v1_to_v2, load_v1), (upcast_v2_to_v3, load_v2), (upcast_v3_to_v4, load_v3), (upcast_v4_to_v5, load_v4)],
 )
 def test_upcasters_are_pure(upcaster, load):
     doc = load()
@@ -52,7 +57,7 @@ def test_upcasters_are_pure(upcaster, load):
 def test_v2_fixture_upcasts_to_a_valid_current_document():
     doc = load_v2()
     state = SessionState.model_validate(upcast(doc))
-    assert state.schema_version == CURRENT_SCHEMA_VERSION == 4
+    assert state.schema_version == CURRENT_SCHEMA_VERSION == 5
     assert state.status == "waiting_human"
     assert state.handoff.reason == "customer_request"
     assert state.handoff.requested_at.isoformat() == "2026-11-23T10:47:18.656817+00:00"
@@ -98,3 +103,18 @@ def test_v3_fixture_gains_empty_notes_and_keeps_everything_else():
     assert lifted == {**doc, "schema_version": 4, "notes": []}
     state = SessionState.model_validate(upcast(doc))
     assert state.notes == [] and all(e.channel is None and e.author_id is None for e in state.transcript)
+
+
+def test_v4_fixture_upcasts_to_v5_with_no_language_and_an_empty_dialogue():
+    """tests/data/session_v4.json was written by the v4 code (a handback after a voice question)."""
+    doc = load_v4()
+    assert doc["schema_version"] == 4
+    state = SessionState.model_validate(upcast(doc))
+    assert state.schema_version == CURRENT_SCHEMA_VERSION == 5
+    assert state.language is None
+    assert state.dialogue.expected is None and state.dialogue.misses == 0 and state.dialogue.refused == []
+    # Everything v4 held is kept as it was.
+    assert state.model_dump(mode="json", exclude={"schema_version", "language", "dialogue"}) == {
+        k: v for k, v in doc.items() if k != "schema_version"
+    }
+    assert [e.channel for e in state.transcript][2] == "voice" and state.transcript[3].author_id == "op-maria"
