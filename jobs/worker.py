@@ -21,6 +21,7 @@ from rq.worker_pool import WorkerPool
 from jobs import runtime
 from jobs.sweep import schedule_sweep
 from jobs.triggers import schedule_trigger_sweep
+from agents.dialogue import foreign
 from agents.nlu import warm
 from state import keys as K
 from state import logs
@@ -81,7 +82,7 @@ log = logging.getLogger(__name__)
 
 
 def warm_nlu(rt: runtime.Runtime) -> int:
-    """Train the NLU for every stored tenant before the first job (:func:`agents.nlu.warm`).
+    """Train the NLU for every stored tenant before the first job (:func:`agents.nlu.warm`, :func:`agents.dialogue.foreign.warm`).
 
     Reads ``lw:tenants`` (the tenant index) and each tenant's config; a Redis
     or config error only leaves the tenants untrained (the first turn trains
@@ -99,6 +100,7 @@ def warm_nlu(rt: runtime.Runtime) -> int:
     except (redis.RedisError, StateError) as exc:
         log.warning("nlu warm-up without tenants: %s", exc.__class__.__name__)
     warm(tenants)
+    foreign.warm()  # the detector for languages no tenant serves (about 1 s of model loading)
     log.info("nlu warmed tenants=%d seconds=%.2f", len(tenants), time.perf_counter() - started)
     return len(tenants)
 

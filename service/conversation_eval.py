@@ -52,6 +52,8 @@ from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
 
 from agents.base import Route
+from agents.guard import LAST_RESORT_TEXT
+from agents.templates import FALLBACK_STEMS
 from service.conversation_scripts import (
     SPLITS, Check, Expect, LoadedScript, Observed, Reply, Script, ScriptError, Step, check_step, is_fallback,
     load_suite,
@@ -111,25 +113,14 @@ class RouteRecorder:
 
 
 def default_fallback_texts(tenants: Sequence[Any]) -> list[str]:
-    """The "don't know" replies: support's ``NO_ANSWER_TEXT``, each tenant's ``fallback_text``, the guard's last resort.
+    """The "don't know" replies: how every built-in fallback begins, the guard's last resort, each tenant's ``fallback_text``.
 
-    Read from the code at run time, so a renamed text stays counted. Agents
-    that add more fallback wordings list them in the suite's ``suite.yaml``
-    (``fallback_texts``) or with ``--fallback-text``.
+    Read from the code at run time (:data:`agents.templates.FALLBACK_STEMS`,
+    in every built-in language), so a reworded fallback stays counted. A
+    tenant that overrides the fallback templates lists its wordings in the
+    suite's ``suite.yaml`` (``fallback_texts``) or with ``--fallback-text``.
     """
-    texts: list[str] = []
-    try:
-        from agents.lanes.support import NO_ANSWER_TEXT
-
-        texts.append(NO_ANSWER_TEXT)
-    except ImportError:  # pragma: no cover - the lane was reorganised
-        pass
-    try:
-        from agents.guard import LAST_RESORT_TEXT
-
-        texts.append(LAST_RESORT_TEXT)
-    except ImportError:  # pragma: no cover
-        pass
+    texts = [*FALLBACK_STEMS, LAST_RESORT_TEXT]
     for tenant in tenants:
         fallback = getattr(tenant, "fallback_text", "")
         if fallback and fallback not in texts:
