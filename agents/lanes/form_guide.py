@@ -59,6 +59,12 @@ WHICH_TO_FIX = english(WHICH_TO_FIX_KEY)
 _FEET_INCHES = re.compile(r"^\s*(\d)\s*(?:'|’|ft\.?|feet|foot)\s*(?:(\d{1,2})\s*(?:\"|”|''|in\.?|inches|inch)?)?\s*$", re.I)
 _AGE_RANGE = re.compile(r"(\d{1,3})\s*(?:to|-|\u2013|and)\s*(\d{1,3})\s*years", re.I)
 """An age range in a date field's help ("Applicants must be 18 to 75 years old.")."""
+_WHATS_NEXT = re.compile(
+    r"\b(?:what(?:'s|\s+is|s)?\s+next|now\s+what|what\s+now|what\s+(?:do|should)\s+i\s+do\s+(?:now|next)"
+    r"|y\s+ahora\s+qu[eé]|qu[eé]\s+sigue)\b",
+    re.I,
+)
+"""A question about the next step ("ok I typed my name, what's next?"): answered from the screen, not as a field question."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -266,7 +272,7 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
     invalid = [(f, screen.fields[f.id]) for f in page_fields
                if screen.fields.get(f.id) and value_problem(d, f, screen.fields[f.id]) is not None]
     invalid_ids = {f.id for f, _ in invalid}
-    asking = "question" in acts or (d.parsed.intent == "form_help" and not invalid)
+    asking = ("question" in acts or (d.parsed.intent == "form_help" and not invalid)) and not _WHATS_NEXT.search(d.turn.text)
     asked = field_asked_about(d, form, screen) if asking else None
     answer = d.faq() if asked is None and (
         "question" in acts or d.parsed.intent == "faq") else None

@@ -155,12 +155,13 @@ def test_fallback_replies_are_counted(play):
         "id": "c008-fallback", "tenant": "bright-clinic", "channel": "sms", "pattern": "runner",
         "steps": [{"customer": "purple monkey dishwasher", "expect": {"fallback": True}}],
     })  # fmt: skip
-    from agents.lanes.support import NO_ANSWER_TEXT
+    from agents.templates import FALLBACK_STEMS
 
     said = result.steps[0].replies[0]["text"]
     assert result.ai_replies == 1
-    assert result.fallback_replies == (1 if NO_ANSWER_TEXT in said else 0)
-    assert result.steps[0].passed == (NO_ANSWER_TEXT in said)
+    assert any(stem in said for stem in FALLBACK_STEMS), said  # nonsense gets the clinic's fallback
+    assert result.fallback_replies == 1
+    assert result.steps[0].passed
 
 
 # -- --llm ---------------------------------------------------------------------------------
