@@ -21,10 +21,14 @@ key                            type        holds
                                            bypasses opt-out (until final), ``q:<sid>``
                                            the entry a provider sid is recorded for,
                                            ``x:<id>`` the sid Twilio's status callback
-                                           named for the entry (evidence for reconcile)
+                                           named for the entry (evidence for reconcile),
+                                           ``t:<id>`` Twilio's MessageStatus (forward only),
+                                           ``e:<id>`` Twilio's ErrorCode
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
+``C:unreachable``              string      Twilio's ErrorCode (30003/30005/30006) while the
+                                           contact cannot receive messages: no nudges
 ``C:claim``                    hash        ``operator_id``, ``claimed_at`` (ms): who holds it
 ``C:fires``                    hash        trigger fires: ``n:<rule_id>`` count, ``t:<rule_id>``
                                            last fire (ms), ``a:<rule_id>`` the activity (ms)
@@ -142,6 +146,10 @@ class ConversationKeys:
         return f"{self.tag}:optout"
 
     @property
+    def unreachable(self) -> str:
+        return f"{self.tag}:unreachable"
+
+    @property
     def outbox_pending(self) -> str:
         return f"{self.tag}:outbox_pending"
 
@@ -174,7 +182,7 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert, self.forms,
+            self.claim, self.fires, self.alert, self.forms, self.unreachable,
         ]
 
 
