@@ -21,6 +21,7 @@ late callback acts never twice), calls :func:`act_on_status`. The
   retries are not built yet.
 
 Every moved status counts in ``laneway_message_statuses{status, error_code}``.
+Every callback marks ``lw:callbacks-seen`` (:func:`mark_callbacks_seen`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 from jobs import metrics
 from jobs.events import submit_event
 from state.feed import FEED_MAXLEN
-from state.keys import ConversationKeys, tenant_feed
+from state.keys import ConversationKeys, callbacks_seen, tenant_feed
 from state.models import utcnow
 from state.tenant_config import TenantConfig
 from state.twilio_errors import error_action, error_meaning, metric_error_code
@@ -39,6 +40,18 @@ from state.twilio_errors import error_action, error_meaning, metric_error_code
 log = logging.getLogger(__name__)
 
 ALERT_PRIORITY = "high"
+CALLBACKS_SEEN_TTL_S = 24 * 3600
+"""How long one status callback vouches that callbacks reach Laneway (seconds)."""
+
+
+def mark_callbacks_seen(redis: Any) -> None:
+    """Note that a Twilio status callback reached us: ``lw:callbacks-seen`` (SET with :data:`CALLBACKS_SEEN_TTL_S`).
+
+    :func:`jobs.delivery.deliver_now` waits for a reply's ``sent`` callback
+    before sending the next only while this key exists; without callbacks
+    (no public URL, a development stand-in) it would only wait out its timeout.
+    """
+    redis.set(callbacks_seen(), "1", ex=CALLBACKS_SEEN_TTL_S)
 
 
 def act_on_status(svc: Any, tenant: TenantConfig, keys: ConversationKeys, message_sid: str, status: str, error_code: str) -> str:

@@ -23,7 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from service.app import services
 from service.errors import ApiError
-from jobs.receipts import act_on_status
+from jobs.receipts import act_on_status, mark_callbacks_seen
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
 from state import logs
 from state.keys import ConversationKeys
@@ -119,6 +119,7 @@ def message_status():
         "status callback tenant_id=%s entry=%s message_sid=%s status=%s error_code=%s %s",
         tenant.tenant_id, entries[0], message_sid, status, error_code or "-", recorded.outcome,
     )
+    mark_callbacks_seen(svc.state_redis)
     if recorded.outcome == "unknown":
         raise ApiError(404, "no such outbox entry")
     if recorded.outcome == "conflict":

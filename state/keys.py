@@ -56,6 +56,8 @@ key                            type        holds
                                            job reference; on the queue Redis
 ``lw:refkey``                  string      the HMAC key of job references (queue Redis)
 ``lw:aof-fence``               string      a counter written right before ``WAITAOF`` (each Redis)
+``lw:callbacks-seen``          string      present (24 h) after a Twilio status callback reached us:
+                                           multi-part replies then wait for ``sent`` (state Redis)
 ``lw:dashkey``                 string      the HMAC key of the dashboard's live-feed tokens (state Redis)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
@@ -234,6 +236,11 @@ def job_ref(ref: str) -> str:
 def aof_fence() -> str:
     """Counter a webhook increments right before ``WAITAOF`` (:mod:`state.durability`), once per Redis server."""
     return f"{PREFIX}:aof-fence"
+
+
+def callbacks_seen() -> str:
+    """Present while Twilio's status callbacks are known to reach Laneway (:mod:`jobs.delivery` ordering)."""
+    return f"{PREFIX}:callbacks-seen"
 
 
 def job_ref_key() -> str:

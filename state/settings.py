@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     Twilio whether it was sent (its sender died mid-request). Must exceed
     twice ``twilio_timeout_s`` (connect, then read), so a live sender has
     finished by then."""
+    delivery_order_timeout_s: float = 10.0
+    """A turn's second (third, …) reply to one customer is sent only once
+    Twilio's status callback reports the previous one at least ``sent``
+    (handed to the carrier), so they arrive in order; this is the longest
+    wait for that callback (seconds) before sending anyway. 0 sends at once."""
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
     trigger_sweep_period_s: int = Field(5, ge=1)
