@@ -56,6 +56,7 @@ from twilio.rest import Client
 from jobs import metrics, runtime
 from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries, resolve_ref
+from jobs.receipts import act_on_status
 from jobs.twilio_http import make_twilio_client
 from state import logs
 from state.errors import StateError
@@ -151,6 +152,11 @@ def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_i
             return _retry_or_fail(rt, keys, message_id, f"Twilio answered {exc.status}", exc, last_attempt)
         store.finish_outbound(keys, message_id, "failed")
         log.warning("outbox %s %s to %s failed: %s %s", keys.label, message_id, mask_address(message.to), exc.status, exc.code)
+        if exc.code and store.record_error(keys, message_id, str(exc.code)):
+            # Twilio refused it outright (21610: the recipient sent STOP at the carrier, …): act as on a callback.
+            tenant = rt.tenants.get(keys.tenant_id)
+            if tenant is not None:
+                act_on_status(rt, tenant, keys, f"entry-{message_id}", "failed", str(exc.code))
         return "failed"
     except requests.ReadTimeout:
         log.error("outbox %s %s: read timeout, outcome unknown; left sending for reconcile", keys.label, message_id)

@@ -6,6 +6,9 @@ only, one script) and, only when the status actually moved (a repeated or
 late callback acts never twice), calls :func:`act_on_status`. The
 ``ErrorCode`` acts as :data:`state.twilio_errors.TWILIO_ERRORS` says:
 
+The same actions run when Twilio refuses a send outright with one of these
+codes (the create answers 4xx, e.g. 21610; :func:`jobs.delivery.send_entry`).
+
 * ``opt_out`` (21610, STOP at the carrier): an ``opt_out`` event into the
   conversation's inbox (event id ``twilio:21610:<MessageSid>``), applied by
   the turn controller like any event, so the conversation's single writer
@@ -58,8 +61,9 @@ def act_on_status(svc: Any, tenant: TenantConfig, keys: ConversationKeys, messag
     """Act on a status that moved forward. Returns the action taken (``opt_out``, ``unreachable``, ``alert``, ``none``).
 
     Args:
-        svc: has ``store``, ``queue``, ``settings`` (the web app's ``services()``).
-        message_sid: Twilio's ``MessageSid`` (the opt-out event's idempotency key).
+        svc: has ``store``, ``queue``, ``settings`` (the web app's ``services()``, or a worker's runtime).
+        message_sid: Twilio's ``MessageSid`` (the opt-out event's idempotency key), or
+            ``entry-<id>`` when Twilio refused the create (4xx with the code; :mod:`jobs.delivery`).
         error_code: Twilio's ``ErrorCode`` or ``""``.
 
     Raises:

@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _order_wait_fits_in_a_job(self) -> "Settings":
+        if not 0 <= self.delivery_order_timeout_s < self.job_timeout_s:
+            raise ValueError("LANEWAY_DELIVERY_ORDER_TIMEOUT_S must be 0 or more and under LANEWAY_JOB_TIMEOUT_S")
+        return self
+
+    @model_validator(mode="after")
     def _llm_call_fits_in_a_job(self) -> "Settings":
         if self.openai_timeout_s <= 0 or self.openai_connect_timeout_s <= 0:
             raise ValueError("LANEWAY_OPENAI_TIMEOUT_S and LANEWAY_OPENAI_CONNECT_TIMEOUT_S must be positive")

@@ -357,6 +357,13 @@ class ConversationStore:
             error_code.decode() if error_code else None,
         )
 
+    def record_error(self, keys: ConversationKeys, message_id: str, error_code: str) -> bool:
+        """Keep Twilio's ``ErrorCode`` of a send it refused outright (the create answered 4xx) in ``e:<id>``.
+
+        Keys: ``outbox`` (HSETNX: the first code stays). Returns whether it was recorded.
+        """
+        return bool(self.redis.hsetnx(keys.outbox, f"e:{message_id}", error_code))
+
     def delivery_errors(self, keys: ConversationKeys) -> dict[str, str]:
         """Outbox message id → Twilio's ``ErrorCode`` (``e:<id>``), where one came. Keys: ``outbox`` (HGETALL)."""
         outbox = self.redis.hgetall(keys.outbox)

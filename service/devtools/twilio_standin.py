@@ -47,7 +47,8 @@ Twilio's API:
   ``{"to": "+1555…", "outcome": "delivered"|"undelivered"|"failed"|"sent",
   "error_code": 30003}`` sets what happens to messages to that number
   (without ``to``: to every other number; ``undelivered``/``failed`` need an
-  ``error_code``);
+  ``error_code``; ``rejected`` + ``error_code`` answers the create 400 with
+  that code, as Twilio refuses 21610 "unsubscribed recipient" outright);
   ``{"callback_delays_s": [1.0, 0]}`` delays the first callback of the next
   messages created, one delay per message in creation order (then the
   default :data:`CALLBACK_DELAY_S`); ``{"reorder": true}`` posts each
@@ -92,7 +93,7 @@ RETRY_AFTER_S = 1
 """``Retry-After`` (seconds) sent with an injected 429."""
 CALLBACK_DELAY_S = 0.05
 """How long after the 201 the first status callback is posted, and between a message's callbacks."""
-OUTCOMES = ("delivered", "undelivered", "failed", "sent")
+OUTCOMES = ("delivered", "undelivered", "failed", "sent", "rejected")
 """What the stand-in's carrier does with a message (``POST /_standin/delivery``)."""
 CALLBACK_TIMEOUT_S = 5.0
 
@@ -243,6 +244,12 @@ def create_message(account_sid: str):
             answer = twilio_error(fault, code, message, headers)
         else:
             answer = _validate(form)
+    if answer is None:
+        with store.lock:
+            outcome, error_code = store.outcomes.get(form["To"], store.default_outcome)
+        if outcome == "rejected":
+            reason = "Attempt to send to unsubscribed recipient" if error_code == "21610" else "Message rejected"
+            answer = twilio_error(400, int(error_code), reason)
     if answer is not None:
         attempt.update(status=answer[1], sid=None)
         with store.lock:
@@ -441,8 +448,8 @@ def configure_delivery():
     if outcome is not None:
         if outcome not in OUTCOMES or not (to is None or (isinstance(to, str) and to)):
             return jsonify(error=f'expected {{"to": "+1…", "outcome": one of {", ".join(OUTCOMES)}}}'), 400
-        if (outcome in ("undelivered", "failed")) != isinstance(error_code, int):
-            return jsonify(error="error_code (an integer) is required for undelivered and failed, and only for them"), 400
+        if (outcome in ("undelivered", "failed", "rejected")) != isinstance(error_code, int):
+            return jsonify(error="error_code (an integer) is required for undelivered, failed and rejected, and only for them"), 400
     if delays is not None and not (
         isinstance(delays, list) and all(isinstance(d, (int, float)) and 0 <= d <= 60 for d in delays)
     ):

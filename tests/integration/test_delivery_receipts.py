@@ -175,3 +175,14 @@ def test_a_turns_replies_arrive_in_order(status_callbacks_reach_the_app, standin
     assert [bodies[sid] for sid in handset] == [
         "First: your policy number is on page 1.", "Second: the renewal date is on page 2.",
     ]
+
+
+def test_21610_at_the_create_opts_out_too(standin, post_sms, work, operator_get, r):
+    """Twilio mostly refuses a STOPped recipient outright: the create answers 400 with code 21610."""
+    standin.deliver(to=CUSTOMER, outcome="rejected", error_code=21610)
+    post_sms("What are your opening hours?", CUSTOMER)
+    work()  # the turn, its refused send, then the opt_out event's turn
+    convo = operator_get(TENANT, CUSTOMER).get_json()
+    [reply] = [t for t in convo["turns"] if t["direction"] == "outbound"]
+    assert (reply["delivery"], reply["delivery_error_code"]) == ("failed", "21610")
+    assert convo["opted_out"] is True and r.exists(KEYS.optout)
