@@ -92,7 +92,11 @@ class StatusRecorded:
 
 def delivery_status(send_status: str, twilio_status: str | None) -> str:
     """The status an operator sees for an outbox entry: Twilio's (``t:``) once a callback
-    reported one, else Laneway's send status (``s:``: queued, sending, sent, failed, suppressed)."""
+    reported one and Laneway's own send has settled, else Laneway's send status (``s:``:
+    queued, sending, sent, failed, suppressed). An entry still ``queued``/``sending`` shows
+    that until its sender (or the reconcile) finishes, even if Twilio's callback came first."""
+    if send_status in ("queued", "sending"):
+        return send_status
     return twilio_status or send_status
 
 
