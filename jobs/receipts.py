@@ -18,7 +18,7 @@ codes (the create answers 4xx, e.g. 21610; :func:`jobs.delivery.send_entry`).
   contact while it exists. A new message from the customer clears it.
 * ``alert`` (30007 carrier filtering, 30002, 63016): an open dashboard alert
   on the conversation (``C:alert``: ``rule_id`` ``twilio:<code>``,
-  ``priority`` ``high``, ``at``; one HSET + PEXPIRE in MULTI) and an
+  ``priority`` ``high``, ``at`` in ms; HSET + EXPIRE in one MULTI, the session TTL) and an
   ``alert`` entry on the tenant feed (``T:feed``), as a trigger's
   ``dashboard_alert`` does. 63016 (WhatsApp window) is only alerted: template
   retries are not built yet.

@@ -19,6 +19,7 @@ from jobs import metrics
 from jobs.events import submit_event
 from jobs.triggers import sweep_triggers_once
 from state.keys import ConversationKeys, tenant_feed
+from state.tenant_config import TriggerRule
 from state.triggers import FireRequest, TriggerFirer
 
 from tests.integration.test_triggers import last_customer_ms, nudge_rule, nudges, set_rules  # noqa: F401 (fixture)
@@ -129,18 +130,12 @@ def test_30003_stops_the_nudges(status_callbacks_reach_the_app, standin, set_rul
     assert nudges(standin) == []
     # a fire attempted from facts read before the mark is refused inside the script
     version = int(r.hget(KEYS.state, "version"))
-    rule = TriggerRule_of(nudge_rule())
+    rule = TriggerRule.model_validate(nudge_rule())
     assert TriggerFirer(r, 3600).fire(KEYS, FireRequest(rule, 0, last, version, 0), last + 61_000).outcome == "unreachable"
     # the customer writing again shows the number receives: nudges resume
     standin.deliver(to=CUSTOMER, outcome="delivered")
     post_sms("sorry, phone was off", CUSTOMER)
     assert not r.exists(KEYS.unreachable)
-
-
-def TriggerRule_of(rule: dict):
-    from state.tenant_config import TriggerRule
-
-    return TriggerRule.model_validate(rule)
 
 
 def test_30007_raises_an_operator_alert(status_callbacks_reach_the_app, standin, post_sms, work, client, r):
