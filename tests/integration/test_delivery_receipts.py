@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import datetime
 
 import pytest
 
@@ -169,6 +170,8 @@ def test_a_turns_replies_arrive_in_order(status_callbacks_reach_the_app, standin
     work()
     handset = wait_for(lambda: at_least(standin.handset(), 2), "both messages handed over")
     bodies = {m["sid"]: m["form"]["Body"] for m in standin.attempts() if m["status"] == 201}
+    created = [datetime.fromisoformat(m["received_at"]) for m in standin.attempts() if m["status"] == 201]
+    print(f"the second reply was created {(created[1] - created[0]).total_seconds():.3f}s after the first (its sent came after 1.0s)")
     assert [bodies[sid] for sid in handset] == [
         "First: your policy number is on page 1.", "Second: the renewal date is on page 2.",
     ]
