@@ -23,6 +23,16 @@ Where sending happens:
   reached us is sent twice). Bodies are never matched: FAQ and template
   replies repeat, and another entry's message is not this one's proof.
 
+Ordered multi-part replies: Twilio accepting a message (the 201) is not the
+carrier having it, and two messages accepted a moment apart can reach the
+handset in either order. So :func:`deliver_now` sends a turn's next reply
+to a customer only after Twilio's status callback reported the previous one
+at least ``sent`` (``t:<id>``, :mod:`jobs.receipts`), or after
+``delivery_order_timeout_s``; only while callbacks are known to reach
+Laneway (``lw:callbacks-seen``, set by every callback, 24 h), so a
+deployment without them (or a development stand-in) does not wait each time. Replies handed to :func:`deliver` jobs
+(retries) are one job each and keep no such order.
+
 HTTP 429 and 5xx, and failures to connect, put the entry back to ``queued``
 and raise :class:`RetryableDeliveryError` so RQ's ``Retry`` runs the job
 again with backoff; on the last attempt the entry becomes ``failed``. A read
@@ -46,14 +56,19 @@ from twilio.rest import Client
 from jobs import metrics, runtime
 from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries, resolve_ref
+from jobs.receipts import act_on_status
 from jobs.twilio_http import make_twilio_client
 from state import logs
 from state.errors import StateError
-from state.keys import ConversationKeys
+from state.keys import ConversationKeys, callbacks_seen
 from state.models import OutboundMessage, mask_address
 
 log = logging.getLogger(__name__)
 
+ORDER_POLL_S = 0.02
+"""How often :func:`deliver_now` looks for the previous reply's ``sent`` callback (seconds)."""
+HANDED_OVER = frozenset({"sent", "delivered", "read", "undelivered", "failed", "canceled"})
+"""Twilio statuses at or past ``sent``: the carrier has the message (or never will)."""
 CLOCK_SKEW_S = 5
 """Allowance between our clock (the claim time) and Twilio's ``date_created``."""
 RECONCILE_LOOKBACK = 50
@@ -137,6 +152,11 @@ def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_i
             return _retry_or_fail(rt, keys, message_id, f"Twilio answered {exc.status}", exc, last_attempt)
         store.finish_outbound(keys, message_id, "failed")
         log.warning("outbox %s %s to %s failed: %s %s", keys.label, message_id, mask_address(message.to), exc.status, exc.code)
+        if exc.code and store.record_error(keys, message_id, str(exc.code)):
+            # Twilio refused it outright (21610: the recipient sent STOP at the carrier, …): act as on a callback.
+            tenant = rt.tenants.get(keys.tenant_id)
+            if tenant is not None:
+                act_on_status(rt, tenant, keys, f"entry-{message_id}", "failed", str(exc.code))
         return "failed"
     except requests.ReadTimeout:
         log.error("outbox %s %s: read timeout, outcome unknown; left sending for reconcile", keys.label, message_id)
@@ -171,6 +191,8 @@ def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, messa
     statuses: dict[str, str] = {}
     for i, message_id in enumerate(message_ids):
         try:
+            if i and statuses.get(message_ids[i - 1]) == "sent":
+                wait_until_handed_over(rt, keys, message_ids[i - 1])
             statuses[message_id] = send_entry(rt, keys, message_id, last_attempt=False)
         except RetryableDeliveryError:
             later = message_ids[i:]
@@ -184,6 +206,28 @@ def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, messa
             enqueue_deliveries(rt.queue, rt.settings, tenant_id, conversation_id, message_ids[i + 1 :], request_id=logs.current("request_id"))
             raise
     return statuses
+
+
+def wait_until_handed_over(rt: runtime.Runtime, keys: ConversationKeys, message_id: str) -> bool:
+    """Wait until Twilio's status callback reports entry ``message_id`` at least ``sent`` (:data:`HANDED_OVER`).
+
+    Polls the entry's ``t:<id>`` (HGET on ``outbox``) every
+    :data:`ORDER_POLL_S` for at most ``delivery_order_timeout_s``; not at all
+    unless ``lw:callbacks-seen`` exists. Returns whether the status came (``False``: timed out, logged; the caller sends anyway).
+    """
+    timeout_s = rt.settings.delivery_order_timeout_s
+    if not rt.store.redis.exists(callbacks_seen()):
+        return False
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = rt.store.redis.hget(keys.outbox, f"t:{message_id}")
+        if status is not None and status.decode() in HANDED_OVER:
+            return True
+        if time.monotonic() >= deadline:
+            if timeout_s > 0:
+                log.warning("outbox %s %s: no sent callback within %.1fs; sending the next reply anyway", keys.label, message_id, timeout_s)
+            return False
+        time.sleep(ORDER_POLL_S)
 
 
 def _last_attempt() -> bool:

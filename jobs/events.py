@@ -30,6 +30,9 @@ What each :data:`state.models.EventKind` does:
                     ``data["to"]`` or the customer
 ``nudge``           ``text`` to the customer, transcript author ``system``
                     (a trigger's message; ``author_id`` = the rule id)
+``opt_out``         the contact is opted out (``SessionState.opted_out``; the
+                    commit sets ``C:optout``), with a note saying why
+                    (``text``); from Twilio's error 21610 (:mod:`jobs.receipts`)
 ==================  ==========================================================
 """
 
@@ -171,6 +174,12 @@ def apply_event(
         update = {"form_token": state.form_token or token}
     elif kind == "nudge":
         acc.add(event.text, event, lane=None, author="system", author_id=event.author_id)
+    elif kind == "opt_out":
+        if not state.opted_out:
+            update = {
+                "opted_out": True,
+                "notes": state.notes + [Note(author_id=author_id, text=event.text or "Opted out.", at=now)],
+            }
     else:  # pragma: no cover - EventKind is closed; "message" never reaches here
         raise ValueError(f"not an event: {kind!r}")
     return state.model_copy(update=update) if update else state

@@ -34,9 +34,14 @@ LLM_TOKENS = Counter("laneway_llm_tokens", "LLM tokens used, by kind (prompt, co
 LLM_COST_USD = Counter("laneway_llm_cost_usd", "LLM cost at the price table's prices (USD).", ["tenant_id", "model"])
 TRIGGER_FIRES = Counter(
     "laneway_trigger_fires",
-    "Trigger rule fire attempts by outcome: fired, or why not (opted_out, stale, busy, already, budget, same_moment, cooldown).",
+    "Trigger rule fire attempts by outcome: fired, or why not (opted_out, unreachable, stale, busy, already, budget, same_moment, cooldown).",
     ["tenant_id", "rule_id", "outcome"],
 )
 TRIGGER_SWEEP_SECONDS = Histogram(
     "laneway_trigger_sweep_seconds", "One trigger sweep: claim, evaluate and fire what is due (s).", buckets=TURN_BUCKETS_S
+)
+MESSAGE_STATUSES = Counter(
+    "laneway_message_statuses",
+    "Twilio status callbacks that moved an outbox entry forward, by MessageStatus and ErrorCode ('' none, 'other' unlisted).",
+    ["tenant_id", "status", "error_code"],
 )

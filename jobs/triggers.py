@@ -128,8 +128,14 @@ def _evaluate(rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys,
     pipe.hgetall(keys.fires)
     pipe.exists(keys.optout)
     pipe.llen(keys.inbox)
-    (version, doc), fires_raw, opted_out, inbox_length = pipe.execute()
+    pipe.exists(keys.unreachable)
+    (version, doc), fires_raw, opted_out, inbox_length, unreachable = pipe.execute()
     if not doc or opted_out:
+        return None
+    if unreachable:
+        # Twilio said the number cannot receive (30003/30005/30006, jobs/receipts.py): no nudges until the
+        # customer writes again (the inbound webhook clears the mark, and the commit re-marks the conversation).
+        metrics.TRIGGER_FIRES.labels(tenant.tenant_id, "*", "unreachable").inc()
         return None
     state = parse_document(decode_document(doc))
     screen = read_screen(rt.state_redis, state.form_token) if state.form_token else None

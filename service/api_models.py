@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from state.tenant_config import E164, TenantConfig
+from state.twilio_errors import error_meaning
 
 
 class ErrorBody(BaseModel):
@@ -32,8 +33,13 @@ class Turn(BaseModel):
     lane: str | None
     message_id: str | None
     delivery: str | None = Field(
-        None, description="Outbound only: queued, sending, sent, failed, suppressed or unknown."
+        None,
+        description="Outbound only: Twilio's MessageStatus once its status callback reported one (sending, sent, "
+        "delivered, read, undelivered, failed), else Laneway's: queued, sending, sent (accepted by Twilio), "
+        "failed, suppressed or unknown.",
     )
+    delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
+    delivery_error: str | None = Field(None, description="What delivery_error_code means (state/twilio_errors.py).")
 
 
 class ConversationView(BaseModel):
@@ -234,7 +240,9 @@ class ContextTurn(BaseModel):
     at: str
     lane: str | None
     message_id: str | None
-    delivery: str | None = Field(None, description="Outbound only.")
+    delivery: str | None = Field(None, description="Outbound only (as in Turn).")
+    delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
+    delivery_error: str | None = Field(None, description="What delivery_error_code means.")
 
 
 class TriggerFired(BaseModel):
@@ -317,3 +325,10 @@ class FeedToken(BaseModel):
     token: str
     expires_in_s: int
     url: str
+
+
+def delivery_error_json(error_code: str | None) -> dict[str, str]:
+    """``delivery_error_code`` and ``delivery_error`` (its meaning) of an outbound turn; empty without a code."""
+    if not error_code:
+        return {}
+    return {"delivery_error_code": error_code, "delivery_error": error_meaning(error_code) or ""}

@@ -678,7 +678,7 @@ class Player:
             status = view.delivery.get(entry.message_id or "", stored.status if stored else "missing")
             replies.append(Reply(
                 author=entry.author, text=entry.text, channel="whatsapp" if conversation_id.startswith("whatsapp:") else "sms",
-                to=message.to if message else conversation_id, delivered=status == "sent",
+                to=message.to if message else conversation_id, delivered=status in ("sent", "delivered", "read"),
             ))  # fmt: skip
         # spoken AI replies count for the fallback share as AI replies
         for entry in transcript[start:]:

@@ -291,7 +291,7 @@ def format_turn(turn: dict) -> str:
     if turn.get("direction") == "inbound":
         return f"  customer> {text}"
     delivery = turn.get("delivery")
-    suffix = f"  ({delivery})" if delivery and delivery != "sent" else ""
+    suffix = f"  ({delivery})" if delivery and delivery not in ("sent", "delivered", "read") else ""
     return f"    [{turn.get('lane') or '-'}] {turn.get('author') or 'agent'}> {text}{suffix}"
 
 

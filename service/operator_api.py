@@ -30,6 +30,7 @@ from flask import Blueprint, g, jsonify, request
 from redis.exceptions import RedisError
 
 from jobs.queues import forget_conversation
+from service.api_models import delivery_error_json
 from service.app import services
 from service.errors import ApiError
 from service import proxies
@@ -238,6 +239,7 @@ def get_conversation(tenant_id: str, conversation_id: str):
         }
         if entry.direction == "outbound":
             turn["delivery"] = view.delivery.get(entry.message_id or "", "unknown")
+            turn.update(delivery_error_json(view.delivery_errors.get(entry.message_id or "")))
         turns.append(turn)
     return jsonify(
         tenant_id=tenant_id,

@@ -52,7 +52,7 @@ from redis.exceptions import RedisError
 
 from jobs.events import EventError, submit_event
 from service import operator_api
-from service.api_models import NoteBody, ReplyBody
+from service.api_models import NoteBody, ReplyBody, delivery_error_json
 from service.app import services
 from service.errors import ApiError, error_response
 from state import keys as state_keys
@@ -334,7 +334,8 @@ def get_context(tenant_id: str, conversation_id: str):
     Answers: ``conversation_id``, ``channel``, ``lane``, ``intent``, ``status``,
     ``version``, ``opted_out``, ``handoff``, ``transcript`` (``author``,
     ``author_id``, ``channel``, ``direction``, ``text``, ``at``, ``lane``,
-    ``message_id``, outbound ``delivery``), ``slots``, ``lane_history``,
+    ``message_id``, outbound ``delivery``, ``delivery_error_code``,
+    ``delivery_error``), ``slots``, ``lane_history``,
     ``notes``, ``triggers_fired`` (``rule_id``, ``fires``, ``last_fired_at``),
     ``form`` (``screen``: :class:`state.screen.ScreenState`, ``recent_activity``:
     the last :data:`RECENT_FORM_ACTIVITY`, newest first; ``null`` without a
@@ -344,6 +345,7 @@ def get_context(tenant_id: str, conversation_id: str):
     tenant = _tenant(tenant_id)
     keys = _keys(tenant_id, conversation_id)
     version, state, opted_out, delivery = _state(keys)
+    delivery_errors = services().store.delivery_errors(keys)
     takeover = _takeover()
     (claim, alert), = takeover.claims_and_alerts([keys])
     now = utcnow()
@@ -357,6 +359,7 @@ def get_context(tenant_id: str, conversation_id: str):
         }
         if entry.direction == "outbound":
             item["delivery"] = delivery.get(entry.message_id or "", "spoken" if (entry.message_id or "").startswith("say:") else "unknown")
+            item.update(delivery_error_json(delivery_errors.get(entry.message_id or "")))
         transcript.append(item)
     form = None
     if state.form_token:

@@ -23,6 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from service.app import services
 from service.errors import ApiError
+from jobs.receipts import act_on_status, mark_callbacks_seen
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
 from state import logs
 from state.keys import ConversationKeys
@@ -39,6 +40,8 @@ ENTRY_ID = re.compile(r"[0-9]{1,9}\.[0-9]{1,4}")
 """An outbox entry id (``<turn>.<reply>``, ``jobs/controller.py``)."""
 MESSAGE_STATUS = re.compile(r"[a-z_]{1,32}")
 """Twilio's ``MessageStatus`` values (``sent``, ``delivered``, ``undelivered``, ``failed``, ``read``, …)."""
+ERROR_CODE = re.compile(r"[0-9]{0,6}")
+"""Twilio's ``ErrorCode`` (numeric, or empty for none; twilio.com/docs/api/errors)."""
 """Patterns are matched whole (``fullmatch``): ``$`` would accept a trailing newline."""
 MAX_BODY_CHARS = 1600
 """Twilio's limit on an SMS/WhatsApp message body, in characters."""
@@ -67,6 +70,7 @@ def inbound_message():
         received_at=utcnow(),
     )
     keys, outcome = accept_inbound(svc, tenant, message)
+    svc.state_redis.delete(keys.unreachable)  # the customer wrote: the number receives again
     logs.bind(tenant_id=tenant.tenant_id, conversation=keys.label, message_sid=message_sid)
     log.info(
         "inbound %s tenant_id=%s message_sid=%s from=%s",
@@ -83,15 +87,21 @@ def message_status():
     """Twilio's status callback for a message Laneway sent (the ``StatusCallback`` of each send).
 
     Contract: twilio.com/docs/messaging/guides/track-outbound-message-status:
-    form-encoded ``MessageSid``, ``MessageStatus``, ``From`` (our number: it
-    names the tenant, whose auth token signed the request), ``To`` (the
-    contact: the conversation); the query's ``entry`` is the outbox entry id
-    Laneway put in the URL (:func:`jobs.delivery.status_callback_url`), covered
-    by the signature. Records the sid as the entry's evidence for the
-    reconcile and answers 204; status tracking beyond that is not done here.
+    form-encoded ``MessageSid``, ``MessageStatus``, optional ``ErrorCode``,
+    ``From`` (our number: it names the tenant, whose auth token signed the
+    request), ``To`` (the contact: the conversation); the query's ``entry`` is
+    the outbox entry id Laneway put in the URL
+    (:func:`jobs.delivery.status_callback_url`), covered by the signature.
+    Records the sid as the entry's evidence for the reconcile and moves the
+    entry's Twilio status forward only (one script:
+    :meth:`state.store.ConversationStore.record_status`; a late or repeated
+    callback changes nothing), then, when it moved, acts on the
+    ``ErrorCode`` (:mod:`jobs.receipts`: 21610 opts out, 30003/30005/30006
+    mark the contact unreachable, 30007 alerts). Answers 204.
     Status codes: 400 missing or malformed field or ``entry``; 403 bad
     signature; 404 unknown ``From`` or entry; 409 the sid is already another
-    entry's; 503 Redis unavailable (Twilio does not retry callbacks).
+    entry's; 413 body over the size limit; 503 Redis unavailable (Twilio does
+    not retry callbacks).
     """
     svc = services()
     tenant, _ = verified_tenant(svc, ADDRESS, number_field="From")
@@ -100,13 +110,20 @@ def message_status():
         raise ApiError(400, "missing or malformed query parameter entry")
     message_sid = form_field("MessageSid", MESSAGE_SID)
     status = form_field("MessageStatus", MESSAGE_STATUS)
+    error_code = form_field("ErrorCode", ERROR_CODE, default="")
     contact = form_field("To", ADDRESS)
     keys = ConversationKeys(tenant.tenant_id, contact)
-    recorded = svc.store.record_sent_evidence(keys, entries[0], message_sid)
+    recorded = svc.store.record_status(keys, entries[0], message_sid, status, error_code)
     logs.bind(tenant_id=tenant.tenant_id, conversation=keys.label, message_sid=message_sid)
-    log.info("status callback tenant_id=%s entry=%s message_sid=%s status=%s recorded=%d", tenant.tenant_id, entries[0], message_sid, status, recorded)
-    if recorded == 0:
+    log.info(
+        "status callback tenant_id=%s entry=%s message_sid=%s status=%s error_code=%s %s",
+        tenant.tenant_id, entries[0], message_sid, status, error_code or "-", recorded.outcome,
+    )
+    mark_callbacks_seen(svc.state_redis)
+    if recorded.outcome == "unknown":
         raise ApiError(404, "no such outbox entry")
-    if recorded < 0:
+    if recorded.outcome == "conflict":
         raise ApiError(409, "MessageSid is recorded for another outbox entry")
+    if recorded.outcome == "moved":
+        act_on_status(svc, tenant, keys, message_sid, status, error_code)
     return Response(status=204)

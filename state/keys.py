@@ -21,10 +21,14 @@ key                            type        holds
                                            bypasses opt-out (until final), ``q:<sid>``
                                            the entry a provider sid is recorded for,
                                            ``x:<id>`` the sid Twilio's status callback
-                                           named for the entry (evidence for reconcile)
+                                           named for the entry (evidence for reconcile),
+                                           ``t:<id>`` Twilio's MessageStatus (forward only),
+                                           ``e:<id>`` Twilio's ErrorCode
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
+``C:unreachable``              string      Twilio's ErrorCode (30003/30005/30006) while the
+                                           contact cannot receive messages: no nudges
 ``C:claim``                    hash        ``operator_id``, ``claimed_at`` (ms): who holds it
 ``C:fires``                    hash        trigger fires: ``n:<rule_id>`` count, ``t:<rule_id>``
                                            last fire (ms), ``a:<rule_id>`` the activity (ms)
@@ -52,6 +56,8 @@ key                            type        holds
                                            job reference; on the queue Redis
 ``lw:refkey``                  string      the HMAC key of job references (queue Redis)
 ``lw:aof-fence``               string      a counter written right before ``WAITAOF`` (each Redis)
+``lw:callbacks-seen``          string      present (24 h) after a Twilio status callback reached us:
+                                           multi-part replies then wait for ``sent`` (state Redis)
 ``lw:dashkey``                 string      the HMAC key of the dashboard's live-feed tokens (state Redis)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
@@ -142,6 +148,10 @@ class ConversationKeys:
         return f"{self.tag}:optout"
 
     @property
+    def unreachable(self) -> str:
+        return f"{self.tag}:unreachable"
+
+    @property
     def outbox_pending(self) -> str:
         return f"{self.tag}:outbox_pending"
 
@@ -174,7 +184,7 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert, self.forms,
+            self.claim, self.fires, self.alert, self.forms, self.unreachable,
         ]
 
 
@@ -226,6 +236,11 @@ def job_ref(ref: str) -> str:
 def aof_fence() -> str:
     """Counter a webhook increments right before ``WAITAOF`` (:mod:`state.durability`), once per Redis server."""
     return f"{PREFIX}:aof-fence"
+
+
+def callbacks_seen() -> str:
+    """Present while Twilio's status callbacks are known to reach Laneway (:mod:`jobs.delivery` ordering)."""
+    return f"{PREFIX}:callbacks-seen"
 
 
 def job_ref_key() -> str:

@@ -22,7 +22,8 @@ Status = Literal["active", "waiting_human", "closed"]
 Author = Literal["customer", "ai", "human", "system"]
 HandoffReason = Literal["customer_request", "trigger", "operator", "urgent", "language"]
 EventKind = Literal[
-    "message", "human_reply", "note", "escalate", "handback", "close", "form_started", "send_link", "nudge"
+    "message", "human_reply", "note", "escalate", "handback", "close", "form_started", "send_link", "nudge",
+    "opt_out",
 ]
 """What an inbox entry is: a customer's ``message`` (text or speech), or an
 event from an operator (``human_reply``, ``note``, ``escalate``, ``handback``,

@@ -166,6 +166,46 @@ redis.call('HSETNX', KEYS[1], 'x:' .. id, ARGV[2])
 return 1
 """
 
+RECORD_STATUS = """
+-- Twilio's status callback for outbox entry ARGV[1]: record the sid as the
+-- entry's evidence (as RECORD_SENT_EVIDENCE) and move the entry's Twilio
+-- status t:<id> forward only, keeping the first ErrorCode in e:<id>.
+-- Forward order: queued|accepted|scheduled 0 < sending 1 < sent 2 <
+-- delivered 3 < read 4 | undelivered 4 | failed 4 | canceled 4; read,
+-- undelivered, failed and canceled are final (nothing moves them). The
+-- send state s:<id> (queued, sending, sent, failed, suppressed: Laneway's
+-- own claim/finish) is never touched here.
+-- KEYS[1] outbox   ARGV[1] message id   ARGV[2] provider message sid
+-- ARGV[3] MessageStatus   ARGV[4] ErrorCode or ''
+-- Returns {1, previous|''} moved; {2, current|''} not moved (not forward, or
+-- an unknown status: evidence only); {0, ''} unknown entry; {-1, ''} the sid
+-- is another entry's (nothing recorded).
+local id = ARGV[1]
+if not redis.call('HGET', KEYS[1], 's:' .. id) then
+  return {0, ''}
+end
+local owner = redis.call('HGET', KEYS[1], 'q:' .. ARGV[2])
+if owner and owner ~= id then
+  return {-1, ''}
+end
+redis.call('HSETNX', KEYS[1], 'x:' .. id, ARGV[2])
+local rank = {queued = 0, accepted = 0, scheduled = 0, sending = 1, sent = 2, delivered = 3,
+              read = 4, undelivered = 4, failed = 4, canceled = 4}
+local current = redis.call('HGET', KEYS[1], 't:' .. id)
+local new = rank[ARGV[3]]
+if new == nil then
+  return {2, current or ''}
+end
+if current and (rank[current] == nil or rank[current] >= 4 or rank[current] >= new) then
+  return {2, current}
+end
+redis.call('HSET', KEYS[1], 't:' .. id, ARGV[3])
+if ARGV[4] ~= '' and not redis.call('HGET', KEYS[1], 'e:' .. id) then
+  redis.call('HSET', KEYS[1], 'e:' .. id, ARGV[4])
+end
+return {1, current or ''}
+"""
+
 FINISH_OUTBOUND = """
 -- Compare-and-set an outbox entry's status. A final status (sent, failed,
 -- suppressed) drops the message body and claim time: the transcript keeps

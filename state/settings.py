@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     Twilio whether it was sent (its sender died mid-request). Must exceed
     twice ``twilio_timeout_s`` (connect, then read), so a live sender has
     finished by then."""
+    delivery_order_timeout_s: float = 10.0
+    """A turn's second (third, …) reply to one customer is sent only once
+    Twilio's status callback reports the previous one at least ``sent``
+    (handed to the carrier), so they arrive in order; this is the longest
+    wait for that callback (seconds) before sending anyway. 0 sends at once."""
     sweep_period_s: int = 15
     """Seconds between recovery sweeps (:mod:`jobs.sweep`)."""
     trigger_sweep_period_s: int = Field(5, ge=1)
@@ -243,6 +248,12 @@ class Settings(BaseSettings):
                 "LANEWAY_DELIVERY_RECONCILE_AFTER_S must exceed twice LANEWAY_TWILIO_TIMEOUT_S: "
                 "an entry still being sent must never be reconciled"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _order_wait_fits_in_a_job(self) -> "Settings":
+        if not 0 <= self.delivery_order_timeout_s < self.job_timeout_s:
+            raise ValueError("LANEWAY_DELIVERY_ORDER_TIMEOUT_S must be 0 or more and under LANEWAY_JOB_TIMEOUT_S")
         return self
 
     @model_validator(mode="after")

@@ -74,19 +74,46 @@ class OutboundEntry:
     claimed_at_ms: int | None
     message: OutboundMessage | None
     evidence_sid: str | None = None
+    twilio_status: str | None = None
+    """Twilio's ``MessageStatus`` from its status callbacks (``t:<id>``), ``None`` before one arrived."""
+    error_code: str | None = None
+    """Twilio's ``ErrorCode`` of the entry (``e:<id>``), if a callback carried one."""
+
+
+@dataclass(frozen=True)
+class StatusRecorded:
+    """What :meth:`ConversationStore.record_status` did: ``outcome`` ``moved`` (the status moved
+    forward from ``previous``), ``kept`` (not forward: nothing moved), ``unknown`` (no such entry),
+    ``conflict`` (the sid is another entry's)."""
+
+    outcome: str
+    previous: str = ""
+
+
+def delivery_status(send_status: str, twilio_status: str | None) -> str:
+    """The status an operator sees for an outbox entry: Twilio's (``t:``) once a callback
+    reported one and Laneway's own send has settled, else Laneway's send status (``s:``:
+    queued, sending, sent, failed, suppressed). An entry still ``queued``/``sending`` shows
+    that until its sender (or the reconcile) finishes, even if Twilio's callback came first."""
+    if send_status in ("queued", "sending"):
+        return send_status
+    return twilio_status or send_status
 
 
 @dataclass
 class ConversationView:
     """A read-only snapshot for the operator API.
 
-    ``delivery`` maps outbox message ids to their :data:`DeliveryStatus`.
+    ``delivery`` maps outbox message ids to their status (:func:`delivery_status`:
+    Twilio's ``MessageStatus`` once reported, else the :data:`DeliveryStatus`);
+    ``delivery_errors`` maps message ids to Twilio's ``ErrorCode``, where one came.
     """
 
     version: int
     state: SessionState
     opted_out: bool
     delivery: dict[str, str]
+    delivery_errors: dict[str, str] = field(default_factory=dict)
 
 
 def _decode_inbox(entries: list[bytes]) -> list[InboundMessage]:
@@ -154,6 +181,7 @@ class ConversationStore:
         self._claim = redis.register_script(scripts.CLAIM_OUTBOUND)
         self._finish = redis.register_script(scripts.FINISH_OUTBOUND)
         self._evidence = redis.register_script(scripts.RECORD_SENT_EVIDENCE)
+        self._status = redis.register_script(scripts.RECORD_STATUS)
 
     # -- web process ---------------------------------------------------------------
 
@@ -301,18 +329,49 @@ class ConversationStore:
         """
         return int(self._evidence(keys=[keys.outbox], args=[message_id, provider_sid]))
 
+    def record_status(self, keys: ConversationKeys, message_id: str, provider_sid: str, status: str, error_code: str = "") -> StatusRecorded:
+        """Record Twilio's status callback for outbox entry ``message_id``: evidence and status.
+
+        The sid is recorded as in :meth:`record_sent_evidence`; Twilio's
+        ``MessageStatus`` moves the entry's ``t:<id>`` forward only
+        (``queued`` < ``sending`` < ``sent`` < ``delivered`` < ``read``, or
+        ``undelivered`` / ``failed``; those and ``read`` are final), whatever
+        order callbacks arrive in, and the first ``ErrorCode`` is kept in
+        ``e:<id>``. Laneway's send status ``s:<id>`` is not touched. Keys:
+        ``outbox``; one script (compare-and-set). An unknown status records
+        the evidence only (outcome ``kept``).
+        """
+        code, previous = self._status(keys=[keys.outbox], args=[message_id, provider_sid, status, error_code])
+        outcome = {1: "moved", 2: "kept", 0: "unknown", -1: "conflict"}[int(code)]
+        return StatusRecorded(outcome, previous.decode() if isinstance(previous, bytes) else str(previous or ""))
+
     def outbound_entry(self, keys: ConversationKeys, message_id: str) -> OutboundEntry:
-        """Read one outbox entry: status, claim time and message. Keys: ``outbox``, ``outbox_pending`` (MULTI)."""
+        """Read one outbox entry: status, claim time, message, evidence, Twilio's status and error code.
+        Keys: ``outbox``, ``outbox_pending`` (MULTI)."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hmget(keys.outbox, f"s:{message_id}", f"c:{message_id}", f"x:{message_id}")
+        pipe.hmget(keys.outbox, f"s:{message_id}", f"c:{message_id}", f"x:{message_id}", f"t:{message_id}", f"e:{message_id}")
         pipe.hget(keys.outbox_pending, message_id)
-        (status, claimed_at_ms, evidence_sid), message = pipe.execute()
+        (status, claimed_at_ms, evidence_sid, twilio_status, error_code), message = pipe.execute()
         return OutboundEntry(
             status.decode() if status else "missing",
             int(claimed_at_ms) if claimed_at_ms else None,
             OutboundMessage.model_validate_json(message) if message else None,
             evidence_sid.decode() if evidence_sid else None,
+            twilio_status.decode() if twilio_status else None,
+            error_code.decode() if error_code else None,
         )
+
+    def record_error(self, keys: ConversationKeys, message_id: str, error_code: str) -> bool:
+        """Keep Twilio's ``ErrorCode`` of a send it refused outright (the create answered 4xx) in ``e:<id>``.
+
+        Keys: ``outbox`` (HSETNX: the first code stays). Returns whether it was recorded.
+        """
+        return bool(self.redis.hsetnx(keys.outbox, f"e:{message_id}", error_code))
+
+    def delivery_errors(self, keys: ConversationKeys) -> dict[str, str]:
+        """Outbox message id → Twilio's ``ErrorCode`` (``e:<id>``), where one came. Keys: ``outbox`` (HGETALL)."""
+        outbox = self.redis.hgetall(keys.outbox)
+        return {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"e:")}
 
     def sid_owner(self, keys: ConversationKeys, provider_sid: str) -> str | None:
         """The outbox entry a provider sid is recorded for, or ``None``. Keys: ``outbox`` (HGET ``q:<sid>``)."""
@@ -339,8 +398,12 @@ class ConversationStore:
         (version, doc), opted_out, outbox = pipe.execute()
         if not doc:
             return None
-        delivery = {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"s:")}
-        return ConversationView(int(version), parse_document(decode_document(doc)), bool(opted_out), delivery)
+        delivery = {
+            k[2:].decode(): delivery_status(v.decode(), (outbox.get(b"t:" + k[2:]) or b"").decode() or None)
+            for k, v in outbox.items() if k.startswith(b"s:")
+        }
+        errors = {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"e:")}
+        return ConversationView(int(version), parse_document(decode_document(doc)), bool(opted_out), delivery, errors)
 
     def version(self, keys: ConversationKeys) -> int | None:
         """The conversation's committed ``version`` (``None`` before its first commit). Keys: ``state`` (HGET).

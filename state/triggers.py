@@ -381,16 +381,18 @@ class TriggerIndex:
 FIRE = """
 -- Decide and record one fire of a rule in one conversation, atomically with its events.
 -- KEYS[1] fires   KEYS[2] seen   KEYS[3] inbox   KEYS[4] state   KEYS[5] optout   KEYS[6] alert
+-- KEYS[7] unreachable
 -- ARGV[1] rule id   ARGV[2] fire count the evaluation read   ARGV[3] anchor (ms)
 -- ARGV[4] cooldown (ms)   ARGV[5] max fires   ARGV[6] document version read
 -- ARGV[7] inbox length read   ARGV[8] dedupe TTL (ms)   ARGV[9] alert priority or ''
 -- ARGV[10] voice prompt or ''   ARGV[11] now (ms, the sweep's clock)
 -- ARGV[12..] pairs: event id, event JSON
 -- Returns {1, n, now, inbox length} fired as fire n; else {code, reason}:
--- -1 opted_out, -2 stale (committed since), -3 busy (inbox changed), -4 already
+-- -1 opted_out (or -8 unreachable), -2 stale (committed since), -3 busy (inbox changed), -4 already
 -- (count moved: fired by someone else), -5 budget, -6 same_moment, -7 cooldown.
 local rule = ARGV[1]
 if redis.call('EXISTS', KEYS[5]) == 1 then return {-1, 'opted_out'} end
+if redis.call('EXISTS', KEYS[7]) == 1 then return {-8, 'unreachable'} end
 local version = redis.call('HGET', KEYS[4], 'version') or '0'
 if tonumber(version) ~= tonumber(ARGV[6]) then return {-2, 'stale'} end
 if redis.call('LLEN', KEYS[3]) ~= tonumber(ARGV[7]) then return {-3, 'busy'} end
@@ -480,7 +482,7 @@ class TriggerFirer:
         """Decide and record fire ``req.expected_count + 1`` of ``req.rule``, with its events. Atomic.
 
         Keys: ``fires``, ``seen``, ``inbox``, ``state`` (version), ``optout``,
-        ``alert``; one script. ``req.events`` must carry the ids
+        ``alert``, ``unreachable``; one script. ``req.events`` must carry the ids
         :func:`event_id` gives for fire ``expected_count + 1``. ``now_ms`` is
         the sweep's clock (recorded as the fire time; cooldowns compare to it).
         """
@@ -491,7 +493,7 @@ class TriggerFirer:
         ]
         for event in req.events:
             args += [event.provider_id, event.model_dump_json(by_alias=True)]
-        reply = self._fire(keys=[keys.fires, keys.seen, keys.inbox, keys.state, keys.optout, keys.alert], args=args)
+        reply = self._fire(keys=[keys.fires, keys.seen, keys.inbox, keys.state, keys.optout, keys.alert, keys.unreachable], args=args)
         if int(reply[0]) == 1:
             return FireResult("fired", int(reply[1]), int(reply[2]), int(reply[3]))
         return FireResult(reply[1].decode())

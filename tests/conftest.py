@@ -136,7 +136,16 @@ class Standin:
     def send_callbacks_to(self, base_url: str | None) -> None:
         requests.post(f"{self.url}/_standin/callbacks", json={"base_url": base_url}, timeout=5).raise_for_status()
 
+    def deliver(self, **config) -> None:
+        """Configure the stand-in's carrier (``POST /_standin/delivery``: outcome per ``to``, ``callback_delays_s``, ``reorder``)."""
+        requests.post(f"{self.url}/_standin/delivery", json=config, timeout=5).raise_for_status()
+
+    def handset(self) -> list[str]:
+        """Sids in the order the carrier handed them over (``sent``)."""
+        return requests.get(f"{self.url}/_standin/delivery", timeout=5).json()["handset"]
+
     def clear(self) -> None:
+        requests.delete(f"{self.url}/_standin/delivery", timeout=5)
         requests.delete(f"{self.url}/_standin/messages", timeout=5)
         requests.delete(f"{self.url}/_standin/faults", timeout=5)
         requests.delete(f"{self.url}/_standin/callbacks", timeout=5)

@@ -16,11 +16,15 @@ enough for the official ``twilio.rest.Client`` (pointed here by
 
 The password is not checked (the stand-in knows no auth tokens), but it is
 the key status callbacks are signed with, as Twilio signs them with the
-account's auth token. A create with ``StatusCallback`` gets one callback, as
-Twilio sends for the first change after the initial ``queued``: shortly
-after the 201, a POST to that URL (query kept) with ``MessageSid``,
-``SmsSid``, ``MessageStatus=sent``, ``SmsStatus``, ``AccountSid``, ``From``,
-``To``, ``ApiVersion`` and ``X-Twilio-Signature``. Twilio's Message resource
+account's auth token. A create with ``StatusCallback`` gets the callbacks
+Twilio sends after the initial ``queued``: shortly after the 201, POSTs to
+that URL (query kept) with ``MessageSid``, ``SmsSid``, ``MessageStatus``,
+``SmsStatus``, ``AccountSid``, ``From``, ``To``, ``ApiVersion`` (and
+``ErrorCode`` for ``undelivered``/``failed``) and ``X-Twilio-Signature``:
+``sent`` alone by default (``laneway twilio-standin --outcome`` sets another
+default), or as configured per recipient with ``POST /_standin/delivery``:
+``sent`` then ``delivered``, ``sent`` then ``undelivered`` + ``ErrorCode``, or
+``failed`` + ``ErrorCode`` alone. Twilio's Message resource
 has no ``status_callback`` field, so neither the list nor the fetch returns
 it; the stand-in keeps it in the received form. Test controls, outside
 Twilio's API:
@@ -39,6 +43,20 @@ Twilio's API:
   deliver callbacks there instead of the URL's own scheme and host (a proxy
   in front of Laneway; the signature still covers the URL as given), or
   ``{"base_url": null}``; ``DELETE /_standin/callbacks`` forgets them and the base URL.
+- ``POST /_standin/delivery`` (JSON, every key optional):
+  ``{"to": "+1555…", "outcome": "delivered"|"undelivered"|"failed"|"sent",
+  "error_code": 30003}`` sets what happens to messages to that number
+  (without ``to``: to every other number; ``undelivered``/``failed`` need an
+  ``error_code``; ``rejected`` + ``error_code`` answers the create 400 with
+  that code, as Twilio refuses 21610 "unsubscribed recipient" outright);
+  ``{"callback_delays_s": [1.0, 0]}`` delays the first callback of the next
+  messages created, one delay per message in creation order (then the
+  default :data:`CALLBACK_DELAY_S`); ``{"reorder": true}`` posts each
+  message's callbacks last status first (as carriers' receipts overtake
+  Twilio's ``sent``). ``GET /_standin/delivery`` answers ``{"handset":
+  [sid, …]}``: the order messages were handed to the carrier (when their
+  ``sent`` callback was posted), i.e. the order the customer sees them.
+  ``DELETE /_standin/delivery`` resets all of it.
 """
 
 from __future__ import annotations
@@ -74,7 +92,9 @@ MAX_BODY_CHARS = 1600
 RETRY_AFTER_S = 1
 """``Retry-After`` (seconds) sent with an injected 429."""
 CALLBACK_DELAY_S = 0.05
-"""How long after the 201 the ``sent`` status callback is posted."""
+"""How long after the 201 the first status callback is posted, and between a message's callbacks."""
+OUTCOMES = ("delivered", "undelivered", "failed", "sent", "rejected")
+"""What the stand-in's carrier does with a message (``POST /_standin/delivery``)."""
 CALLBACK_TIMEOUT_S = 5.0
 
 ERROR_MESSAGES = {
@@ -123,6 +143,18 @@ class StandinStore:
     """Status callbacks made, in order (see the module docstring)."""
     callback_base_url: str | None = None
     """Where callbacks go instead of their URL's scheme and host, if set."""
+    outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Recipient → (outcome, ErrorCode); others get ``default_outcome``."""
+    default_outcome: tuple[str, str] = ("sent", "")
+    """(outcome, ErrorCode) of a recipient not in ``outcomes``."""
+    initial_default_outcome: tuple[str, str] = ("sent", "")
+    """What ``DELETE /_standin/delivery`` resets ``default_outcome`` to."""
+    callback_delays_s: deque[float] = field(default_factory=deque)
+    """Delays of the first callback of the next messages created, one each."""
+    reorder: bool = False
+    """Post each message's callbacks last status first."""
+    handset: list[str] = field(default_factory=list)
+    """Sids in the order their ``sent`` callback was posted (the carrier's hand-over)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -212,6 +244,12 @@ def create_message(account_sid: str):
             answer = twilio_error(fault, code, message, headers)
         else:
             answer = _validate(form)
+    if answer is None:
+        with store.lock:
+            outcome, error_code = store.outcomes.get(form["To"], store.default_outcome)
+        if outcome == "rejected":
+            reason = "Attempt to send to unsubscribed recipient" if error_code == "21610" else "Message rejected"
+            answer = twilio_error(400, int(error_code), reason)
     if answer is not None:
         attempt.update(status=answer[1], sid=None)
         with store.lock:
@@ -226,24 +264,49 @@ def create_message(account_sid: str):
         store.messages.append(resource)
     if form.get("StatusCallback"):
         password = request.authorization.password if request.authorization else ""
+        with store.lock:
+            delay_s = store.callback_delays_s.popleft() if store.callback_delays_s else CALLBACK_DELAY_S
+            outcome, error_code = store.outcomes.get(form["To"], store.default_outcome)
+            reorder = store.reorder
+        statuses = {"delivered": ["sent", "delivered"], "undelivered": ["sent", "undelivered"],
+                    "failed": ["failed"], "sent": ["sent"]}[outcome]  # fmt: skip
+        if reorder:
+            statuses.reverse()
         threading.Thread(
-            target=_status_callback, args=(store, form["StatusCallback"], resource, password or ""), daemon=True
+            target=_status_callbacks,
+            args=(store, form["StatusCallback"], resource, password or "", statuses, error_code, delay_s),
+            daemon=True,
         ).start()
     logger.info("stand-in accepted %s to %s (%s segments)", resource["sid"], mask_address(form["To"]), resource["num_segments"])
     logger.debug("stand-in %s body: %r", resource["sid"], form["Body"])
     return jsonify(resource), 201
 
 
-def _status_callback(store: StandinStore, url: str, resource: dict[str, Any], auth_token: str) -> None:
-    """Post the ``sent`` status callback for ``resource`` to ``url``, signed with ``auth_token`` (a thread)."""
-    time.sleep(CALLBACK_DELAY_S)
+def _status_callbacks(
+    store: StandinStore, url: str, resource: dict[str, Any], auth_token: str, statuses: list[str], error_code: str,
+    delay_s: float,
+) -> None:
+    """Post ``statuses`` for ``resource`` to ``url`` in order, the first after ``delay_s``, signed with ``auth_token`` (a thread)."""
+    time.sleep(delay_s)
+    for i, status in enumerate(statuses):
+        if i:
+            time.sleep(CALLBACK_DELAY_S)
+        _status_callback(store, url, resource, auth_token, status, error_code if status in ("undelivered", "failed") else "")
+
+
+def _status_callback(store: StandinStore, url: str, resource: dict[str, Any], auth_token: str, status: str, error_code: str) -> None:
+    """Post one status callback for ``resource`` to ``url``, signed with ``auth_token``."""
     form = {
-        "MessageSid": resource["sid"], "SmsSid": resource["sid"], "MessageStatus": "sent", "SmsStatus": "sent",
+        "MessageSid": resource["sid"], "SmsSid": resource["sid"], "MessageStatus": status, "SmsStatus": status,
         "AccountSid": resource["account_sid"], "From": resource["from"], "To": resource["to"], "ApiVersion": API_VERSION,
     }
+    if error_code:
+        form["ErrorCode"] = error_code
     signature = RequestValidator(auth_token).compute_signature(url, form)
     with store.lock:
         base_url = store.callback_base_url
+        if status == "sent":
+            store.handset.append(resource["sid"])
     target = url
     if base_url:
         parts, base = urlsplit(url), urlsplit(base_url)
@@ -256,7 +319,7 @@ def _status_callback(store: StandinStore, url: str, resource: dict[str, Any], au
         answer = f"{type(exc).__name__}"
     with store.lock:
         store.callbacks.append({"url": url, "form": form, "signature": signature, "status": answer})
-    logger.info("stand-in status callback for %s: %s", resource["sid"], answer)
+    logger.info("stand-in status callback %s for %s: %s", status, resource["sid"], answer)
 
 
 @bp.get(f"/{API_VERSION}/Accounts/<account_sid>/Messages.json")
@@ -374,10 +437,72 @@ def clear_callbacks():
     return "", 204
 
 
-def create_standin_app() -> Flask:
-    """Build the stand-in's Flask app with an empty in-memory store (``app.extensions["twilio_standin"]``)."""
+@bp.post("/_standin/delivery")
+def configure_delivery():
+    """Configure what the carrier does: per-recipient outcome, next callback delays, reordering (JSON body)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return jsonify(error="expected a JSON object"), 400
+    outcome, error_code, to = data.get("outcome"), data.get("error_code"), data.get("to")
+    delays, reorder = data.get("callback_delays_s"), data.get("reorder")
+    if outcome is not None:
+        if outcome not in OUTCOMES or not (to is None or (isinstance(to, str) and to)):
+            return jsonify(error=f'expected {{"to": "+1…", "outcome": one of {", ".join(OUTCOMES)}}}'), 400
+        if (outcome in ("undelivered", "failed", "rejected")) != isinstance(error_code, int):
+            return jsonify(error="error_code (an integer) is required for undelivered, failed and rejected, and only for them"), 400
+    if delays is not None and not (
+        isinstance(delays, list) and all(isinstance(d, (int, float)) and 0 <= d <= 60 for d in delays)
+    ):
+        return jsonify(error="callback_delays_s must be a list of seconds, 0..60 each"), 400
+    if reorder is not None and not isinstance(reorder, bool):
+        return jsonify(error="reorder must be true or false"), 400
+    store = _store()
+    with store.lock:
+        if outcome is not None:
+            chosen = (outcome, str(error_code) if error_code is not None else "")
+            if to is None:
+                store.default_outcome = chosen
+            else:
+                store.outcomes[to] = chosen
+        if delays is not None:
+            store.callback_delays_s.extend(float(d) for d in delays)
+        if reorder is not None:
+            store.reorder = reorder
+    return jsonify(ok=True)
+
+
+@bp.get("/_standin/delivery")
+def delivery_order():
+    """The sids in the order the carrier handed them over (their ``sent`` callback)."""
+    with _store().lock:
+        return jsonify(handset=list(_store().handset))
+
+
+@bp.delete("/_standin/delivery")
+def reset_delivery():
+    """Forget outcomes, pending delays, reordering and the hand-over order."""
+    store = _store()
+    with store.lock:
+        store.outcomes.clear()
+        store.default_outcome = store.initial_default_outcome
+        store.callback_delays_s.clear()
+        store.reorder = False
+        store.handset.clear()
+    return "", 204
+
+
+def create_standin_app(default_outcome: str = "sent") -> Flask:
+    """Build the stand-in's Flask app with an empty in-memory store (``app.extensions["twilio_standin"]``).
+
+    ``default_outcome``: what the carrier does with a message to a number not
+    configured otherwise (``sent`` or ``delivered``; see the module docstring).
+    """
+    if default_outcome not in ("sent", "delivered"):
+        raise ValueError("default_outcome must be sent or delivered")
     app = Flask(__name__)
-    app.extensions["twilio_standin"] = StandinStore()
+    app.extensions["twilio_standin"] = StandinStore(
+        default_outcome=(default_outcome, ""), initial_default_outcome=(default_outcome, "")
+    )
     app.register_blueprint(bp)
     return app
 
@@ -410,11 +535,15 @@ def start_standin_thread(host: str = "127.0.0.1", port: int = 0) -> StandinServe
 @click.command("twilio-standin")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8010, show_default=True, help="TCP port (0 picks a free one).")
-def twilio_standin_command(host: str, port: int) -> None:
+@click.option(
+    "--outcome", type=click.Choice(["delivered", "sent"]), default="delivered", show_default=True,
+    help="The last status callback a message gets (delivered: sent, then delivered).",
+)
+def twilio_standin_command(host: str, port: int, outcome: str) -> None:
     """Serve a local stand-in for Twilio's Messages API (development only).
 
     Point Laneway at it with LANEWAY_TWILIO_API_URL=http://HOST:PORT.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its access log shows phone numbers
-    serve_until_interrupted(create_standin_app(), host, port, "Twilio stand-in listening on {url}")
+    serve_until_interrupted(create_standin_app(outcome), host, port, "Twilio stand-in listening on {url}")

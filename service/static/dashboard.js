@@ -235,7 +235,16 @@
       const who = t.author + (t.author_id ? " (" + t.author_id + ")" : "") + " · " + (t.channel || "") + " · " + new Date(t.at).toLocaleTimeString();
       item.append(el("div", who, "msg-meta"));
       item.append(el("div", t.text, "msg-text"));
-      if (t.delivery) item.append(el("div", t.delivery, "msg-delivery"));
+      if (t.delivery) {
+        // Delivery status badge (Twilio's MessageStatus once reported), with the error code and its meaning.
+        const badge = el("span", t.delivery + (t.delivery_error_code ? " " + t.delivery_error_code : ""),
+          "badge delivery-" + t.delivery.replace(/[^a-z_]/g, ""));
+        if (t.delivery_error) badge.title = t.delivery_error;
+        const line = el("div", null, "msg-delivery");
+        line.append(badge);
+        if (t.delivery_error) line.append(el("span", " " + t.delivery_error, "delivery-error"));
+        item.append(line);
+      }
       transcript.append(item);
     }
     transcript.scrollTop = transcript.scrollHeight;

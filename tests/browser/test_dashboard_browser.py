@@ -166,3 +166,27 @@ def test_an_operator_of_another_tenant_sees_and_does_nothing(browser, dash_serve
         context.close()
     work()
     assert not [m for m in standin.messages() if m["Body"] == "hi"]
+
+
+def test_a_replys_delivery_badge_shows_the_carriers_error(browser, dash_server, work, standin):
+    """Twilio reports the reply undelivered with 30007 (carrier filtering): the row needs attention and the
+    reply carries a badge with the code, its meaning in the title."""
+    standin.send_callbacks_to(dash_server)
+    standin.deliver(to=CUSTOMER, outcome="undelivered", error_code=30007)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, dash_server, ACME, "alice")
+        page.wait_for_selector("#live[data-live=on]")
+        post_sms(dash_server, "What are your opening hours?", CUSTOMER, ACME_NUMBER)
+        until(lambda: len(standin.callbacks()) >= 2, work, what="the stand-in's sent and undelivered callbacks")
+        page.reload()  # the alert is on the feed, but reloading makes the check independent of it
+        page.wait_for_selector(row(CUSTOMER) + ".attention")
+        page.click(row(CUSTOMER))
+        badge = page.wait_for_selector("#transcript .msg-delivery .badge.delivery-undelivered")
+        assert badge.inner_text() == "undelivered 30007"
+        assert "carrier filtering" in badge.get_attribute("title")
+        shot(page, "6_delivery_error_badge")
+    finally:
+        context.close()

@@ -102,6 +102,7 @@ def test_a_send_that_reached_twilio_before_its_sender_died_is_not_sent_again(pos
     assert r.hgetall(KEYS.outbox) == {
         f"s:{message_id}".encode(): b"sent", f"p:{message_id}".encode(): sid.encode(),
         f"q:{sid}".encode(): message_id.encode(), f"x:{message_id}".encode(): sid.encode(),
+        f"t:{message_id}".encode(): b"sent",  # Twilio's MessageStatus from the callback
     }
 
 

@@ -156,7 +156,7 @@ def test_message_round_trip_then_sigterm_stops_everything(stack):
     outbound = [t for t in conversation["turns"] if t["direction"] == "outbound"]
     assert [t["text"] for t in inbound] == ["What are your opening hours?"]
     assert [t["text"] for t in outbound] == [r.body for r in replies]
-    assert {t["delivery"] for t in outbound} == {"sent"}
+    assert {t["delivery"] for t in outbound} <= {"sent", "delivered"}  # the stand-in's "delivered" callback may have come
     assert message_sid.startswith("SM")
     assert turns_committed(info["web_url"]) == 1  # counted in the worker, read through the web process
 
