@@ -169,6 +169,7 @@ class ClaimedBy(BaseModel):
 
     operator_id: str = Field(description="The operator's name (X-Operator), or key-<8 hex> of the key.")
     claimed_at: str = Field(description="ISO 8601 UTC time")
+    expires_at: str | None = Field(None, description="When the claim goes back to the queue unless renewed (claim again or reply).")
 
 
 class AlertView(BaseModel):
@@ -195,6 +196,7 @@ class LastMessage(BaseModel):
     author: str
     text: str = Field(description="The first 160 characters.")
     at: str
+    unanswered: bool = Field(False, description="The customer's, and nothing was said to them since.")
 
 
 class ConversationSummary(BaseModel):
@@ -214,6 +216,9 @@ class ConversationSummary(BaseModel):
     claimed_by: ClaimedBy | None
     alert: AlertView | None
     form_page: FormPage | None
+    owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
+    owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
+    unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
 
 
 class ConversationList(BaseModel):
@@ -235,6 +240,7 @@ class ContextTurn(BaseModel):
     lane: str | None
     message_id: str | None
     delivery: str | None = Field(None, description="Outbound only.")
+    unanswered: bool | None = Field(None, description="Inbound only: nothing was said to the customer since.")
 
 
 class TriggerFired(BaseModel):
@@ -272,6 +278,9 @@ class ContextPacket(BaseModel):
     alert: AlertView | None
     needs_attention: bool
     attention_reasons: list[str]
+    owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
+    owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
+    unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
 
 
 class ClaimAnswer(BaseModel):
@@ -279,6 +288,7 @@ class ClaimAnswer(BaseModel):
 
     conversation_id: str
     claimed_by: ClaimedBy
+    owner: str = Field("operator", description="The caller owns it now: the AI stays silent.")
 
 
 class ClaimConflict(ErrorBody):
@@ -309,6 +319,9 @@ class EventAccepted(BaseModel):
     event_id: str = Field(description="op:<Idempotency-Key>, or op:<uuid>.")
     kind: str
     accepted: bool = Field(description="False when this Idempotency-Key was accepted before (nothing new).")
+    unanswered_customer_messages: int | None = Field(
+        None, description="Hand-back only: the customer's last messages nobody answered; the AI answers them now.",
+    )
 
 
 class FeedToken(BaseModel):
