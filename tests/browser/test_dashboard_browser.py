@@ -96,6 +96,9 @@ def test_an_operator_takes_over_an_escalation_live(browser, dash_server, work, s
         page.fill("#note-text", "Policy AC-12345, asked for a person.")
         page.click("#note-btn")
         until(lambda: "Policy AC-12345" in page.inner_text("#ctx-notes"), work, what="the note")
+        # The customer's text is unanswered: the first click warns, the second hands back.
+        page.click("#handback-btn")
+        page.wait_for_selector("#handback-warning:not([hidden])")
         page.click("#handback-btn")
         until(lambda: page.query_selector("#conversation[data-status=active]"), work, what="the hand-back")
         assert page.get_attribute("#conversation", "data-claimed-by") == ""
@@ -166,3 +169,41 @@ def test_an_operator_of_another_tenant_sees_and_does_nothing(browser, dash_serve
         context.close()
     work()
     assert not [m for m in standin.messages() if m["Body"] == "hi"]
+
+
+def test_a_claim_silences_the_ai_and_hand_back_answers_what_was_left(browser, dash_server, work, standin):
+    post_sms(dash_server, "what are your opening hours?", CUSTOMER, ACME_NUMBER)
+    work()
+    assert len(standin.messages()) == 1
+    standin.clear()
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, dash_server, ACME, "alice")
+        page.wait_for_selector("#live[data-live=on]")
+        page.click(row(CUSTOMER))
+        page.wait_for_selector("#conversation[data-owner=ai]")
+        page.click("#claim-btn")
+        page.wait_for_selector("#conversation[data-owner=operator][data-claimed-by=alice]")
+        assert "AI silent" in page.inner_text("#conv-meta")
+
+        # The customer texts while alice owns it: shown live, marked unanswered, and the AI says nothing.
+        post_sms(dash_server, "can I pay by card?", CUSTOMER, ACME_NUMBER)
+        until(lambda: page.query_selector("#transcript li[data-unanswered=true]"), work, what="the unanswered text")
+        assert "can I pay by card?" in page.inner_text("#transcript li[data-unanswered=true]")
+        work()
+        assert standin.messages() == []
+        page.wait_for_selector(row(CUSTOMER) + "[data-owner=operator] .unanswered-mark")
+        shot(page, "6_claimed_unanswered")
+
+        # Hand-back warns, then the AI answers the message left unanswered.
+        page.click("#handback-btn")
+        assert "unanswered" in page.inner_text("#handback-warning")
+        page.click("#handback-btn")
+        answered = until(lambda: standin.messages(), work, what="the AI's answer after the hand-back")
+        assert answered[0]["To"] == CUSTOMER
+        until(lambda: page.query_selector("#conversation[data-owner=ai][data-unanswered='0']"), work, what="the AI owning it again")
+        assert page.query_selector("#transcript li[data-unanswered=true]") is None
+    finally:
+        context.close()
