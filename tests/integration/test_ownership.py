@@ -150,3 +150,22 @@ def test_replying_renews_the_claim_and_a_renewed_claim_is_not_expired(client, r,
     assert context(client)["claimed_by"]["expires_at"] >= first
     report = expire_claims_once(rt, now_ms=renewed)
     assert report.expired == 1 and not r.exists(KEYS.claim)
+
+
+def test_the_scheduler_process_loop_expires_claims(client, r, rt, settings, talking):
+    from rq.serializers import JSONSerializer
+
+    from jobs.scheduler import LanewayScheduler
+
+    assert client.post(url("/claim"), headers=headers()).status_code == 200
+    r.hset(KEYS.claim, "expires_at", 1)
+    r.zadd(K.claim_expiry_index(), {K.pending_member(ACME, CUSTOMER): 1})
+    scheduler = LanewayScheduler([settings.queue_name], connection=rt.queue_redis, interval=1,
+                                 serializer=JSONSerializer, rt=rt)
+    scheduler.acquire_locks()
+    try:
+        assert scheduler.acquired_locks
+        scheduler.enqueue_scheduled_jobs()  # one round of `laneway scheduler`'s loop, as the lock holder
+    finally:
+        scheduler.release_locks()
+    assert not r.exists(KEYS.claim) and r.hget(KEYS.alert, "rule_id") == CLAIM_EXPIRED_ALERT.encode()
