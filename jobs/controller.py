@@ -6,17 +6,20 @@ message into one turn, lets the router pick a lane and the lane's agent act,
 and commits the patch and the replies in one version-checked round trip
 (:meth:`ConversationStore.commit`). If messages arrived meanwhile the commit
 returns them and the loop runs another turn under the same lease. Steady
-state: three Redis round trips per turn (the third reads whether an operator
-holds the claim, ``C:claim``), plus RQ's enqueue of the deliveries.
+state: two Redis round trips per turn, plus one when the AI answered (the
+claim check below), plus RQ's enqueue of the deliveries.
 
 Ownership (:mod:`state.ownership`): while an operator holds the claim or the
 conversation waits for a person (``waiting_human``), customer messages are
-recorded and not answered. The claim is read before the turn and, when the
-AI answered, once more before the commit: an operator who claims while the
-AI is thinking makes the turn run again silently, so no AI reply written
-after a claim reaches the customer (the window left is the one round trip
-between that read and the commit). A hand-back makes the AI answer the
-customer's unanswered messages in the same turn.
+recorded and not answered. A claim reaches the session as a silent
+``escalate`` event through the inbox, so a claim followed by a message is
+silent by the event order; and when the AI answered, the controller reads
+``C:claim`` before committing: a message that got ahead of the claim's
+event, or an operator who claims while the AI is thinking, makes the turn
+run again silently, so no AI reply written after a claim reaches the
+customer (the window left is the one round trip between that read and the
+commit). A hand-back makes the AI answer the customer's unanswered messages
+in the same turn.
 """
 
 from __future__ import annotations
@@ -180,11 +183,11 @@ class TurnController:
         metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
         screen = self._screen(tenant, state)
-        claimed = self._claimed(keys)
-        outcome = self.run_turn(tenant, state, loaded.inbox, screen, claimed=claimed)
-        if not claimed and outcome.route is not None and self._claimed(keys):
-            # An operator claimed while the AI was answering: the AI's reply must not go out.
-            log.info("claimed during the turn on %s; the AI stays silent", keys.label)
+        outcome = self.run_turn(tenant, state, loaded.inbox, screen)
+        if outcome.route is not None and self._claimed(keys):
+            # An operator holds the claim (taken before its event reached the inbox, or while the AI
+            # was thinking): the AI's answer must not go out; the turn runs again, silent.
+            log.info("%s is claimed; the AI stays silent", keys.label)
             outcome = self.run_turn(tenant, state, loaded.inbox, screen, claimed=True)
         lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
