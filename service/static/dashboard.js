@@ -194,6 +194,7 @@
       if (c.attention_reasons.length) bottom.append(el("span", c.attention_reasons.join(", "), "why"));
       if (c.claimed_by) bottom.append(el("span", "claimed by " + c.claimed_by.operator_id, "claimed"));
       if (c.last_message && c.last_message.unanswered) bottom.append(el("span", "unanswered", "unanswered-mark"));
+      if (c.alert) bottom.append(el("span", c.alert.rule_id === "claim_expired" ? "claim expired" : "alert: " + c.alert.rule_id, "alert-mark"));
       item.append(bottom);
       if (c.last_message) item.append(el("div", c.last_message.author + ": " + c.last_message.text, "preview"));
       item.addEventListener("click", () => openConversation(c.conversation_id, true));

@@ -207,3 +207,31 @@ def test_a_claim_silences_the_ai_and_hand_back_answers_what_was_left(browser, da
         assert page.query_selector("#transcript li[data-unanswered=true]") is None
     finally:
         context.close()
+
+
+def test_an_expired_claim_shows_live_as_back_in_the_queue_with_an_alert(browser, dash_server, r, rt, work, standin):
+    from jobs.claims import expire_claims_once
+    from state import keys as K
+
+    post_sms(dash_server, "what are your opening hours?", CUSTOMER, ACME_NUMBER)
+    work()
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, dash_server, ACME, "alice")
+        page.wait_for_selector("#live[data-live=on]")
+        page.click(row(CUSTOMER))
+        page.click("#claim-btn")
+        page.wait_for_selector(row(CUSTOMER) + "[data-owner=operator]")
+        work()
+        # alice went away: her claim's deadline passes (moved back instead of sleeping), the sweep runs.
+        keys = K.ConversationKeys(ACME[0], CUSTOMER)
+        r.hset(keys.claim, "expires_at", 1)
+        r.zadd(K.claim_expiry_index(), {K.pending_member(ACME[0], CUSTOMER): 1})
+        assert expire_claims_once(rt).expired == 1
+        page.wait_for_selector(row(CUSTOMER) + "[data-owner=queue].attention .alert-mark:has-text('claim expired')")
+        page.wait_for_selector("#conversation[data-owner=queue]")
+        shot(page, "7_claim_expired")
+    finally:
+        context.close()
