@@ -6,7 +6,20 @@ message into one turn, lets the router pick a lane and the lane's agent act,
 and commits the patch and the replies in one version-checked round trip
 (:meth:`ConversationStore.commit`). If messages arrived meanwhile the commit
 returns them and the loop runs another turn under the same lease. Steady
-state: two Redis round trips per turn, plus RQ's enqueue of the deliveries.
+state: two Redis round trips per turn, plus one when the AI answered (the
+claim check below), plus RQ's enqueue of the deliveries.
+
+Ownership (:mod:`state.ownership`): while an operator holds the claim or the
+conversation waits for a person (``waiting_human``), customer messages are
+recorded and not answered. A claim reaches the session as a silent
+``escalate`` event through the inbox, so a claim followed by a message is
+silent by the event order; and when the AI answered, the controller reads
+``C:claim`` before committing: a message that got ahead of the claim's
+event, or an operator who claims while the AI is thinking, makes the turn
+run again silently, so no AI reply written after a claim reaches the
+customer (the window left is the one round trip between that read and the
+commit). A hand-back makes the AI answer the customer's unanswered messages
+in the same turn.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from state.feed import record_activity
 from state.keys import ConversationKeys
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, utcnow
+from state.ownership import unanswered_entries
 from state.patch import apply_patch
 from state.store import ConversationStore, Loaded, parse_document
 from state.tenant_config import TenantConfig
@@ -171,6 +185,11 @@ class TurnController:
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
         screen = self._screen(tenant, state)
         outcome = self.run_turn(tenant, state, loaded.inbox, screen)
+        if outcome.route is not None and self._claimed(keys):
+            # An operator holds the claim (taken before its event reached the inbox, or while the AI
+            # was thinking): the AI's answer must not go out; the turn runs again, silent.
+            log.info("%s is claimed; the AI stays silent", keys.label)
+            outcome = self.run_turn(tenant, state, loaded.inbox, screen, claimed=True)
         lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
@@ -213,6 +232,10 @@ class TurnController:
             len(loaded.inbox), len(ids), ",".join(outcome.agents) or "-",
         )
         return Loaded(loaded.token, committed.version, None, outcome.state.opted_out, committed.inbox, outcome.state)
+
+    def _claimed(self, keys: ConversationKeys) -> bool:
+        """Whether an operator holds the conversation. Keys: ``C:claim`` (EXISTS)."""
+        return bool(self.store.redis.exists(keys.claim))
 
     def _screen(self, tenant: TenantConfig, state: SessionState) -> ScreenState | None:
         """The customer's form screen, for the agents (one Redis round trip, only once a form is open)."""
@@ -258,7 +281,8 @@ class TurnController:
         return state
 
     def run_turn(
-        self, tenant: TenantConfig, state: SessionState, inbox: list[InboundMessage], screen: ScreenState | None = None
+        self, tenant: TenantConfig, state: SessionState, inbox: list[InboundMessage], screen: ScreenState | None = None,
+        *, claimed: bool = False,
     ) -> TurnOutcome:
         """Act on one batch of inbox entries; pure apart from the clock. Returns the new state and replies.
 
@@ -266,9 +290,12 @@ class TurnController:
         one routed turn (people split a sentence over several texts); every
         other event (operator, tool, trigger) is applied where it arrived, so
         "escalate, then a message" stays silent and "hand back, then a
-        message" is answered. Speech (``channel == "voice"``) is answered in
-        the transcript (``say:<provider_id>``) for the voice webhook to speak,
-        not through the outbox.
+        message" is answered. ``claimed`` (an operator holds the claim):
+        customer messages are recorded, not answered. A ``handback`` makes the
+        AI answer the customer's unanswered text messages (with the next
+        messages, if any follow it in this batch). Speech (``channel ==
+        "voice"``) is answered in the transcript (``say:<provider_id>``) for
+        the voice webhook to speak, not through the outbox.
 
         Raises:
             PatchError, pydantic.ValidationError: an agent returned a patch that
@@ -278,15 +305,19 @@ class TurnController:
         acc = Replies()
         current = state.model_copy(update={"updated_at": now, "turn_count": state.turn_count + 1})
         batch: list[InboundMessage] = []
+        replayed = 0  # leading entries of batch already in the transcript (unanswered at a hand-back)
         for entry in [*inbox, None]:
             if entry is not None and entry.kind == "message":
                 batch.append(entry)
                 continue
             if batch:
-                current = self._answer(tenant, current, batch, now, screen, acc)
-                batch = []
+                current = self._answer(tenant, current, batch, now, screen, acc, claimed=claimed, replayed=replayed)
+                batch, replayed = [], 0
             if entry is not None:
                 current = apply_event(tenant, current, entry, now, self.public_base_url, acc)
+                if entry.kind == "handback" and current.status == "active":
+                    batch = self._unanswered(current, entry)
+                    replayed = len(batch)
 
         outbound: list[OutboundMessage] = []
         transcript = list(current.transcript)
@@ -313,15 +344,31 @@ class TurnController:
             acc.commands, [e.kind for e in inbox],
         )
 
+    @staticmethod
+    def _unanswered(state: SessionState, handback: InboundMessage) -> list[InboundMessage]:
+        """The customer's unanswered text messages, as inbox entries to answer again (speech is not replayed)."""
+        return [
+            InboundMessage(
+                provider_id=e.message_id or f"unanswered:{i}", channel=state.channel, from_=state.conversation_id,
+                to=handback.to, text=e.text, received_at=e.at,
+            )
+            for i, e in enumerate(unanswered_entries(state)) if e.channel != "voice"
+        ]
+
     def _answer(
         self, tenant: TenantConfig, current: SessionState, batch: list[InboundMessage], now: datetime,
-        screen: ScreenState | None, acc: Replies,
+        screen: ScreenState | None, acc: Replies, *, claimed: bool = False, replayed: int = 0,
     ) -> SessionState:
-        """Record the customer's messages, route them and run the lane's agent (with handoffs)."""
+        """Record the customer's messages, route them and run the lane's agent (with handoffs).
+
+        ``claimed``: an operator owns the conversation (record, stay silent).
+        ``replayed``: how many leading entries of ``batch`` are already in the
+        transcript (unanswered at a hand-back): answered, not recorded again.
+        """
         entries = [
             TranscriptEntry(author="customer", text=m.text, at=m.received_at, lane=current.lane,
                             message_id=m.provider_id, channel="voice" if m.channel == "voice" else None)
-            for m in batch
+            for m in batch[replayed:]
         ]
         update: dict = {"transcript": current.transcript + entries}
         if current.status == "closed":
@@ -335,8 +382,8 @@ class TurnController:
             return TurnInput(tenant, s, tuple(batch), text, now, self.public_base_url, screen)
 
         route = self.router(turn_input(current))
-        if current.status == "waiting_human" and route.reason != "keyword":
-            # A human owns the conversation: record the message, stay silent
+        if (claimed or current.status == "waiting_human") and route.reason != "keyword":
+            # An operator or the queue owns the conversation: record the message, stay silent
             # (a caller is told a person will follow up by text).
             if spoken_for is not None:
                 acc.add(render(tenant, current.language, "voice", "waiting_voice"), last, lane=None, spoken_for=spoken_for)

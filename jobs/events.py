@@ -17,8 +17,11 @@ What each :data:`state.models.EventKind` does:
                     conversation becomes ``waiting_human`` (reason ``operator``)
 ``note``            internal note (``SessionState.notes``); never sent
 ``escalate``        ``waiting_human`` with ``handoff.reason`` = ``data["reason"]``;
-                    the customer is told once (``tenant.human_handoff_text``)
-``handback``        ``active`` again; the AI answers the next message
+                    the customer is told once (``tenant.human_handoff_text``),
+                    except for an operator's claim (``data["claim"]`` = the
+                    operator id): then nothing is sent
+``handback``        ``active`` again; the AI answers the customer's unanswered
+                    messages (:mod:`jobs.controller`) and the next ones
 ``close``           ``closed``; the customer's next message reopens it
 ``form_started``    slots ``first_name``/``last_name``/``phone`` and
                     ``form_token`` from ``data`` (a voice-AI ``startSession``);
@@ -142,7 +145,8 @@ def apply_event(
             log.error("escalate event with unknown reason %r dropped", reason)
             return state
         if state.status != "waiting_human":
-            acc.add(tenant.human_handoff_text, event, lane=None, author="system", author_id=event.author_id)
+            if not event.data.get("claim"):  # a claim tells the customer nothing
+                acc.add(tenant.human_handoff_text, event, lane=None, author="system", author_id=event.author_id)
             update = {"status": "waiting_human", "handoff": Handoff(requested_at=now, reason=reason)}  # type: ignore[arg-type]
     elif kind == "handback":
         update = {

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from rq import Queue
 
 from jobs import runtime
+from jobs.claims import expire_claims_once
 from jobs.queues import RECONCILE, SWEEP, enqueue_deliveries, enqueue_drain, schedule_repeating
 from state import keys as K
 from state.keys import ConversationKeys
@@ -140,8 +141,9 @@ def _score_text(score: float) -> str:
 
 
 def sweep() -> dict:
-    """RQ job: run :func:`sweep_once` with this worker's runtime; returns the report."""
-    return asdict(sweep_once(runtime.current()))
+    """RQ job: run :func:`sweep_once` and the claim expiry (:func:`jobs.claims.expire_claims_once`); returns the reports."""
+    rt = runtime.current()
+    return {**asdict(sweep_once(rt)), "claims": asdict(expire_claims_once(rt))}
 
 
 def schedule_sweep(queue: Queue, settings: Settings) -> bool:

@@ -175,6 +175,7 @@ class ClaimedBy(BaseModel):
 
     operator_id: str = Field(description="The operator's name (X-Operator), or key-<8 hex> of the key.")
     claimed_at: str = Field(description="ISO 8601 UTC time")
+    expires_at: str | None = Field(None, description="When the claim goes back to the queue unless renewed (claim again or reply).")
 
 
 class AlertView(BaseModel):
@@ -201,6 +202,7 @@ class LastMessage(BaseModel):
     author: str
     text: str = Field(description="The first 160 characters.")
     at: str
+    unanswered: bool = Field(False, description="The customer's, and nothing was said to them since.")
 
 
 class ConversationSummary(BaseModel):
@@ -220,6 +222,9 @@ class ConversationSummary(BaseModel):
     claimed_by: ClaimedBy | None
     alert: AlertView | None
     form_page: FormPage | None
+    owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
+    owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
+    unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
 
 
 class ConversationList(BaseModel):
@@ -243,6 +248,7 @@ class ContextTurn(BaseModel):
     delivery: str | None = Field(None, description="Outbound only (as in Turn).")
     delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
     delivery_error: str | None = Field(None, description="What delivery_error_code means.")
+    unanswered: bool | None = Field(None, description="Inbound only: nothing was said to the customer since.")
 
 
 class TriggerFired(BaseModel):
@@ -280,6 +286,9 @@ class ContextPacket(BaseModel):
     alert: AlertView | None
     needs_attention: bool
     attention_reasons: list[str]
+    owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
+    owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
+    unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
 
 
 class ClaimAnswer(BaseModel):
@@ -287,6 +296,7 @@ class ClaimAnswer(BaseModel):
 
     conversation_id: str
     claimed_by: ClaimedBy
+    owner: str = Field("operator", description="The caller owns it now: the AI stays silent.")
 
 
 class ClaimConflict(ErrorBody):
@@ -317,6 +327,9 @@ class EventAccepted(BaseModel):
     event_id: str = Field(description="op:<Idempotency-Key>, or op:<uuid>.")
     kind: str
     accepted: bool = Field(description="False when this Idempotency-Key was accepted before (nothing new).")
+    unanswered_customer_messages: int | None = Field(
+        None, description="Hand-back only: the customer's last messages nobody answered; the AI answers them now.",
+    )
 
 
 class FeedToken(BaseModel):

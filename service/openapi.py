@@ -193,7 +193,7 @@ def _takeover_paths() -> dict[str, Any]:
                               {200: _json("ContextPacket", "The packet.")}, (*_OPERATOR_ERRORS, 400, 409), conversation),
         },
         f"{base}/claim": {
-            "post": _operation("claimConversation", "Claim the conversation (one operator at a time).", op,
+            "post": _operation("claimConversation", "Claim the conversation (one operator at a time): the AI stays silent until hand-back, close or expiry; nothing is sent.", op,
                                {200: _json("ClaimAnswer", "The caller holds it."), **conflict}, (*_OPERATOR_ERRORS, 400), conversation),
             "delete": _operation("releaseClaim", "Release the caller's claim.", op,
                                  {204: {"description": "Released (or nobody held it)."}, **conflict}, (*_OPERATOR_ERRORS, 400), conversation),
@@ -207,7 +207,7 @@ def _takeover_paths() -> dict[str, Any]:
                                body="NoteBody", example={"text": "Asked about the renewal date."}),
         },
         f"{base}/handback": {
-            "post": _operation("handBack", "Hand back to the AI; clears the claim and the alert.", op, {**accepted, **conflict},
+            "post": _operation("handBack", "Hand back to the AI; clears the claim and the alert. The answer counts unanswered_customer_messages, which the AI answers now.", op, {**accepted, **conflict},
                                (*_OPERATOR_ERRORS, 400), event),
         },
         f"{base}/close": {

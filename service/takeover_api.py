@@ -59,6 +59,7 @@ from state import keys as state_keys
 from state.errors import StateError
 from state.keys import ConversationKeys
 from state.models import Lane, SessionState, Status, mask_address, utcnow
+from state.ownership import owner_of, unanswered_count
 from state.feed_streams import FeedStreams
 from state.takeover import Alert, Claim, TakeoverStore, key_fingerprint, sign
 from state.tenant_config import TenantConfig, format_validation_error, sha256_hex
@@ -182,10 +183,22 @@ def attention_reasons(state: SessionState, alert: Alert | None, now: datetime, a
     return reasons
 
 
-def _claim_json(claim: Claim | None) -> dict[str, str] | None:
+def _claim_json(claim: Claim | None) -> dict[str, str | None] | None:
     if claim is None:
         return None
-    return {"operator_id": claim.operator_id, "claimed_at": claim.claimed_at.isoformat()}
+    return {
+        "operator_id": claim.operator_id, "claimed_at": claim.claimed_at.isoformat(),
+        "expires_at": claim.expires_at.isoformat() if claim.expires_at else None,
+    }
+
+
+def _ownership(state: SessionState, claim: Claim | None) -> dict[str, Any]:
+    """``owner`` (ai | queue | operator), ``owner_id`` (the operator's, else null), ``unanswered_customer_messages``."""
+    return {
+        "owner": owner_of(state.status, claim is not None),
+        "owner_id": claim.operator_id if claim is not None else None,
+        "unanswered_customer_messages": unanswered_count(state),
+    }
 
 
 def _alert_json(alert: Alert | None) -> dict[str, str] | None:
@@ -212,6 +225,7 @@ def _summary(
 ) -> dict[str, Any]:
     reasons = attention_reasons(state, alert, now, tenant.attention_after_s)
     last = state.transcript[-1] if state.transcript else None
+    ownership = _ownership(state, claim)
     return {
         "conversation_id": state.conversation_id,
         "channel": state.channel,
@@ -220,7 +234,9 @@ def _summary(
         "last_activity_at": datetime.fromtimestamp(last_activity_ms / 1000, tz=now.tzinfo).isoformat(),
         "last_message": None if last is None else {
             "author": last.author, "text": last.text[:160], "at": last.at.isoformat(),
+            "unanswered": ownership["unanswered_customer_messages"] > 0,
         },
+        **ownership,
         "needs_attention": bool(reasons),
         "attention_reasons": reasons,
         "claimed_by": _claim_json(claim),
@@ -266,8 +282,11 @@ def list_conversations(tenant_id: str):
 
     Answers ``{"conversations": [summary…], "next_cursor": str|null}``; each
     summary: ``conversation_id``, ``channel``, ``lane``, ``status``,
-    ``last_activity_at``, ``last_message``, ``needs_attention``,
-    ``attention_reasons`` (escalated, stalled, alert), ``claimed_by``,
+    ``last_activity_at``, ``last_message`` (with ``unanswered``: the
+    customer's and nothing said since), ``owner`` (ai|queue|operator),
+    ``owner_id`` (the claiming operator), ``unanswered_customer_messages``,
+    ``needs_attention``, ``attention_reasons`` (escalated, stalled, alert),
+    ``claimed_by`` (``operator_id``, ``claimed_at``, ``expires_at``),
     ``alert``, ``form_page``. At most :data:`MAX_SCAN` index entries are read
     per request, so a filtered page may be short with a ``next_cursor``.
 
@@ -339,7 +358,9 @@ def get_context(tenant_id: str, conversation_id: str):
     ``notes``, ``triggers_fired`` (``rule_id``, ``fires``, ``last_fired_at``),
     ``form`` (``screen``: :class:`state.screen.ScreenState`, ``recent_activity``:
     the last :data:`RECENT_FORM_ACTIVITY`, newest first; ``null`` without a
-    form), ``claimed_by``, ``alert``, ``needs_attention``, ``attention_reasons``.
+    form), ``claimed_by``, ``alert``, ``needs_attention``, ``attention_reasons``,
+    ``owner``, ``owner_id``, ``unanswered_customer_messages`` (customer
+    transcript entries carry ``unanswered``: nothing was said to the customer since).
     """
     _operator(tenant_id)
     tenant = _tenant(tenant_id)
@@ -351,7 +372,9 @@ def get_context(tenant_id: str, conversation_id: str):
     now = utcnow()
     reasons = attention_reasons(state, alert, now, tenant.attention_after_s)
     transcript = []
-    for entry in state.transcript:
+    ownership = _ownership(state, claim)
+    first_unanswered = len(state.transcript) - ownership["unanswered_customer_messages"]
+    for i, entry in enumerate(state.transcript):
         item = {
             "author": entry.author, "author_id": entry.author_id, "channel": entry.channel or state.channel,
             "direction": entry.direction, "text": entry.text, "at": entry.at.isoformat(), "lane": entry.lane,
@@ -360,6 +383,8 @@ def get_context(tenant_id: str, conversation_id: str):
         if entry.direction == "outbound":
             item["delivery"] = delivery.get(entry.message_id or "", "spoken" if (entry.message_id or "").startswith("say:") else "unknown")
             item.update(delivery_error_json(delivery_errors.get(entry.message_id or "")))
+        else:
+            item["unanswered"] = i >= first_unanswered
         transcript.append(item)
     form = None
     if state.form_token:
@@ -393,6 +418,7 @@ def get_context(tenant_id: str, conversation_id: str):
         alert=_alert_json(alert),
         needs_attention=bool(reasons),
         attention_reasons=reasons,
+        **ownership,
     )
 
 
@@ -409,25 +435,46 @@ def _held_elsewhere(claim: Claim) -> Response:
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/claim")
 def claim_conversation(tenant_id: str, conversation_id: str):
-    """Take the conversation: only one operator holds it; 200 with ``claimed_by``, 409 naming the holder.
+    """Take the conversation: only one operator holds it; 200 with ``claimed_by`` and ``owner``, 409 naming the holder.
 
-    Claiming one's own claim again is 200 (idempotent). Clears the open
-    dashboard alert. Keys: ``C:claim``, ``C:alert`` (one script, atomic).
+    The operator becomes the owner: from now on the AI stays silent (the
+    controller reads ``C:claim`` before and after each turn) until hand-back,
+    close, or the claim's expiry (``expires_at`` = now + the tenant's
+    ``claim_ttl_s``; claiming again or replying renews it). Nothing is sent to
+    the customer. The claim also enters the conversation as a silent
+    ``escalate`` event (reason ``operator``, ``data.claim``; one per claim,
+    deduplicated by its ``claimed_at``), so the conversation is
+    ``waiting_human`` and goes back to the queue, not the AI, if the claim is
+    released or expires. Claiming one's own claim again is 200 (idempotent).
+    Clears the open dashboard alert. Keys: ``C:claim``, ``C:alert`` (one
+    script, atomic), ``lw:claims:due`` (ZADD), the inbox (the event).
     """
     op = _operator(tenant_id)
     tenant = _tenant(tenant_id)
     keys = _keys(tenant_id, conversation_id)
     _state(keys)
-    outcome = _takeover().claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s)
+    outcome = _takeover().claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
+    claimed_at_ms = int(outcome.holder.claimed_at.timestamp() * 1000)
+    try:
+        submit_event(
+            services(), tenant, conversation_id, "escalate", author_id=op.operator_id,
+            data={"reason": "operator", "claim": op.operator_id},
+            event_id=f"op:claim:{claimed_at_ms}:{op.key_fp}", request_id=g.request_id,
+        )
+    except EventError as exc:  # pragma: no cover - the event is well-formed
+        raise ApiError(400, str(exc)) from exc
     log.info("conversation claimed tenant_id=%s conversation_id=%s operator=%s", tenant_id, keys.label, op.operator_id)
-    return jsonify(conversation_id=conversation_id, claimed_by=_claim_json(outcome.holder))
+    return jsonify(conversation_id=conversation_id, claimed_by=_claim_json(outcome.holder), owner="operator")
 
 
 @bp.delete("/tenants/<tenant_id>/conversations/<conversation_id>/claim")
 def release_claim(tenant_id: str, conversation_id: str):
-    """Release the caller's claim: 204 (also when nobody held it); 409 when another operator holds it."""
+    """Release the caller's claim: 204 (also when nobody held it); 409 when another operator holds it.
+
+    The conversation stays with the queue (``waiting_human``) for another operator; hand back to give it to the AI.
+    """
     op = _operator(tenant_id)
     keys = _keys(tenant_id, conversation_id)
     _state(keys)
@@ -503,6 +550,7 @@ def reply(tenant_id: str, conversation_id: str):
     text = _text(ReplyBody)
     if (refused := _require_claim(op, keys)) is not None:
         return refused
+    _takeover().claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)  # renews it
     return _submit(op, tenant, conversation_id, "human_reply", text=text)
 
 
@@ -521,19 +569,27 @@ def _release_then(tenant_id: str, conversation_id: str, kind: str):
     op = _operator(tenant_id)
     tenant = _tenant(tenant_id)
     keys = _keys(tenant_id, conversation_id)
-    _state(keys)
+    _, state, _, _ = _state(keys)
     _event_id()  # validate before changing anything
     outcome = _takeover().release(keys, op.operator_id, op.key_fp, clear_alert=True)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
-    return _submit(op, tenant, conversation_id, kind)
+    response, status = _submit(op, tenant, conversation_id, kind)
+    if kind == "handback":
+        body = response.get_json()
+        body["unanswered_customer_messages"] = unanswered_count(state)
+        response = jsonify(body)
+    return response, status
 
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/handback")
 def hand_back(tenant_id: str, conversation_id: str):
     """Hand the conversation back to the AI: clears the caller's claim and the alert; 409 if another operator holds it.
 
-    The AI answers the customer's next message with the human's replies and notes in its transcript.
+    202 ``{"event_id", "kind", "accepted", "unanswered_customer_messages"}``:
+    the count of the customer's last messages nobody answered (a warning:
+    the AI answers them as the hand-back is applied, with the human's
+    replies and notes in its transcript; the dashboard asks before handing back).
     """
     return _release_then(tenant_id, conversation_id, "handback")
 

@@ -360,6 +360,17 @@ def trigger_index() -> str:
     return f"{PREFIX}:triggers:due"
 
 
+def claim_expiry_index() -> str:
+    """Sorted set of claimed conversations by when their claim expires (ms), for the claim sweep.
+
+    One global key on the state Redis; members are :func:`pending_member`.
+    Written after each claim or renewal (not in the claim's script: another
+    slot); the claim's own ``expires_at`` is the truth, so a stale score only
+    makes the sweep look once more.
+    """
+    return f"{PREFIX}:claims:due"
+
+
 _GLOB_SPECIAL = set("*?[]\\")
 
 

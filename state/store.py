@@ -18,7 +18,7 @@ from redis import Redis
 from state import scripts
 from state.feed import forget
 from state.errors import LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
-from state.keys import ConversationKeys, FormKeys, pending_member, tenant_conversations, trigger_index
+from state.keys import ConversationKeys, FormKeys, claim_expiry_index, pending_member, tenant_conversations, trigger_index
 from state.models import DeliveryStatus, InboundMessage, OutboundMessage, SessionState
 from state.upcast import upcast
 
@@ -439,7 +439,7 @@ class ConversationStore:
         Cluster redis-py splits ``DEL`` by slot, and these share one); then
         the keys of every hosted form session it opened (``C:forms`` and the
         document's ``form_token``: what the customer typed), its entry in
-        ``T:conversations`` and in ``lw:triggers:due``, and every ``T:feed``
+        ``T:conversations``, ``lw:triggers:due`` and ``lw:claims:due``, and every ``T:feed``
         entry naming it (:func:`state.feed.forget`), which live in other
         slots. The queue Redis's keys (``lw:pending``, ``lw:ref:*``, rate
         limit counters) are the caller's (``service.operator_api``).
@@ -461,5 +461,6 @@ class ConversationStore:
                 continue
         self.redis.zrem(tenant_conversations(keys.tenant_id), keys.conversation_id)
         self.redis.zrem(trigger_index(), pending_member(keys.tenant_id, keys.conversation_id))
+        self.redis.zrem(claim_expiry_index(), pending_member(keys.tenant_id, keys.conversation_id))
         forget(self.redis, keys.tenant_id, keys.conversation_id)
         return erased

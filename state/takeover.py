@@ -13,11 +13,16 @@ key's SHA-256): both must match to act on it, so a name typed with another
 key of the tenant does not take over someone's claim.
 
 Keys (``C`` = :class:`state.keys.ConversationKeys`):
-``C:claim`` (hash ``operator_id``, ``key_fp``, ``claimed_at`` ms; expires with
-the session's idle TTL), ``C:alert`` (hash ``rule_id``, ``priority``, ``at``:
+``C:claim`` (hash ``operator_id``, ``key_fp``, ``claimed_at`` ms, ``expires_at``
+ms: when the claim lapses unless renewed, see :meth:`TakeoverStore.expire`;
+the key itself expires with the session's idle TTL), ``C:alert`` (hash ``rule_id``, ``priority``, ``at``:
 written by the trigger engine, cleared here), ``C:fires`` (hash ``n:<rule_id>``,
 ``t:<rule_id>``: read only). The tenant's index and feed
-(``T:conversations``, ``T:feed``) are read here for the dashboard.
+(``T:conversations``, ``T:feed``) are read here for the dashboard;
+``lw:claims:due`` (:func:`state.keys.claim_expiry_index`) indexes claims by
+``expires_at`` for the claim sweep (:mod:`jobs.claims`).
+
+While a claim exists the controller keeps the AI silent (:mod:`state.ownership`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from typing import Any
 
 from redis import Redis
 
-from state.keys import ConversationKeys, FormKeys, dashboard_token_key, tenant_conversations, tenant_feed
+from state.keys import (
+    ConversationKeys, FormKeys, claim_expiry_index, dashboard_token_key, pending_member, tenant_conversations, tenant_feed,
+)
 from state.errors import StateError
 from state.models import SessionState
 from state.screen import ScreenActivity
@@ -41,14 +48,14 @@ from state.store import decode_document, parse_document
 KEY_FP_CHARS = 16
 """Hex characters of an API key's SHA-256 that identify it in a claim."""
 
-# KEYS: claim, alert. ARGV: operator_id, key_fp, now (ms), ttl (ms).
-# Returns {1, operator_id, claimed_at} when the caller holds the claim now (taken, or already theirs;
-# the open alert is cleared), {0, holder operator_id, claimed_at} when another operator holds it.
+# KEYS: claim, alert. ARGV: operator_id, key_fp, now (ms), ttl (ms), expires_at (ms).
+# Returns {1, operator_id, claimed_at} when the caller holds the claim now (taken, or already theirs:
+# expires_at renewed; the open alert is cleared), {0, holder operator_id, claimed_at} when another operator holds it.
 _CLAIM = """
 local h = redis.call('HMGET', KEYS[1], 'operator_id', 'key_fp', 'claimed_at')
 if h[1] and (h[1] ~= ARGV[1] or h[2] ~= ARGV[2]) then return {0, h[1], h[3]} end
 local at = h[3] or ARGV[3]
-redis.call('HSET', KEYS[1], 'operator_id', ARGV[1], 'key_fp', ARGV[2], 'claimed_at', at)
+redis.call('HSET', KEYS[1], 'operator_id', ARGV[1], 'key_fp', ARGV[2], 'claimed_at', at, 'expires_at', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('DEL', KEYS[2])
 return {1, ARGV[1], at}
@@ -65,6 +72,22 @@ redis.call('DEL', KEYS[1], KEYS[2])
 if h[1] then return {1, '', ''} end
 return {2, '', ''}
 """
+
+# KEYS: claim, alert. ARGV: now (ms), alert rule_id, alert priority, alert at (ISO 8601).
+# A claim whose expires_at is at or before now is deleted and the alert written.
+# Returns {1, operator_id, expires_at} expired now, {2, '', expires_at} still valid (renewed), {0, '', ''} no claim.
+_EXPIRE = """
+local h = redis.call('HMGET', KEYS[1], 'operator_id', 'expires_at')
+if not h[1] then return {0, '', ''} end
+local due = tonumber(h[2] or '0') or 0
+if due > tonumber(ARGV[1]) then return {2, '', h[2]} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], 'rule_id', ARGV[2], 'priority', ARGV[3], 'at', ARGV[4])
+return {1, h[1], h[2] or '0'}
+"""
+
+CLAIM_EXPIRED_ALERT = "claim_expired"
+"""The ``rule_id`` of the alert an expired claim raises (``C:alert``, the dashboard's ``alert``)."""
 
 
 def key_fingerprint(api_key_sha256: str) -> str:
@@ -83,6 +106,8 @@ class Claim:
     operator_id: str
     key_fp: str
     claimed_at: datetime
+    expires_at: datetime | None = None
+    """When the claim lapses unless renewed (``None`` for a claim written before claims expired)."""
 
     def held_by(self, operator_id: str, key_fp: str) -> bool:
         return self.operator_id == operator_id and self.key_fp == key_fp
@@ -130,23 +155,49 @@ class TakeoverStore:
         self.redis = redis
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
+        self._expire = redis.register_script(_EXPIRE)
 
     # -- claims ----------------------------------------------------------------
 
-    def claim(self, keys: ConversationKeys, operator_id: str, key_fp: str, ttl_s: int) -> ClaimOutcome:
+    def claim(
+        self, keys: ConversationKeys, operator_id: str, key_fp: str, ttl_s: int, claim_ttl_s: int | None = None,
+    ) -> ClaimOutcome:
         """Take the conversation for ``operator_id`` unless another operator holds it.
 
-        Claiming again one's own claim keeps its ``claimed_at`` and renews its TTL.
-        Taking it clears the open alert (the operator has seen it).
+        Claiming again one's own claim keeps its ``claimed_at`` and renews its
+        TTL and its ``expires_at`` (now + ``claim_ttl_s``; default ``ttl_s``).
+        Taking it clears the open alert (the operator has seen it). ``ttl_s``
+        is the key's lifetime (the session's idle TTL).
 
         Keys: ``C:claim`` (HMGET, HSET, PEXPIRE), ``C:alert`` (DEL); one script, atomic:
-        of many concurrent claims exactly one operator wins.
+        of many concurrent claims exactly one operator wins. Then, when taken,
+        ``lw:claims:due`` (ZADD, another slot, not atomic with the script).
         """
+        now_ms = int(time.time() * 1000)
+        expires_ms = now_ms + (ttl_s if claim_ttl_s is None else claim_ttl_s) * 1000
         ok, holder, at = self._claim(
-            keys=[keys.claim, keys.alert], args=[operator_id, key_fp, int(time.time() * 1000), ttl_s * 1000]
+            keys=[keys.claim, keys.alert], args=[operator_id, key_fp, now_ms, ttl_s * 1000, expires_ms]
         )
-        holder_claim = Claim(holder.decode(), key_fp if ok else "", _ms_to_datetime(at))
+        if ok:
+            self.redis.zadd(claim_expiry_index(), {pending_member(keys.tenant_id, keys.conversation_id): expires_ms})
+        holder_claim = Claim(holder.decode(), key_fp if ok else "", _ms_to_datetime(at),
+                             _ms_to_datetime(expires_ms) if ok else None)
         return ClaimOutcome(bool(ok), holder_claim)
+
+    def expire(self, keys: ConversationKeys, now_ms: int, priority: str = "high") -> tuple[int, str, int]:
+        """Delete the claim if its ``expires_at`` is at or before ``now_ms``, and raise the alert.
+
+        Returns ``(code, operator_id, expires_at_ms)``: code 1 expired now (the
+        alert :data:`CLAIM_EXPIRED_ALERT` is written), 2 still valid (renewed
+        meanwhile; ``expires_at_ms`` is the new deadline), 0 nobody holds it.
+        Keys: ``C:claim`` (HMGET, DEL), ``C:alert`` (HSET); one script, atomic,
+        so a renewal racing the expiry either wins (2) or finds no claim.
+        """
+        at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isoformat()
+        code, operator_id, expires_at = self._expire(
+            keys=[keys.claim, keys.alert], args=[now_ms, CLAIM_EXPIRED_ALERT, priority, at]
+        )
+        return int(code), operator_id.decode(), int(expires_at or 0)
 
     def release(self, keys: ConversationKeys, operator_id: str, key_fp: str, *, clear_alert: bool = False) -> ClaimOutcome:
         """Release the caller's claim (and with ``clear_alert`` the open alert too).
@@ -171,7 +222,9 @@ class TakeoverStore:
     def _claim_of(raw: dict[bytes, bytes]) -> Claim | None:
         if b"operator_id" not in raw:
             return None
-        return Claim(raw[b"operator_id"].decode(), raw.get(b"key_fp", b"").decode(), _ms_to_datetime(raw.get(b"claimed_at", b"0")))
+        expires = raw.get(b"expires_at")
+        return Claim(raw[b"operator_id"].decode(), raw.get(b"key_fp", b"").decode(), _ms_to_datetime(raw.get(b"claimed_at", b"0")),
+                     _ms_to_datetime(expires) if expires else None)
 
     # -- alerts, fires ---------------------------------------------------------
 

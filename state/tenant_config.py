@@ -601,6 +601,9 @@ class TenantConfig(BaseModel):
     attention_after_s: int = Field(300, ge=10, le=7 * 24 * 3600)
     """A conversation whose last customer message has waited this long (seconds) unanswered
     needs an operator's attention (the dashboard's ``stalled``)."""
+    claim_ttl_s: int = Field(900, ge=10, le=7 * 24 * 3600)
+    """How long an operator's claim lasts without them acting (seconds; claiming again or replying
+    renews it). An expired claim goes back to the queue with a dashboard alert (:mod:`jobs.claims`)."""
     fallback_text: str = "Sorry, I did not catch that. Reply HELP for help."
     faq: list[FaqEntry] = Field(default_factory=list)
     faq_min_score: float = Field(70.0, ge=0, le=100)

@@ -185,12 +185,16 @@
       top.append(el("span", c.conversation_id, "cid"));
       top.append(el("span", c.status.replace("_", " "), "badge status-" + c.status));
       if (c.lane) top.append(el("span", c.lane, "badge lane"));
+      top.append(el("span", ownerText(c), "badge owner owner-" + c.owner));
+      item.dataset.owner = c.owner;
       item.append(top);
       const bottom = el("div", null, "row-bottom");
       bottom.append(el("span", ago(c.last_activity_at), "when"));
       if (c.form_page) bottom.append(el("span", "form: page " + (c.form_page.page_number || "?") + (c.form_page.page_title ? " " + c.form_page.page_title : ""), "form-page"));
       if (c.attention_reasons.length) bottom.append(el("span", c.attention_reasons.join(", "), "why"));
       if (c.claimed_by) bottom.append(el("span", "claimed by " + c.claimed_by.operator_id, "claimed"));
+      if (c.last_message && c.last_message.unanswered) bottom.append(el("span", "unanswered", "unanswered-mark"));
+      if (c.alert) bottom.append(el("span", c.alert.rule_id === "claim_expired" ? "claim expired" : "alert: " + c.alert.rule_id, "alert-mark"));
       item.append(bottom);
       if (c.last_message) item.append(el("div", c.last_message.author + ": " + c.last_message.text, "preview"));
       item.addEventListener("click", () => openConversation(c.conversation_id, true));
@@ -201,6 +205,34 @@
   }
 
   // -- the conversation view ------------------------------------------------------
+
+  let lastCtx = null;
+
+  function ownerText(c) {
+    if (c.owner === "operator") return "owner: " + c.owner_id;
+    return c.owner === "queue" ? "owner: queue" : "owner: AI";
+  }
+
+  function resetHandback() {
+    $("handback-warning").hidden = true;
+    $("handback-warning").textContent = "";
+    $("handback-btn").textContent = "Hand back to AI";
+  }
+
+  // Hand-back warns first when the customer's last message is unanswered (the AI answers it on hand-back).
+  function handBack() {
+    const n = lastCtx && lastCtx.conversation_id === current ? lastCtx.unanswered_customer_messages : 0;
+    const warning = $("handback-warning");
+    if (n > 0 && warning.hidden) {
+      warning.textContent = (n === 1 ? "The customer's last message is" : "The customer's last " + n + " messages are") +
+        " unanswered: the AI will answer on hand-back. Click again to hand back.";
+      warning.hidden = false;
+      $("handback-btn").textContent = "Confirm hand back";
+      return;
+    }
+    resetHandback();
+    act("POST", "/handback");
+  }
 
   async function openConversation(id, fresh) {
     current = id;
@@ -213,12 +245,17 @@
       return;
     }
     if (current !== id) return;
+    lastCtx = ctx;
     $("conversation").hidden = false;
     if (fresh) $("action-error").textContent = "";
+    if (fresh || !ctx.unanswered_customer_messages) resetHandback();
     $("conv-title").textContent = id;
     $("conversation").dataset.status = ctx.status;
     $("conversation").dataset.conversation = id;
-    $("conv-meta").textContent = [ctx.status.replace("_", " "), ctx.lane ? "lane " + ctx.lane : "no lane",
+    $("conversation").dataset.owner = ctx.owner;
+    $("conversation").dataset.unanswered = String(ctx.unanswered_customer_messages);
+    $("conv-meta").textContent = [ctx.status.replace("_", " "), ownerText(ctx) + (ctx.owner === "ai" ? "" : " (AI silent)"),
+      ctx.lane ? "lane " + ctx.lane : "no lane",
       ctx.channel, ctx.needs_attention ? "needs attention: " + ctx.attention_reasons.join(", ") : ""].filter(Boolean).join(" · ");
     const mine = ctx.claimed_by && ctx.claimed_by.operator_id === session.operator;
     $("conv-claim").textContent = ctx.claimed_by ? "Claimed by " + ctx.claimed_by.operator_id + (mine ? " (you)" : "") : "Not claimed";
@@ -230,8 +267,9 @@
     const transcript = $("transcript");
     transcript.replaceChildren();
     for (const t of ctx.transcript) {
-      const item = el("li", null, "msg " + t.author);
+      const item = el("li", null, "msg " + t.author + (t.unanswered ? " unanswered" : ""));
       item.dataset.author = t.author;
+      if (t.unanswered) item.dataset.unanswered = "true";
       const who = t.author + (t.author_id ? " (" + t.author_id + ")" : "") + " · " + (t.channel || "") + " · " + new Date(t.at).toLocaleTimeString();
       item.append(el("div", who, "msg-meta"));
       item.append(el("div", t.text, "msg-text"));
@@ -245,6 +283,7 @@
         if (t.delivery_error) line.append(el("span", " " + t.delivery_error, "delivery-error"));
         item.append(line);
       }
+      if (t.unanswered) item.append(el("div", "unanswered", "msg-unanswered"));
       transcript.append(item);
     }
     transcript.scrollTop = transcript.scrollHeight;
@@ -320,7 +359,7 @@
     $("claim-btn").addEventListener("click", () => act("POST", "/claim"));
     $("release-btn").addEventListener("click", () => act("DELETE", "/claim"));
     $("escalate-btn").addEventListener("click", () => act("POST", "/escalate"));
-    $("handback-btn").addEventListener("click", () => act("POST", "/handback"));
+    $("handback-btn").addEventListener("click", handBack);
     $("close-btn").addEventListener("click", () => act("POST", "/close"));
     $("reply-form").addEventListener("submit", sendReply);
     $("note-form").addEventListener("submit", addNote);

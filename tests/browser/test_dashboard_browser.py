@@ -96,6 +96,9 @@ def test_an_operator_takes_over_an_escalation_live(browser, dash_server, work, s
         page.fill("#note-text", "Policy AC-12345, asked for a person.")
         page.click("#note-btn")
         until(lambda: "Policy AC-12345" in page.inner_text("#ctx-notes"), work, what="the note")
+        # The customer's text is unanswered: the first click warns, the second hands back.
+        page.click("#handback-btn")
+        page.wait_for_selector("#handback-warning:not([hidden])")
         page.click("#handback-btn")
         until(lambda: page.query_selector("#conversation[data-status=active]"), work, what="the hand-back")
         assert page.get_attribute("#conversation", "data-claimed-by") == ""
@@ -168,6 +171,72 @@ def test_an_operator_of_another_tenant_sees_and_does_nothing(browser, dash_serve
     assert not [m for m in standin.messages() if m["Body"] == "hi"]
 
 
+def test_a_claim_silences_the_ai_and_hand_back_answers_what_was_left(browser, dash_server, work, standin):
+    post_sms(dash_server, "what are your opening hours?", CUSTOMER, ACME_NUMBER)
+    work()
+    assert len(standin.messages()) == 1
+    standin.clear()
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, dash_server, ACME, "alice")
+        page.wait_for_selector("#live[data-live=on]")
+        page.click(row(CUSTOMER))
+        page.wait_for_selector("#conversation[data-owner=ai]")
+        page.click("#claim-btn")
+        page.wait_for_selector("#conversation[data-owner=operator][data-claimed-by=alice]")
+        assert "AI silent" in page.inner_text("#conv-meta")
+
+        # The customer texts while alice owns it: shown live, marked unanswered, and the AI says nothing.
+        post_sms(dash_server, "can I pay by card?", CUSTOMER, ACME_NUMBER)
+        until(lambda: page.query_selector("#transcript li[data-unanswered=true]"), work, what="the unanswered text")
+        assert "can I pay by card?" in page.inner_text("#transcript li[data-unanswered=true]")
+        work()
+        assert standin.messages() == []
+        page.wait_for_selector(row(CUSTOMER) + "[data-owner=operator] .unanswered-mark")
+        shot(page, "6_claimed_unanswered")
+
+        # Hand-back warns, then the AI answers the message left unanswered.
+        page.click("#handback-btn")
+        assert "unanswered" in page.inner_text("#handback-warning")
+        page.click("#handback-btn")
+        answered = until(lambda: standin.messages(), work, what="the AI's answer after the hand-back")
+        assert answered[0]["To"] == CUSTOMER
+        until(lambda: page.query_selector("#conversation[data-owner=ai][data-unanswered='0']"), work, what="the AI owning it again")
+        assert page.query_selector("#transcript li[data-unanswered=true]") is None
+    finally:
+        context.close()
+
+
+def test_an_expired_claim_shows_live_as_back_in_the_queue_with_an_alert(browser, dash_server, r, rt, work, standin):
+    from jobs.claims import expire_claims_once
+    from state import keys as K
+
+    post_sms(dash_server, "what are your opening hours?", CUSTOMER, ACME_NUMBER)
+    work()
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, dash_server, ACME, "alice")
+        page.wait_for_selector("#live[data-live=on]")
+        page.click(row(CUSTOMER))
+        page.click("#claim-btn")
+        page.wait_for_selector(row(CUSTOMER) + "[data-owner=operator]")
+        work()
+        # alice went away: her claim's deadline passes (moved back instead of sleeping), the sweep runs.
+        keys = K.ConversationKeys(ACME[0], CUSTOMER)
+        r.hset(keys.claim, "expires_at", 1)
+        r.zadd(K.claim_expiry_index(), {K.pending_member(ACME[0], CUSTOMER): 1})
+        assert expire_claims_once(rt).expired == 1
+        page.wait_for_selector(row(CUSTOMER) + "[data-owner=queue].attention .alert-mark:has-text('claim expired')")
+        page.wait_for_selector("#conversation[data-owner=queue]")
+        shot(page, "7_claim_expired")
+    finally:
+        context.close()
+
+
 def test_a_replys_delivery_badge_shows_the_carriers_error(browser, dash_server, work, standin):
     """Twilio reports the reply undelivered with 30007 (carrier filtering): the row needs attention and the
     reply carries a badge with the code, its meaning in the title."""
@@ -187,6 +256,6 @@ def test_a_replys_delivery_badge_shows_the_carriers_error(browser, dash_server, 
         badge = page.wait_for_selector("#transcript .msg-delivery .badge.delivery-undelivered")
         assert badge.inner_text() == "undelivered 30007"
         assert "carrier filtering" in badge.get_attribute("title")
-        shot(page, "6_delivery_error_badge")
+        shot(page, "8_delivery_error_badge")
     finally:
         context.close()

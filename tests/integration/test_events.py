@@ -60,6 +60,9 @@ def test_an_operator_takes_over_replies_notes_and_hands_back(rt, acme, work, pos
 
     submit(rt, acme, "handback", author_id="op:ana")
     work()
+    [answer] = standin.messages()  # the hand-back answers the message left unanswered
+    assert document(rt).transcript[-1].author == "ai" and document(rt).transcript[-2].text == "How much does it cost?"
+    standin.clear()
     post_sms("Do I need a medical exam?", CUSTOMER)
     work()
     [reply] = standin.messages()

@@ -150,14 +150,18 @@ def test_claim_reply_handback_and_the_ai_answers_again(client, escalated, post_s
     assert len(standin.messages()) == 1
 
     assert client.post(url(suffix="/handback"), headers=headers("bob")).status_code == 409
-    assert client.post(url(suffix="/handback"), headers=headers()).status_code == 202
+    handback = client.post(url(suffix="/handback"), headers=headers())
+    # The customer's last message is unanswered: the answer warns, and the AI answers it on hand-back.
+    assert handback.status_code == 202 and handback.get_json()["unanswered_customer_messages"] == 1
     work()
+    assert len(standin.messages()) == 2
     ctx = client.get(url(suffix="/context"), headers=headers()).get_json()
     assert ctx["status"] == "active" and ctx["claimed_by"] is None and not ctx["needs_attention"]
+    assert ctx["owner"] == "ai" and ctx["unanswered_customer_messages"] == 0
     llm.reset()
     post_sms("what are your opening hours?", CUSTOMER)
     work()
-    assert len(standin.messages()) == 2  # the AI answered again
+    assert len(standin.messages()) == 3  # the AI answered again
     ctx = client.get(url(suffix="/context"), headers=headers()).get_json()
     authors = [t["author"] for t in ctx["transcript"]]
     assert "human" in authors and authors[-1] == "ai"

@@ -66,15 +66,15 @@ def test_the_ai_resumes_with_the_humans_reply_in_its_prompt(client, post_sms, wo
     post_sms("ok, and can I pay by card?", CUSTOMER)  # a person owns it: recorded, no model call
     work()
     assert llm.take_bodies() == []
-    assert client.post(f"{URL}/handback", headers=ALICE).status_code == 202
-    work()
-
+    handback = client.post(f"{URL}/handback", headers=ALICE)
+    assert handback.status_code == 202 and handback.get_json()["unanswered_customer_messages"] == 1
+    # The hand-back answers the message the customer sent while a person owned the conversation.
     llm.script({"content": "Yes, you can pay by card before March 3rd."})
-    post_sms("so can I pay by card?", CUSTOMER)
     work()
     (agent_request,) = llm.take_bodies()  # sticky lane: the router does not ask
     history = agent_request["messages"][1]["content"]
     assert "human: Your renewal is due on March 3rd." in history
     assert "operator note: Prefers card payments." in history  # what the person noted, not only what they said
-    assert "customer: ok, and can I pay by card?" in history
+    assert "<customer_message>\nok, and can I pay by card?\n</customer_message>" in history  # the one it answers
+    assert "customer: ok, and can I pay by card?" not in history  # not twice
     assert standin.messages()[-1]["Body"] == "Yes, you can pay by card before March 3rd."
