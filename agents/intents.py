@@ -93,7 +93,8 @@ HUMAN_PHRASES: Final = (
 HUMAN_WHOLE_MESSAGES: Final = frozenset({"agent", "human", "person", "rep", "someone", "operator", "representative"})
 _HUMAN_REQUEST = re.compile(
     r"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|the\s+|your\s+)?"
-    r"(?:someone|somebody|person|people|human|agent|rep|representative|operator|manager|staff)\b"
+    r"(?:(?:someone|somebody|person|people|human|agent|rep|representative|operator|manager|staff|receptionist|reception|"
+    r"nurse|doctor|front\s+desk|office|billing)\b|(?:someone|somebody)\s+(?:at|in|from)\s+)"
     r"|\b(?:connect|transfer|put)\s+me\s+(?:to|with|through)\b"
     r"|\b(?:want|need|get\s+me)\s+(?:a\s+|an\s+|to\s+talk\s+to\s+a\s+)?(?:human|person|agent|representative|rep)\b"
     r"|\b(?:can|could)\s+(?:a\s+(?:real\s+)?(?:person|human|agent|rep)|someone|somebody|an\s+agent)\s+"

@@ -15,7 +15,7 @@ from typing import Final
 from agents.base import AgentResult, OutboundDraft, TurnInput
 from agents.dialogue.context import Dialogue, remember, unsupported_language
 from agents.keywords import keyword_form
-from agents.lanes.common import intent_ops, timestamp_value
+from agents.lanes.common import intent_ops, lane_enabled, slot_op, timestamp_value
 from agents.templates.catalog import LANGUAGE_NAMES
 from state.models import HandoffReason
 from state.patch import Append, PatchOp, Replace
@@ -53,7 +53,7 @@ def hand_to_person(d: Dialogue, reason: HandoffReason = "customer_request", note
     Args:
         lead: said first ("I'm sorry about that. ").
     """
-    ops = escalation_ops(d.turn, reason)
+    ops = escalation_ops(d.turn, reason) + _details_given(d)
     if note:
         ops.append(note_op(d.turn, note))
     if d.voice:
@@ -61,6 +61,19 @@ def hand_to_person(d: Dialogue, reason: HandoffReason = "customer_request", note
     else:
         text = d.text("human_handoff_text")
     return AgentResult(patch=ops, outbound=[OutboundDraft(text=lead + text)])
+
+
+def _details_given(d: Dialogue) -> list[PatchOp]:
+    """The name and number a customer gave while asking for a person ("I'm Noah Fields, want to apply but
+    first a question for an agent"): kept as slots (``add`` on ``/slots/*``), so the application resumes
+    from them after the hand-back. Only where the tenant runs the guide; a slot already set is left."""
+
+    turn, entities = d.turn, d.parsed.entities
+    if not lane_enabled(turn, "guide"):
+        return []
+    given = {"first_name": entities.first_name, "last_name": entities.last_name,
+             "phone": entities.phones[0] if len(entities.phones) == 1 else None}
+    return [slot_op(k, v) for k, v in given.items() if v and not turn.state.slots.get(k)]
 
 
 _CAPABILITY = re.compile(

@@ -35,7 +35,7 @@ from typing import Final
 from agents.base import AgentResult, OutboundDraft, TurnInput
 from agents.dialogue import Dialogue, remember
 from agents.templates import english
-from agents.text import content_words
+from agents.text import content_words, looks_like_question
 from state.form_definition import FormDefinition, FormField, FormPage
 from state.screen import FormCommand, ScreenState
 
@@ -330,15 +330,42 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
                        outbound=[OutboundDraft(text=" ".join(sentences))], commands=commands)
 
 
+_ABOUT_THE_DECISION = re.compile(
+    r"\b(?:approv\w*|decision|decided|decide|hear\s+(?:back|from)|get\s+back|result|results|status|review\w*|"
+    r"went\s+through|go\s+through|gone\s+through|come\s+through|came\s+through|received|get\s+it|got\s+it|"
+    r"anything\s+else|(?:need|have)\s+to\s+(?:send|do|sign|upload)|what\s+happens|"
+    r"aprobaci[oó]n|aprob\w*|decisi[oó]n|respuesta|resultado|estado|revisi[oó]n|lleg[oó]|recibi\w*|algo\s+m[aá]s)\b",
+    re.IGNORECASE,
+)
+"""Questions about the submitted application itself (its review, the decision, whether it arrived, what else
+is needed): answered with what happens next, never with an FAQ that shares a word ("how long ... approval")."""
+_DID_IT_ARRIVE = re.compile(
+    r"\b(?:went|go|gone|come|came)\s+through\b|\b(?:received|get\s+it|got\s+it)\b|\blleg[oó]\b|\brecibi\w*",
+    re.IGNORECASE,
+)
+
+
 def _after_submit(d: Dialogue, first_name: str | None) -> AgentResult:
-    """Submitted: thanks and what happens next once; then answer questions instead of repeating it."""
+    """Submitted: thanks and what happens next once; then answer questions instead of repeating it.
+
+    A question about the application itself ("did it go through?", "when will I hear back?",
+    "do I need to send anything else?") gets what happens next (``after_submit``), led by a yes
+    when it asked whether the application arrived; thanks get a you're-welcome first.
+    """
     turn = d.turn
     name = f", {first_name}" if first_name else ""
-    answer = d.faq()
+    asked = "question" in d.acts or looks_like_question(turn.text)
+    about_it = asked and _ABOUT_THE_DECISION.search(turn.text) is not None
+    answer = None if about_it else d.faq()
     first_time = turn.state.dialogue.last_reply_key not in ("form_submitted", "after_submit")
+    if about_it:
+        lead = d.say("form_received") if _DID_IT_ARRIVE.search(turn.text) else ""
+        return AgentResult(patch=remember(turn, expected=None, last_reply_key="after_submit"),
+                           outbound=[OutboundDraft(text=(lead + d.say("after_submit")).strip())])
     if first_time and answer is None:
+        lead = d.say("you_are_welcome") if "thanks" in d.acts else ""
         return AgentResult(patch=remember(turn, expected=None, last_reply_key="form_submitted"),
-                           outbound=[OutboundDraft(text=d.say("form_submitted", name=name))])
+                           outbound=[OutboundDraft(text=lead + d.say("form_submitted", name=name))])
     if answer is not None:
         text = answer.entry.answer
     elif "thanks" in d.acts or "goodbye" in d.acts:

@@ -676,6 +676,14 @@ def _after_link(turn: TurnInput, form_token: str) -> AgentResult:
     d = Dialogue(turn)
     slots = turn.state.slots
     phone = slots.get("phone")
+    submitted = turn.screen is not None and turn.screen.submitted
+    new_phones = [p for p in d.parsed.entities.phones if p != phone]
+    if len(new_phones) == 1 and len(d.parsed.entities.phones) == 1 and not submitted:
+        # "oops, it's 646 555 0132": the number is corrected and the link goes to it
+        link = form_link(turn.public_base_url, form_token)
+        lead = d.say("corrected_slot", slot="phone", new=new_phones[0][-4:])
+        return AgentResult(patch=[slot_op("phone", new_phones[0])],
+                           outbound=deliver_link(turn, new_phones[0], slots.get("first_name"), link, lead, LINK_HERE))
     if resend_match(turn.text) is not None or d.parsed.intent == "resend_link":
         link = form_link(turn.public_base_url, form_token)
         return AgentResult(outbound=deliver_link(turn, phone, slots.get("first_name"), link, "", "link_again"))

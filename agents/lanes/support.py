@@ -63,7 +63,10 @@ def _belongs_to_guide(turn: TurnInput, d: Dialogue) -> bool:
         return True
     if turn.state.form_token and turn.tenant.form is not None and d.parsed.intent in ("form_help", "resend_link"):
         return True
-    return _application_in_progress(turn) and not looks_like_question(turn.text) and "question" not in d.acts
+    if not _application_in_progress(turn):
+        return False
+    # "Smith", "yes", or "so what's next?" (the guide restates its step)
+    return is_progress_question(turn.text) or (not looks_like_question(turn.text) and "question" not in d.acts)
 
 
 def support_agent(turn: TurnInput, route: Route) -> AgentResult:

@@ -82,7 +82,8 @@ _COMPLAIN = re.compile(
     r"frustrat\w*|annoy\w*|angry|upset|unhappy|disappointed|fed\s+up|scam|rip\s*off|(?:is|what)\s+a\s+joke|rude|disrespectful|"
     r"keeps?\s+(?:crashing|failing|freezing|breaking)|crash(?:es|ed|ing)?|not\s+working|doesn'?t\s+work|"
     r"don'?t\s+work|won'?t\s+(?:load|work|open)|broken|"
-    r"nobody\s+(?:called|answered|replied|responded)|no\s+one\s+(?:called|answered|replied|responded)|"
+    r"(?:nobody|no\s+one|no\s+body)\s+(?:ever\s+|even\s+|has\s+|will\s+)?(?:calls?|called|answers?|answered|replies|reply|"
+    r"replied|responds?|responded|picks?\s+up|picked\s+up|gets?\s+back|got\s+back|returns?|returned)|"
     r"been\s+waiting|still\s+waiting|waiting\s+for\s+(?:days|weeks|hours)|"
     r"queja|quejarme|molest[oa]|enojad[oa]|p[eé]sim[oa]|horrible|no\s+funciona|nadie\s+me\s+(?:llam[oó]|contest[oó]))\b"
 )
@@ -96,7 +97,20 @@ _URGENT = re.compile(
     r"won'?t\s+stop\s+bleeding|cut\s+\w+\s+\w+\s+badly|severe\s+bleeding|"
     r"emergencia|urgente|dolor\s+(?:de|en\s+el)\s+pecho|no\s+puedo\s+respirar|sangrando|sangrado|desmay\w*|"
     r"infarto|convulsi\w*|suicidarme|sobredosis|no\s+responde|no\s+reacciona|no\s+despierta|se\s+tragó|se\s+trago|"
-    r"se\s+(?:cayó|cayo)\s+y\s+no)\b"
+    r"se\s+(?:cayó|cayo)\s+y\s+no|"
+    # the same emergencies in other words: chest or heart, stroke signs, too many pills, swelling throat,
+    # not wanting to live, heavy bleeding, a very high fever or a limp baby
+    r"chest\s+(?:\w+\s+){0,2}(?:hurts?|hurting|pains?|tight|tightness|pressure|crushing)|"
+    r"(?:arm|face|side)\s+(?:is\s+|went\s+|goes\s+|feels\s+)?(?:numb|drooping|droopy)|slurred\s+speech|"
+    r"(?:took|taken|swallowed)\s+(?:way\s+|far\s+)?too\s+many|(?:took|taken|swallowed|had)\s+(?:way\s+|far\s+)?too\s+much\s+"
+    r"(?:of\s+)?(?:my\s+|his\s+|her\s+|their\s+)?(?:medicine|medication|meds|insulin|tylenol|acetaminophen|painkillers)|"
+    r"(?:throat|tongue|lips?|face)\s+(?:is\s+|are\s+|keeps\s+)?(?:swelling|swollen|closing)|"
+    r"(?:don'?t|do\s+not)\s+want\s+to\s+(?:live|be\s+alive|be\s+here\s+anymore|wake\s+up)|want\s+to\s+die|"
+    r"better\s+off\s+dead|end\s+it\s+all|"
+    r"blood\s+everywhere|(?:losing|lost)\s+(?:a\s+lot\s+of\s+|so\s+much\s+)?blood|(?:coughing|throwing|vomiting)\s+(?:up\s+)?blood|"
+    r"fever\s+(?:of\s+|is\s+)?(?:10[3-9]|4[0-2])|(?:is|really|very|so|gone|went)\s+(?:limp|floppy)|(?:lips|face|skin)\s+(?:is\s+|are\s+)?(?:blue|grey|gray)|"
+    r"no\s+puede\s+respirar|no\s+respira|(?:me|le)\s+duele\s+(?:mucho\s+)?el\s+pecho|"
+    r"ataque\s+(?:al\s+coraz[oó]n|card[ií]aco)|no\s+quiero\s+vivir|quiero\s+morir(?:me)?)\b"
 )
 _CANCEL = re.compile(
     r"\b(?:never\s*mind|nvm|forget\s+it|forget\s+about\s+it|cancel(?:\s+(?:it|that|this|the\s+application|my\s+application))?|"

@@ -165,6 +165,7 @@ EN: Final[dict[str, Wording]] = {
     # --- the form ---------------------------------------------------------------------------------
     "form_submitted": "Your application is submitted. Thank you{name}! We'll be in touch soon.",
     "after_submit": "Your application is with our team now; we'll be in touch soon. Nothing else is needed from you.",
+    "form_received": "Yes, your application came through. ",
     "form_changed": "I see you changed {label} from {before} to {after}.",
     "form_changed_sensitive": "I see you changed {label}.",
     "form_filled": "I see {items}.",
@@ -322,6 +323,7 @@ ES: Final[dict[str, Wording]] = {
     "no_answer": "No tengo una respuesta para eso. Puedo {abilities}.",
     "form_submitted": "Su solicitud está enviada. ¡Gracias{name}! Le contactaremos pronto.",
     "after_submit": "Su solicitud ya está con nuestro equipo; le contactaremos pronto. No necesita hacer nada más.",
+    "form_received": "Sí, su solicitud llegó bien. ",
     "form_changed": "Veo que cambió {label} de {before} a {after}.",
     "form_changed_sensitive": "Veo que cambió {label}.",
     "form_filled": "Veo que {items}.",
