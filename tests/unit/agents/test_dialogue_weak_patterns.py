@@ -1,0 +1,102 @@
+"""Issue 12's weakest patterns (urgent, after-handback, correction, upfront details, question-after-submit,
+complaints), each played as a conversation through the router and the lane agents (no Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from agents import route, run_agent
+from state.models import TranscriptEntry
+from tests.unit.agents.conftest import applied, make_turn
+from tests.unit.agents.test_dialogue import _form_turn
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my chest really hurts and my left arm is numb",
+        "I took way too many of my sleeping pills",
+        "my baby has a fever of 104 and is really limp",
+        "my throat is swelling up after the new meds",
+        "I don't want to live anymore",
+        "my son cut his leg and there's blood everywhere",
+        "ayuda, mi esposo no puede respirar",
+    ],
+)
+def test_an_emergency_in_other_words_gets_the_emergency_line_and_a_person(start_chat, bright, text):
+    chat = start_chat(bright)
+    step = chat.send(text)
+    assert "911" in step.replies[0]
+    assert chat.state.status == "waiting_human" and chat.state.handoff.reason == "urgent"
+
+
+@pytest.mark.parametrize("text", ["I had too much coffee", "my kid is blue about school", "I have a bad cough"])
+def test_everyday_words_are_not_an_emergency(start_chat, bright, text):
+    chat = start_chat(bright)
+    chat.send(text)
+    assert chat.state.handoff is None or chat.state.handoff.reason != "urgent"
+
+
+def test_asking_for_the_front_desk_reaches_a_person(start_chat, bright):
+    chat = start_chat(bright)
+    chat.send("can I speak to the front desk")
+    assert chat.state.status == "waiting_human"
+
+
+def test_a_lower_case_introduction_followed_by_the_request_gives_the_name(start_chat, acme):
+    chat = start_chat(acme)
+    step = chat.send("hi im tyler brooks want to apply")
+    assert (chat.state.slots["first_name"], chat.state.slots["last_name"]) == ("Tyler", "Brooks")
+    assert "first and last" not in step.replies[0]
+
+
+def test_a_name_given_while_asking_for_a_person_carries_the_application_after_the_hand_back(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("I want to apply, Maya Ortiz. but first can a person check something for me")
+    assert chat.state.status == "waiting_human"
+    assert (chat.state.slots["first_name"], chat.state.slots["last_name"]) == ("Maya", "Ortiz")
+    chat.state = chat.state.model_copy(update={"status": "active", "handoff": None})
+    chat.state.transcript.append(
+        TranscriptEntry(author="human", text="Hi Maya, Ana here. Yes, the policy is portable.", at=chat.now)
+    )
+    step = chat.send("great thx, so what's next?")
+    assert "number ending 5432" in step.replies[-1]
+
+
+def test_a_new_number_after_the_link_corrects_the_phone_and_resends(start_chat, acme):
+    chat = start_chat(acme, form_token="tok", slots={"first_name": "Omar", "last_name": "H", "phone": "+16465550123"})
+    step = chat.send("oops I said it wrong, it's 646 555 0132")
+    assert chat.state.slots["phone"] == "+16465550132"
+    assert any(d.to == "+16465550132" and "/f/tok" in d.text for d in step.drafts)
+
+
+def _submitted(acme, text):
+    first = _form_turn(acme, "done", {"first_name": "Dana"}, "page-6-review", action="submit")
+    state = applied(first.state, run_agent("guide", first, route(first)))
+    return replace(first, state=state, messages=make_turn(acme, state, text).messages, text=text)
+
+
+def test_a_question_about_the_decision_after_submitting_is_not_the_form_length_faq(acme):
+    turn = _submitted(acme, "how long is the approval process?")
+    text = run_agent("guide", turn, route(turn)).outbound[0].text
+    assert "2 business days" in text and "10 minutes" not in text
+
+
+def test_did_it_go_through_after_submitting_is_answered_yes(acme):
+    first = _form_turn(acme, "did it go through?", {"first_name": "Dana"}, "page-6-review", action="submit")
+    text = run_agent("guide", first, route(first)).outbound[0].text
+    assert text.startswith("Yes") and "Nothing else" in text
+
+
+def test_thanks_right_after_submitting_gets_a_you_are_welcome(acme):
+    first = _form_turn(acme, "thx a lot!!", {"first_name": "Ada"}, "page-6-review", action="submit")
+    text = run_agent("guide", first, route(first)).outbound[0].text
+    assert text.startswith("You're welcome") and "submitted" in text
+
+
+def test_nobody_ever_answers_is_a_complaint(start_chat, bright):
+    chat = start_chat(bright)
+    step = chat.send("nobody ever answers the phone at your clinic!!")
+    assert "sorry" in step.replies[0].lower() and "didn't catch" not in step.replies[0]
