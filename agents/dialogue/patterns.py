@@ -188,7 +188,18 @@ def complaint_answer(d: Dialogue) -> AgentResult:
     )
 
 
-OFFER_KEYS: Final = frozenset({"complaint", "refused_again", "fallback_general_again"})
+def person_offer_answer(d: Dialogue) -> AgentResult:
+    """A person offered for a matter that sounds like one for the team ("I need a refill on my prescription"):
+    a complaint gets :func:`complaint_answer`'s apology; anything else the offer alone (a yes next turn hands over)."""
+    if "complain" in d.acts:
+        return complaint_answer(d)
+    return AgentResult(
+        patch=remember(d.turn, expected=PERSON_OFFER, misses=0, last_reply_key="person_offer"),
+        outbound=[OutboundDraft(text=d.say("person_can_help"))],
+    )
+
+
+OFFER_KEYS: Final = frozenset({"complaint", "person_offer", "refused_again", "fallback_general_again"})
 """``dialogue.last_reply_key`` of replies that offered a person as their question (a yes then means a person;
 after a reply that also asked a step, a yes answers the step)."""
 _TWO_NAMES = re.compile(r"\b[A-Z][a-z'\u2019-]+\s+[A-Z][a-z'\u2019-]+\b")

@@ -27,7 +27,7 @@ from __future__ import annotations
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
 from agents.dialogue.patterns import (
-    SOCIAL_ACTS, capability_answer, complaint_answer, is_capability_question, is_progress_question,
+    SOCIAL_ACTS, capability_answer, is_capability_question, is_progress_question, person_offer_answer,
 )
 from agents.intents import apply_match, human_match
 from agents.lanes.common import intent_ops, lane_enabled
@@ -96,7 +96,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         # A weak guess that the customer wants a person: keep an open application going, else offer one.
         if flow_open(turn) and lane_enabled(turn, "guide"):
             return AgentResult(handoff="guide")
-        return complaint_answer(d)
+        return person_offer_answer(d)
     if route.intent == "human" or asked or sure:
         return hand_to_person(d)
 
@@ -137,7 +137,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
             return AgentResult(patch=remember(turn, last_reply_key="progress"),
                                outbound=[OutboundDraft(text=social_lead(d) + resume)])
     if d.parsed.intent == "human" and "question" not in d.acts:
-        return complaint_answer(d)  # the classifier's best guess is "wants a person": apologise and offer one
+        return person_offer_answer(d)  # the classifier's best guess is "wants a person": offer one (sorry for a complaint)
     question = "question" in d.acts or looks_like_question(turn.text)
     return fallback(d, resume_question(turn), unanswered=question)
 

@@ -109,6 +109,11 @@ _URGENT = re.compile(
     r"better\s+off\s+dead|end\s+it\s+all|"
     r"blood\s+everywhere|(?:losing|lost)\s+(?:a\s+lot\s+of\s+|so\s+much\s+)?blood|(?:coughing|throwing|vomiting)\s+(?:up\s+)?blood|"
     r"fever\s+(?:of\s+|is\s+)?(?:10[3-9]|4[0-2])|(?:is|really|very|so|gone|went)\s+(?:limp|floppy)|(?:lips|face|skin)\s+(?:is\s+|are\s+)?(?:blue|grey|gray)|"
+    r"(?:ate|drank|swallowed|got\s+into)\s+(?:some\s+(?:of\s+)?|a\s+(?:lot|bunch)\s+of\s+)?(?:my\s+|his\s+|her\s+|the\s+|their\s+)?"
+    r"(?:\w+\s+)?(?:pills|tablets|medicine|medication|meds|bleach|poison|detergent|cleaner|antifreeze|batteries|battery)|"
+    r"heart\s+(?:is\s+)?(?:racing|pounding)|end(?:ing)?\s+(?:my\s+life|it\s+all)|(?:hurt|hurting|harm|harming|kill|killing)\s+myself|"
+    r"(?:fell|fallen)\s+(?:\w+\s+){0,5}(?:can'?t|cannot|couldn'?t)\s+get\s+up|hit\s+(?:his|her|my|their)\s+head|stiff\s+neck|"
+    r"worst\s+headache|headache\s+(?:\w+\s+){0,3}worst|"
     r"no\s+puede\s+respirar|no\s+respira|(?:me|le)\s+duele\s+(?:mucho\s+)?el\s+pecho|"
     r"ataque\s+(?:al\s+coraz[oó]n|card[ií]aco)|no\s+quiero\s+vivir|quiero\s+morir(?:me)?)\b"
 )

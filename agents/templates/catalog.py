@@ -134,6 +134,10 @@ EN: Final[dict[str, Wording]] = {
         "say agent and I can connect you, or tell me more.",
     ),
     "sorry": "I'm sorry about that{name}. ",
+    "person_can_help": (
+        "A person from our team can help with that: reply AGENT and I'll pass you over, or tell me more here.",
+        "A person from our team can help with that: say agent and I can connect you, or tell me more.",
+    ),
     "offer_person": ("If you'd rather, reply AGENT and a person will help.", "If you'd rather, say agent and I can connect you with a person."),
     "no_problem": (
         "No problem{name}. I'm here if you change your mind: text APPLY any time, or ask me a question.",
@@ -302,6 +306,10 @@ ES: Final[dict[str, Wording]] = {
         "Lamento mucho eso{name}. Una persona de nuestro equipo puede resolverlo: diga agente y le comunico, o cuénteme más.",
     ),
     "sorry": "Lamento mucho eso{name}. ",
+    "person_can_help": (
+        "Una persona de nuestro equipo puede ayudarle con eso: responda AGENTE y le comunico, o cuénteme más aquí.",
+        "Una persona de nuestro equipo puede ayudarle con eso: diga agente y le comunico, o cuénteme más.",
+    ),
     "offer_person": ("Si prefiere, responda AGENTE y una persona le ayudará.", "Si prefiere, diga agente y le comunico con una persona."),
     "no_problem": (
         "Está bien{name}. Aquí estoy si cambia de opinión: escriba SOLICITAR cuando quiera, o hágame una pregunta.",

@@ -23,6 +23,9 @@ from tests.unit.agents.test_dialogue import _form_turn
         "I don't want to live anymore",
         "my son cut his leg and there's blood everywhere",
         "ayuda, mi esposo no puede respirar",
+        "my toddler drank bleach",
+        "my dad fell down the stairs and can't get up",
+        "thinking about ending my life",
     ],
 )
 def test_an_emergency_in_other_words_gets_the_emergency_line_and_a_person(start_chat, bright, text):
@@ -32,7 +35,9 @@ def test_an_emergency_in_other_words_gets_the_emergency_line_and_a_person(start_
     assert chat.state.status == "waiting_human" and chat.state.handoff.reason == "urgent"
 
 
-@pytest.mark.parametrize("text", ["I had too much coffee", "my kid is blue about school", "I have a bad cough"])
+@pytest.mark.parametrize("text", ["I had too much coffee", "my kid is blue about school", "I have a bad cough",
+                                  "I took some of my pills this morning, when is the next dose?",
+                                  "I can't get up early for an 8am visit"])
 def test_everyday_words_are_not_an_emergency(start_chat, bright, text):
     chat = start_chat(bright)
     chat.send(text)
@@ -100,3 +105,11 @@ def test_nobody_ever_answers_is_a_complaint(start_chat, bright):
     chat = start_chat(bright)
     step = chat.send("nobody ever answers the phone at your clinic!!")
     assert "sorry" in step.replies[0].lower() and "didn't catch" not in step.replies[0]
+
+
+def test_a_matter_for_the_team_that_is_not_a_complaint_gets_a_person_offered_without_an_apology(start_chat, bright):
+    chat = start_chat(bright)
+    step = chat.send("I need a refill on my prescription")
+    assert "frustrating" not in step.replies[0] and "AGENT" in step.replies[0]
+    chat.send("yes please")
+    assert chat.state.status == "waiting_human"
