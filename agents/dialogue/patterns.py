@@ -327,9 +327,20 @@ _HOLD_ON = re.compile(
 _BACK = re.compile(r"\b(?:i'?m\s+back|i\s+am\s+back|back\s+now|ya\s+volv[ií]|estoy\s+de\s+vuelta)\b", re.IGNORECASE)
 
 
+_HOLD_ON_REST = re.compile(
+    r"^[\s,.!]*(?:(?:please|pls|plz|ok(?:ay)?|a\s+(?:sec|second|moment|min(?:ute)?)|let\s+me\s+\w+(?:\s+\w+){0,2}|"
+    r"i'?ll\s+be\s+(?:right\s+)?back|brb|while\s+i\s+\w+(?:\s+\w+){0,2}|por\s+favor)[\s,.!]*)*$",
+    re.IGNORECASE,
+)
+
+
 def is_hold_on(text: str) -> bool:
-    """Whether the customer asks for a moment ("hang on", "one sec", "brb")."""
-    return _HOLD_ON.search(text.strip()) is not None and len(text.split()) <= 6
+    """Whether the customer asks for a moment ("hang on", "one sec", "brb"), and says nothing else:
+    "wait it's Samuel, not Sam" is a correction, not a pause."""
+    found = _HOLD_ON.search(text.strip())
+    if found is None or len(text.split()) > 9:
+        return False
+    return _HOLD_ON_REST.match(text.strip()[found.end():]) is not None
 
 
 def is_back(text: str) -> bool:

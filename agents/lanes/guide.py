@@ -49,7 +49,7 @@ from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
 from agents.lanes.form_guide import guide_from_screen
 from agents.lanes.common import form_link, intent_ops, lane_enabled, sender_number, slot_op
-from agents.names import NOT_NAMES, ParsedName, parse_name
+from agents.names import MAX_NAME_WORDS, NOT_NAMES, ParsedName, parse_name
 from agents.phone import last_four, looks_like_number_attempt, normalize_phone, without_phone_numbers
 from agents.text import looks_like_question
 from state.models import SessionState
@@ -241,6 +241,23 @@ def _infer_correction_slot(d: Dialogue, slots: dict[str, str]) -> tuple[str, str
 _EXPLICIT_SLOT = re.compile(r"\bmy\s+(first|last)\s+name\s+is\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
 
 
+def _restated_name_correction(d: Dialogue, slots: dict[str, str]) -> tuple[str, str] | None:
+    """Both names known, and the customer writes a full name sharing one of them ("wait it's Samuel, Samuel
+    Green", "oops, Sam Greene with an e"): the other part is corrected. ``None`` otherwise."""
+    known_first, known_last = slots.get("first_name"), slots.get("last_name")
+    if not (known_first and known_last) or d.parsed.entities.phones:
+        return None
+    first, last = message_name(d, {})
+    if not (first and last) or len(last.split()) > 1:
+        return None
+    same_first, same_last = first.casefold() == known_first.casefold(), last.casefold() == known_last.casefold()
+    if same_first and not same_last:
+        return "last_name", last
+    if same_last and not same_first:
+        return "first_name", first
+    return None
+
+
 def _explicit_slot_name(d: Dialogue) -> tuple[str, str] | None:
     """ "my last name is Smyth" -> ("last_name", "Smyth"): the slot a customer names outright."""
     m = _EXPLICIT_SLOT.search(d.turn.text)
@@ -378,6 +395,8 @@ def message_name(d: Dialogue, slots: dict[str, str]) -> tuple[str | None, str | 
     expecting = expected in ("name", "last_name") or (
         not slots.get("first_name") and (d.parsed.intent == "apply" or apply_match(d.turn.text) is not None)
     )
+    if "question" in d.acts and len(d.turn.text.split()) > MAX_NAME_WORDS:
+        expecting = False  # "wait, is this term or whole life?" asks something; its first word is no name
     text = without_phone_numbers(_EMAILS.sub(" ", d.turn.text))
     for chunk in _CHUNKS.split(text):
         name = parse_name(chunk, expecting_name=expecting)
@@ -447,7 +466,7 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
             collected = True
 
     correction = (_explicit_slot_name(d) or _infer_correction_slot(d, slots) or _pattern_correction(d, slots)
-                  or _accent_correction(d, slots))
+                  or _accent_correction(d, slots) or _restated_name_correction(d, slots))
     corrected: str | None = None
     if correction is not None:
         slot, new = correction
@@ -483,6 +502,10 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
     if entities.emails and not slots.get("email") and corrected != "email":
         put("email", entities.emails[0])
         noted.append("email")
+    elif entities.emails and corrected != "email" and slots.get("email") != entities.emails[0]:
+        put("email", entities.emails[0])  # "my email is actually …": the newer address wins, and is said back
+        corrected = "email"
+        leads.append(d.say("corrected_slot", slot="email", new=entities.emails[0]))
     birth = next((x for x in entities.dates if _plausible_birth_date(x, turn.now.date())), None)
     if birth is not None and not slots.get("date_of_birth"):
         put("date_of_birth", birth.isoformat())

@@ -24,12 +24,15 @@ languages, complaints):
 
 from __future__ import annotations
 
+import re
+
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
 from agents.dialogue.patterns import (
     SOCIAL_ACTS, capability_answer, is_capability_question, is_progress_question, person_offer_answer,
 )
 from agents.intents import apply_match, human_match
+from agents.names import parse_name
 from agents.lanes.common import intent_ops, lane_enabled
 from agents.lanes.guide import resume_question
 from agents.templates import FALLBACK_STEMS
@@ -56,12 +59,32 @@ def _application_in_progress(turn: TurnInput) -> bool:
     return flow_open(turn) or any(state.slots.get(k) for k in APPLICATION_SLOTS)
 
 
+_APPLICATION_WORDS = re.compile(r"\b(?:apply|application|applying|sign\s+up|get\s+started|start|solicitud|solicitar)\b", re.IGNORECASE)
+
+
+def _invited_to_apply(d: Dialogue) -> bool:
+    """Whether the customer says yes ("ok let's do it") right after a person handed back with an invitation to
+    apply ("Ava can help you apply now"): the guide starts the application."""
+    human = d.human_before
+    if human is None or "question" in d.acts or {"thanks", "goodbye"} & d.acts:
+        return False
+    if "affirm" not in d.acts:
+        name = parse_name(d.turn.text, expecting_name=True) if len(d.turn.text.split()) <= 3 else None
+        if name is None or not name.last:  # "Sam Green": the name the application asks first
+            return False
+    persona = (d.turn.tenant.persona or "").split()[:1]
+    invited = _APPLICATION_WORDS.search(human.text) is not None or (persona and persona[0] in human.text)
+    return bool(invited)
+
+
 def _belongs_to_guide(turn: TurnInput, d: Dialogue) -> bool:
     if not lane_enabled(turn, "guide"):
         return False
     if d.parsed.intent == "apply" or apply_match(turn.text) is not None:
         return True
     if turn.state.form_token and turn.tenant.form is not None and d.parsed.intent in ("form_help", "resend_link"):
+        return True
+    if _invited_to_apply(d):
         return True
     if not _application_in_progress(turn):
         return False

@@ -122,6 +122,11 @@ _CANCEL = re.compile(
     r"changed\s+my\s+mind|don'?t\s+want\s+to\s+(?:apply|continue|do\s+this)\s*(?:anymore)?|stop\s+the\s+application|"
     r"olv[ií]dalo|cancelar|cancela|ya\s+no\s+quiero|cambi[eé]\s+de\s+opini[oó]n)\b"
 )
+_ASKS_ABOUT_CANCELLING = re.compile(
+    r"\b(?:can|could|may)\s+i\s+(?:\w+\s+)?cancel|\bhow\s+(?:do|can|would)\s+i\s+cancel|\bhow\s+to\s+cancel|"
+    r"\b(?:is|are)\s+(?:there|it)\s+(?:\w+\s+){0,3}cancel|\bcancel(?:lation)?\s+(?:policy|fee|fees|anytime|any\s+time|later)|"
+    r"\bpuedo\s+cancelar|\bc[oó]mo\s+cancel"
+)
 _SKIP = re.compile(
     r"^(?:skip|pass|next|next\s+question|skip\s+(?:it|this|that)(?:\s+(?:one|question))?|"
     r"(?:i'?ll|i\s+will|can\s+i)\s+(?:do|answer|fill)\s+(?:that|this|it)\s+later|later|"
@@ -209,8 +214,8 @@ def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
     if person is not None and not (question and person.evidence.startswith(("word:", "typo:"))):
         # "are your agents available in the evening?" names agents; it does not ask for one
         acts.add("ask_human")
-    if _CANCEL.search(phrase):
-        acts.add("cancel")
+    if _CANCEL.search(phrase) and not (question and _ASKS_ABOUT_CANCELLING.search(phrase)):
+        acts.add("cancel")  # "can I cancel anytime?" asks about the policy; it stops nothing
     if _SKIP.search(phrase):
         acts.add("skip")
     if _OUT_OF_SCOPE.search(phrase):

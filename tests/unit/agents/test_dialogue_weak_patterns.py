@@ -113,3 +113,51 @@ def test_a_matter_for_the_team_that_is_not_a_complaint_gets_a_person_offered_wit
     assert "frustrating" not in step.replies[0] and "AGENT" in step.replies[0]
     chat.send("yes please")
     assert chat.state.status == "waiting_human"
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [("wait it's Samuel, Samuel Green", "Samuel", "Green"), ("oops, Sam Greene with an e", "Sam", "Greene")],
+)
+def test_a_restated_full_name_corrects_the_part_that_changed(start_chat, acme, text, first, last):
+    chat = start_chat(acme)
+    chat.send("I want to apply")
+    chat.send("Sam Green")
+    step = chat.send(text)
+    assert (chat.state.slots["first_name"], chat.state.slots["last_name"]) == (first, last)
+    assert "take your time" not in step.replies[0] and "didn't catch" not in step.replies[0]
+
+
+def test_a_question_while_the_name_is_asked_is_not_taken_as_a_name(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("I want to apply")
+    chat.send("wait, is this for term life or whole life?")
+    assert "first_name" not in chat.state.slots
+
+
+def test_a_second_email_replaces_the_first_and_is_said_back(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("I'm Dana Cole, dana@example.com, want to apply")
+    step = chat.send("my email is dana.cole@example.com")
+    assert chat.state.slots["email"] == "dana.cole@example.com" and "dana.cole@example.com" in step.replies[0]
+
+
+def test_asking_whether_one_can_cancel_does_not_stop_the_application(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("I want to apply")
+    chat.send("Sam Green")
+    step = chat.send("can I cancel anytime?")
+    assert "stopped" not in step.replies[0] and "number ending 5432" in step.replies[0]
+
+
+@pytest.mark.parametrize("answer", ["ok let's do it", "yes please", "Sam Green"])
+def test_after_a_person_invites_the_customer_to_apply_a_yes_or_a_name_starts_the_application(start_chat, acme, answer):
+    chat = start_chat(acme)
+    chat.send("agent")
+    chat.state = chat.state.model_copy(update={"status": "active", "handoff": None})
+    chat.state.transcript.append(
+        TranscriptEntry(author="human", text="Hi, Ana here. Yes, you can apply. Ava can help you finish.", at=chat.now)
+    )
+    step = chat.send(answer)
+    assert step.replies[-1].startswith("Thanks for waiting") and "didn't catch" not in step.replies[-1]
+    assert "name" in step.replies[-1] or "number ending 5432" in step.replies[-1]
