@@ -334,13 +334,21 @@ _ABOUT_THE_DECISION = re.compile(
     r"\b(?:approv\w*|decision|decided|decide|hear\s+(?:back|from)|get\s+back|result|results|status|review\w*|"
     r"went\s+through|go\s+through|gone\s+through|come\s+through|came\s+through|received|get\s+it|got\s+it|"
     r"anything\s+else|(?:need|have)\s+to\s+(?:send|do|sign|upload)|what\s+happens|"
-    r"aprobaci[oó]n|aprob\w*|decisi[oó]n|respuesta|resultado|estado|revisi[oó]n|lleg[oó]|recibi\w*|algo\s+m[aá]s)\b",
+    r"find\s+out|know\s+(?:if|whether|when)|let\s+me\s+know|notif\w*|contact\s+me|text\s+me\s+back|"
+    r"aprobaci[oó]n|aprob\w*|decisi[oó]n|respuesta|respond\w*|contest\w*|avis\w*|resultado|estado|revisi[oó]n|"
+    r"lleg[oó]|recibi\w*|algo\s+m[aá]s)\b",
     re.IGNORECASE,
 )
 """Questions about the submitted application itself (its review, the decision, whether it arrived, what else
 is needed): answered with what happens next, never with an FAQ that shares a word ("how long ... approval")."""
 _DID_IT_ARRIVE = re.compile(
     r"\b(?:went|go|gone|come|came)\s+through\b|\b(?:received|get\s+it|got\s+it)\b|\blleg[oó]\b|\brecibi\w*",
+    re.IGNORECASE,
+)
+
+
+_FIX_AFTER_SUBMIT = re.compile(
+    r"\b(?:mistake|wrong|typo|error|fix|correct|change|update|edit)\b|\bequivoqu\w*|\berror\b|\bcorregir|\bcambiar",
     re.IGNORECASE,
 )
 
@@ -358,6 +366,11 @@ def _after_submit(d: Dialogue, first_name: str | None) -> AgentResult:
     about_it = asked and _ABOUT_THE_DECISION.search(turn.text) is not None
     answer = None if about_it else d.faq()
     first_time = turn.state.dialogue.last_reply_key not in ("form_submitted", "after_submit")
+    if _FIX_AFTER_SUBMIT.search(turn.text) and not about_it:
+        # "I made a mistake on my weight": a submitted application is changed by a person
+        from agents.dialogue.patterns import person_offer_answer
+
+        return person_offer_answer(d)
     if about_it:
         lead = d.say("form_received") if _DID_IT_ARRIVE.search(turn.text) else ""
         return AgentResult(patch=remember(turn, expected=None, last_reply_key="after_submit"),
@@ -368,6 +381,8 @@ def _after_submit(d: Dialogue, first_name: str | None) -> AgentResult:
                            outbound=[OutboundDraft(text=lead + d.say("form_submitted", name=name))])
     if answer is not None:
         text = answer.entry.answer
+    elif d.acts and d.acts <= {"affirm", "greet", "small_talk"}:
+        text = d.say("anything_else")  # "ok great", "ya": nothing more to say about the application
     elif "thanks" in d.acts or "goodbye" in d.acts:
         text = d.say("you_are_welcome") + d.say("anything_else") if "goodbye" not in d.acts else d.say("goodbye", name=name)
     else:

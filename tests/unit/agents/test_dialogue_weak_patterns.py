@@ -161,3 +161,16 @@ def test_after_a_person_invites_the_customer_to_apply_a_yes_or_a_name_starts_the
     step = chat.send(answer)
     assert step.replies[-1].startswith("Thanks for waiting") and "didn't catch" not in step.replies[-1]
     assert "name" in step.replies[-1] or "number ending 5432" in step.replies[-1]
+
+
+def test_a_mistake_reported_after_submitting_gets_a_person_offered_not_nothing_needed(acme):
+    turn = _submitted(acme, "I made a mistake on my weight")
+    text = run_agent("guide", turn, route(turn)).outbound[0].text
+    assert "AGENT" in text and "Nothing else" not in text
+
+
+def test_a_spanish_question_about_the_answer_after_submitting_is_not_the_price_faq(acme):
+    turn = _submitted(acme, "¿cuándo me responden?")
+    turn = replace(turn, state=turn.state.model_copy(update={"language": "es"}))
+    text = run_agent("guide", turn, route(turn)).outbound[0].text
+    assert "2 días hábiles" in text and "dólares" not in text
