@@ -281,7 +281,11 @@ def _unanchored_name_correction(d: Dialogue, slots: dict[str, str], new: str) ->
     return ("last_name" if closer_to_last else "first_name"), new
 
 
-_SEND_IT = re.compile(r"^(?:ok(?:ay)?\s*,?\s*|yes\s*,?\s*|just\s+)?(?:send|text|do)\s+(?:it|that|the\s+link|me)\b", re.IGNORECASE)
+_SEND_IT = re.compile(
+    r"^(?:ok(?:ay)?\s*,?\s*|yes\s*,?\s*|just\s+)?(?:send|text|do)\s+(?:it|that|the\s+link|me)\b"
+    r"|^(?:send|send\s+away|m[aá]ndalo|env[ií]alo|env[ií]a(?:me)?lo)[\s.!]*$",
+    re.IGNORECASE,
+)
 """An answer to "Shall I text the link…?" that agrees by naming the action ("send it", "do it", "text me")."""
 _X_NOT_Y = re.compile(r"([^\W\d_][\w'\u2019-]*)\s*,?\s+not\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
 _SPELLED = re.compile(r"\b(?:spelled|spelt|spelling is)\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)

@@ -34,8 +34,8 @@ SHORT_ANSWER_WORDS: Final = 6
 
 YES_WORDS: Final = frozenset(
     "yes yeah yea yep yup ya yas yess yesss sure ok okay k kk y correct right fine affirmative absolutely "
-    "definitely certainly alright aight perfect great cool exactly indeed "
-    "si sí claro vale dale correcto exacto bueno listo oui sim".split()
+    "definitely certainly alright aight perfect great cool exactly indeed yessir yesir yeh yah ye yeppers mhm bet "
+    "si sí sip sipi simón claro vale dale correcto exacto bueno listo oui sim".split()
 )
 YES_PHRASES: Final = (
     "go ahead", "do it", "sounds good", "that works", "please do", "this number", "this one", "same number",
@@ -145,6 +145,10 @@ _QUESTION_WORDS: Final = frozenset(
 _SPANISH_ONLY_QUESTION_OPENERS: Final = frozenset({"que", "como", "cuando", "donde", "cuanto", "quien", "cual", "por"})
 
 
+_THUMBS_UP = re.compile("^[\\s\U0001F44D\U0001F44C\u2705\u2714\uFE0F\U0001F3FB-\U0001F3FF!]+$")
+"""A message of only a thumbs up, an OK hand or a check mark (any skin tone): a yes."""
+
+
 def _is_question(text: str, ws: list[str]) -> bool:
     if "?" in text or "¿" in text:
         return True
@@ -180,7 +184,7 @@ def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
     phrase = " ".join(ws)
     acts: set[Act] = set()
     if not ws:
-        return frozenset()
+        return frozenset({"affirm"}) if _THUMBS_UP.search(text) else frozenset()
     question = _is_question(text, ws)
     if question:
         acts.add("question")

@@ -174,3 +174,20 @@ def test_a_spanish_question_about_the_answer_after_submitting_is_not_the_price_f
     turn = replace(turn, state=turn.state.model_copy(update={"language": "es"}))
     text = run_agent("guide", turn, route(turn)).outbound[0].text
     assert "2 días hábiles" in text and "dólares" not in text
+
+
+@pytest.mark.parametrize("yes", ["👍", "yessir", "send"])
+def test_a_thumbs_up_or_a_casual_yes_sends_the_link(start_chat, acme, yes):
+    chat = start_chat(acme)
+    chat.send("I want to apply")
+    chat.send("Sam Green")
+    chat.send(yes)
+    assert chat.state.form_token is not None
+
+
+def test_sip_is_a_spanish_yes(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("quiero solicitar")
+    chat.send("Ana Ruiz")
+    chat.send("sip")
+    assert chat.state.form_token is not None
