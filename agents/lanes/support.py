@@ -140,12 +140,12 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         resume = resume_question(turn)
         if resume:
             text = lead + resume
-        elif "greet" in d.acts and not d.returning:
-            text = d.say("greeting_offer", abilities=d.abilities())
+        elif ("greet" in d.acts or (not lead and not any(e.author == "ai" for e in state.transcript))) and not d.returning:
+            text = d.say("greeting_offer", abilities=d.abilities())  # "u there?" as a first message: hello, not "anything else?"
         else:
             text = lead + d.say("anything_else")
         return AgentResult(patch=remember(turn, last_reply_key="social"), outbound=[OutboundDraft(text=text)])
-    if "affirm" in d.acts and state.dialogue.last_reply_key in ("faq", "social"):
+    if "affirm" in d.acts and (state.dialogue.last_reply_key in ("faq", "social") or d.human_before is not None):
         return AgentResult(outbound=[OutboundDraft(text=d.say("anything_else"))])
     if "deny" in d.acts and state.dialogue.last_reply_key in ("faq", "social", "goodbye"):
         return AgentResult(outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
@@ -161,8 +161,13 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
                                outbound=[OutboundDraft(text=social_lead(d) + resume)])
     if d.parsed.intent == "human" and "question" not in d.acts:
         return person_offer_answer(d)  # the classifier's best guess is "wants a person": offer one (sorry for a complaint)
+    resume = resume_question(turn)
+    if d.human_before is not None and not resume:
+        # Right after a person handed back, what the AI cannot answer is most likely about what the person
+        # handled ("can you make it 11 instead?"): the person is offered again, never "I didn't catch that".
+        return person_offer_answer(d)
     question = "question" in d.acts or looks_like_question(turn.text)
-    return fallback(d, resume_question(turn), unanswered=question)
+    return fallback(d, resume, unanswered=question)
 
 
 support_agent = with_dialogue(support_agent)

@@ -69,6 +69,7 @@ _GOODBYE = re.compile(
 _SMALL_TALK = re.compile(
     r"\b(?:how\s+are\s+(?:you|u)|how\s+r\s+u|how'?s\s+it\s+going|how\s+is\s+it\s+going|how'?s\s+your\s+day|"
     r"what'?s\s+up|wassup|sup|nice\s+(?:weather|day)|lol|lmao|haha+|hehe+|"
+    r"(?:are\s+)?(?:you|u)\s+(?:still\s+)?there|any(?:one|body)\s+there|(?:est[aá]s?|sigue)\s+ah[ií]|"
     r"c[oó]mo\s+est[aá]s?|qu[eé]\s+tal|c[oó]mo\s+te\s+va|jaja+)\b"
     r"|[\U0001F600-\U0001F64F]"
 )
@@ -85,6 +86,10 @@ _COMPLAIN = re.compile(
     r"(?:nobody|no\s+one|no\s+body)\s+(?:ever\s+|even\s+|has\s+|will\s+)?(?:calls?|called|answers?|answered|replies|reply|"
     r"replied|responds?|responded|picks?\s+up|picked\s+up|gets?\s+back|got\s+back|returns?|returned)|"
     r"been\s+waiting|still\s+waiting|waiting\s+for\s+(?:days|weeks|hours)|"
+    r"(?:didn'?t|did\s+not|never|wouldn'?t|won'?t)\s+(?:even\s+)?(?:listen|bother|show\s+up|call\s+(?:me\s+)?back|get\s+back|"
+    r"return\s+my|answer\s+my|help\s+me\s+at\s+all)|on\s+hold\s+for|hung\s+up\s+on|waste\s+of\s+(?:my\s+)?time|"
+    r"messed\s+up|screwed\s+up|not\s+happy|poor\s+service|bad\s+(?:experience|service)|lost\s+my\s+(?:file|records|paperwork)|"
+    r"mal\s+servicio|mala\s+experiencia|no\s+me\s+(?:escuch\w+|atendi\w+|llamaron)|"
     r"queja|quejarme|molest[oa]|enojad[oa]|p[eé]sim[oa]|horrible|no\s+funciona|nadie\s+me\s+(?:llam[oó]|contest[oó]))\b"
 )
 _URGENT = re.compile(

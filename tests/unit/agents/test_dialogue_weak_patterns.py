@@ -191,3 +191,39 @@ def test_sip_is_a_spanish_yes(start_chat, acme):
     chat.send("Ana Ruiz")
     chat.send("sip")
     assert chat.state.form_token is not None
+
+
+def _handed_back(start_chat, tenant, person_text):
+    chat = start_chat(tenant)
+    chat.send("agent")
+    chat.state = chat.state.model_copy(update={"status": "active", "handoff": None})
+    chat.state.transcript.append(TranscriptEntry(author="human", text=person_text, at=chat.now))
+    return chat
+
+
+@pytest.mark.parametrize("text", ["actually can you make it 11 instead", "ok"])
+def test_after_a_hand_back_what_the_ai_cannot_answer_is_never_the_fallback(start_chat, bright, text):
+    chat = _handed_back(start_chat, bright, "Hi, Jo from the front desk here. You're booked for Monday at 10am.")
+    reply = chat.send(text).replies[-1]
+    assert reply.startswith("Thanks for waiting, I'm back with you after your chat with Jo.")
+    assert "didn't catch" not in reply and "don't have an answer" not in reply
+
+
+@pytest.mark.parametrize("text", ["the doctor didn't listen to me at all", "I've been on hold for an hour"])
+def test_more_complaints_get_an_apology(start_chat, bright, text):
+    chat = start_chat(bright)
+    reply = chat.send(text).replies[0]
+    assert "sorry about that" in reply.lower() and "didn't catch" not in reply
+
+
+def test_are_you_there_as_a_first_message_gets_a_hello(start_chat, bright):
+    chat = start_chat(bright)
+    reply = chat.send("u there?").replies[0]
+    assert reply.startswith("Hi!") and "don't have an answer" not in reply
+
+
+@pytest.mark.parametrize(("text", "needle"), [("is there wheelchair access", "accessible"),
+                                              ("do you take united healthcare?", "major plans")])
+def test_the_clinic_faq_answers_accessibility_and_other_plans(start_chat, bright, text, needle):
+    chat = start_chat(bright)
+    assert needle in chat.send(text).replies[0]
