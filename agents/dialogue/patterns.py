@@ -125,7 +125,10 @@ def safety_answer(d: Dialogue) -> AgentResult | None:
             ops = escalation_ops(d.turn, "urgent") + [note_op(d.turn, d.say("urgent_note", rule="default"), "safety")]
             return AgentResult(patch=ops, outbound=[OutboundDraft(text=d.say("urgent_default"))])
         return None
-    reply = rule.reply.get(d.language) or rule.reply[d.turn.tenant.default_language]
+    # The rule's reply in the message's own language when the rule has one, even one the tenant does not
+    # otherwise serve ("mi mamá se desmayó" to an English-only clinic with a Spanish safety reply).
+    spoken = d.parsed.language if d.parsed.language in rule.reply else d.language
+    reply = rule.reply.get(spoken) or rule.reply[d.turn.tenant.default_language]
     ops: list[PatchOp] = [note_op(d.turn, d.say("urgent_note", rule=rule.id), author_id="safety")]
     if rule.escalate:
         ops = escalation_ops(d.turn, "urgent") + ops

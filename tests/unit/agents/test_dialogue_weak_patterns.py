@@ -227,3 +227,11 @@ def test_are_you_there_as_a_first_message_gets_a_hello(start_chat, bright):
 def test_the_clinic_faq_answers_accessibility_and_other_plans(start_chat, bright, text, needle):
     chat = start_chat(bright)
     assert needle in chat.send(text).replies[0]
+
+
+def test_an_emergency_in_spanish_to_an_english_only_clinic_gets_the_rules_spanish_reply(start_chat, bright):
+    assert "es" not in bright.languages
+    chat = start_chat(bright)
+    reply = chat.send("mi mamá se desmayó y no despierta").replies[0]
+    assert reply.startswith("Si es una emergencia, llame al 911")
+    assert chat.state.handoff.reason == "urgent"
