@@ -103,7 +103,7 @@ _HUMAN_REQUEST = re.compile(
 _HELP_OR_CALL = re.compile(
     r"\b(?:need|want|get)\s+(?:some\s+)?help\b(?!\s+(?:to\s+)?(?:get|getting|apply|applying|sign|signing|buy|buying|find|finding))"
     r"|\bhelp\s+me\b(?!\s+(?:to\s+)?(?:get|apply|sign|buy|find|choose|pick|with\s+(?:a|an|my|the)\s+(?:quote|application|policy)))"
-    r"|\b(?:call|ring|phone)\s+me\b|\bcall\s+(?:me\s+)?back\b"
+    r"|\b(?:call|ring|phone)\s+me\b(?!\s+(?:on|at)\s+\(?\+?\d)|\bcall\s+(?:me\s+)?back\b"
     r"|\b(?:ayuda|ayudame|ayúdame|aide|aidez|ajuda)\b"
 )
 """Asks for help in a sentence (the whole-message HELP is a carrier keyword) or for a call."""

@@ -322,7 +322,7 @@ def is_unclear(d: Dialogue) -> bool:
 
 
 _HOLD_ON = re.compile(
-    r"^(?:ok(?:ay)?[,.]?\s+)?(?:hang\s+on|hold\s+on|one\s+(?:sec|second|moment|min(?:ute)?)|just\s+a\s+(?:sec|second|moment|min(?:ute)?)"
+    r"^(?:(?:ok(?:ay)?|uh+|um+|oh|sorry|so)[,.]?\s+)*(?:hang\s+on|hold\s+on|one\s+(?:sec|second|moment|min(?:ute)?)|just\s+a\s+(?:sec|second|moment|min(?:ute)?)"
     r"|give\s+me\s+a\s+(?:sec|second|moment|min(?:ute)?)|brb|be\s+right\s+back|wait(?:\s+a\s+(?:sec|second|moment|minute))?"
     r"|un\s+momento|espere?)\b",
     re.IGNORECASE,
@@ -330,20 +330,21 @@ _HOLD_ON = re.compile(
 _BACK = re.compile(r"\b(?:i'?m\s+back|i\s+am\s+back|back\s+now|ya\s+volv[ií]|estoy\s+de\s+vuelta)\b", re.IGNORECASE)
 
 
-_HOLD_ON_REST = re.compile(
-    r"^[\s,.!]*(?:(?:please|pls|plz|ok(?:ay)?|a\s+(?:sec|second|moment|min(?:ute)?)|let\s+me\s+\w+(?:\s+\w+){0,2}|"
-    r"i'?ll\s+be\s+(?:right\s+)?back|brb|while\s+i\s+\w+(?:\s+\w+){0,2}|por\s+favor)[\s,.!]*)*$",
+_HOLD_ON_MORE = re.compile(
+    r"\b(?:it'?s|it\s+is|its|not|name|number|phone|email|spelled|meant|actually|what|how|why|who|which|when|where|"
+    r"does|do\s+i|can\s+i|is\s+this|es|mi\s+nombre|me\s+llamo)\b|\d|@|\?",
     re.IGNORECASE,
 )
+"""What makes a "wait …" more than a pause: a correction, a number, an address or a question."""
 
 
 def is_hold_on(text: str) -> bool:
-    """Whether the customer asks for a moment ("hang on", "one sec", "brb"), and says nothing else:
-    "wait it's Samuel, not Sam" is a correction, not a pause."""
+    """Whether the customer asks for a moment ("hang on", "one sec", "brb", "hold on my dog is barking"),
+    and only that: "wait it's Samuel, not Sam" is a correction, "wait what is this?" a question."""
     found = _HOLD_ON.search(text.strip())
     if found is None or len(text.split()) > 9:
         return False
-    return _HOLD_ON_REST.match(text.strip()[found.end():]) is not None
+    return _HOLD_ON_MORE.search(text.strip()[found.end():]) is None
 
 
 def is_back(text: str) -> bool:

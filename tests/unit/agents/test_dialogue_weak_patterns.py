@@ -235,3 +235,16 @@ def test_an_emergency_in_spanish_to_an_english_only_clinic_gets_the_rules_spanis
     reply = chat.send("mi mamá se desmayó y no despierta").replies[0]
     assert reply.startswith("Si es una emergencia, llame al 911")
     assert chat.state.handoff.reason == "urgent"
+
+
+def test_a_pause_with_a_reason_is_still_a_pause(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("I want to apply")
+    chat.send("Ray Cho")
+    assert chat.send("uh hold on my dog is barking").replies == ["No problem, take your time. I'll be right here."]
+
+
+def test_call_me_on_a_number_while_applying_is_the_contact_number_not_a_request_for_a_person(start_chat, acme):
+    chat = start_chat(acme)
+    chat.send("hi I'm Ray Cho and I'd like a quote, call me on 917 555 0100")
+    assert chat.state.status == "active" and chat.state.slots["phone"] == "+19175550100"
