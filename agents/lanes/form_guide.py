@@ -268,6 +268,10 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
     invalid_ids = {f.id for f, _ in invalid}
     asking = "question" in acts or (d.parsed.intent == "form_help" and not invalid)
     asked = field_asked_about(d, form, screen) if asking else None
+    heights = getattr(d.parsed.entities, "heights_in", ())
+    if asked is None and heights and not invalid:
+        # "I'm 6 foot 1" on the page with a height in inches: the number to enter
+        asked = next((f for f in page_fields if f.type == "number" and "inch" in (f.id + f.label.lower())), None)
     answer = d.faq() if asked is None and (
         "question" in acts or d.parsed.intent == "faq") else None
     if asked is not None or answer is not None:

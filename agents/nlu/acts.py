@@ -159,7 +159,7 @@ def _is_question(text: str, ws: list[str]) -> bool:
         return True
     if not ws:
         return False
-    first = ws[0]
+    first = re.sub(r"'(?:s|re|d|ll)$", "", ws[0])  # "what's the max coverage", "where's the entrance"
     if first in _SPANISH_ONLY_QUESTION_OPENERS and len(ws) < 2:
         return False
     return first in _QUESTION_WORDS

@@ -248,3 +248,13 @@ def test_call_me_on_a_number_while_applying_is_the_contact_number_not_a_request_
     chat = start_chat(acme)
     chat.send("hi I'm Ray Cho and I'd like a quote, call me on 917 555 0100")
     assert chat.state.status == "active" and chat.state.slots["phone"] == "+19175550100"
+
+
+def test_whats_opens_a_question_about_a_field(acme):
+    turn = _form_turn(acme, "what's the max coverage", {}, "page-4-coverage")
+    assert "$1,000,000" in run_agent("guide", turn, route(turn)).outbound[0].text
+
+
+def test_a_height_said_on_the_health_page_gets_the_number_to_enter(acme):
+    turn = _form_turn(acme, "I'm 6 foot 1", {}, "page-3-health")
+    assert "enter 73" in run_agent("guide", turn, route(turn)).outbound[0].text
