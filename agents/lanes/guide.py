@@ -388,8 +388,14 @@ def message_name(d: Dialogue, slots: dict[str, str]) -> tuple[str | None, str | 
     """
     entities = d.parsed.entities
     first, last = _clean_name(entities.first_name, d.turn.text), _clean_name(entities.last_name, d.turn.text)
-    if first or last:
+    if first:
         return first, last
+    if last:  # "I'm Dana. Last name Whitfield.": the first name from the introduction, when there is one
+        for chunk in _CHUNKS.split(without_phone_numbers(_EMAILS.sub(" ", d.turn.text))):
+            name = parse_name(chunk, expecting_name=False)
+            if name is not None and not _not_name(name.first) and name.first.casefold() != last.casefold():
+                return name.first, last
+        return None, last
     for chunk in _CHUNKS.split(without_phone_numbers(_EMAILS.sub(" ", d.turn.text))):
         for sentence in re.split(r"[.!?]+", chunk):
             found = _capitalized_name(sentence)
@@ -475,7 +481,10 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
     if correction is not None:
         slot, new = correction
         old = slots.get(slot)
-        if old != new:
+        if slot in NAME_SLOTS and not old:
+            correction = None  # "my name is dana and my last name is whitfield": a name given, nothing corrected
+            put(slot, new)
+        elif old != new:
             put(slot, new)
             corrected = slot
             if slot in NAME_SLOTS and old:

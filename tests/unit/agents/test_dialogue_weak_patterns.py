@@ -258,3 +258,12 @@ def test_whats_opens_a_question_about_a_field(acme):
 def test_a_height_said_on_the_health_page_gets_the_number_to_enter(acme):
     turn = _form_turn(acme, "I'm 6 foot 1", {}, "page-3-health")
     assert "enter 73" in run_agent("guide", turn, route(turn)).outbound[0].text
+
+
+@pytest.mark.parametrize("text", ["Hi, I'm Dana. Last name Whitfield. I'd like to apply",
+                                  "my name is dana and my last name is whitfield, want to apply"])
+def test_a_first_name_and_a_labelled_last_name_in_one_message_are_both_kept(start_chat, acme, text):
+    chat = start_chat(acme)
+    reply = chat.send(text).replies[0]
+    assert (chat.state.slots["first_name"], chat.state.slots["last_name"]) == ("Dana", "Whitfield")
+    assert "first and last" not in reply and "updated" not in reply
