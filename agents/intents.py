@@ -93,7 +93,8 @@ HUMAN_PHRASES: Final = (
 HUMAN_WHOLE_MESSAGES: Final = frozenset({"agent", "human", "person", "rep", "someone", "operator", "representative"})
 _HUMAN_REQUEST = re.compile(
     r"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|the\s+|your\s+)?"
-    r"(?:someone|somebody|person|people|human|agent|rep|representative|operator|manager|staff)\b"
+    r"(?:(?:someone|somebody|person|people|human|agent|rep|representative|operator|manager|staff|receptionist|reception|"
+    r"nurse|doctor|front\s+desk|office|billing)\b|(?:someone|somebody)\s+(?:at|in|from)\s+)"
     r"|\b(?:connect|transfer|put)\s+me\s+(?:to|with|through)\b"
     r"|\b(?:want|need|get\s+me)\s+(?:a\s+|an\s+|to\s+talk\s+to\s+a\s+)?(?:human|person|agent|representative|rep)\b"
     r"|\b(?:can|could)\s+(?:a\s+(?:real\s+)?(?:person|human|agent|rep)|someone|somebody|an\s+agent)\s+"
@@ -102,7 +103,7 @@ _HUMAN_REQUEST = re.compile(
 _HELP_OR_CALL = re.compile(
     r"\b(?:need|want|get)\s+(?:some\s+)?help\b(?!\s+(?:to\s+)?(?:get|getting|apply|applying|sign|signing|buy|buying|find|finding))"
     r"|\bhelp\s+me\b(?!\s+(?:to\s+)?(?:get|apply|sign|buy|find|choose|pick|with\s+(?:a|an|my|the)\s+(?:quote|application|policy)))"
-    r"|\b(?:call|ring|phone)\s+me\b|\bcall\s+(?:me\s+)?back\b"
+    r"|\b(?:call|ring|phone)\s+me\b(?!\s+(?:on|at)\s+\(?\+?\d)|\bcall\s+(?:me\s+)?back\b"
     r"|\b(?:ayuda|ayudame|ayúdame|aide|aidez|ajuda)\b"
 )
 """Asks for help in a sentence (the whole-message HELP is a carrier keyword) or for a call."""

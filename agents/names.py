@@ -225,7 +225,13 @@ def _introduction(clause: str, several_parts: bool) -> ParsedName | None:
     joined = " ".join(raw)
     introduced = _INTRODUCED.match(joined) or _HERE.match(joined)
     if introduced:
-        name = _whole_name(_strip_fillers(_tokens(introduced.group(1))))
+        rest = _strip_fillers(_tokens(introduced.group(1)))
+        name = _whole_name(rest)
+        if name is None:
+            # "im tyler brooks want to apply": a first and last name, then the rest of the sentence
+            lead = _leading_name(rest)
+            if lead is not None and 2 <= len(lead) < len(rest) and _common_word(rest[len(lead)], len(lead)):
+                name = lead
         return _as_name(name, "introduced") if name else None
     tokens = [_clean_token(t) for t in raw]
     if several_parts and 2 <= len(tokens) <= MAX_NAME_WORDS and all(_is_title_case(t) for t in tokens):

@@ -121,6 +121,7 @@ def answer_to_the_person(d: Dialogue) -> AgentResult | None:
 
 _OPERATOR = re.compile(
     r"\b(?i:this is|it's|it is|i'm|i am|soy)\s+([A-Z][a-z]{1,20})\b|\b([A-Z][a-z]{1,20})\s+(?i:here|aqu[ií])\b"
+    r"|\b([A-Z][a-z]{1,20})\s+(?i:from|at|de)\s+(?:(?i:the|la|el)\s+)?[\w ]{2,30}?\s+(?i:here|aqu[ií])\b"
 )
 _NOT_OPERATOR_NAMES = frozenset({"Hi", "Hello", "Hey", "Yes", "Thanks", "Acme", "Bright", "Dr", "Ava", "Sam"})
 
@@ -128,7 +129,7 @@ _NOT_OPERATOR_NAMES = frozenset({"Hi", "Hello", "Hey", "Yes", "Thanks", "Acme", 
 def operator_name(text: str) -> str | None:
     """The name a person signs their message with ("Hi, Ana here", "this is Jo from the front desk"), or ``None``."""
     for m in _OPERATOR.finditer(text):
-        name = m.group(1) or m.group(2)
+        name = m.group(1) or m.group(2) or m.group(3)
         if name and name not in _NOT_OPERATOR_NAMES:
             return name
     return None

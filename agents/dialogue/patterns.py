@@ -15,7 +15,7 @@ from typing import Final
 from agents.base import AgentResult, OutboundDraft, TurnInput
 from agents.dialogue.context import Dialogue, remember, unsupported_language
 from agents.keywords import keyword_form
-from agents.lanes.common import intent_ops, timestamp_value
+from agents.lanes.common import intent_ops, lane_enabled, slot_op, timestamp_value
 from agents.templates.catalog import LANGUAGE_NAMES
 from state.models import HandoffReason
 from state.patch import Append, PatchOp, Replace
@@ -53,7 +53,7 @@ def hand_to_person(d: Dialogue, reason: HandoffReason = "customer_request", note
     Args:
         lead: said first ("I'm sorry about that. ").
     """
-    ops = escalation_ops(d.turn, reason)
+    ops = escalation_ops(d.turn, reason) + _details_given(d)
     if note:
         ops.append(note_op(d.turn, note))
     if d.voice:
@@ -61,6 +61,19 @@ def hand_to_person(d: Dialogue, reason: HandoffReason = "customer_request", note
     else:
         text = d.text("human_handoff_text")
     return AgentResult(patch=ops, outbound=[OutboundDraft(text=lead + text)])
+
+
+def _details_given(d: Dialogue) -> list[PatchOp]:
+    """The name and number a customer gave while asking for a person ("I'm Noah Fields, want to apply but
+    first a question for an agent"): kept as slots (``add`` on ``/slots/*``), so the application resumes
+    from them after the hand-back. Only where the tenant runs the guide; a slot already set is left."""
+
+    turn, entities = d.turn, d.parsed.entities
+    if not lane_enabled(turn, "guide"):
+        return []
+    given = {"first_name": entities.first_name, "last_name": entities.last_name,
+             "phone": entities.phones[0] if len(entities.phones) == 1 else None}
+    return [slot_op(k, v) for k, v in given.items() if v and not turn.state.slots.get(k)]
 
 
 _CAPABILITY = re.compile(
@@ -112,7 +125,10 @@ def safety_answer(d: Dialogue) -> AgentResult | None:
             ops = escalation_ops(d.turn, "urgent") + [note_op(d.turn, d.say("urgent_note", rule="default"), "safety")]
             return AgentResult(patch=ops, outbound=[OutboundDraft(text=d.say("urgent_default"))])
         return None
-    reply = rule.reply.get(d.language) or rule.reply[d.turn.tenant.default_language]
+    # The rule's reply in the message's own language when the rule has one, even one the tenant does not
+    # otherwise serve ("mi mamá se desmayó" to an English-only clinic with a Spanish safety reply).
+    spoken = d.parsed.language if d.parsed.language in rule.reply else d.language
+    reply = rule.reply.get(spoken) or rule.reply[d.turn.tenant.default_language]
     ops: list[PatchOp] = [note_op(d.turn, d.say("urgent_note", rule=rule.id), author_id="safety")]
     if rule.escalate:
         ops = escalation_ops(d.turn, "urgent") + ops
@@ -175,7 +191,18 @@ def complaint_answer(d: Dialogue) -> AgentResult:
     )
 
 
-OFFER_KEYS: Final = frozenset({"complaint", "refused_again", "fallback_general_again"})
+def person_offer_answer(d: Dialogue) -> AgentResult:
+    """A person offered for a matter that sounds like one for the team ("I need a refill on my prescription"):
+    a complaint gets :func:`complaint_answer`'s apology; anything else the offer alone (a yes next turn hands over)."""
+    if "complain" in d.acts:
+        return complaint_answer(d)
+    return AgentResult(
+        patch=remember(d.turn, expected=PERSON_OFFER, misses=0, last_reply_key="person_offer"),
+        outbound=[OutboundDraft(text=d.say("person_can_help"))],
+    )
+
+
+OFFER_KEYS: Final = frozenset({"complaint", "person_offer", "refused_again", "fallback_general_again"})
 """``dialogue.last_reply_key`` of replies that offered a person as their question (a yes then means a person;
 after a reply that also asked a step, a yes answers the step)."""
 _TWO_NAMES = re.compile(r"\b[A-Z][a-z'\u2019-]+\s+[A-Z][a-z'\u2019-]+\b")
@@ -295,7 +322,7 @@ def is_unclear(d: Dialogue) -> bool:
 
 
 _HOLD_ON = re.compile(
-    r"^(?:ok(?:ay)?[,.]?\s+)?(?:hang\s+on|hold\s+on|one\s+(?:sec|second|moment|min(?:ute)?)|just\s+a\s+(?:sec|second|moment|min(?:ute)?)"
+    r"^(?:(?:ok(?:ay)?|uh+|um+|oh|sorry|so)[,.]?\s+)*(?:hang\s+on|hold\s+on|one\s+(?:sec|second|moment|min(?:ute)?)|just\s+a\s+(?:sec|second|moment|min(?:ute)?)"
     r"|give\s+me\s+a\s+(?:sec|second|moment|min(?:ute)?)|brb|be\s+right\s+back|wait(?:\s+a\s+(?:sec|second|moment|minute))?"
     r"|un\s+momento|espere?)\b",
     re.IGNORECASE,
@@ -303,9 +330,21 @@ _HOLD_ON = re.compile(
 _BACK = re.compile(r"\b(?:i'?m\s+back|i\s+am\s+back|back\s+now|ya\s+volv[ií]|estoy\s+de\s+vuelta)\b", re.IGNORECASE)
 
 
+_HOLD_ON_MORE = re.compile(
+    r"\b(?:it'?s|it\s+is|its|not|name|number|phone|email|spelled|meant|actually|what|how|why|who|which|when|where|"
+    r"does|do\s+i|can\s+i|is\s+this|es|mi\s+nombre|me\s+llamo)\b|\d|@|\?",
+    re.IGNORECASE,
+)
+"""What makes a "wait …" more than a pause: a correction, a number, an address or a question."""
+
+
 def is_hold_on(text: str) -> bool:
-    """Whether the customer asks for a moment ("hang on", "one sec", "brb")."""
-    return _HOLD_ON.search(text.strip()) is not None and len(text.split()) <= 6
+    """Whether the customer asks for a moment ("hang on", "one sec", "brb", "hold on my dog is barking"),
+    and only that: "wait it's Samuel, not Sam" is a correction, "wait what is this?" a question."""
+    found = _HOLD_ON.search(text.strip())
+    if found is None or len(text.split()) > 9:
+        return False
+    return _HOLD_ON_MORE.search(text.strip()[found.end():]) is None
 
 
 def is_back(text: str) -> bool:

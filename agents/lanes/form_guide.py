@@ -35,7 +35,7 @@ from typing import Final
 from agents.base import AgentResult, OutboundDraft, TurnInput
 from agents.dialogue import Dialogue, remember
 from agents.templates import english
-from agents.text import content_words
+from agents.text import content_words, looks_like_question
 from state.form_definition import FormDefinition, FormField, FormPage
 from state.screen import FormCommand, ScreenState
 
@@ -274,6 +274,10 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
     invalid_ids = {f.id for f, _ in invalid}
     asking = ("question" in acts or (d.parsed.intent == "form_help" and not invalid)) and not _WHATS_NEXT.search(d.turn.text)
     asked = field_asked_about(d, form, screen) if asking else None
+    heights = getattr(d.parsed.entities, "heights_in", ())
+    if asked is None and heights and not invalid:
+        # "I'm 6 foot 1" on the page with a height in inches: the number to enter
+        asked = next((f for f in page_fields if f.type == "number" and "inch" in (f.id + f.label.lower())), None)
     answer = d.faq() if asked is None and (
         "question" in acts or d.parsed.intent == "faq") else None
     if asked is not None or answer is not None:
@@ -336,17 +340,59 @@ def guide_from_screen(turn: TurnInput, form: FormDefinition, screen: ScreenState
                        outbound=[OutboundDraft(text=" ".join(sentences))], commands=commands)
 
 
+_ABOUT_THE_DECISION = re.compile(
+    r"\b(?:approv\w*|decision|decided|decide|hear\s+(?:back|from)|get\s+back|result|results|status|review\w*|"
+    r"went\s+through|go\s+through|gone\s+through|come\s+through|came\s+through|received|get\s+it|got\s+it|"
+    r"anything\s+else|(?:need|have)\s+to\s+(?:send|do|sign|upload)|what\s+happens|"
+    r"find\s+out|know\s+(?:if|whether|when)|let\s+me\s+know|notif\w*|contact\s+me|text\s+me\s+back|"
+    r"aprobaci[oó]n|aprob\w*|decisi[oó]n|respuesta|respond\w*|contest\w*|avis\w*|resultado|estado|revisi[oó]n|"
+    r"lleg[oó]|recibi\w*|algo\s+m[aá]s)\b",
+    re.IGNORECASE,
+)
+"""Questions about the submitted application itself (its review, the decision, whether it arrived, what else
+is needed): answered with what happens next, never with an FAQ that shares a word ("how long ... approval")."""
+_DID_IT_ARRIVE = re.compile(
+    r"\b(?:went|go|gone|come|came)\s+through\b|\b(?:received|get\s+it|got\s+it)\b|\blleg[oó]\b|\brecibi\w*",
+    re.IGNORECASE,
+)
+
+
+_FIX_AFTER_SUBMIT = re.compile(
+    r"\b(?:mistake|wrong|typo|error|fix|correct|change|update|edit)\b|\bequivoqu\w*|\berror\b|\bcorregir|\bcambiar",
+    re.IGNORECASE,
+)
+
+
 def _after_submit(d: Dialogue, first_name: str | None) -> AgentResult:
-    """Submitted: thanks and what happens next once; then answer questions instead of repeating it."""
+    """Submitted: thanks and what happens next once; then answer questions instead of repeating it.
+
+    A question about the application itself ("did it go through?", "when will I hear back?",
+    "do I need to send anything else?") gets what happens next (``after_submit``), led by a yes
+    when it asked whether the application arrived; thanks get a you're-welcome first.
+    """
     turn = d.turn
     name = f", {first_name}" if first_name else ""
-    answer = d.faq()
+    asked = "question" in d.acts or looks_like_question(turn.text)
+    about_it = asked and _ABOUT_THE_DECISION.search(turn.text) is not None
+    answer = None if about_it else d.faq()
     first_time = turn.state.dialogue.last_reply_key not in ("form_submitted", "after_submit")
+    if _FIX_AFTER_SUBMIT.search(turn.text) and not about_it:
+        # "I made a mistake on my weight": a submitted application is changed by a person
+        from agents.dialogue.patterns import person_offer_answer
+
+        return person_offer_answer(d)
+    if about_it:
+        lead = d.say("form_received") if _DID_IT_ARRIVE.search(turn.text) else ""
+        return AgentResult(patch=remember(turn, expected=None, last_reply_key="after_submit"),
+                           outbound=[OutboundDraft(text=(lead + d.say("after_submit")).strip())])
     if first_time and answer is None:
+        lead = d.say("you_are_welcome") if "thanks" in d.acts else ""
         return AgentResult(patch=remember(turn, expected=None, last_reply_key="form_submitted"),
-                           outbound=[OutboundDraft(text=d.say("form_submitted", name=name))])
+                           outbound=[OutboundDraft(text=lead + d.say("form_submitted", name=name))])
     if answer is not None:
         text = answer.entry.answer
+    elif d.acts and d.acts <= {"affirm", "greet", "small_talk"}:
+        text = d.say("anything_else")  # "ok great", "ya": nothing more to say about the application
     elif "thanks" in d.acts or "goodbye" in d.acts:
         text = d.say("you_are_welcome") + d.say("anything_else") if "goodbye" not in d.acts else d.say("goodbye", name=name)
     else:

@@ -49,7 +49,7 @@ from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
 from agents.lanes.form_guide import guide_from_screen
 from agents.lanes.common import form_link, intent_ops, lane_enabled, sender_number, slot_op
-from agents.names import NOT_NAMES, ParsedName, parse_name
+from agents.names import MAX_NAME_WORDS, NOT_NAMES, ParsedName, parse_name
 from agents.phone import last_four, looks_like_number_attempt, normalize_phone, without_phone_numbers
 from agents.text import looks_like_question
 from state.models import SessionState
@@ -241,6 +241,23 @@ def _infer_correction_slot(d: Dialogue, slots: dict[str, str]) -> tuple[str, str
 _EXPLICIT_SLOT = re.compile(r"\bmy\s+(first|last)\s+name\s+is\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
 
 
+def _restated_name_correction(d: Dialogue, slots: dict[str, str]) -> tuple[str, str] | None:
+    """Both names known, and the customer writes a full name sharing one of them ("wait it's Samuel, Samuel
+    Green", "oops, Sam Greene with an e"): the other part is corrected. ``None`` otherwise."""
+    known_first, known_last = slots.get("first_name"), slots.get("last_name")
+    if not (known_first and known_last) or d.parsed.entities.phones:
+        return None
+    first, last = message_name(d, {})
+    if not (first and last) or len(last.split()) > 1:
+        return None
+    same_first, same_last = first.casefold() == known_first.casefold(), last.casefold() == known_last.casefold()
+    if same_first and not same_last:
+        return "last_name", last
+    if same_last and not same_first:
+        return "first_name", first
+    return None
+
+
 def _explicit_slot_name(d: Dialogue) -> tuple[str, str] | None:
     """ "my last name is Smyth" -> ("last_name", "Smyth"): the slot a customer names outright."""
     m = _EXPLICIT_SLOT.search(d.turn.text)
@@ -264,7 +281,11 @@ def _unanchored_name_correction(d: Dialogue, slots: dict[str, str], new: str) ->
     return ("last_name" if closer_to_last else "first_name"), new
 
 
-_SEND_IT = re.compile(r"^(?:ok(?:ay)?\s*,?\s*|yes\s*,?\s*|just\s+)?(?:send|text|do)\s+(?:it|that|the\s+link|me)\b", re.IGNORECASE)
+_SEND_IT = re.compile(
+    r"^(?:ok(?:ay)?\s*,?\s*|yes\s*,?\s*|just\s+)?(?:send|text|do)\s+(?:it|that|the\s+link|me)\b"
+    r"|^(?:send|send\s+away|m[aá]ndalo|env[ií]alo|env[ií]a(?:me)?lo)[\s.!]*$",
+    re.IGNORECASE,
+)
 """An answer to "Shall I text the link…?" that agrees by naming the action ("send it", "do it", "text me")."""
 _X_NOT_Y = re.compile(r"([^\W\d_][\w'\u2019-]*)\s*,?\s+not\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
 _SPELLED = re.compile(r"\b(?:spelled|spelt|spelling is)\s+([^\W\d_][\w'\u2019-]*)", re.IGNORECASE)
@@ -367,8 +388,14 @@ def message_name(d: Dialogue, slots: dict[str, str]) -> tuple[str | None, str | 
     """
     entities = d.parsed.entities
     first, last = _clean_name(entities.first_name, d.turn.text), _clean_name(entities.last_name, d.turn.text)
-    if first or last:
+    if first:
         return first, last
+    if last:  # "I'm Dana. Last name Whitfield.": the first name from the introduction, when there is one
+        for chunk in _CHUNKS.split(without_phone_numbers(_EMAILS.sub(" ", d.turn.text))):
+            name = parse_name(chunk, expecting_name=False)
+            if name is not None and not _not_name(name.first) and name.first.casefold() != last.casefold():
+                return name.first, last
+        return None, last
     for chunk in _CHUNKS.split(without_phone_numbers(_EMAILS.sub(" ", d.turn.text))):
         for sentence in re.split(r"[.!?]+", chunk):
             found = _capitalized_name(sentence)
@@ -378,6 +405,8 @@ def message_name(d: Dialogue, slots: dict[str, str]) -> tuple[str | None, str | 
     expecting = expected in ("name", "last_name") or (
         not slots.get("first_name") and (d.parsed.intent == "apply" or apply_match(d.turn.text) is not None)
     )
+    if "question" in d.acts and len(d.turn.text.split()) > MAX_NAME_WORDS:
+        expecting = False  # "wait, is this term or whole life?" asks something; its first word is no name
     text = without_phone_numbers(_EMAILS.sub(" ", d.turn.text))
     for chunk in _CHUNKS.split(text):
         name = parse_name(chunk, expecting_name=expecting)
@@ -447,12 +476,15 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
             collected = True
 
     correction = (_explicit_slot_name(d) or _infer_correction_slot(d, slots) or _pattern_correction(d, slots)
-                  or _accent_correction(d, slots))
+                  or _accent_correction(d, slots) or _restated_name_correction(d, slots))
     corrected: str | None = None
     if correction is not None:
         slot, new = correction
         old = slots.get(slot)
-        if old != new:
+        if slot in NAME_SLOTS and not old:
+            correction = None  # "my name is dana and my last name is whitfield": a name given, nothing corrected
+            put(slot, new)
+        elif old != new:
             put(slot, new)
             corrected = slot
             if slot in NAME_SLOTS and old:
@@ -483,6 +515,10 @@ def guide_agent(turn: TurnInput, route: Route, *, make_form_token: Callable[[], 
     if entities.emails and not slots.get("email") and corrected != "email":
         put("email", entities.emails[0])
         noted.append("email")
+    elif entities.emails and corrected != "email" and slots.get("email") != entities.emails[0]:
+        put("email", entities.emails[0])  # "my email is actually …": the newer address wins, and is said back
+        corrected = "email"
+        leads.append(d.say("corrected_slot", slot="email", new=entities.emails[0]))
     birth = next((x for x in entities.dates if _plausible_birth_date(x, turn.now.date())), None)
     if birth is not None and not slots.get("date_of_birth"):
         put("date_of_birth", birth.isoformat())
@@ -676,6 +712,14 @@ def _after_link(turn: TurnInput, form_token: str) -> AgentResult:
     d = Dialogue(turn)
     slots = turn.state.slots
     phone = slots.get("phone")
+    submitted = turn.screen is not None and turn.screen.submitted
+    new_phones = [p for p in d.parsed.entities.phones if p != phone]
+    if len(new_phones) == 1 and len(d.parsed.entities.phones) == 1 and not submitted:
+        # "oops, it's 646 555 0132": the number is corrected and the link goes to it
+        link = form_link(turn.public_base_url, form_token)
+        lead = d.say("corrected_slot", slot="phone", new=new_phones[0][-4:])
+        return AgentResult(patch=[slot_op("phone", new_phones[0])],
+                           outbound=deliver_link(turn, new_phones[0], slots.get("first_name"), link, lead, LINK_HERE))
     if resend_match(turn.text) is not None or d.parsed.intent == "resend_link":
         link = form_link(turn.public_base_url, form_token)
         return AgentResult(outbound=deliver_link(turn, phone, slots.get("first_name"), link, "", "link_again"))

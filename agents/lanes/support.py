@@ -24,12 +24,15 @@ languages, complaints):
 
 from __future__ import annotations
 
+import re
+
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
 from agents.dialogue.patterns import (
-    SOCIAL_ACTS, capability_answer, complaint_answer, is_capability_question, is_progress_question,
+    SOCIAL_ACTS, capability_answer, is_capability_question, is_progress_question, person_offer_answer,
 )
 from agents.intents import apply_match, human_match
+from agents.names import parse_name
 from agents.lanes.common import intent_ops, lane_enabled
 from agents.lanes.guide import resume_question
 from agents.templates import FALLBACK_STEMS
@@ -56,6 +59,24 @@ def _application_in_progress(turn: TurnInput) -> bool:
     return flow_open(turn) or any(state.slots.get(k) for k in APPLICATION_SLOTS)
 
 
+_APPLICATION_WORDS = re.compile(r"\b(?:apply|application|applying|sign\s+up|get\s+started|start|solicitud|solicitar)\b", re.IGNORECASE)
+
+
+def _invited_to_apply(d: Dialogue) -> bool:
+    """Whether the customer says yes ("ok let's do it") right after a person handed back with an invitation to
+    apply ("Ava can help you apply now"): the guide starts the application."""
+    human = d.human_before
+    if human is None or "question" in d.acts or {"thanks", "goodbye"} & d.acts:
+        return False
+    if "affirm" not in d.acts:
+        name = parse_name(d.turn.text, expecting_name=True) if len(d.turn.text.split()) <= 3 else None
+        if name is None or not name.last:  # "Sam Green": the name the application asks first
+            return False
+    persona = (d.turn.tenant.persona or "").split()[:1]
+    invited = _APPLICATION_WORDS.search(human.text) is not None or (persona and persona[0] in human.text)
+    return bool(invited)
+
+
 def _belongs_to_guide(turn: TurnInput, d: Dialogue) -> bool:
     if not lane_enabled(turn, "guide"):
         return False
@@ -63,7 +84,12 @@ def _belongs_to_guide(turn: TurnInput, d: Dialogue) -> bool:
         return True
     if turn.state.form_token and turn.tenant.form is not None and d.parsed.intent in ("form_help", "resend_link"):
         return True
-    return _application_in_progress(turn) and not looks_like_question(turn.text) and "question" not in d.acts
+    if _invited_to_apply(d):
+        return True
+    if not _application_in_progress(turn):
+        return False
+    # "Smith", "yes", or "so what's next?" (the guide restates its step)
+    return is_progress_question(turn.text) or (not looks_like_question(turn.text) and "question" not in d.acts)
 
 
 def support_agent(turn: TurnInput, route: Route) -> AgentResult:
@@ -93,7 +119,7 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         # A weak guess that the customer wants a person: keep an open application going, else offer one.
         if flow_open(turn) and lane_enabled(turn, "guide"):
             return AgentResult(handoff="guide")
-        return complaint_answer(d)
+        return person_offer_answer(d)
     if route.intent == "human" or asked or sure:
         return hand_to_person(d)
 
@@ -114,12 +140,12 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
         resume = resume_question(turn)
         if resume:
             text = lead + resume
-        elif "greet" in d.acts and not d.returning:
-            text = d.say("greeting_offer", abilities=d.abilities())
+        elif ("greet" in d.acts or (not lead and not any(e.author == "ai" for e in state.transcript))) and not d.returning:
+            text = d.say("greeting_offer", abilities=d.abilities())  # "u there?" as a first message: hello, not "anything else?"
         else:
             text = lead + d.say("anything_else")
         return AgentResult(patch=remember(turn, last_reply_key="social"), outbound=[OutboundDraft(text=text)])
-    if "affirm" in d.acts and state.dialogue.last_reply_key in ("faq", "social"):
+    if "affirm" in d.acts and (state.dialogue.last_reply_key in ("faq", "social") or d.human_before is not None):
         return AgentResult(outbound=[OutboundDraft(text=d.say("anything_else"))])
     if "deny" in d.acts and state.dialogue.last_reply_key in ("faq", "social", "goodbye"):
         return AgentResult(outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
@@ -134,9 +160,14 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
             return AgentResult(patch=remember(turn, last_reply_key="progress"),
                                outbound=[OutboundDraft(text=social_lead(d) + resume)])
     if d.parsed.intent == "human" and "question" not in d.acts:
-        return complaint_answer(d)  # the classifier's best guess is "wants a person": apologise and offer one
+        return person_offer_answer(d)  # the classifier's best guess is "wants a person": offer one (sorry for a complaint)
+    resume = resume_question(turn)
+    if d.human_before is not None and not resume:
+        # Right after a person handed back, what the AI cannot answer is most likely about what the person
+        # handled ("can you make it 11 instead?"): the person is offered again, never "I didn't catch that".
+        return person_offer_answer(d)
     question = "question" in d.acts or looks_like_question(turn.text)
-    return fallback(d, resume_question(turn), unanswered=question)
+    return fallback(d, resume, unanswered=question)
 
 
 support_agent = with_dialogue(support_agent)

@@ -34,8 +34,8 @@ SHORT_ANSWER_WORDS: Final = 6
 
 YES_WORDS: Final = frozenset(
     "yes yeah yea yep yup ya yas yess yesss sure ok okay k kk y correct right fine affirmative absolutely "
-    "definitely certainly alright aight perfect great cool exactly indeed "
-    "si sí claro vale dale correcto exacto bueno listo oui sim".split()
+    "definitely certainly alright aight perfect great cool exactly indeed yessir yesir yeh yah ye yeppers mhm bet "
+    "si sí sip sipi simón claro vale dale correcto exacto bueno listo oui sim".split()
 )
 YES_PHRASES: Final = (
     "go ahead", "do it", "sounds good", "that works", "please do", "this number", "this one", "same number",
@@ -69,6 +69,7 @@ _GOODBYE = re.compile(
 _SMALL_TALK = re.compile(
     r"\b(?:how\s+are\s+(?:you|u)|how\s+r\s+u|how'?s\s+it\s+going|how\s+is\s+it\s+going|how'?s\s+your\s+day|"
     r"what'?s\s+up|wassup|sup|nice\s+(?:weather|day)|lol|lmao|haha+|hehe+|"
+    r"(?:are\s+)?(?:you|u)\s+(?:still\s+)?there|any(?:one|body)\s+there|(?:est[aá]s?|sigue)\s+ah[ií]|"
     r"c[oó]mo\s+est[aá]s?|qu[eé]\s+tal|c[oó]mo\s+te\s+va|jaja+)\b"
     r"|[\U0001F600-\U0001F64F]"
 )
@@ -82,8 +83,13 @@ _COMPLAIN = re.compile(
     r"frustrat\w*|annoy\w*|angry|upset|unhappy|disappointed|fed\s+up|scam|rip\s*off|(?:is|what)\s+a\s+joke|rude|disrespectful|"
     r"keeps?\s+(?:crashing|failing|freezing|breaking)|crash(?:es|ed|ing)?|not\s+working|doesn'?t\s+work|"
     r"don'?t\s+work|won'?t\s+(?:load|work|open)|broken|"
-    r"nobody\s+(?:called|answered|replied|responded)|no\s+one\s+(?:called|answered|replied|responded)|"
+    r"(?:nobody|no\s+one|no\s+body)\s+(?:ever\s+|even\s+|has\s+|will\s+)?(?:calls?|called|answers?|answered|replies|reply|"
+    r"replied|responds?|responded|picks?\s+up|picked\s+up|gets?\s+back|got\s+back|returns?|returned)|"
     r"been\s+waiting|still\s+waiting|waiting\s+for\s+(?:days|weeks|hours)|"
+    r"(?:didn'?t|did\s+not|never|wouldn'?t|won'?t)\s+(?:even\s+)?(?:listen|bother|show\s+up|call\s+(?:me\s+)?back|get\s+back|"
+    r"return\s+my|answer\s+my|help\s+me\s+at\s+all)|on\s+hold\s+for|hung\s+up\s+on|waste\s+of\s+(?:my\s+)?time|"
+    r"messed\s+up|screwed\s+up|not\s+happy|poor\s+service|bad\s+(?:experience|service)|lost\s+my\s+(?:file|records|paperwork)|"
+    r"mal\s+servicio|mala\s+experiencia|no\s+me\s+(?:escuch\w+|atendi\w+|llamaron)|"
     r"queja|quejarme|molest[oa]|enojad[oa]|p[eé]sim[oa]|horrible|no\s+funciona|nadie\s+me\s+(?:llam[oó]|contest[oó]))\b"
 )
 _URGENT = re.compile(
@@ -96,12 +102,35 @@ _URGENT = re.compile(
     r"won'?t\s+stop\s+bleeding|cut\s+\w+\s+\w+\s+badly|severe\s+bleeding|"
     r"emergencia|urgente|dolor\s+(?:de|en\s+el)\s+pecho|no\s+puedo\s+respirar|sangrando|sangrado|desmay\w*|"
     r"infarto|convulsi\w*|suicidarme|sobredosis|no\s+responde|no\s+reacciona|no\s+despierta|se\s+tragó|se\s+trago|"
-    r"se\s+(?:cayó|cayo)\s+y\s+no)\b"
+    r"se\s+(?:cayó|cayo)\s+y\s+no|"
+    # the same emergencies in other words: chest or heart, stroke signs, too many pills, swelling throat,
+    # not wanting to live, heavy bleeding, a very high fever or a limp baby
+    r"chest\s+(?:\w+\s+){0,2}(?:hurts?|hurting|pains?|tight|tightness|pressure|crushing)|"
+    r"(?:arm|face|side)\s+(?:is\s+|went\s+|goes\s+|feels\s+)?(?:numb|drooping|droopy)|slurred\s+speech|"
+    r"(?:took|taken|swallowed)\s+(?:way\s+|far\s+)?too\s+many|(?:took|taken|swallowed|had)\s+(?:way\s+|far\s+)?too\s+much\s+"
+    r"(?:of\s+)?(?:my\s+|his\s+|her\s+|their\s+)?(?:medicine|medication|meds|insulin|tylenol|acetaminophen|painkillers)|"
+    r"(?:throat|tongue|lips?|face)\s+(?:is\s+|are\s+|keeps\s+)?(?:swelling|swollen|closing)|"
+    r"(?:don'?t|do\s+not)\s+want\s+to\s+(?:live|be\s+alive|be\s+here\s+anymore|wake\s+up)|want\s+to\s+die|"
+    r"better\s+off\s+dead|end\s+it\s+all|"
+    r"blood\s+everywhere|(?:losing|lost)\s+(?:a\s+lot\s+of\s+|so\s+much\s+)?blood|(?:coughing|throwing|vomiting)\s+(?:up\s+)?blood|"
+    r"fever\s+(?:of\s+|is\s+)?(?:10[3-9]|4[0-2])|(?:is|really|very|so|gone|went)\s+(?:limp|floppy)|(?:lips|face|skin)\s+(?:is\s+|are\s+)?(?:blue|grey|gray)|"
+    r"(?:ate|drank|swallowed|got\s+into)\s+(?:some\s+(?:of\s+)?|a\s+(?:lot|bunch)\s+of\s+)?(?:my\s+|his\s+|her\s+|the\s+|their\s+)?"
+    r"(?:\w+\s+)?(?:pills|tablets|medicine|medication|meds|bleach|poison|detergent|cleaner|antifreeze|batteries|battery)|"
+    r"heart\s+(?:is\s+)?(?:racing|pounding)|end(?:ing)?\s+(?:my\s+life|it\s+all)|(?:hurt|hurting|harm|harming|kill|killing)\s+myself|"
+    r"(?:fell|fallen)\s+(?:\w+\s+){0,5}(?:can'?t|cannot|couldn'?t)\s+get\s+up|hit\s+(?:his|her|my|their)\s+head|stiff\s+neck|"
+    r"worst\s+headache|headache\s+(?:\w+\s+){0,3}worst|"
+    r"no\s+puede\s+respirar|no\s+respira|(?:me|le)\s+duele\s+(?:mucho\s+)?el\s+pecho|"
+    r"ataque\s+(?:al\s+coraz[oó]n|card[ií]aco)|no\s+quiero\s+vivir|quiero\s+morir(?:me)?)\b"
 )
 _CANCEL = re.compile(
     r"\b(?:never\s*mind|nvm|forget\s+it|forget\s+about\s+it|cancel(?:\s+(?:it|that|this|the\s+application|my\s+application))?|"
     r"changed\s+my\s+mind|don'?t\s+want\s+to\s+(?:apply|continue|do\s+this)\s*(?:anymore)?|stop\s+the\s+application|"
     r"olv[ií]dalo|cancelar|cancela|ya\s+no\s+quiero|cambi[eé]\s+de\s+opini[oó]n)\b"
+)
+_ASKS_ABOUT_CANCELLING = re.compile(
+    r"\b(?:can|could|may)\s+i\s+(?:\w+\s+)?cancel|\bhow\s+(?:do|can|would)\s+i\s+cancel|\bhow\s+to\s+cancel|"
+    r"\b(?:is|are)\s+(?:there|it)\s+(?:\w+\s+){0,3}cancel|\bcancel(?:lation)?\s+(?:policy|fee|fees|anytime|any\s+time|later)|"
+    r"\bpuedo\s+cancelar|\bc[oó]mo\s+cancel"
 )
 _SKIP = re.compile(
     r"^(?:skip|pass|next|next\s+question|skip\s+(?:it|this|that)(?:\s+(?:one|question))?|"
@@ -121,12 +150,16 @@ _QUESTION_WORDS: Final = frozenset(
 _SPANISH_ONLY_QUESTION_OPENERS: Final = frozenset({"que", "como", "cuando", "donde", "cuanto", "quien", "cual", "por"})
 
 
+_THUMBS_UP = re.compile("^[\\s\U0001F44D\U0001F44C\u2705\u2714\uFE0F\U0001F3FB-\U0001F3FF!]+$")
+"""A message of only a thumbs up, an OK hand or a check mark (any skin tone): a yes."""
+
+
 def _is_question(text: str, ws: list[str]) -> bool:
     if "?" in text or "¿" in text:
         return True
     if not ws:
         return False
-    first = ws[0]
+    first = re.sub(r"'(?:s|re|d|ll)$", "", ws[0])  # "what's the max coverage", "where's the entrance"
     if first in _SPANISH_ONLY_QUESTION_OPENERS and len(ws) < 2:
         return False
     return first in _QUESTION_WORDS
@@ -156,7 +189,7 @@ def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
     phrase = " ".join(ws)
     acts: set[Act] = set()
     if not ws:
-        return frozenset()
+        return frozenset({"affirm"}) if _THUMBS_UP.search(text) else frozenset()
     question = _is_question(text, ws)
     if question:
         acts.add("question")
@@ -190,8 +223,8 @@ def detect_acts(text: str, entities: Entities) -> frozenset[Act]:
     if person is not None and not (question and person.evidence.startswith(("word:", "typo:"))):
         # "are your agents available in the evening?" names agents; it does not ask for one
         acts.add("ask_human")
-    if _CANCEL.search(phrase):
-        acts.add("cancel")
+    if _CANCEL.search(phrase) and not (question and _ASKS_ABOUT_CANCELLING.search(phrase)):
+        acts.add("cancel")  # "can I cancel anytime?" asks about the policy; it stops nothing
     if _SKIP.search(phrase):
         acts.add("skip")
     if _OUT_OF_SCOPE.search(phrase):

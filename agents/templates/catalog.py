@@ -134,6 +134,10 @@ EN: Final[dict[str, Wording]] = {
         "say agent and I can connect you, or tell me more.",
     ),
     "sorry": "I'm sorry about that{name}. ",
+    "person_can_help": (
+        "A person from our team can help with that: reply AGENT and I'll pass you over, or tell me more here.",
+        "A person from our team can help with that: say agent and I can connect you, or tell me more.",
+    ),
     "offer_person": ("If you'd rather, reply AGENT and a person will help.", "If you'd rather, say agent and I can connect you with a person."),
     "no_problem": (
         "No problem{name}. I'm here if you change your mind: text APPLY any time, or ask me a question.",
@@ -165,6 +169,7 @@ EN: Final[dict[str, Wording]] = {
     # --- the form ---------------------------------------------------------------------------------
     "form_submitted": "Your application is submitted. Thank you{name}! We'll be in touch soon.",
     "after_submit": "Your application is with our team now; we'll be in touch soon. Nothing else is needed from you.",
+    "form_received": "Yes, your application came through. ",
     "form_changed": "I see you changed {label} from {before} to {after}.",
     "form_changed_sensitive": "I see you changed {label}.",
     "form_filled": "I see {items}.",
@@ -301,6 +306,10 @@ ES: Final[dict[str, Wording]] = {
         "Lamento mucho eso{name}. Una persona de nuestro equipo puede resolverlo: diga agente y le comunico, o cuénteme más.",
     ),
     "sorry": "Lamento mucho eso{name}. ",
+    "person_can_help": (
+        "Una persona de nuestro equipo puede ayudarle con eso: responda AGENTE y le comunico, o cuénteme más aquí.",
+        "Una persona de nuestro equipo puede ayudarle con eso: diga agente y le comunico, o cuénteme más.",
+    ),
     "offer_person": ("Si prefiere, responda AGENTE y una persona le ayudará.", "Si prefiere, diga agente y le comunico con una persona."),
     "no_problem": (
         "Está bien{name}. Aquí estoy si cambia de opinión: escriba SOLICITAR cuando quiera, o hágame una pregunta.",
@@ -322,6 +331,7 @@ ES: Final[dict[str, Wording]] = {
     "no_answer": "No tengo una respuesta para eso. Puedo {abilities}.",
     "form_submitted": "Su solicitud está enviada. ¡Gracias{name}! Le contactaremos pronto.",
     "after_submit": "Su solicitud ya está con nuestro equipo; le contactaremos pronto. No necesita hacer nada más.",
+    "form_received": "Sí, su solicitud llegó bien. ",
     "form_changed": "Veo que cambió {label} de {before} a {after}.",
     "form_changed_sensitive": "Veo que cambió {label}.",
     "form_filled": "Veo que {items}.",
