@@ -115,8 +115,10 @@ def support_agent(turn: TurnInput, route: Route) -> AgentResult:
 
     asked = "ask_human" in d.acts or human_match(turn.text) is not None or route.reason == "keyword"
     sure = d.parsed.intent == "human" and d.parsed.confidence >= HUMAN_MIN_CONFIDENCE
-    if route.intent == "human" and not asked and not sure and route.confidence < HUMAN_MIN_CONFIDENCE:
-        # A weak guess that the customer wants a person: keep an open application going, else offer one.
+    weak_guess = not sure and route.confidence < HUMAN_MIN_CONFIDENCE
+    if route.intent == "human" and not asked and (weak_guess or d.human_before is not None):
+        # A guess that the customer wants a person (weak, or right after a person handed back, who
+        # would have kept it if needed): keep an open application going, else offer one.
         if flow_open(turn) and lane_enabled(turn, "guide"):
             return AgentResult(handoff="guide")
         return person_offer_answer(d)
