@@ -46,7 +46,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.base import Agent, AgentResult, OutboundDraft, Route, TurnInput
 from agents.dialogue import after_lane, before_lane, conversation_language
-from agents.dialogue.understanding import understood
 from agents.faq import best_faq
 from agents.guard import reply_problem
 from agents.lanes.common import form_link, intent_ops, lane_enabled, slot_op
@@ -455,7 +454,7 @@ def agent_messages(turn: TurnInput, lane: str) -> list[dict[str, Any]]:
     history = _history_lines(turn, budget)
     first = "yes" if lane != "guide" or is_first_in_lane(turn.state) else "no"
     language = conversation_language(turn)
-    parsed = understood(turn)
+    parsed = turn.understanding
     parsed_line = parsed.prompt_json() if hasattr(parsed, "prompt_json") else ""
     data = (
         f"Current lane: {lane}\nFirst reply in this lane: {first}\n"

@@ -35,10 +35,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import time
 import xml.etree.ElementTree as ET
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -919,9 +918,15 @@ def format_summary(run: SuiteRun) -> str:
 @click.option("--llm", "with_llm", is_flag=True,
               help=f"Turn each tenant's LLM on against {EVAL_ENV_BASE_URL} ({EVAL_ENV_API_KEY}, optional "
                    f"{EVAL_ENV_MODEL}) and judge each step's rubric with it.")
+@click.option("--llm-base-url", envvar=EVAL_ENV_BASE_URL, default=None, show_envvar=True,
+              help="OpenAI-compatible base URL (ending /v1) for --llm.")
+@click.option("--llm-api-key", envvar=EVAL_ENV_API_KEY, default=None, show_envvar=True, help="API key for --llm.")
+@click.option("--llm-model", envvar=EVAL_ENV_MODEL, default=None, show_envvar=True,
+              help="Model for --llm (default: each tenant's).")
 def eval_command(
     suite_path: str, split: str, tenant: str | None, pattern: str | None, keyword: str | None, tenants_path: str,
     json_path: str | None, failures_only: bool, show_replies: bool, fallback_texts: tuple[str, ...], with_llm: bool,
+    llm_base_url: str | None, llm_api_key: str | None, llm_model: str | None,
 ) -> None:
     """Play conversation scripts through the real pipeline and score every step.
 
@@ -937,10 +942,9 @@ def eval_command(
     if not scripts:
         raise EvalError("no script matched")
     extra = [*suite_fallback_texts(root), *fallback_texts]
-    env = os.environ
     run = run_suite(
         scripts, tenants_path=Path(tenants_path), extra_fallback_texts=extra, llm=with_llm,
-        llm_base_url=env.get(EVAL_ENV_BASE_URL), llm_api_key=env.get(EVAL_ENV_API_KEY), llm_model=env.get(EVAL_ENV_MODEL),
+        llm_base_url=llm_base_url, llm_api_key=llm_api_key, llm_model=llm_model,
     )  # fmt: skip
     click.echo(format_step_table(run, failures_only, show_replies))
     click.echo("")

@@ -1,7 +1,7 @@
 """One turn as the dialogue patterns see it: the parsed message, the conversation's language, the wording.
 
 :class:`Dialogue` wraps a :class:`~agents.base.TurnInput` with what every lane
-needs to answer well: the parsed message (:func:`understood`), the
+needs to answer well: the parsed message (``turn.understanding``), the
 conversation's language (:func:`conversation_language`), the reply channel
 (voice or text), rendering of templates in both, and the patch ops that
 remember the dialogue (``/dialogue/*``, ``/language``).
@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import Any, Final
 
 from agents.base import TurnInput
-from agents.dialogue.understanding import understood
 from agents.templates import render
 from agents.text import words
 from state.models import TranscriptEntry
@@ -45,7 +44,7 @@ def conversation_language(turn: TurnInput) -> str:
     tenant's first language.
     """
     tenant, state = turn.tenant, turn.state
-    parsed = understood(turn)
+    parsed = turn.understanding
     detected, confidence = parsed.language, parsed.language_confidence
     current = state.language if state.language in tenant.languages else None
     if current is None:
@@ -77,7 +76,7 @@ def unsupported_language(turn: TurnInput) -> str | None:
     Asked of the wide detector (:mod:`agents.dialogue.foreign`) while the
     conversation has no language yet; the NLU's own verdict otherwise.
     """
-    parsed = understood(turn)
+    parsed = turn.understanding
     served_non_default = parsed.language in turn.tenant.languages and parsed.language != "en"
     entities = parsed.entities
     giving_name = turn.state.dialogue.expected in ("name", "last_name") or entities.first_name or entities.last_name
@@ -122,7 +121,7 @@ class Dialogue:
     @cached_property
     def parsed(self) -> Any:
         """The parsed message (:class:`agents.nlu.models.Understanding`)."""
-        return understood(self.turn)
+        return self.turn.understanding
 
     @cached_property
     def acts(self) -> frozenset[str]:
@@ -235,7 +234,7 @@ def language_ops(turn: TurnInput) -> list[PatchOp]:
     if turn.state.language == language:
         return []
     if turn.state.language is None and language == turn.tenant.default_language:
-        detected = understood(turn)
+        detected = turn.understanding
         if detected.language != language:
             return []  # nothing detected yet: leave it open for a clearer first message
     return [Replace(path="/language", value=language)]
