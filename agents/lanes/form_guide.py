@@ -34,6 +34,7 @@ from typing import Final
 
 from agents.base import AgentResult, OutboundDraft, TurnInput
 from agents.dialogue import Dialogue, remember
+from agents.nlu.entities import find_emails, find_heights
 from agents.templates import english
 from agents.text import content_words, looks_like_question
 from state.form_definition import FormDefinition, FormField, FormPage
@@ -56,7 +57,6 @@ REVIEW = english(REVIEW_KEY)
 WHICH_TO_FIX = english(WHICH_TO_FIX_KEY)
 """Their English text forms."""
 
-_FEET_INCHES = re.compile(r"^\s*(\d)\s*(?:'|’|ft\.?|feet|foot)\s*(?:(\d{1,2})\s*(?:\"|”|''|in\.?|inches|inch)?)?\s*$", re.I)
 _AGE_RANGE = re.compile(r"(\d{1,3})\s*(?:to|-|\u2013|and)\s*(\d{1,3})\s*years", re.I)
 """An age range in a date field's help ("Applicants must be 18 to 75 years old.")."""
 _WHATS_NEXT = re.compile(
@@ -65,7 +65,6 @@ _WHATS_NEXT = re.compile(
     re.I,
 )
 """A question about the next step ("ok I typed my name, what's next?"): answered from the screen, not as a field question."""
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def is_question_label(field: FormField) -> bool:
@@ -116,10 +115,10 @@ def value_problem(d: Dialogue, field: FormField, value: str) -> str | None:
     if field.type == "number":
         number = _number(value)
         if number is None:
-            feet = _FEET_INCHES.match(value)
-            if feet and ("inch" in field.id or "inch" in field.label.lower()):
-                ft, inch = int(feet.group(1)), int(feet.group(2) or 0)
-                return d.say("form_invalid_height", feet=ft, inches=inch, total=ft * 12 + inch)
+            heights = find_heights(value)
+            if heights and ("inch" in field.id or "inch" in field.label.lower()):
+                total = heights[0]
+                return d.say("form_invalid_height", feet=total // 12, inches=total % 12, total=total)
             if field.min is not None and field.max is not None:
                 return d.say("form_invalid_number_range", min=_fmt(field.min), max=_fmt(field.max))
             return d.say("form_invalid_number")
@@ -141,7 +140,7 @@ def value_problem(d: Dialogue, field: FormField, value: str) -> str | None:
         return None
     if field.type in ("select", "radio") and field.options and value not in field.options:
         return d.say("form_invalid_choice", options=", ".join(field.options))
-    if field.type == "email" and not _EMAIL.match(value):
+    if field.type == "email" and not find_emails(value)[0]:
         return d.say("form_invalid_email")
     if field.pattern:
         try:
