@@ -6,19 +6,16 @@ message into one turn, lets the router pick a lane and the lane's agent act,
 and commits the patch and the replies in one version-checked round trip
 (:meth:`ConversationStore.commit`). If messages arrived meanwhile the commit
 returns them and the loop runs another turn under the same lease. Steady
-state: two Redis round trips per turn, plus one when the AI answered (the
-claim check below), plus RQ's enqueue of the deliveries.
+state: two Redis round trips per turn, plus RQ's enqueue of the deliveries.
 
 Ownership (:mod:`state.ownership`): while an operator holds the claim or the
 conversation waits for a person (``waiting_human``), customer messages are
 recorded and not answered. A claim reaches the session as a silent
 ``escalate`` event through the inbox, so a claim followed by a message is
-silent by the event order; and when the AI answered, the controller reads
-``C:claim`` before committing: a message that got ahead of the claim's
+silent by the event order; and when the AI answered, the commit script
+refuses while ``C:claim`` exists: a message that got ahead of the claim's
 event, or an operator who claims while the AI is thinking, makes the turn
-run again silently, so no AI reply written after a claim reaches the
-customer (the window left is the one round trip between that read and the
-commit). A hand-back makes the AI answer the customer's unanswered messages
+run again silently, so no AI reply is committed once a claim is held. A hand-back makes the AI answer the customer's unanswered messages
 in the same turn.
 """
 
@@ -38,14 +35,14 @@ from jobs import metrics
 from jobs.events import Replies, apply_event
 from state import logs
 from jobs.lease_keeper import LeaseKeeper
-from state.errors import LeaseLostError, StateError, VersionConflictError
+from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
 from state.keys import ConversationKeys
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, utcnow
 from state.ownership import unanswered_entries
 from state.patch import apply_patch
-from state.store import ConversationStore, Loaded, parse_document
+from state.store import Committed, ConversationStore, Loaded, parse_document
 from state.tenant_config import TenantConfig
 from state.tenants import TenantRegistry
 
@@ -185,21 +182,20 @@ class TurnController:
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
         screen = self._screen(tenant, state)
         outcome = self.run_turn(tenant, state, loaded.inbox, screen)
-        if outcome.route is not None and self._claimed(keys):
-            # An operator holds the claim (taken before its event reached the inbox, or while the AI
-            # was thinking): the AI's answer must not go out; the turn runs again, silent.
-            log.info("%s is claimed; the AI stays silent", keys.label)
-            outcome = self.run_turn(tenant, state, loaded.inbox, screen, claimed=True)
         lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
             raise LeaseLostError(f"lease on {keys.label} lost during the turn; not committed")
         self._open_form(keys, state, outcome.state)
         try:
-            committed = self.store.commit(
-                keys, loaded.token, loaded.version, outcome.state, len(loaded.inbox), outcome.outbound,
-                tenant.session_idle_ttl_s, outcome.optout_action,
-            )
+            try:
+                committed = self._commit(keys, loaded, tenant, outcome)
+            except ClaimedError:
+                # An operator holds the claim (taken before its event reached the inbox, or while the AI
+                # was thinking): the AI's answer must not go out; the turn runs again, silent.
+                log.info("%s is claimed; the AI stays silent", keys.label)
+                outcome = self.run_turn(tenant, state, loaded.inbox, screen, claimed=True)
+                committed = self._commit(keys, loaded, tenant, outcome, claimed=True)
         except LeaseLostError:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
             raise
@@ -233,9 +229,21 @@ class TurnController:
         )
         return Loaded(loaded.token, committed.version, None, outcome.state.opted_out, committed.inbox, outcome.state)
 
-    def _claimed(self, keys: ConversationKeys) -> bool:
-        """Whether an operator holds the conversation. Keys: ``C:claim`` (EXISTS)."""
-        return bool(self.store.redis.exists(keys.claim))
+    def _commit(
+        self, keys: ConversationKeys, loaded: Loaded, tenant: TenantConfig, outcome: TurnOutcome, claimed: bool = False
+    ) -> Committed:
+        """Commit ``outcome`` (:meth:`ConversationStore.commit`).
+
+        Unless the turn already ran as ``claimed``, a turn in which the AI
+        answered is refused (:class:`ClaimedError`) while an operator holds
+        the claim: the check is inside the commit script, so no AI reply
+        written after a claim is committed, at no extra round trip.
+        """
+        return self.store.commit(
+            keys, loaded.token, loaded.version, outcome.state, len(loaded.inbox), outcome.outbound,
+            tenant.session_idle_ttl_s, outcome.optout_action,
+            refuse_if_claimed=not claimed and outcome.route is not None,
+        )
 
     def _screen(self, tenant: TenantConfig, state: SessionState) -> ScreenState | None:
         """The customer's form screen, for the agents (one Redis round trip, only once a form is open)."""

@@ -32,6 +32,10 @@ class LeaseLostError(StateError):
     """The lease expired or was taken by another worker before the commit."""
 
 
+class ClaimedError(StateError):
+    """An operator holds the conversation's claim: a commit that carries the AI's answer is refused."""
+
+
 class SchemaTooNewError(StateError):
     """The stored document's ``schema_version`` is newer than this code knows.
 

@@ -52,13 +52,14 @@ COMMIT = """
 -- Commit one turn: fence on lease and version, write the document, consume the
 -- inbox, queue outbound messages, refresh TTLs, release or keep the lease.
 -- KEYS[1] state   KEYS[2] inbox   KEYS[3] outbox   KEYS[4] lease   KEYS[5] optout
--- KEYS[6] outbox_pending
+-- KEYS[6] outbox_pending   KEYS[7] claim
 -- ARGV[1] lease token   ARGV[2] expected version (0: new conversation)
 -- ARGV[3] schema_version   ARGV[4] document JSON   ARGV[5] inbox entries consumed
 -- ARGV[6] idle TTL (ms)   ARGV[7] lease TTL (ms)   ARGV[8] opt-out: set|clear|''
--- ARGV[9..] triples: message id, message JSON, '1' if it bypasses opt-out else ''
+-- ARGV[9] '1': refuse while an operator holds the claim (the turn carries the AI's answer)
+-- ARGV[10..] triples: message id, message JSON, '1' if it bypasses opt-out else ''
 -- Returns {-1} lease lost; {-2, stored version} version conflict;
--- {-3, stored schema_version} stored schema is newer; else
+-- {-3, stored schema_version} stored schema is newer; {-4} claimed (ARGV[9]); else
 -- {1, new version, {inbox entries left…}} (lease released when none are left).
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then
   return {-1}
@@ -71,19 +72,22 @@ local stored_schema = tonumber(redis.call('HGET', KEYS[1], 'schema_version') or 
 if stored_schema > tonumber(ARGV[3]) then
   return {-3, stored_schema}
 end
+if ARGV[9] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then
+  return {-4}
+end
 local version = current + 1
 local ttl = ARGV[6]
 redis.call('HSET', KEYS[1], 'version', version, 'schema_version', ARGV[3], 'doc', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('LTRIM', KEYS[2], tonumber(ARGV[5]), -1)
-for i = 9, #ARGV, 3 do
+for i = 10, #ARGV, 3 do
   redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
   redis.call('HSET', KEYS[3], 's:' .. ARGV[i], 'queued')
   if ARGV[i + 2] == '1' then
     redis.call('HSET', KEYS[3], 'b:' .. ARGV[i], '1')
   end
 end
-if #ARGV >= 9 then
+if #ARGV >= 10 then
   redis.call('PEXPIRE', KEYS[6], ttl)
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then

@@ -17,7 +17,7 @@ from redis import Redis
 
 from state import scripts
 from state.feed import forget
-from state.errors import LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
+from state.errors import ClaimedError, LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
 from state.keys import ConversationKeys, FormKeys, claim_expiry_index, pending_member, tenant_conversations, trigger_index
 from state.models import DeliveryStatus, InboundMessage, OutboundMessage, SessionState
 from state.upcast import upcast
@@ -241,17 +241,22 @@ class ConversationStore:
         outbound: list[OutboundMessage],
         idle_ttl_s: int,
         optout_action: str = "",
+        refuse_if_claimed: bool = False,
     ) -> Committed:
         """Write ``state`` as ``expected_version + 1`` and queue ``outbound``, atomically.
 
         Keys: ``state``, ``inbox`` (LTRIM of the ``consumed`` oldest entries),
-        ``outbox``, ``outbox_pending``, ``lease``, ``optout``; one script.
+        ``outbox``, ``outbox_pending``, ``lease``, ``optout``, ``claim``
+        (EXISTS only); one script.
 
         Args:
             optout_action: ``"set"``, ``"clear"`` or ``""`` for the contact's
                 opt-out marker (kept without TTL: opt-outs outlive sessions).
+            refuse_if_claimed: the turn carries the AI's answer; write nothing
+                if an operator holds the claim (``C:claim``).
 
         Raises:
+            ClaimedError: ``refuse_if_claimed`` and an operator holds the claim.
             LeaseLostError: the lease expired or another worker holds it.
             VersionConflictError: another worker committed since the load.
             SchemaTooNewError: the stored document has a newer schema.
@@ -265,10 +270,14 @@ class ConversationStore:
             idle_ttl_s * 1000,
             self.lease_ttl_ms,
             optout_action,
+            "1" if refuse_if_claimed else "",
         ]
         for m in outbound:
             args += [m.message_id, m.model_dump_json(by_alias=True), "1" if m.bypass_opt_out else ""]
-        reply = self._commit(keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout, keys.outbox_pending], args=args)
+        reply = self._commit(
+            keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout, keys.outbox_pending, keys.claim],
+            args=args,
+        )
         code = int(reply[0])
         if code == -1:
             raise LeaseLostError(f"lease on {keys.label} lost before commit")
@@ -276,6 +285,8 @@ class ConversationStore:
             raise VersionConflictError(f"{keys.label}: expected version {expected_version}, stored {int(reply[1])}")
         if code == -3:
             raise SchemaTooNewError(f"{keys.label}: stored schema_version {int(reply[1])} > {state.schema_version}")
+        if code == -4:
+            raise ClaimedError(f"{keys.label} is claimed by an operator; the AI's answer is not committed")
         return Committed(version=int(reply[1]), inbox=_decode_inbox(reply[2]))
 
     def renew_lease(self, keys: ConversationKeys, token: str) -> bool:
