@@ -82,8 +82,11 @@ class RecordingStore(ConversationStore):
                 self.seen_inbox[token] = [m.provider_id for m in loaded.inbox]
         return loaded
 
-    def commit(self, keys, token, expected_version, state, consumed, outbound, idle_ttl_s, optout_action="") -> Committed:
-        committed = super().commit(keys, token, expected_version, state, consumed, outbound, idle_ttl_s, optout_action)
+    def commit(self, keys, token, expected_version, state, consumed, outbound, idle_ttl_s, optout_action="",
+               refuse_if_claimed=False) -> Committed:
+        committed = super().commit(
+            keys, token, expected_version, state, consumed, outbound, idle_ttl_s, optout_action, refuse_if_claimed
+        )
         with self._lock:
             self.commits.append((token, expected_version, committed.version, self.seen_inbox[token][:consumed]))
             self.seen_inbox[token] = [m.provider_id for m in committed.inbox]
