@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from agents.base import Agent, AgentError, AgentResult, OutboundDraft, Route, RouteReason, TurnInput
+from agents.base import (
+    Agent,
+    AgentError,
+    AgentResult,
+    OutboundDraft,
+    Route,
+    RouteReason,
+    TurnInput,
+)
 from agents.guard import guard_reply
 from agents.keywords import carrier_keyword, turn_keyword
 from agents.lanes.guide import guide_agent

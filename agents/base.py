@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from state.screen import FormCommand, ScreenState
 from state.models import Channel, InboundMessage, Lane, SessionState
 from state.patch import PatchOp
+from state.screen import FormCommand, ScreenState
 from state.tenant_config import TenantConfig
 
 if TYPE_CHECKING:

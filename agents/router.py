@@ -40,7 +40,12 @@ from typing import Final
 from agents.base import Route, TurnInput
 from agents.intents import STRONG, IntentMatch
 from agents.keywords import turn_keyword
-from agents.nlu import COMPLAINT_SCORE, COMPLAINT_STAYS_WITH, UNCLEAR_THRESHOLD, URGENT_SCORE
+from agents.nlu import (
+    COMPLAINT_SCORE,
+    COMPLAINT_STAYS_WITH,
+    UNCLEAR_THRESHOLD,
+    URGENT_SCORE,
+)
 from state.models import Lane
 
 MATCH_THRESHOLD: Final = 0.6

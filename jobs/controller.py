@@ -28,18 +28,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping
 
-from agents.base import Agent, AgentResult, Route, TurnInput
 from agents import guard_reply, run_agent
+from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
-from jobs import metrics
+from core import logs, metrics
 from jobs.events import Replies, apply_event
-from state import logs
 from jobs.lease_keeper import LeaseKeeper
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
-from state.keys import ConversationKeys
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
-from state.models import InboundMessage, LaneChange, OutboundMessage, SessionState, TranscriptEntry, utcnow
+from state.keys import ConversationKeys
+from state.models import (
+    InboundMessage,
+    LaneChange,
+    OutboundMessage,
+    SessionState,
+    TranscriptEntry,
+    utcnow,
+)
 from state.ownership import unanswered_entries
 from state.patch import apply_patch
 from state.store import Committed, ConversationStore, Loaded, parse_document

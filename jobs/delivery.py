@@ -53,12 +53,12 @@ from rq import get_current_job
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from jobs import metrics, runtime
+from core import logs, metrics
+from jobs import runtime
 from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries, resolve_ref
 from jobs.receipts import act_on_status
 from jobs.twilio_http import make_twilio_client
-from state import logs
 from state.errors import StateError
 from state.keys import ConversationKeys, callbacks_seen
 from state.models import OutboundMessage, mask_address

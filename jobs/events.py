@@ -51,7 +51,16 @@ from agents.base import Route
 from agents.lanes.common import form_link
 from state.keys import ConversationKeys
 from state.models import (
-    Author, EventKind, Handoff, HandoffReason, InboundMessage, Lane, Note, SessionState, channel_of, utcnow,
+    Author,
+    EventKind,
+    Handoff,
+    HandoffReason,
+    InboundMessage,
+    Lane,
+    Note,
+    SessionState,
+    channel_of,
+    utcnow,
 )
 from state.tenant_config import TenantConfig
 
@@ -244,7 +253,9 @@ def submit_event(svc: Any, tenant: TenantConfig, conversation_id: str, kind: Eve
         EventError: see :func:`make_event`.
         redis.RedisError: Redis is unreachable (nothing accepted).
     """
-    from jobs.queues import enqueue_drain  # the queue module imports RQ; keep it out of pure users' imports
+    from jobs.queues import (
+        enqueue_drain,  # the queue module imports RQ; keep it out of pure users' imports
+    )
 
     request_id = kwargs.pop("request_id", None)
     event = make_event(tenant, conversation_id, kind, **kwargs)

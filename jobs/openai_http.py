@@ -26,12 +26,13 @@ import openai
 
 from agents.llm_agent import AssistantTurn, ToolCall
 from agents.llm_router import LlmCallError
-from jobs import metrics
+from core import metrics
+from core.prices import MICRO_USD, ModelPrice
+from core.settings import Settings
 from state.errors import ConfigError
-from state.settings import Settings
 from state.models import utcnow
 from state.tenant_config import TenantConfig
-from state.usage import MICRO_USD, CallUsage, ModelPrice, UsageLedger
+from state.usage import CallUsage, UsageLedger
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from rq import Queue, Repeat, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
+from core.settings import Settings
 from state import keys
-from state.settings import Settings
 
 DRAIN = "jobs.turn.drain"
 DELIVER = "jobs.delivery.deliver"

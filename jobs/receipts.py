@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jobs import metrics
+from core import metrics
 from jobs.events import submit_event
 from state.feed import FEED_MAXLEN
 from state.keys import ConversationKeys, callbacks_seen, tenant_feed

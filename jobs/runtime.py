@@ -14,12 +14,12 @@ from rq import Queue
 import agents
 from agents.llm_agent import make_llm_agents
 from agents.llm_router import make_llm_router
+from core.connection import queue_redis, state_redis
+from core.settings import Settings, load_settings
 from jobs.controller import TurnController
 from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
 from jobs.queues import make_queue
-from state.connection import queue_redis, state_redis
 from state.forms import FormStore
-from state.settings import Settings, load_settings
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
 from state.usage import UsageLedger

@@ -33,16 +33,15 @@ import time
 from datetime import datetime
 
 import redis
-
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
+from core.logs import configure_logging
+from core.settings import Settings
 from jobs import runtime
 from jobs.claims import expire_claims_once
 from jobs.sweep import sweep_once
 from jobs.triggers import sweep_triggers_once
-from state.logs import configure_logging
-from state.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -37,12 +37,18 @@ from dataclasses import asdict, dataclass
 
 from rq import Queue
 
+from core.settings import Settings
 from jobs import runtime
 from jobs.claims import expire_claims_once
-from jobs.queues import RECONCILE, SWEEP, enqueue_deliveries, enqueue_drain, schedule_repeating
+from jobs.queues import (
+    RECONCILE,
+    SWEEP,
+    enqueue_deliveries,
+    enqueue_drain,
+    schedule_repeating,
+)
 from state import keys as K
 from state.keys import ConversationKeys
-from state.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -38,20 +38,39 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
 from agents.lanes.common import form_link
-from jobs import metrics, runtime
+from core import metrics
+from core.settings import Settings
+from jobs import runtime
 from jobs.events import make_event
-from jobs.queues import FAILURE_TTL_S, conversation_ref, enqueue_drain, mark_pending, schedule_repeating
+from jobs.queues import (
+    FAILURE_TTL_S,
+    conversation_ref,
+    enqueue_drain,
+    mark_pending,
+    schedule_repeating,
+)
 from state.errors import StateError
 from state.feed import FEED_MAXLEN
 from state.forms import FormCommand
 from state.keys import ConversationKeys, tenant_feed
 from state.models import SessionState, mask_address
-from state.settings import Settings
 from state.store import decode_document, parse_document
 from state.tenant_config import TenantConfig, TriggerRule
 from state.triggers import (
-    Due, FireRecord, FireRequest, FireResult, TriggerFirer, TriggerIndex, event_id, facts_of, next_due_ms,
-    parse_fires, read_screen, render_template, rule_due, template_values,
+    Due,
+    FireRecord,
+    FireRequest,
+    FireResult,
+    TriggerFirer,
+    TriggerIndex,
+    event_id,
+    facts_of,
+    next_due_ms,
+    parse_fires,
+    read_screen,
+    render_template,
+    rule_due,
+    template_values,
 )
 
 log = logging.getLogger(__name__)

@@ -64,10 +64,10 @@ import urllib3
 from rq import Queue, Retry, get_current_job
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from core.settings import Settings
 from jobs import runtime
 from jobs.errors import JobError
 from state.errors import ConfigError
-from state.settings import Settings
 from state.tenant_config import normalize_host, webhook_url_problem
 
 log = logging.getLogger(__name__)

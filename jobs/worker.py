@@ -18,16 +18,16 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
+from agents.dialogue import foreign
+from agents.nlu import warm
+from core import logs
+from core.logs import configure_logging
+from core.settings import Settings
 from jobs import runtime
 from jobs.sweep import schedule_sweep
 from jobs.triggers import schedule_trigger_sweep
-from agents.dialogue import foreign
-from agents.nlu import warm
 from state import keys as K
-from state import logs
 from state.errors import StateError
-from state.logs import configure_logging
-from state.settings import Settings
 
 
 class LanewayWorker(SimpleWorker):

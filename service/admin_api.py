@@ -2,7 +2,7 @@
 
 Authenticated with ``Authorization: Bearer <admin key>``; the key is the
 environment variable ``LANEWAY_ADMIN_API_KEY`` (read through
-:func:`state.settings.environ_value`, the gateway for secrets named by
+:func:`core.settings.environ_value`, the gateway for secrets named by
 variable). Unset: every admin request is 503, the API is never open by
 default. No key or a wrong key: 401.
 
@@ -26,12 +26,12 @@ import re
 from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from core.settings import environ_value
 from service.api_models import AddNumber, RotatedKey, TenantView
-from service.app import services
 from service.errors import ApiError
 from service.operator_api import record_audit, start_audit
+from service.services import services
 from state.errors import ConfigError, UnknownTenantError
-from state.settings import environ_value
 from state.tenant_config import TENANT_ID, TenantConfig, format_validation_error
 from state.tenants import NumberTakenError, StoredTenant, TenantVersionError
 

@@ -5,51 +5,27 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, request
-from redis import Redis
-from rq import Queue
+from flask import Flask, g, request
 
+from core import logs
+from core.connection import queue_redis, state_redis
+from core.logs import configure_logging
+from core.settings import Settings, load_settings
 from jobs.queues import make_queue
 from service import errors
 from service.errors import ApiError
 from service.rate_limits import RateLimits
-from state import logs
+from service.services import Services
 from state.audit import AuditLog
-from state.connection import queue_redis, state_redis
-from state.logs import configure_logging
-from state.settings import Settings, load_settings
 from state.forms import FormStore
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
 from state.usage import UsageLedger
 
-
-@dataclass
-class Services:
-    """What request handlers use, built once per app (kept in ``app.extensions["laneway"]``)."""
-
-    settings: Settings
-    queue_redis: Redis
-    state_redis: Redis
-    queue: Queue
-    store: ConversationStore
-    tenants: TenantRegistry
-    usage: UsageLedger
-    audit: AuditLog
-    rate_limits: RateLimits
-    forms: FormStore
-
-
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """A client's ``X-Request-Id`` is kept if it matches; otherwise a new id is made."""
-
-
-def services() -> Services:
-    """Return the current app's :class:`Services`."""
-    return current_app.extensions["laneway"]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -110,8 +86,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return response
 
     from service import (
-        admin_api, dashboard, health, hosted_form, metrics, openapi, operator_api, takeover_api, twilio_messaging,
-        twilio_voice, voice_ai,
+        admin_api,
+        dashboard,
+        health,
+        hosted_form,
+        metrics,
+        openapi,
+        operator_api,
+        takeover_api,
+        twilio_messaging,
+        twilio_voice,
+        voice_ai,
     )
 
     errors.init_app(app)

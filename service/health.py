@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify
 from redis.exceptions import RedisError
 from rq import Worker
 
-from service.app import services
+from service.services import services
 from state.models import utcnow
 
 bp = Blueprint("health", __name__)

@@ -53,8 +53,8 @@ from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service import json_body, proxies
-from service.app import services
 from service.errors import ApiError
+from service.services import services
 from state.form_definition import FormDefinition, FormField
 from state.forms import FormSession, FormStore, ScreenActivity
 from state.models import utcnow

@@ -2,7 +2,7 @@
 
 ``Authorization: Bearer <LANEWAY_METRICS_TOKEN>``; 401 with a wrong or
 missing token, 404 when no token is configured (metrics are off rather than
-open). The samples are those of :mod:`jobs.metrics`, added up over every
+open). The samples are those of :mod:`core.metrics`, added up over every
 process sharing ``PROMETHEUS_MULTIPROC_DIR`` (``MultiProcessCollector``), or
 this process's own without it; plus, read from RQ at scrape time,
 ``laneway_queue_depth`` (jobs waiting) and ``laneway_queue_oldest_job_age_seconds``.
@@ -13,15 +13,20 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-import jobs.metrics  # noqa: F401  (registers the pipeline's metrics in this process too)
-from service.app import services
+import core.metrics  # noqa: F401  (registers the pipeline's metrics in this process too)
+from core.settings import environ_value
 from service.errors import ApiError
+from service.services import services
 from state.models import utcnow
-from state.settings import environ_value
 
 bp = Blueprint("metrics", __name__)
 

@@ -29,16 +29,17 @@ from datetime import date, timedelta
 from flask import Blueprint, g, jsonify, request
 from redis.exceptions import RedisError
 
+from core.prices import MICRO_USD
 from jobs.queues import forget_conversation
-from service.api_models import delivery_error_json
-from service.app import services
-from service.errors import ApiError
 from service import proxies
+from service.api_models import delivery_error_json
+from service.errors import ApiError
+from service.services import services
+from state.audit import AuditEntry
 from state.errors import StateError
 from state.keys import ConversationKeys
-from state.audit import AuditEntry
 from state.models import mask_address, utcnow
-from state.usage import MICRO_USD, month_of
+from state.usage import month_of
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from redis import Redis
 
+from core.settings import Settings
 from state import keys as K
-from state.settings import Settings
 
 
 class RateLimits:

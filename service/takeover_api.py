@@ -53,14 +53,14 @@ from redis.exceptions import RedisError
 from jobs.events import EventError, submit_event
 from service import operator_api
 from service.api_models import NoteBody, ReplyBody, delivery_error_json
-from service.app import services
 from service.errors import ApiError, error_response
+from service.services import services
 from state import keys as state_keys
 from state.errors import StateError
+from state.feed_streams import FeedStreams
 from state.keys import ConversationKeys
 from state.models import Lane, SessionState, Status, mask_address, utcnow
 from state.ownership import owner_of, unanswered_count
-from state.feed_streams import FeedStreams
 from state.takeover import Alert, Claim, TakeoverStore, key_fingerprint, sign
 from state.tenant_config import TenantConfig, format_validation_error, sha256_hex
 

@@ -21,11 +21,11 @@ import re
 from flask import Blueprint, Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from service.app import services
-from service.errors import ApiError
+from core import logs
 from jobs.receipts import act_on_status, mark_callbacks_seen
+from service.errors import ApiError
+from service.services import services
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
-from state import logs
 from state.keys import ConversationKeys
 from state.models import InboundMessage, channel_of, mask_address, utcnow
 

@@ -27,7 +27,12 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from flask import Request
-from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 
 from service.errors import ApiError
 from service.proxies import forwarded_value

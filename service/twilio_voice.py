@@ -52,11 +52,11 @@ from flask import Blueprint, Response, g, request
 from prometheus_client import Counter, Histogram
 from twilio.twiml.voice_response import VoiceResponse
 
+from core import logs
 from jobs.events import submit_event
-from service.app import Services, services
 from service.errors import ApiError
+from service.services import Services, services
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
-from state import logs
 from state.keys import ConversationKeys
 from state.models import InboundMessage, mask_address, utcnow
 from state.store import ConversationStore

@@ -98,20 +98,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from agents.lanes.common import form_link
 from agents.lanes.guide import FORM_TOKEN_BYTES
 from agents.phone import last_four, normalize_phone
+from core import logs
 from jobs.events import same_person, submit_event
 from service import json_body
-from service.app import services
 from service.errors import error_response
+from service.services import services
 from state import keys as state_keys
-from state import logs
 from state.errors import ConfigError, StateError
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.keys import ConversationKeys
 from state.models import mask_address, utcnow
-from state.tenant_config import TENANT_ID, TenantConfig, VoiceAiConfig, VoiceAiToolMessages
+from state.tenant_config import (
+    TENANT_ID,
+    TenantConfig,
+    VoiceAiConfig,
+    VoiceAiToolMessages,
+)
 
 log = logging.getLogger(__name__)
 

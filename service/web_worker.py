@@ -31,7 +31,7 @@ sustained rate of new connections, which is what a buffering proxy in front
 (README, *Deployment*) and its per-address connection limit absorb.
 
 Use: ``gunicorn --worker-class service.web_worker.DeadlineGeventWorker …``
-(the Procfile's web line and :data:`service.runner.PROCFILE_WEB_ARGS`).
+(the Procfile's web line and :data:`devtools.runner.PROCFILE_WEB_ARGS`).
 """
 
 from __future__ import annotations
@@ -130,7 +130,9 @@ class DeadlineGeventWorker(GeventWorker):
 
     def load_wsgi(self) -> None:
         """Load the app (gunicorn), then wrap it in :class:`BodyDeadline`."""
-        from state.settings import load_settings  # after monkey-patching: pydantic and friends import here
+        from core.settings import (
+            load_settings,  # after monkey-patching: pydantic and friends import here
+        )
 
         settings = load_settings()
         self.header_timeout_s = settings.web_header_timeout_s

@@ -25,7 +25,13 @@ from redis import Redis
 from state.form_definition import FormDefinition
 from state.keys import ConversationKeys, FormKeys
 from state.screen import (  # re-exported: the models of what this module stores
-    ActivityAction, FieldChange, FormCommand, FormSession, ScreenActivity, ScreenState, screen_state_of,
+    ActivityAction,
+    FieldChange,
+    FormCommand,
+    FormSession,
+    ScreenActivity,
+    ScreenState,
+    screen_state_of,
 )
 
 __all__ = [

@@ -30,8 +30,8 @@ from typing import Any, Callable
 from pydantic import ValidationError
 from redis import Redis
 
-from state.errors import SchemaTooNewError, StateError
 from state import keys as K
+from state.errors import SchemaTooNewError, StateError
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
 from state.store import decode_document, encode_document
 from state.upcast import upcast

@@ -16,9 +16,22 @@ from pydantic import ValidationError
 from redis import Redis
 
 from state import scripts
+from state.errors import (
+    ClaimedError,
+    LeaseLostError,
+    SchemaTooNewError,
+    StateError,
+    VersionConflictError,
+)
 from state.feed import forget
-from state.errors import ClaimedError, LeaseLostError, SchemaTooNewError, StateError, VersionConflictError
-from state.keys import ConversationKeys, FormKeys, claim_expiry_index, pending_member, tenant_conversations, trigger_index
+from state.keys import (
+    ConversationKeys,
+    FormKeys,
+    claim_expiry_index,
+    pending_member,
+    tenant_conversations,
+    trigger_index,
+)
 from state.models import DeliveryStatus, InboundMessage, OutboundMessage, SessionState
 from state.upcast import upcast
 

@@ -37,10 +37,16 @@ from typing import Any
 
 from redis import Redis
 
-from state.keys import (
-    ConversationKeys, FormKeys, claim_expiry_index, dashboard_token_key, pending_member, tenant_conversations, tenant_feed,
-)
 from state.errors import StateError
+from state.keys import (
+    ConversationKeys,
+    FormKeys,
+    claim_expiry_index,
+    dashboard_token_key,
+    pending_member,
+    tenant_conversations,
+    tenant_feed,
+)
 from state.models import SessionState
 from state.screen import ScreenActivity
 from state.store import decode_document, parse_document

@@ -15,12 +15,19 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from core.settings import environ_value
 from state.errors import ConfigError
 from state.form_definition import FormDefinition
 from state.models import Lane
-from state.settings import environ_value
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 TENANT_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"

@@ -23,19 +23,19 @@ from urllib.parse import quote
 import pytest
 import redis
 import requests
-from jobs.worker import LanewayWorker
-from rq.serializers import JSONSerializer
 from hypothesis import settings as hypothesis_settings
+from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
 
+from core.settings import Settings
+from devtools.chat import inbound_form
+from devtools.openai_standin import start_openai_standin_thread
+from devtools.redis_server import RedisServer
+from devtools.twilio_standin import start_standin_thread
 from jobs import runtime as job_runtime
 from jobs.runtime import build_runtime
+from jobs.worker import LanewayWorker
 from service import create_app
-from service.chat import inbound_form
-from service.devtools.openai_standin import start_openai_standin_thread
-from service.devtools.twilio_standin import start_standin_thread
-from state.redis_server import RedisServer
-from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
 
@@ -152,7 +152,7 @@ class Standin:
 
 
 class OpenAIStandin:
-    """Test-side handle on the OpenAI stand-in's control endpoints (``service/devtools/openai_standin.py``)."""
+    """Test-side handle on the OpenAI stand-in's control endpoints (``devtools/openai_standin.py``)."""
 
     def __init__(self, url: str, base_url: str) -> None:
         self.url, self.base_url = url, base_url

@@ -30,7 +30,12 @@ import re
 from typing import Any, Callable
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
-from agents.dialogue.context import Dialogue, conversation_language, language_ops, remember
+from agents.dialogue.context import (
+    Dialogue,
+    conversation_language,
+    language_ops,
+    remember,
+)
 from agents.dialogue.patterns import (
     FALLBACK_KEYS,
     accepted_person_offer,
@@ -110,8 +115,8 @@ def answer_to_the_person(d: Dialogue) -> AgentResult | None:
                            outbound=[OutboundDraft(text=d.say("goodbye", name=d.name_suffix))])
     if "affirm" not in acts or not turn.state.form_token:
         return None
-    from agents.nlu import understand
     from agents.lanes.sms import link_again
+    from agents.nlu import understand
 
     asked = understand(human.text, turn.tenant, languages=tuple(turn.tenant.languages))
     if asked.intent == "resend_link" or "link" in human.text.lower():

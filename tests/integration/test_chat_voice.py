@@ -13,11 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from click.testing import CliRunner
 
-from service.chat import Call, Endpoints, chat_command, load_tenants, tenant_for_number
-from service.devtools.serving import serve_in_thread
+from devtools.chat import Call, Endpoints, chat_command, load_tenants, tenant_for_number
+from devtools.serving import serve_in_thread
 from service.twilio_voice import GOODBYE_TEXT, REPROMPT_TEXT
 from state.keys import ConversationKeys
-
 from tests.conftest import ACME_NUMBER, EXAMPLE_TENANTS, PUBLIC_BASE_URL
 
 pytestmark = pytest.mark.redis_server

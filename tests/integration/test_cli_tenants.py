@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from service.cli import main
+from cli.main import main
 from state.tenants import TenantRegistry
-
 from tests.conftest import EXAMPLE_TENANTS
 
 pytestmark = pytest.mark.redis_server

@@ -13,12 +13,16 @@ from urllib.parse import quote
 
 import pytest
 from redis.cluster import RedisCluster
-from redis.exceptions import ClusterCrossSlotError, CrossSlotTransactionError, RedisClusterException, ResponseError
+from redis.exceptions import (
+    ClusterCrossSlotError,
+    CrossSlotTransactionError,
+    RedisClusterException,
+    ResponseError,
+)
 
+from core.connection import state_redis
 from state import keys as K
-from state.connection import state_redis
 from state.keys import ConversationKeys
-
 from tests.conftest import ACME_NUMBER
 
 pytestmark = pytest.mark.redis_server

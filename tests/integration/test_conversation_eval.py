@@ -1,7 +1,7 @@
 """``laneway eval``'s runner on the real pipeline: scripts that must fail do fail, every channel and step kind is
 played through its real endpoint, ``--llm`` talks to the OpenAI stand-in and judges rubrics, and the CLI reports.
 
-Each harness runs on its own private Redis (:class:`state.redis_server.RedisServer`).
+Each harness runs on its own private Redis (:class:`devtools.redis_server.RedisServer`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ import requests
 import yaml
 from click.testing import CliRunner
 
-from service.cli import main
-from service.conversation_eval import Harness, Player, default_fallback_texts, run_suite
-from service.conversation_scripts import LoadedScript, Script, load_file
+from cli.main import main
+from devtools.evals.conversations import (
+    Harness,
+    Player,
+    default_fallback_texts,
+    run_suite,
+)
+from devtools.evals.scripts import LoadedScript, Script, load_file
 from state.keys import ConversationKeys
 from state.models import utcnow
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.conversation_eval import DEFAULT_SUITE, run_suite, suite_fallback_texts
-from service.conversation_scripts import load_suite
+from devtools.evals.conversations import DEFAULT_SUITE, run_suite, suite_fallback_texts
+from devtools.evals.scripts import load_suite
 
 pytestmark = pytest.mark.redis_server
 

@@ -28,10 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from service.runner import laneway_argv
+from core.settings import child_environment
+from devtools.runner import laneway_argv
 from state.keys import ConversationKeys
-from state.settings import child_environment
-
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.redis_server

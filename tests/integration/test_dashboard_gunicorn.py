@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from state.settings import Settings
+from core.settings import Settings
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign, twilio_form
 from tests.support.procfile_web import procfile_web
 

@@ -16,14 +16,18 @@ from datetime import datetime
 
 import pytest
 
-from jobs import metrics
+from core import metrics
 from jobs.events import submit_event
 from jobs.triggers import sweep_triggers_once
 from state.keys import ConversationKeys, tenant_feed
 from state.tenant_config import TriggerRule
 from state.triggers import FireRequest, TriggerFirer
-
-from tests.integration.test_triggers import last_customer_ms, nudge_rule, nudges, set_rules  # noqa: F401 (fixture)
+from tests.integration.test_triggers import (  # noqa: F401 (fixture)
+    last_customer_ms,
+    nudge_rule,
+    nudges,
+    set_rules,
+)
 
 pytestmark = pytest.mark.redis_server
 

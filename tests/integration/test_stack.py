@@ -19,10 +19,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.chat import Endpoints, Phone, load_tenants, random_number, tenant_for_number
-from service.demo import fetch_conversation
-from service.runner import child_environment
-from state.redis_server import free_port
+from devtools.chat import (
+    Endpoints,
+    Phone,
+    load_tenants,
+    random_number,
+    tenant_for_number,
+)
+from devtools.demo import fetch_conversation
+from devtools.redis_server import free_port
+from devtools.runner import child_environment
 
 pytestmark = pytest.mark.stack
 
@@ -86,7 +92,7 @@ class Stack:
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "run", "--run-file", str(self.run_file)],
+            [sys.executable, "-m", "cli.main", "run", "--run-file", str(self.run_file)],
             cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
@@ -184,7 +190,7 @@ def test_laneway_demo_plays_every_script_against_the_stack(stack):
     """
     info = stack.wait_ready()
     demo = subprocess.run(
-        [sys.executable, "-m", "service.cli", "demo", "--run-file", str(stack.run_file)],
+        [sys.executable, "-m", "cli.main", "demo", "--run-file", str(stack.run_file)],
         cwd=REPO_ROOT, env={**child_environment(), "LANEWAY_ENV": "development"}, capture_output=True, text=True,
         timeout=180,
     )  # fmt: skip

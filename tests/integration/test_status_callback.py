@@ -6,7 +6,6 @@ import pytest
 
 from jobs.delivery import status_callback_url
 from state.keys import ConversationKeys
-
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign
 
 pytestmark = pytest.mark.redis_server

@@ -8,9 +8,8 @@ import logging
 
 import pytest
 
-from state.logs import configure_logging
-
-from tests.conftest import AUTH_TOKENS, ACME_NUMBER, sign, twilio_form
+from core.logs import configure_logging
+from tests.conftest import ACME_NUMBER, AUTH_TOKENS, sign, twilio_form
 
 pytestmark = pytest.mark.redis_server
 

@@ -18,8 +18,8 @@ import pytest
 
 from service.takeover_api import attention_reasons
 from state import keys as K
-from state.store import encode_document
 from state.models import SessionState, TranscriptEntry, utcnow
+from state.store import encode_document
 from tests.conftest import ACME_NUMBER, BRIGHT_NUMBER
 
 pytestmark = pytest.mark.redis_server

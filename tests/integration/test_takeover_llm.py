@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 import pytest
 
-from state.settings import Settings
+from core.prices import ModelPrice
+from core.settings import Settings
 from state.tenant_config import LlmConfig, SecretRef, parse_tenants_yaml
 from state.tenants import TenantRegistry
-from state.usage import ModelPrice
 from tests.conftest import EXAMPLE_TENANTS, PUBLIC_BASE_URL
 
 pytestmark = pytest.mark.redis_server

@@ -17,18 +17,29 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 
-from jobs import metrics
+from core import metrics
 from jobs.events import submit_event
-from jobs.runtime import build_runtime
-from jobs.triggers import TRIGGER_SWEEP, WEBHOOK_JOB, sweep_triggers_once, webhook_job_id
 from jobs.queues import conversation_ref
+from jobs.runtime import build_runtime
+from jobs.triggers import (
+    TRIGGER_SWEEP,
+    WEBHOOK_JOB,
+    sweep_triggers_once,
+    webhook_job_id,
+)
 from state.forms import FormStore
 from state.keys import ConversationKeys, pending_member, tenant_feed, trigger_index
 from state.models import utcnow
 from state.screen import ScreenActivity
 from state.store import decode_document
 from state.tenant_config import AlertChannel, TenantConfig, TriggerRule
-from state.triggers import FireRequest, TriggerFirer, ms, read_fires, screen_activity_recorded
+from state.triggers import (
+    FireRequest,
+    TriggerFirer,
+    ms,
+    read_fires,
+    screen_activity_recorded,
+)
 
 pytestmark = pytest.mark.redis_server
 

@@ -1,9 +1,8 @@
-"""The official twilio client, and the customer's phone (service/chat.py), against the local Twilio stand-in."""
+"""The official twilio client, and the customer's phone (devtools/chat.py), against the local Twilio stand-in."""
 
 from __future__ import annotations
 
 import logging
-
 import re
 import time
 from email.utils import parsedate_to_datetime
@@ -14,9 +13,15 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
+from devtools.chat import (
+    Endpoints,
+    Phone,
+    inbound_form,
+    load_tenants,
+    tenant_for_number,
+)
+from devtools.twilio_standin import num_segments, start_standin_thread
 from jobs.twilio_http import make_twilio_client, rebase_twilio_url
-from service.chat import Endpoints, Phone, inbound_form, load_tenants, tenant_for_number
-from service.devtools.twilio_standin import num_segments, start_standin_thread
 
 ACCOUNT_SID = "AC00000000000000000000000000acme01"
 SHOP = "+15550001111"
@@ -186,7 +191,7 @@ def test_date_created_is_rfc2822(standin, client):
     assert parsedate_to_datetime(raw["messages"][0]["date_created"]).utcoffset().total_seconds() == 0
 
 
-# --- the customer's phone (service/chat.py) reading replies from the stand-in ---
+# --- the customer's phone (devtools/chat.py) reading replies from the stand-in ---
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

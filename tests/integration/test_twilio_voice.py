@@ -11,7 +11,6 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-
 from urllib.parse import parse_qsl, quote
 
 import pytest
@@ -20,12 +19,19 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from service.twilio_voice import CALL_STATUSES, GAVE_UP_TEXT, GOODBYE_TEXT, HOLDING_TEXT, MAX_POLLS, NO_CALLER_ID_TEXT, REPROMPT_TEXT
+from core.settings import Settings
+from service.twilio_voice import (
+    CALL_STATUSES,
+    GAVE_UP_TEXT,
+    GOODBYE_TEXT,
+    HOLDING_TEXT,
+    MAX_POLLS,
+    NO_CALLER_ID_TEXT,
+    REPROMPT_TEXT,
+)
 from state.keys import ConversationKeys
-from state.settings import Settings
 from state.store import ConversationStore
 from state.triggers import TriggerFirer
-
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, examples, sign
 
 pytestmark = pytest.mark.redis_server

@@ -8,8 +8,9 @@ from datetime import date, datetime, timezone
 import pytest
 from redis.cluster import key_slot
 
+from core.prices import ModelPrice
 from state import keys as K
-from state.usage import CallUsage, ModelPrice, UsageLedger
+from state.usage import CallUsage, UsageLedger
 
 pytestmark = pytest.mark.redis_server
 

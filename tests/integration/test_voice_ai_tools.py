@@ -9,8 +9,8 @@ stand-in) → getScreenState after the page's activity → highlightField.
 from __future__ import annotations
 
 import hashlib
-import io
 import hmac
+import io
 import json
 import threading
 import time
@@ -20,8 +20,7 @@ from datetime import timedelta
 import pytest
 import redis
 
-from service import create_app
-from service import voice_ai
+from service import create_app, voice_ai
 from state import keys as state_keys
 from state.form_definition import FormDefinition
 from state.forms import FormSession, FormStore, ScreenActivity

@@ -28,6 +28,7 @@ import urllib3.util.connection
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from core.settings import Settings
 from jobs.webhooks import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
@@ -37,7 +38,6 @@ from jobs.webhooks import (
     post_webhook,
     verify_signature,
 )
-from state.settings import Settings
 from state.tenant_config import AlertChannel, SecretRef
 
 SECRET = "whsec-test-secret"

@@ -59,8 +59,8 @@ def _install(point: str, marker: str) -> None:
 def main() -> None:
     point, marker = sys.argv[1], sys.argv[2]
     _install(point, marker)
+    from core.settings import load_settings
     from jobs.worker import run_worker
-    from state.settings import load_settings
 
     run_worker(load_settings(), scheduler="--no-scheduler" not in sys.argv[3:])
 

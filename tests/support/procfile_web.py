@@ -18,8 +18,8 @@ from typing import Iterator
 
 import requests
 
-from state.redis_server import free_port
-from state.settings import child_environment
+from core.settings import child_environment
+from devtools.redis_server import free_port
 
 ROOT = Path(__file__).parents[2]
 

@@ -30,10 +30,10 @@ def main(argv: list[str]) -> int:
     redis_url, mode, now_ms, out_dir, *members = argv
     import redis
 
+    from core.settings import Settings
     from jobs.runtime import build_runtime
     from jobs.triggers import TriggerSweepReport, _evaluate, sweep_triggers_once
     from state.keys import ConversationKeys
-    from state.settings import Settings
 
     out = Path(out_dir)
     pid = os.getpid()

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from service.conversation_scripts import (
-    SPLITS, Expect, Observed, Reply, ScriptError, check_step, is_fallback, load_file, load_suite, occurs, split_of,
+from devtools.evals.scripts import (
+    SPLITS,
+    Expect,
+    Observed,
+    Reply,
+    ScriptError,
+    check_step,
+    is_fallback,
+    load_file,
+    load_suite,
+    occurs,
+    split_of,
 )
 
 SUITE = Path(__file__).parents[1] / "conversations"

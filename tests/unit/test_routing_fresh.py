@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from service.cli import main
-from service.route_eval import LANES, load_labelled
+from cli.main import main
+from devtools.evals.routes import LANES, load_labelled
 
 FRESH = Path(__file__).parents[1] / "data" / "routing_fresh.yaml"
 

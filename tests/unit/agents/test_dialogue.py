@@ -13,14 +13,20 @@ from datetime import timedelta
 import pytest
 
 from agents import route, run_agent
-from agents.llm_agent import make_llm_agent
 from agents.lanes.support import support_agent
+from agents.llm_agent import make_llm_agent
 from agents.templates.catalog import CATALOG
 from state.errors import ConfigError
 from state.models import TranscriptEntry
 from state.screen import ScreenActivity, screen_state_of
 from state.tenant_config import parse_tenants_yaml
-from tests.unit.agents.conftest import EXAMPLE_TENANTS, T0, applied, make_turn, new_state
+from tests.unit.agents.conftest import (
+    EXAMPLE_TENANTS,
+    T0,
+    applied,
+    make_turn,
+    new_state,
+)
 
 
 def voice(turn):

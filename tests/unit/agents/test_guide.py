@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-
 from datetime import datetime, timezone
 
+import pytest
+
 from agents.lanes.guide import guide_agent, merge_name
-from tests.unit.agents.conftest import core_ops
 from agents.names import ParsedName
 from agents.router import route
 from state.models import TranscriptEntry
 from state.patch import Add, Replace
+from tests.unit.agents.conftest import core_ops
 
 TOKEN = "tok_fixed_0123456789"
 LINK = f"https://laneway.test/f/{TOKEN}"

@@ -17,11 +17,18 @@ import pytest
 from agents import AGENTS, Route, run_agent
 from agents.guard import reply_problem
 from agents.llm_agent import LANE_TOOLS, make_llm_agent, system_prompt
+from core.prices import ModelPrice
 from jobs.openai_http import OpenAIChatCompletion
 from state.models import TranscriptEntry, utcnow
+from state.tenant_config import (
+    AgentPrompt,
+    LlmConfig,
+    LlmExample,
+    SecretRef,
+    TenantConfig,
+)
+from state.usage import UsageLedger
 from tests.unit.agents.conftest import T0
-from state.tenant_config import AgentPrompt, LlmConfig, LlmExample, SecretRef, TenantConfig
-from state.usage import ModelPrice, UsageLedger
 
 MODEL = "gpt-test-agents"
 PRICE = ModelPrice(prompt_usd_per_1k_tokens=0.001, completion_usd_per_1k_tokens=0.002)

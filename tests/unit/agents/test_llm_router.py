@@ -18,11 +18,12 @@ import pytest
 
 from agents import route
 from agents.llm_router import CONSULTED_REASONS, make_llm_router
+from core.prices import ModelPrice
 from jobs.openai_http import OpenAIChatCompletion
 from state.errors import ConfigError
 from state.models import TranscriptEntry
 from state.tenant_config import LlmConfig, SecretRef
-from state.usage import ModelPrice, UsageLedger
+from state.usage import UsageLedger
 
 MODEL = "gpt-test-router"
 PRICE = ModelPrice(prompt_usd_per_1k_tokens=0.001, completion_usd_per_1k_tokens=0.002)

@@ -8,8 +8,20 @@ import numpy as np
 import pytest
 
 from agents import route
-from agents.nlu import UNCLEAR_THRESHOLD, Correction, Entities, Understanding, understand
-from agents.nlu.classifier import IntentClassifier, TrainingDataError, classifier_for, load_examples, tenant_examples
+from agents.nlu import (
+    UNCLEAR_THRESHOLD,
+    Correction,
+    Entities,
+    Understanding,
+    understand,
+)
+from agents.nlu.classifier import (
+    IntentClassifier,
+    TrainingDataError,
+    classifier_for,
+    load_examples,
+    tenant_examples,
+)
 from agents.nlu.entities import extract
 from agents.nlu.language import SWITCH_CONFIDENCE, detect_language
 

@@ -6,7 +6,13 @@ import pytest
 
 from agents.answers import is_no, is_yes
 from agents.names import ParsedName, parse_name
-from agents.phone import address_number, find_phone, last_four, looks_like_number_attempt, normalize_phone
+from agents.phone import (
+    address_number,
+    find_phone,
+    last_four,
+    looks_like_number_attempt,
+    normalize_phone,
+)
 from agents.text import is_typo_of, looks_like_question
 
 

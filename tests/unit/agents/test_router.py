@@ -9,6 +9,7 @@ import pytest
 from agents import route
 from agents.router import MATCH_THRESHOLD
 
+
 @pytest.mark.parametrize(("text", "intent"), [("Stop.", "opt_out"), ("START", "opt_in"), ("help", "help")])
 def test_carrier_keywords_route_to_sms_with_full_confidence(acme, new_state, make_turn, text, intent):
     decision = route(make_turn(acme, new_state(acme), text))

@@ -7,7 +7,14 @@ from datetime import timedelta
 import pytest
 
 from agents import route
-from service.route_eval import DEFAULT_DATA, LANES, ROUTERS, evaluate, load_labelled, load_tenant
+from devtools.evals.routes import (
+    DEFAULT_DATA,
+    LANES,
+    ROUTERS,
+    evaluate,
+    load_labelled,
+    load_tenant,
+)
 
 ACCURACY_FLOOR = 0.85
 """The deterministic router's accuracy on the whole labelled set may not fall below this."""
@@ -45,7 +52,7 @@ def test_the_confusion_matrix_counts_every_item(items):
 def test_route_eval_command_prints_accuracy_and_the_matrix(tmp_path):
     from click.testing import CliRunner
 
-    from service.cli import main
+    from cli.main import main
 
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(main, ["route-eval", "--split", "dev", "--json-out", str(out)])

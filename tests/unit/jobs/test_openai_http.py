@@ -6,10 +6,11 @@ import fakeredis
 import pytest
 
 from agents.llm_router import LlmCallError
+from core.prices import DEFAULT_LLM_PRICES
+from core.settings import Settings
 from jobs.openai_http import OPENAI_BASE_URL, OpenAIChatCompletion, OpenAIClientFactory
-from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
-from state.usage import DEFAULT_LLM_PRICES, UsageLedger
+from state.usage import UsageLedger
 
 EXAMPLE = Path(__file__).parents[3] / "tenants.example.yaml"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from jobs.webhooks import (
     SIGNATURE_HEADER,
     WebhookRefusedError,
@@ -21,7 +22,6 @@ from jobs.webhooks import (
     verify_signature,
 )
 from state.errors import ConfigError
-from state.settings import Settings
 from state.tenant_config import AlertChannel, parse_tenants_yaml, webhook_url_problem
 
 EXAMPLE = Path(__file__).parents[3] / "tenants.example.yaml"

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from core.settings import load_settings
 from state.errors import ConfigError
-from state.settings import load_settings
 from state.tenant_config import parse_tenants_yaml
 
 EXAMPLE = Path(__file__).parents[3] / "tenants.example.yaml"

@@ -2,7 +2,15 @@ import pytest
 from pydantic import ValidationError
 
 from state.errors import PatchError
-from state.patch import PATCH_ADAPTER, Add, Append, Increment, Remove, Replace, apply_patch
+from state.patch import (
+    PATCH_ADAPTER,
+    Add,
+    Append,
+    Increment,
+    Remove,
+    Replace,
+    apply_patch,
+)
 
 
 def doc():

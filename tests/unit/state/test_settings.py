@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from state.settings import load_settings
+from core.settings import load_settings
 
 
 def test_state_cluster_is_read_from_the_environment(monkeypatch):

@@ -11,8 +11,17 @@ from state.models import SessionState, TranscriptEntry
 from state.screen import ScreenActivity
 from state.tenant_config import TriggerRule, template_names
 from state.triggers import (
-    ConversationFacts, FireRecord, ScreenFacts, facts_of, field_error_hit, ms, next_due_ms, parse_fires,
-    render_template, rule_due, screen_facts,
+    ConversationFacts,
+    FireRecord,
+    ScreenFacts,
+    facts_of,
+    field_error_hit,
+    ms,
+    next_due_ms,
+    parse_fires,
+    render_template,
+    rule_due,
+    screen_facts,
 )
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -229,10 +238,12 @@ def test_next_due_is_the_earliest_rule():
 
 
 def test_webhook_actions_need_the_alerts_channel_and_its_allow_list():
-    from state.tenant_config import parse_tenants_yaml
-    from state.errors import ConfigError
-    import yaml
     from pathlib import Path
+
+    import yaml
+
+    from state.errors import ConfigError
+    from state.tenant_config import parse_tenants_yaml
 
     data = yaml.safe_load((Path(__file__).parents[3] / "tenants.example.yaml").read_text())
     acme = data["tenants"][0]

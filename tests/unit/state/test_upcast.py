@@ -5,7 +5,13 @@ import pytest
 
 from state.errors import SchemaTooNewError, StateError
 from state.models import CURRENT_SCHEMA_VERSION, SessionState
-from state.upcast import upcast, upcast_v1_to_v2, upcast_v2_to_v3, upcast_v3_to_v4, upcast_v4_to_v5
+from state.upcast import (
+    upcast,
+    upcast_v1_to_v2,
+    upcast_v2_to_v3,
+    upcast_v3_to_v4,
+    upcast_v4_to_v5,
+)
 
 DATA = Path(__file__).parents[2] / "data"
 

@@ -1,7 +1,7 @@
 """``laneway demo``: scripted conversations with each example tenant, with lanes.
 
 Each tenant is texted from a fresh random number (so reruns start clean)
-through :class:`service.chat.Phone`. After every message the transcript is
+through :class:`devtools.chat.Phone`. After every message the transcript is
 read from the operator API (``GET /api/v1/tenants/<tenant_id>/conversations/
 <From, URL-encoded>``, ``Authorization: Bearer <the tenant's first operator
 key>``) and the new turns are printed with the lane that produced them.
@@ -18,7 +18,8 @@ from urllib.parse import quote
 import click
 import requests
 
-from service.chat import (
+from core.settings import load_settings
+from devtools.chat import (
     HTTP_TIMEOUT_S,
     ChatError,
     Endpoints,
@@ -27,9 +28,8 @@ from service.chat import (
     random_number,
     resolve_endpoints,
 )
-from service.runner import RUN_FILE
+from devtools.runner import RUN_FILE
 from state.errors import ConfigError
-from state.settings import load_settings
 from state.tenant_config import SecretRef, TenantConfig
 
 SILENT_WAIT_S = 4.0

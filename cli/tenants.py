@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from state.connection import state_redis
+from core.connection import state_redis
+from core.settings import load_settings
 from state.errors import ConfigError
-from state.settings import load_settings
 from state.tenant_config import TenantsFile, parse_tenants_yaml
 from state.tenants import TenantRegistry
 

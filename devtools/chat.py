@@ -34,10 +34,10 @@ import click
 import requests
 from twilio.request_validator import RequestValidator
 
+from core.settings import Settings, load_settings
+from devtools.runner import EXAMPLE_TENANTS, RUN_FILE, read_run_file
 from jobs.twilio_http import make_twilio_client
-from service.runner import EXAMPLE_TENANTS, RUN_FILE, read_run_file
 from state.errors import ConfigError
-from state.settings import Settings, load_settings
 from state.tenant_config import TenantConfig, parse_tenants_yaml
 
 WEBHOOK_PATH = "/twilio/messaging"

@@ -1,7 +1,7 @@
 """Voice pipeline latency for ``laneway bench``: Twilio Voice webhook in to TwiML out.
 
 The Procfile's processes run as children on a private Redis server, exactly
-as :class:`service.bench_e2e.LanewayStack` starts them (gunicorn serving
+as :class:`devtools.bench.e2e.LanewayStack` starts them (gunicorn serving
 ``service:create_app()`` with the Procfile's options, ``laneway worker
 --pool 2``, the Twilio stand-in), with the example tenants' deterministic
 agents. The bench process plays Twilio for :data:`CONCURRENT_CALLS` calls at a
@@ -38,7 +38,14 @@ import click
 import requests
 from twilio.request_validator import RequestValidator
 
-from service.bench_e2e import AUTH_TOKEN, NUMBER, WORKER_SETUP, LanewayStack, _cpu_snapshot, _percentile
+from devtools.bench.e2e import (
+    AUTH_TOKEN,
+    NUMBER,
+    WORKER_SETUP,
+    LanewayStack,
+    _cpu_snapshot,
+    _percentile,
+)
 from service.twilio_voice import HOLDING_TEXT
 
 CONCURRENT_CALLS = 6
@@ -206,11 +213,11 @@ def bench_voice(
 @click.option("--concurrency", default=CONCURRENT_CALLS, show_default=True)
 @click.option("--think-s", default=THINK_S, show_default=True)
 def bench_voice_command(turns: int, turns_per_call: int, concurrency: int, think_s: float) -> None:
-    """Only the voice section of ``laneway bench`` (``python -m service.bench_voice``)."""
+    """Only the voice section of ``laneway bench`` (``python -m devtools.bench.voice``)."""
     import logging
 
     logging.disable(logging.INFO)
-    results = bench_voice(Path(__file__).parents[1] / "tenants.example.yaml", turns, turns_per_call, concurrency, think_s)
+    results = bench_voice(Path(__file__).parents[2] / "tenants.example.yaml", turns, turns_per_call, concurrency, think_s)
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")

@@ -21,7 +21,12 @@ import sys
 from typing import Any
 
 import structlog
-from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars, merge_contextvars
+from structlog.contextvars import (
+    bind_contextvars,
+    clear_contextvars,
+    get_contextvars,
+    merge_contextvars,
+)
 
 _PHONE = re.compile(r"\+\d{7,15}(?!\d)")
 """An E.164 number, as Twilio writes them (``+15557654321``, also inside ``whatsapp:+1…``)."""

@@ -8,7 +8,7 @@ Prints a table and writes JSON. Figures:
   those drains (counted client-side by :class:`CountingRedis`: each command
   or pipeline is one round trip; a Lua script call is one), divided by turns.
   Deliveries are not enqueued in this phase, so RQ's share is excluded.
-* ``e2e_*`` (:mod:`service.bench_e2e`): the Procfile's web and worker
+* ``e2e_*`` (:mod:`devtools.bench.e2e`): the Procfile's web and worker
   processes end to end, signed webhooks in and replies delivered to the
   Twilio stand-in (``e2e_turns_per_s``), against bare RQ running trivial jobs
   with the same worker setup (``e2e_bare_rq_jobs_per_s``), and their ratio.
@@ -18,13 +18,13 @@ Prints a table and writes JSON. Figures:
   with 10 and with 100,000 idle conversations in ``lw:triggers:due``, none
   due, in ms per sweep, and their ratio; and ms per due conversation of a sweep
   that fires in 200 (:func:`bench_trigger_sweep`).
-* ``durability_*`` (:mod:`service.bench_durability`): webhook latency with
+* ``durability_*`` (:mod:`devtools.bench.durability`): webhook latency with
   ``LANEWAY_ACCEPT_WAITAOF`` off and ``1,0``, under ``appendfsync everysec``
   and ``always``.
-* ``nlu_*`` (:mod:`service.bench_nlu`): what understanding one message costs
+* ``nlu_*`` (:mod:`devtools.bench.nlu`): what understanding one message costs
   a turn (:func:`agents.nlu.understand`): p50/p99 per message over a
   realistic message mix, wall and CPU time, training and warm-up time.
-* ``voice_*`` (:mod:`service.bench_voice`): Twilio Voice turn latency, webhook
+* ``voice_*`` (:mod:`devtools.bench.voice`): Twilio Voice turn latency, webhook
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
 
@@ -40,15 +40,15 @@ import time
 import click
 import redis
 
+from core.settings import Settings
+from devtools.bench.durability import bench_durability
+from devtools.bench.e2e import bench_end_to_end
+from devtools.bench.nlu import bench_nlu
+from devtools.bench.voice import CONCURRENT_CALLS, bench_voice
+from devtools.redis_server import RedisServer
 from jobs.runtime import build_runtime
-from service.bench_durability import bench_durability
-from service.bench_e2e import bench_end_to_end
-from service.bench_nlu import bench_nlu
-from service.bench_voice import CONCURRENT_CALLS, bench_voice
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
-from state.redis_server import RedisServer
-from state.settings import Settings
 from state.tenant_config import parse_tenants_yaml
 
 SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "durability", "nlu")
@@ -290,7 +290,7 @@ def bench(
     from pathlib import Path
 
     logging.disable(logging.INFO)
-    tenants_file = Path(__file__).parents[1] / "tenants.example.yaml"
+    tenants_file = Path(__file__).parents[2] / "tenants.example.yaml"
     sections = set(only or SECTIONS)
     with RedisServer() as server:
         conn = redis.Redis.from_url(server.url)

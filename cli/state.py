@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from state.connection import state_redis
+from core.connection import state_redis
+from core.settings import load_settings
 from state.migrate import DEFAULT_BATCH, migrate_states
-from state.settings import load_settings
 
 
 @click.group("state")

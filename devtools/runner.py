@@ -32,8 +32,8 @@ from urllib.parse import quote
 import click
 import requests
 
-from state.redis_server import RedisServer, free_port
-from state.settings import Settings, child_environment, load_settings
+from core.settings import Settings, child_environment, load_settings
+from devtools.redis_server import RedisServer, free_port
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +64,10 @@ class ChildExited(click.ClickException):
 def laneway_argv(*args: str) -> list[str]:
     """Return the argv that runs ``laneway ARGS…`` with this interpreter.
 
-    ``python -m service.cli`` works whether or not the console script is
+    ``python -m cli.main`` works whether or not the console script is
     installed.
     """
-    return [sys.executable, "-m", "service.cli", *args]
+    return [sys.executable, "-m", "cli.main", *args]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from state.usage import DEFAULT_LLM_PRICES, ModelPrice
+from core.prices import DEFAULT_LLM_PRICES, ModelPrice
 
 
 class Settings(BaseSettings):
@@ -112,10 +112,10 @@ class Settings(BaseSettings):
     """Most conversations one trigger sweep evaluates (the rest stay due for the next)."""
     prometheus_multiproc_dir: str | None = Field(None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"))
     """prometheus-client's multiprocess directory (its own variable name): set, ``/metrics``
-    adds up the samples every process of the host wrote there (:mod:`jobs.metrics`)."""
+    adds up the samples every process of the host wrote there (:mod:`core.metrics`)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
-    """``json``: one JSON object per line (:mod:`state.logs`); ``text`` for reading by eye."""
+    """``json``: one JSON object per line (:mod:`core.logs`); ``text`` for reading by eye."""
     worker_maintenance_interval_s: int = Field(30, ge=5)
     """How often a worker runs RQ's maintenance: registry cleaning, and taking
     over RQ's scheduler (which moves retries, delayed jobs and the sweep) when

@@ -62,7 +62,7 @@ from typing import Any, Callable, NamedTuple
 import click
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from service.devtools.serving import serve_in_thread, serve_until_interrupted
+from devtools.serving import serve_in_thread, serve_until_interrupted
 
 logger = logging.getLogger(__name__)
 

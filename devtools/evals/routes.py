@@ -30,7 +30,7 @@ from agents.llm_router import make_llm_router
 from state.models import InboundMessage, SessionState
 from state.tenant_config import TenantConfig, parse_tenants_yaml
 
-REPO_ROOT: Final = Path(__file__).parents[1]
+REPO_ROOT: Final = Path(__file__).parents[2]
 DEFAULT_DATA: Final = REPO_ROOT / "tests" / "data" / "routing_labelled.yaml"
 """The labelled set shipped with the repository."""
 DEFAULT_TENANTS: Final = REPO_ROOT / "tenants.example.yaml"
@@ -255,9 +255,9 @@ def report_dict(report: RouterReport, splits: Sequence[str | None]) -> dict[str,
 
 def _llm_router() -> Router:
     """The production LLM router, wired from the environment's settings (as a worker wires it)."""
+    from core.connection import state_redis
+    from core.settings import load_settings
     from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
-    from state.connection import state_redis
-    from state.settings import load_settings
     from state.usage import UsageLedger
 
     settings = load_settings()

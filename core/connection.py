@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis import Redis
 from redis.cluster import RedisCluster
 
-from state.settings import Settings
+from core.settings import Settings
 
 
 def connect(url: str, socket_timeout_s: float, cluster: bool = False) -> Redis:

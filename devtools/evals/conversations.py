@@ -1,7 +1,7 @@
 """``laneway eval``: play conversation scripts through the real pipeline and score every step.
 
-Each script (format: :mod:`service.conversation_scripts`) is played against
-the real stack on a private Redis (:class:`state.redis_server.RedisServer`),
+Each script (format: :mod:`devtools.evals.scripts`) is played against
+the real stack on a private Redis (:class:`devtools.redis_server.RedisServer`),
 in this process:
 
 * customer texts are Twilio Messaging webhooks (SMS or WhatsApp), signed with
@@ -53,12 +53,22 @@ from twilio.request_validator import RequestValidator
 from agents.base import Route
 from agents.guard import LAST_RESORT_TEXT
 from agents.templates import FALLBACK_STEMS
-from service.conversation_scripts import (
-    SPLITS, Check, Expect, LoadedScript, Observed, Reply, Script, ScriptError, Step, check_step, is_fallback,
+from devtools.evals.scripts import (
+    SPLITS,
+    Check,
+    Expect,
+    LoadedScript,
+    Observed,
+    Reply,
+    Script,
+    ScriptError,
+    Step,
+    check_step,
+    is_fallback,
     load_suite,
 )
 
-REPO_ROOT: Final = Path(__file__).parents[1]
+REPO_ROOT: Final = Path(__file__).parents[2]
 DEFAULT_SUITE: Final = REPO_ROOT / "tests" / "conversations"
 DEFAULT_TENANTS: Final = REPO_ROOT / "tenants.example.yaml"
 PUBLIC_BASE_URL: Final = "https://laneway.eval"
@@ -306,13 +316,13 @@ class Harness:
 
     def start(self) -> None:
         """Start Redis and the stand-in, build the app and the worker runtime."""
+        from core.prices import ModelPrice
+        from core.settings import Settings
+        from devtools.redis_server import RedisServer
+        from devtools.twilio_standin import start_standin_thread
         from jobs import runtime as job_runtime
         from jobs.runtime import build_runtime
         from service import create_app
-        from service.devtools.twilio_standin import start_standin_thread
-        from state.redis_server import RedisServer
-        from state.settings import Settings
-        from state.usage import ModelPrice
 
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
@@ -565,7 +575,7 @@ class Player:
     # the channels
 
     def _text(self, tenant, sender: str, body: str) -> None:
-        from service.chat import inbound_form
+        from devtools.chat import inbound_form
 
         to = tenant.phone_numbers[0]
         to = f"whatsapp:{to}" if sender.startswith("whatsapp:") else to
@@ -821,7 +831,7 @@ def run_suite(
 
     Raises:
         EvalError: a script names an unknown tenant, or the LLM settings are missing.
-        state.redis_server.RedisServerError: no Redis server could be started.
+        devtools.redis_server.RedisServerError: no Redis server could be started.
     """
     started = time.perf_counter()
     with Harness(tenants_path, llm=llm, llm_base_url=llm_base_url, llm_api_key=llm_api_key, llm_model=llm_model) as harness:

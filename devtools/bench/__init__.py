@@ -1,0 +1,1 @@
+"""`laneway bench`: the controller, end-to-end, durability, NLU and voice benchmarks."""

@@ -1,0 +1,43 @@
+"""What request handlers use (:class:`Services`) and its accessor :func:`services`.
+
+Built once per app by :func:`service.app.create_app` and kept in
+``app.extensions["laneway"]``; blueprints read it here (as Flask's tutorial keeps
+``get_db`` in its own module), so no blueprint imports the app factory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+
+from core.settings import Settings
+from service.rate_limits import RateLimits
+from state.audit import AuditLog
+from state.forms import FormStore
+from state.store import ConversationStore
+from state.tenants import TenantRegistry
+from state.usage import UsageLedger
+
+
+@dataclass
+class Services:
+    """What request handlers use, built once per app (kept in ``app.extensions["laneway"]``)."""
+
+    settings: Settings
+    queue_redis: Redis
+    state_redis: Redis
+    queue: Queue
+    store: ConversationStore
+    tenants: TenantRegistry
+    usage: UsageLedger
+    audit: AuditLog
+    rate_limits: RateLimits
+    forms: FormStore
+
+
+def services() -> Services:
+    """Return the current app's :class:`Services`."""
+    return current_app.extensions["laneway"]
