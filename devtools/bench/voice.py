@@ -43,7 +43,7 @@ from devtools.bench.e2e import (
     NUMBER,
     WORKER_SETUP,
     LanewayStack,
-    _cpu_snapshot,
+    Standin,
     _percentile,
 )
 from service.twilio_voice import HOLDING_TEXT
@@ -168,14 +168,16 @@ def bench_voice(
     log_dir = Path(tempfile.mkdtemp(prefix="laneway-bench-voice-"))
     calls = -(-turns // turns_per_call)
     with contextlib.ExitStack() as stacks:
-        stack = LanewayStack(tenants_file.read_text(), log_dir)
+        standin = Standin(log_dir)
+        stacks.callback(standin.stop)
+        stack = LanewayStack(tenants_file.read_text(), standin, log_dir)
         stacks.callback(stack.stop)
         _run_calls(stack.web_url, [f"+1559800{i:04d}" for i in range(WARMUP_CALLS)], WARMUP_TURNS, WARMUP_CALLS, think_s)
-        cpu_before = _cpu_snapshot(stack.supervisor, stack.server)
+        cpu_before = stack.cpu_snapshot()
         started = time.perf_counter()
         results = _run_calls(stack.web_url, [f"+1559900{i:04d}" for i in range(calls)], turns_per_call, concurrency, think_s)
         elapsed_s = time.perf_counter() - started
-        cpu_after = _cpu_snapshot(stack.supervisor, stack.server)
+        cpu_after = stack.cpu_snapshot()
         load_1m = os.getloadavg()[0]  # other work on the machine shows in the tail
         stack.supervisor.check()
     latencies = sorted(ms for r in results for ms in r["turns_ms"])
