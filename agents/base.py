@@ -8,7 +8,7 @@ on the session document plus outbound messages) atomically.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -145,6 +145,20 @@ class TurnInput:
     def languages(self) -> tuple[str, ...]:
         """The tenant's languages (ISO 639-1, first is its main one); ``("en",)`` when it declares none."""
         return tuple(getattr(self.tenant, "languages", None) or ("en",))
+
+    def with_state(self, state: SessionState) -> "TurnInput":
+        """This turn with ``state`` (the controller's state after a lane change or an agent's patch).
+
+        The understanding already computed is carried over while what it was
+        computed from (:attr:`expected`; text, tenant and languages are the
+        turn's) is unchanged, so the router and the lane agents of one turn
+        share one parse instead of understanding the text once per hop.
+        """
+        moved = replace(self, state=state)
+        cached = self.__dict__.get("understanding")
+        if cached is not None and moved.expected == self.expected:
+            moved.__dict__["understanding"] = cached  # what cached_property stores; frozen only guards __setattr__
+        return moved
 
     @cached_property
     def understanding(self) -> Understanding:

@@ -392,10 +392,8 @@ class TurnController:
         last = batch[-1]
         spoken_for = last.provider_id if last.channel == "voice" else None
 
-        def turn_input(s: SessionState) -> TurnInput:
-            return TurnInput(tenant, s, tuple(batch), text, now, self.public_base_url, screen)
-
-        route = self.router(turn_input(current))
+        turn = TurnInput(tenant, current, tuple(batch), text, now, self.public_base_url, screen)
+        route = self.router(turn)
         if (claimed or current.status == "waiting_human") and route.reason != "keyword":
             # An operator or the queue owns the conversation: record the message, stay silent
             # (a caller is told a person will follow up by text).
@@ -407,7 +405,8 @@ class TurnController:
         spoken: list[str] = []
         for hop in range(MAX_HANDOFFS + 1):
             current = self._enter_lane(current, route, now)
-            result: AgentResult = run_agent(route.lane, turn_input(current), route, self.agents)  # replies come back guarded
+            turn = turn.with_state(current)  # the router's understanding is shared, not computed again
+            result: AgentResult = run_agent(route.lane, turn, route, self.agents)  # replies come back guarded
             current = SessionState.model_validate(apply_patch(current.model_dump(mode="json"), result.patch))
             for draft in result.outbound:
                 if spoken_for is not None and draft.to is None:
@@ -420,7 +419,8 @@ class TurnController:
                 acc.agent_fallbacks.append((route.lane, result.fallback))
             if result.handoff is None or result.handoff == route.lane or hop == MAX_HANDOFFS:
                 break
-            route = self.router(turn_input(current), handoff_to=result.handoff)
+            turn = turn.with_state(current)
+            route = self.router(turn, handoff_to=result.handoff)
             acc.route = route
         if spoken_for is not None:
             text = guard_reply(" ".join(spoken) if spoken else render(tenant, current.language, "voice", "still_here"),

@@ -4,8 +4,9 @@ Both sides run as child processes with the same options, against one Twilio
 stand-in, and are measured only through processes, Redis and HTTP:
 
 * Laneway: the Procfile's web line (gunicorn serving ``service:create_app()``
-  with :data:`devtools.runner.PROCFILE_WEB_ARGS`) and worker line
-  (``laneway worker --pool 2``: two ``SimpleWorker`` processes), with the
+  with :data:`devtools.runner.PROCFILE_WEB_ARGS`), worker line
+  (``laneway worker --pool 2 --no-scheduler``: two ``SimpleWorker``
+  processes) and scheduler line (``laneway scheduler``), with the
   queue and the conversation state on two private Redis servers (as
   ``LANEWAY_STATE_REDIS_URL`` allows), so each one's commands are counted
   apart.
@@ -36,7 +37,8 @@ per turn per server (``INFO commandstats`` before and after; the bench's own
 
 With ``profile_dir``, one more burst round per side runs under ``py-spy
 record --subprocesses`` attached to the web and the worker process groups,
-which writes ``{side}-web.svg`` and ``{side}-worker.svg`` flame graphs.
+which writes ``{side}-web.svg`` and ``{side}-worker.svg`` flame graphs of
+on-CPU time (idle waits left out).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ AUTH_TOKEN = "dev-acme-auth-token"
 WEBHOOK_PATH = "/twilio/messaging"
 WORKER_POOL = 2
 """The Procfile's ``laneway worker --pool``."""
-WORKER_SETUP = f"gunicorn {' '.join(PROCFILE_WEB_ARGS)}; laneway worker --pool {WORKER_POOL}"
+WORKER_SETUP = f"gunicorn {' '.join(PROCFILE_WEB_ARGS)}; laneway worker --pool {WORKER_POOL} --no-scheduler; laneway scheduler"
 NAIVE_SETUP = f"gunicorn {' '.join(PROCFILE_WEB_ARGS)}; rq worker-pool -n {WORKER_POOL} -w rq.worker.SimpleWorker"
 CLIENT_THREADS = 8
 """Threads posting webhooks from the bench process."""
@@ -363,7 +365,8 @@ class LanewayStack(Stack):
             )  # fmt: skip
             self.supervisor = LoggingSupervisor(env, log_dir)
             self._start_web(port, "service:create_app()")
-            self.supervisor.start("worker", laneway_argv("worker", "--pool", str(WORKER_POOL)))
+            self.supervisor.start("worker", laneway_argv("worker", "--pool", str(WORKER_POOL), "--no-scheduler"))
+            self.supervisor.start("scheduler", laneway_argv("scheduler"))
             _wait_for_workers(self.supervisor, self.servers["queue"].client())
             wait_for_http(f"{self.web_url}/healthz", self.supervisor)
         except BaseException:
@@ -460,7 +463,7 @@ def _profile_round(stack: Stack, turns: int, out_dir: Path) -> list[Path]:
     for name in ("web", "worker"):
         path = out_dir / f"{stack.side}-{name}.svg"
         recorders.append(subprocess.Popen(
-            [py_spy, "record", "--pid", str(stack.child(name).proc.pid), "--subprocesses", "--idle", "--rate", "200",
+            [py_spy, "record", "--pid", str(stack.child(name).proc.pid), "--subprocesses", "--rate", "200",
              "--format", "flamegraph", "--output", str(path), "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         ))  # fmt: skip
