@@ -30,6 +30,7 @@ Every callback marks ``lw:callbacks-seen`` (:func:`mark_callbacks_seen`).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from core import metrics
@@ -47,14 +48,24 @@ CALLBACKS_SEEN_TTL_S = 24 * 3600
 """How long one status callback vouches that callbacks reach Laneway (seconds)."""
 
 
+CALLBACKS_SEEN_REFRESH_S = 60.0
+"""A process sets ``lw:callbacks-seen`` at most once per this many seconds (one SET per callback cost a round trip each)."""
+
 def mark_callbacks_seen(redis: Any) -> None:
     """Note that a Twilio status callback reached us: ``lw:callbacks-seen`` (SET with :data:`CALLBACKS_SEEN_TTL_S`).
 
     :func:`jobs.delivery.deliver_now` waits for a reply's ``sent`` callback
     before sending the next only while this key exists; without callbacks
     (no public URL, a development stand-in) it would only wait out its timeout.
+    Written at most once per :data:`CALLBACKS_SEEN_REFRESH_S` per process and
+    Redis, so the key lives at least ``CALLBACKS_SEEN_TTL_S - CALLBACKS_SEEN_REFRESH_S``
+    after the last callback.
     """
+    now = time.monotonic()  # the time of the last SET through this client is kept on it (Redis or RedisCluster)
+    if now - getattr(redis, "laneway_callbacks_seen_at", -CALLBACKS_SEEN_REFRESH_S) < CALLBACKS_SEEN_REFRESH_S:
+        return
     redis.set(callbacks_seen(), "1", ex=CALLBACKS_SEEN_TTL_S)
+    redis.laneway_callbacks_seen_at = now
 
 
 def act_on_status(svc: Any, tenant: TenantConfig, keys: ConversationKeys, message_sid: str, status: str, error_code: str) -> str:
