@@ -287,9 +287,12 @@ class Stack:
         )  # fmt: skip
 
     def cpu_snapshot(self) -> dict[str, float]:
-        """CPU seconds so far per role: each child, ``redis`` (all servers), ``standin`` and ``bench``."""
+        """CPU seconds so far per role: each child, ``redis`` (all servers; and ``redis_<role>`` each, if several), ``standin`` and ``bench``."""
         snapshot = {child.name: _cpu_seconds(pgid=child.proc.pid) for child in self.supervisor.children}
-        snapshot["redis"] = sum(_cpu_seconds(pid=server.pid) for server in self.servers.values())
+        per_server = {role: _cpu_seconds(pid=server.pid) for role, server in self.servers.items()}
+        snapshot["redis"] = sum(per_server.values())
+        if len(per_server) > 1:
+            snapshot |= {f"redis_{role}": cpu for role, cpu in per_server.items()}
         snapshot["standin"] = self.standin.cpu_seconds()
         times = os.times()
         snapshot["bench"] = times.user + times.system
