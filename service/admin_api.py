@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from core.settings import environ_value
 from service.api_models import AddNumber, RotatedKey, TenantView
 from service.errors import ApiError
-from service.operator_api import record_audit, start_audit
+from service.operator_auth import record_audit, start_audit
 from service.services import services
 from state.errors import ConfigError, UnknownTenantError
 from state.tenant_config import TENANT_ID, TenantConfig, format_validation_error

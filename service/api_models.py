@@ -23,6 +23,15 @@ class ErrorBody(BaseModel):
     status: int = Field(description="The HTTP status code, repeated.")
 
 
+class HealthReport(BaseModel):
+    """``GET /healthz`` and ``GET /readyz`` (:mod:`service.health`; not in the OpenAPI document)."""
+
+    status: str = Field(description="ok or unavailable")
+    checks: dict[str, bool]
+    workers: int | None = Field(None, description="/readyz only: RQ workers registered on Laneway's queue.")
+    oldest_job_age_s: float | None = Field(None, description="/readyz only: null when the queue is empty.")
+
+
 class Turn(BaseModel):
     """One message of a conversation's transcript."""
 
@@ -338,6 +347,11 @@ class FeedToken(BaseModel):
     token: str
     expires_in_s: int
     url: str
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    """``model`` as a JSON body: by alias, only the fields the builder set (optional fields stay absent)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def delivery_error_json(error_code: str | None) -> dict[str, str]:

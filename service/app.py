@@ -19,8 +19,10 @@ from service.errors import ApiError
 from service.rate_limits import RateLimits
 from service.services import Services
 from state.audit import AuditLog
+from state.feed import FeedReader
 from state.forms import FormStore
 from state.store import ConversationStore
+from state.takeover import TakeoverStore
 from state.tenants import TenantRegistry
 from state.usage import UsageLedger
 
@@ -54,6 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         audit=AuditLog(sr, settings.audit_retention_days, settings.audit_max_entries),
         rate_limits=RateLimits(qr, settings),
         forms=FormStore(sr),
+        takeover=TakeoverStore(sr),
+        feed=FeedReader(sr, settings.redis_socket_timeout_s),
     )
     if not app.debug and not logging.getLogger().handlers:
         configure_logging(settings.log_level, settings.log_format)
@@ -90,6 +94,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         dashboard,
         health,
         hosted_form,
+        live_feed,
         metrics,
         openapi,
         operator_api,
@@ -105,6 +110,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
     app.register_blueprint(takeover_api.bp)
+    app.register_blueprint(live_feed.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)

@@ -16,8 +16,11 @@ from rq import Queue
 from core.settings import Settings
 from service.rate_limits import RateLimits
 from state.audit import AuditLog
+from state.feed import FeedReader
+from state.feed_streams import FeedStreams
 from state.forms import FormStore
 from state.store import ConversationStore
+from state.takeover import TakeoverStore
 from state.tenants import TenantRegistry
 from state.usage import UsageLedger
 
@@ -36,6 +39,12 @@ class Services:
     audit: AuditLog
     rate_limits: RateLimits
     forms: FormStore
+    takeover: TakeoverStore
+    feed: FeedReader
+
+    def feed_streams(self, lease_ms: int) -> FeedStreams:
+        """The caps on open live feeds (the current settings'), each counted for ``lease_ms`` after its last refresh."""
+        return FeedStreams(self.state_redis, self.settings.feed_streams_per_key, self.settings.feed_streams_per_tenant, lease_ms)
 
 
 def services() -> Services:

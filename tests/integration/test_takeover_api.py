@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from service.takeover_api import attention_reasons
+from service.conversation_views import attention_reasons
 from state import keys as K
 from state.models import SessionState, TranscriptEntry, utcnow
 from state.store import encode_document
@@ -396,7 +396,7 @@ def test_the_dashboard_page_is_self_contained_and_locked_down(client):
 
 
 def test_an_expired_or_altered_feed_token_is_refused(app, client, r):
-    from service.takeover_api import make_feed_token
+    from service.feed_token import make_feed_token
     from state.takeover import TakeoverStore
     from state.tenant_config import sha256_hex
 
