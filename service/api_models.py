@@ -1,9 +1,10 @@
 """Pydantic models of the HTTP API's request and response bodies.
 
-They document the contract: :mod:`service.openapi` builds the OpenAPI
-document's schemas from them (``model_json_schema``), and the schemathesis
-test checks every response against those schemas. Request bodies of the admin
-API are validated with them too.
+They are the contract: :mod:`service.openapi` builds the OpenAPI document's
+schemas from them (``model_json_schema``), the handlers build their answers
+from them (:func:`as_json`), so the document cannot drift from the code, and
+the schemathesis test checks every response against those schemas. Request
+bodies of the admin and takeover APIs are validated with them too.
 """
 
 from __future__ import annotations

@@ -425,3 +425,17 @@ def test_takeover_requests_share_the_operator_rate_limit(app, client, r, setting
     assert answers == [200, 200, 200] and refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert client.post(f"/api/v1/tenants/{ACME}/events/token", headers=headers()).status_code == 429
     assert client.get(f"/api/v1/tenants/{BRIGHT}/conversations", headers=headers(key=BRIGHT_KEY)).status_code == 200
+
+
+def test_the_operator_view_and_the_context_packet_agree(client, escalated):
+    """Both views come from one builder: every field and transcript entry field they share is equal."""
+    view = client.get(url(), headers=headers()).get_json()
+    packet = client.get(url(suffix="/context"), headers=headers()).get_json()
+    shared = set(view) & set(packet) - {"turns", "transcript"}
+    assert {"tenant_id", "conversation_id", "channel", "lane", "intent", "status", "version", "opted_out", "slots",
+            "handoff", "lane_history"} <= shared
+    assert {k: view[k] for k in shared} == {k: packet[k] for k in shared}
+    assert len(view["turns"]) == len(packet["transcript"]) >= 2
+    for turn, entry in zip(view["turns"], packet["transcript"]):
+        assert turn == {k: entry[k] for k in turn}
+        assert ("delivery" in turn) == (turn["direction"] == "outbound")
