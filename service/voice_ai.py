@@ -60,7 +60,7 @@ what a caller said, and vouch for nothing.
   definition's ``sensitive``, by default everything but choice answers).
 * Names given in a call never overwrite a different person's, and a session
   for an unvouched number never replaces the conversation's form
-  (:func:`jobs.events.apply_event`).
+  (:func:`jobs.event_effects.apply_event`).
 
 Tools (arguments as in the seeds' production definitions, :func:`tool_definitions`):
 
@@ -101,7 +101,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from agents.lanes.guide import FORM_TOKEN_BYTES
 from agents.phone import last_four, normalize_phone
 from core import logs
-from jobs.events import same_person, submit_event
+from jobs.event_effects import same_person
+from jobs.intake import submit_event
 from service import json_body
 from service.errors import error_response
 from service.services import services
@@ -527,7 +528,7 @@ def start_session(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any
     session (:func:`tool_form_token`), so naming someone's number reveals
     nothing of theirs. The ``form_started`` event (``tool:<toolCallId>``)
     carries ``vouched`` so the controller never renames a different person
-    nor relinks their conversation (:func:`jobs.events.apply_event`). The
+    nor relinks their conversation (:func:`jobs.event_effects.apply_event`). The
     answer holds no form token, URL or name: ``sessionId``
     (:func:`tool_session_id`, recorded under ``T:voicesession:<sha256>``
     with the form's TTL, bound to the platform call) and ``phoneLastFour``.
@@ -555,7 +556,7 @@ def start_session(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any
         json.dumps({"form_token": token, "call_id": call.platform_call_id}), ex=forms.ttl_s,
     )
     submit_event(
-        svc, tenant, phone, "form_started", author_id=AUTHOR_ID, event_id=f"tool:{call.id}", request_id=g.request_id,
+        svc.store, svc.queue, svc.settings, tenant, phone, "form_started", author_id=AUTHOR_ID, event_id=f"tool:{call.id}", request_id=g.request_id,
         data={"form_token": token, "first_name": first, "last_name": last, "phone": phone, "vouched": "1" if vouched else ""},
     )
     log.info("voice-ai startSession tenant_id=%s conversation=%s vouched=%s", tenant.tenant_id, mask_address(phone), vouched)
@@ -583,8 +584,8 @@ def send_sms(tenant: TenantConfig, call: ToolCall, arguments: dict[str, Any]) ->
     data = {"form_token": token}
     if session.phone and session.phone != conversation:
         data["to"] = session.phone
-    submit_event(svc, tenant, conversation, "send_link", author_id=AUTHOR_ID, event_id=f"tool:{call.id}", data=data,
-                 request_id=g.request_id)
+    submit_event(svc.store, svc.queue, svc.settings, tenant, conversation, "send_link", author_id=AUTHOR_ID,
+                 event_id=f"tool:{call.id}", data=data, request_id=g.request_id)
     ending = last_four(session.phone or conversation)
     return {
         "success": True,
