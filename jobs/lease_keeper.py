@@ -6,7 +6,8 @@ gone, so the controller can stop before committing. The commit script checks
 the lease token as well: the keeper saves wasted work, the script is the fence.
 
 Renewals run on one daemon thread per process (:class:`_Renewer`, started on
-first use and again in a forked child), not on a thread per drain: starting
+first use, and again in a forked child, which starts with a fresh lock and
+schedule), not on a thread per drain: starting
 and joining a thread per turn cost the worker more than the turn's renewals
 ever do (a turn is a few milliseconds; the first renewal is due after
 ``interval_s``, 10 s by default). A renewal runs on that thread while the
@@ -31,17 +32,20 @@ class _Renewer:
     """The process's renewal thread: runs each registered keeper's renewal when it is due."""
 
     def __init__(self) -> None:
+        self._order = itertools.count()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # the parent's thread (and maybe its held lock) are not in the child
+
+    def _reset(self) -> None:
         self._cond = threading.Condition()
         self._due: list[tuple[float, int, LeaseKeeper]] = []  # (monotonic due time, tie-break, keeper)
-        self._order = itertools.count()
-        self._pid = 0
+        self._started = False
 
     def add(self, keeper: LeaseKeeper) -> None:
         with self._cond:
-            if self._pid != os.getpid():  # first use, or a forked child: the parent's thread is not here
-                self._due = []
+            if not self._started:
                 threading.Thread(target=self._run, name="lease-keeper", daemon=True).start()
-                self._pid = os.getpid()
+                self._started = True
             entry = (time.monotonic() + keeper.interval_s, next(self._order), keeper)
             heapq.heappush(self._due, entry)
             if self._due[0] is entry:  # due before what the thread sleeps towards (else it need not wake)

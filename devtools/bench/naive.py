@@ -74,6 +74,7 @@ def create_app() -> Flask:
 
 
 def answer(text: str) -> str:
+    """The FAQ reply whose keyword ``text`` contains, else :data:`FALLBACK`."""
     lowered = text.lower()
     return next((reply for word, reply in FAQ.items() if word in lowered), FALLBACK)
 
