@@ -442,3 +442,20 @@ def test_the_llm_routers_fallback_uses_the_same_understanding(acme, new_state, m
     # … and the fallback is the deterministic route from the same, single parse.
     assert (decided.lane, decided.intent, decided.fallback) == ("support", "human", "timeout")
     assert calls == ["your app keeps crashing"]
+
+
+def test_a_turn_moved_to_a_new_state_shares_its_understanding_while_expected_is_unchanged(acme, new_state, make_turn):
+    turn = make_turn(acme, new_state(acme), "I want to apply")
+    parsed = turn.understanding
+    moved = turn.with_state(turn.state.model_copy(update={"lane": "guide", "intent": "apply"}))
+    assert moved.state.lane == "guide" and moved.text == turn.text
+    assert moved.understanding is parsed  # not computed again for the lane agent
+
+
+def test_a_turn_moved_to_a_state_expecting_something_else_is_understood_again(acme, new_state, make_turn):
+    turn = make_turn(acme, new_state(acme), "Dana")
+    parsed = turn.understanding
+    expecting = turn.state.model_copy(update={"dialogue": turn.state.dialogue.model_copy(update={"expected": "name"})})
+    moved = turn.with_state(expecting)
+    assert moved.expected == "name" and moved.understanding is not parsed
+    assert moved.understanding == make_turn(acme, expecting, "Dana").understanding
