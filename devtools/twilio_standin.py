@@ -1,5 +1,7 @@
 """A local stand-in for Twilio's Messages REST API (development and tests only).
 
+Its voice side (the Calls API, a ``<Dial>`` runner) is :mod:`devtools.twilio_standin_calls`.
+
 It speaks the wire format of ``https://api.twilio.com/2010-04-01`` closely
 enough for the official ``twilio.rest.Client`` (pointed here by
 ``jobs.twilio_http.make_twilio_client``) to create, fetch and list messages:
@@ -79,6 +81,8 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
 from devtools.serving import serve_in_thread, serve_until_interrupted
+from devtools.twilio_standin_calls import CallsStore
+from devtools.twilio_standin_calls import bp as calls_bp
 from state.models import mask_address
 
 logger = logging.getLogger(__name__)
@@ -504,6 +508,8 @@ def create_standin_app(default_outcome: str = "sent") -> Flask:
         default_outcome=(default_outcome, ""), initial_default_outcome=(default_outcome, "")
     )
     app.register_blueprint(bp)
+    app.extensions["twilio_standin_calls"] = CallsStore()
+    app.register_blueprint(calls_bp)  # Calls.json and the <Dial> runner (devtools/twilio_standin_calls.py)
     return app
 
 

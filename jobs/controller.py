@@ -34,6 +34,7 @@ from agents.templates import render
 from core import logs, metrics
 from jobs.events import Replies, apply_event
 from jobs.lease_keeper import LeaseKeeper
+from state.analytics import turn_counters
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
@@ -220,7 +221,7 @@ class TurnController:
             metrics.ROUTER_FALLBACKS.labels(tenant_id, outcome.router_fallback).inc()
         for agent_lane, reason in outcome.agent_fallbacks:
             metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
-        self._after_commit(keys, tenant, outcome, committed.version)
+        self._after_commit(keys, tenant, outcome, committed.version, state)
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -270,18 +271,21 @@ class TurnController:
             phone=after.slots.get("phone"), created_at=self.clock(),
         ))
 
-    def _after_commit(self, keys: ConversationKeys, tenant: TenantConfig, outcome: TurnOutcome, version: int) -> None:
+    def _after_commit(
+        self, keys: ConversationKeys, tenant: TenantConfig, outcome: TurnOutcome, version: int, before: SessionState
+    ) -> None:
         """Push the turn's form commands and record the commit in the tenant's index and live feed.
 
         Keys: the form's ``commands`` (per command); ``T:conversations`` (ZADD),
-        ``T:feed`` (XADD, capped) in one pipeline. A crash before this loses a
+        ``T:feed`` (XADD, capped) and the day's analytics counters (HINCRBY, :mod:`state.analytics`) in one pipeline. A crash before this loses a
         highlight or a live-list update, never a message: the state is committed.
         """
         token = outcome.state.form_token
         if self.forms is not None and token:
             for i, command in enumerate(outcome.commands):
                 self.forms.push_command(token, command.model_copy(update={"command_id": f"turn:{version}.{i}"}))
-        record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds, has_triggers=bool(tenant.triggers))
+        record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds, has_triggers=bool(tenant.triggers),
+                        counters=turn_counters(before, outcome.state))
 
     @staticmethod
     def _state_of(loaded: Loaded, tenant_id: str, conversation_id: str) -> SessionState:

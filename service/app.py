@@ -87,16 +87,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from service import (
         admin_api,
+        analytics_api,
         dashboard,
+        export_api,
         health,
         hosted_form,
         metrics,
         openapi,
         operator_api,
+        outbound_call,
         takeover_api,
         twilio_messaging,
         twilio_voice,
         voice_ai,
+        voice_transfer,
     )
 
     errors.init_app(app)
@@ -111,4 +115,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(hosted_form.bp)
     app.register_blueprint(voice_ai.bp)
+    app.register_blueprint(voice_transfer.bp)
+    app.register_blueprint(outbound_call.api_bp)
+    app.register_blueprint(outbound_call.bp)
+    app.register_blueprint(analytics_api.bp)
+    app.register_blueprint(analytics_api.page_bp)
+    app.register_blueprint(export_api.bp)
     return app

@@ -86,6 +86,12 @@ key                            type        holds
 ``T:voicesession:<sha256>``    string      JSON ``form_token``, ``call_id``: the form session a
                                            voice-AI ``sessionId`` stands for, by its SHA-256
                                            (the form's TTL)
+``T:analytics:<YYYY-MM-DD>``  hash        the desk's counters of one UTC day (:mod:`state.analytics`):
+                                           ``<metric>``, ``<metric>|lane=<lane>``,
+                                           ``<metric>|channel=<channel>``, first-response
+                                           histogram ``frt_le:<s>``, CSAT ``csat:<1-5>`` (TTL)
+``T:funnel:<YYYY-MM-DD>:<stage>`` set      form tokens that reached a form page (``page:<n>``)
+                                           or ``submitted`` that day (TTL)
 =============================  ==========  ======================================
 
 ``T`` = ``lw:{t:<tenant_id>}``: tenant-scoped keys that a script uses
@@ -213,6 +219,16 @@ def tenant_tag(tenant_id: str) -> str:
 def usage_day(tenant_id: str, day: str) -> str:
     """LLM usage of ``day`` (``YYYY-MM-DD``, UTC)."""
     return f"{tenant_tag(tenant_id)}:usage:{day}"
+
+
+def analytics_day(tenant_id: str, day: str) -> str:
+    """The desk's counters of ``day`` (``YYYY-MM-DD``, UTC): :mod:`state.analytics`."""
+    return f"{tenant_tag(tenant_id)}:analytics:{day}"
+
+
+def funnel_stage(tenant_id: str, day: str, stage: str) -> str:
+    """Form tokens that reached ``stage`` (``page:<n>`` or ``submitted``) on ``day`` (UTC)."""
+    return f"{tenant_tag(tenant_id)}:funnel:{day}:{stage}"
 
 
 def spend_month(tenant_id: str, month: str) -> str:

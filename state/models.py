@@ -20,7 +20,7 @@ Channel = Literal["sms", "whatsapp", "voice"]
 Lane = Literal["guide", "sms", "support"]
 Status = Literal["active", "waiting_human", "closed"]
 Author = Literal["customer", "ai", "human", "system"]
-HandoffReason = Literal["customer_request", "trigger", "operator", "urgent", "language"]
+HandoffReason = Literal["customer_request", "trigger", "operator", "urgent", "language", "callback"]
 EventKind = Literal[
     "message", "human_reply", "note", "escalate", "handback", "close", "form_started", "send_link", "nudge",
     "opt_out",
@@ -117,7 +117,8 @@ class Handoff(BaseModel):
     ``reason``: ``customer_request`` (the customer asked for a person),
     ``trigger`` (a proactive rule escalated), ``operator`` (an operator took it),
     ``urgent`` (a tenant safety rule matched an urgent message), ``language``
-    (the customer writes in a language the tenant does not serve).
+    (the customer writes in a language the tenant does not serve), ``callback``
+    (a call transferred to the operator line was not answered: call them back).
     """
 
     model_config = ConfigDict(extra="forbid")

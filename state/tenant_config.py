@@ -9,6 +9,7 @@ carry a ``dev_value`` that only ``LANEWAY_ENV=development`` accepts.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -64,12 +65,25 @@ class SecretRef(BaseModel):
         raise ConfigError(f"environment variable {self.env} is not set")
 
 
+KeyScope = Literal["export"]
+"""What an operator API key may do beyond the operator API: ``export`` reads the
+tenant's export (``GET …/export``, ``laneway export``) with phone numbers and
+message texts unmasked; without it they are masked."""
+
+
+class OperatorKeyRef(SecretRef):
+    """An operator API key read from the environment (:class:`SecretRef`), with its ``scopes``."""
+
+    scopes: list[KeyScope] = Field(default_factory=list)
+
+
 class HashedKey(BaseModel):
-    """An operator API key stored as its SHA-256 (what Redis holds)."""
+    """An operator API key stored as its SHA-256 (what Redis holds), with its ``scopes``."""
 
     model_config = ConfigDict(extra="forbid")
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[KeyScope] = Field(default_factory=list)
 
 
 class TwilioCredentials(BaseModel):
@@ -297,6 +311,33 @@ class VoiceAiConfig(BaseModel):
     messages: dict[VoiceAiTool, VoiceAiToolMessages] = Field(default_factory=dict)
     """Per tool, what the platform says while it runs (``request-start``,
     ``request-complete``, ``request-failed``); unset ones keep the defaults."""
+
+
+class VoiceConfig(BaseModel):
+    """People on the phone (``voice:`` in the tenants YAML).
+
+    When a caller asks for a person (or a rule, an operator's claim or an
+    earlier escalation puts the conversation with a person), the live call is
+    transferred to ``operator_number`` with ``<Dial>`` (the tenant's number as
+    ``callerId``), and the operator hears the conversation's summary before
+    being connected. Nobody answering within ``ring_timeout_s`` (or busy,
+    failed) leaves a callback task for the operators and the caller hears
+    ``callback_text``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator_number: str | None = Field(None, pattern=E164)
+    """The operator line (E.164); ``None``: calls are not transferred (the caller is told a person will follow up)."""
+    ring_timeout_s: int = Field(20, ge=5, le=60)
+    """``<Dial timeout>``: seconds the operator line rings before the call counts as unanswered."""
+    transfer_text: str = Field("Connecting you to a person from our team now. Please hold.", min_length=1, max_length=300)
+    """Said to the caller before the transfer rings."""
+    callback_text: str = Field(
+        "Sorry, nobody from our team could take your call right now. A person will call you back soon. Goodbye.",
+        min_length=1, max_length=300,
+    )
+    """Said to the caller when nobody answered the operator line; then the call ends."""
 
 
 # -- proactive triggers (issue 6) -----------------------------------------------
@@ -617,7 +658,7 @@ class TenantConfig(BaseModel):
     banned_phrases: list[str] = Field(default_factory=list)
     max_sms_chars: int = Field(640, ge=70, le=1600)
     twilio: TwilioCredentials
-    operator_api_keys: list[SecretRef | HashedKey] = Field(default_factory=list)
+    operator_api_keys: list[OperatorKeyRef | HashedKey] = Field(default_factory=list)
     llm: LlmConfig | None = None
     """LLM settings; ``None`` (or ``enabled: false``) routes deterministically."""
     form: FormDefinition | None = None
@@ -627,6 +668,9 @@ class TenantConfig(BaseModel):
     alerts: AlertChannel | None = None
     """The alert webhook channel; ``None``: the tenant receives no webhooks (trigger
     ``webhook`` actions need it for their secret and allow-list)."""
+    voice: VoiceConfig | None = None
+    """Phone calls handled by people (:mod:`service.voice_transfer`, :mod:`service.calls_api`):
+    the operator line a call is transferred to, the ring time, what the caller hears."""
     voice_ai: VoiceAiConfig | None = None
     """The voice-AI tool webhook (``/voice-ai/<tenant_id>/tools``); ``None``: not offered (401)."""
     triggers: list[TriggerRule] = Field(default_factory=list, max_length=50)
@@ -726,11 +770,18 @@ class TenantConfig(BaseModel):
         Raises:
             ConfigError: a key's environment variable is unset (and no dev value applies).
         """
-        keys: list[SecretRef | HashedKey] = [
-            k if isinstance(k, HashedKey) else HashedKey(sha256=sha256_hex(k.resolve(environment)))
+        keys: list[OperatorKeyRef | HashedKey] = [
+            k if isinstance(k, HashedKey) else HashedKey(sha256=sha256_hex(k.resolve(environment)), scopes=k.scopes)
             for k in self.operator_api_keys
         ]
         return self.model_copy(update={"operator_api_keys": keys})
+
+    def key_scopes(self, api_key_sha256: str) -> list[KeyScope]:
+        """The scopes of the operator key whose SHA-256 is ``api_key_sha256`` (``[]`` if it is not listed hashed)."""
+        for key in self.operator_api_keys:
+            if isinstance(key, HashedKey) and hmac.compare_digest(key.sha256, api_key_sha256):
+                return list(key.scopes)
+        return []
 
 
 class TenantsFile(BaseModel):

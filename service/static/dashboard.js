@@ -361,6 +361,7 @@
     $("escalate-btn").addEventListener("click", () => act("POST", "/escalate"));
     $("handback-btn").addEventListener("click", handBack);
     $("close-btn").addEventListener("click", () => act("POST", "/close"));
+    $("call-btn").addEventListener("click", () => act("POST", "/call", {}));  // service/outbound_call.py
     $("reply-form").addEventListener("submit", sendReply);
     $("note-form").addEventListener("submit", addNote);
     $("back").addEventListener("click", closeView);
