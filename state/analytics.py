@@ -55,7 +55,7 @@ from state.models import SessionState
 
 RETENTION_DAYS = 400
 """Days a day's counters and funnel sets are kept."""
-FRT_BUCKETS_S = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+FRT_BUCKETS_S = (5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 """Upper bounds (seconds) of the first-response histogram; slower replies go to ``inf``."""
 DIMENSIONED = ("conversations", "messages", "escalations", "resolved", "resolved_by_ai", "forms_started", "csat_count", "csat_sum")
 """Counters also kept per lane and per channel (plus every ``escalations:<reason>``)."""
