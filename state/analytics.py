@@ -51,7 +51,7 @@ from typing import Iterable
 from redis import Redis
 
 from state import keys as K
-from state.models import SessionState
+from state.models import SessionState, TranscriptEntry
 
 RETENTION_DAYS = 400
 """Days a day's counters and funnel sets are kept."""
@@ -78,6 +78,17 @@ def _dimensioned(counts: dict[str, int], lane: str, channel: str) -> dict[str, i
     return out
 
 
+def _added(before: list[TranscriptEntry], after: list[TranscriptEntry]) -> list[TranscriptEntry]:
+    """The entries a turn appended: those after ``before``'s last one (the transcript only grows at its end)."""
+    if not before:
+        return after
+    last = before[-1]
+    for i in range(len(after) - 1, -1, -1):
+        if after[i] is last or after[i] == last:
+            return after[i + 1:]
+    return after
+
+
 def turn_counters(before: SessionState, after: SessionState) -> dict[str, int]:
     """What one committed turn adds to its day's counters (field → amount; empty when nothing). Pure.
 
@@ -86,8 +97,7 @@ def turn_counters(before: SessionState, after: SessionState) -> dict[str, int]:
         after: the document the turn committed.
     """
     counts: Counter[str] = Counter()
-    seen = {e.message_id for e in before.transcript if e.message_id}
-    new_customer = [e for e in after.transcript if e.author == "customer" and e.message_id not in seen]
+    new_customer = [e for e in _added(before.transcript, after.transcript) if e.author == "customer"]
     channel = "voice" if any(e.channel == "voice" for e in new_customer) else after.channel
     if before.turn_count == 0:
         counts["conversations"] += 1
