@@ -6,7 +6,8 @@ rule or a trigger escalated, an operator claimed it) and the tenant has a
 ``voice.operator_number``, the voice webhook answers with
 :func:`transfer_twiml` instead of the spoken reply::
 
-    <Say>Connecting you to a person from our team now. Please hold.</Say>
+    <Say>Connecting you to a person from our team now. Please hold.</Say>   (voice.transfer_text, or the
+                                                                            transfer_voice template in the caller's language)
     <Dial callerId="<tenant number>" timeout="20" action="/twilio/voice/transfer/done">
       <Number url="<public base>/twilio/voice/transfer/whisper?conversation=<caller>">+1555…</Number>
     </Dial>
@@ -22,7 +23,8 @@ the call; ``no-answer``, ``busy``, ``failed`` or ``canceled`` leave a
 callback task (an ``escalate`` event with reason ``callback``, so the
 conversation waits for a person with ``handoff.reason == "callback"``, plus
 a dashboard alert ``rule_id: callback`` on the live feed) and the caller
-hears ``voice.callback_text`` before the call ends.
+hears ``voice.callback_text`` (else the ``callback_voice`` template in the
+conversation's language) before the call ends.
 
 Every endpoint is signed and checked like the other Voice webhooks
 (:mod:`service.twilio_webhook`); the conversation travels in the signed query.
@@ -47,6 +49,7 @@ from flask import Blueprint, Response, g, request
 from prometheus_client import Counter
 from twilio.twiml.voice_response import VoiceResponse
 
+from agents.templates import render
 from core import logs
 from jobs.events import submit_event
 from service.errors import ApiError
@@ -100,13 +103,19 @@ def wants_person(state: SessionState | None) -> bool:
     return state is not None and state.status == "waiting_human" and (state.handoff is None or state.handoff.reason != "callback")
 
 
-def transfer_twiml(svc: Services, tenant: TenantConfig, caller: str, our_number: str) -> Response:
-    """The TwiML that says ``voice.transfer_text`` and dials the operator line with the whisper (module docstring)."""
+def caller_text(tenant: TenantConfig, state: SessionState | None, configured: str | None, template_key: str) -> str:
+    """What the caller hears: the tenant's ``voice.<…>_text``, else the template in the conversation's language."""
+    return configured or render(tenant, state.language if state else None, "voice", template_key)
+
+
+def transfer_twiml(svc: Services, tenant: TenantConfig, state: SessionState, our_number: str) -> Response:
+    """The TwiML that says the transfer text and dials the operator line with the whisper (module docstring)."""
     voice = tenant.voice
     assert voice is not None and voice.operator_number is not None
+    caller = state.conversation_id
     language = svc.settings.voice_language
     response = VoiceResponse()
-    response.say(voice.transfer_text, language=language)
+    response.say(caller_text(tenant, state, voice.transfer_text, "transfer_voice"), language=language)
     dial = response.dial(caller_id=our_number, timeout=voice.ring_timeout_s, action=DONE_PATH, method="POST")
     whisper = f"{svc.settings.effective_public_base_url}{WHISPER_PATH}?conversation={quote(caller, safe='')}"
     dial.number(voice.operator_number, url=whisper, method="POST")
@@ -123,9 +132,10 @@ def transfer_if_wanted(svc: Services, tenant: TenantConfig, keys: ConversationKe
     """
     if tenant.voice is None or tenant.voice.operator_number is None:
         return None
-    if not wants_person(_state(svc, keys)):
+    state = _state(svc, keys)
+    if state is None or not wants_person(state):
         return None
-    return transfer_twiml(svc, tenant, keys.conversation_id, request.form["To"])
+    return transfer_twiml(svc, tenant, state, request.form["To"])
 
 
 def _conversation_arg() -> str:
@@ -170,8 +180,9 @@ def transfer_done():
         submit_event(svc, tenant, caller, "escalate", data={"reason": "callback"}, author_id="twilio-voice",
                      event_id=f"call:{call_sid}:callback", request_id=g.request_id)
         _raise_callback_alert(svc, tenant, caller)
-        assert tenant.voice is not None
-        response.say(tenant.voice.callback_text, language=svc.settings.voice_language)
+        state = _state(svc, ConversationKeys(tenant.tenant_id, caller))
+        configured = tenant.voice.callback_text if tenant.voice else None
+        response.say(caller_text(tenant, state, configured, "callback_voice"), language=svc.settings.voice_language)
     else:
         text = "Transferred call answered by the operator line" + (f", talked {duration} s." if duration else ".")
         submit_event(svc, tenant, caller, "note", text=text, author_id="twilio-voice",

@@ -322,7 +322,7 @@ class VoiceConfig(BaseModel):
     ``callerId``), and the operator hears the conversation's summary before
     being connected. Nobody answering within ``ring_timeout_s`` (or busy,
     failed) leaves a callback task for the operators and the caller hears
-    ``callback_text``.
+    ``callback_text`` (both texts default to templates in the caller's language).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -331,13 +331,12 @@ class VoiceConfig(BaseModel):
     """The operator line (E.164); ``None``: calls are not transferred (the caller is told a person will follow up)."""
     ring_timeout_s: int = Field(20, ge=5, le=60)
     """``<Dial timeout>``: seconds the operator line rings before the call counts as unanswered."""
-    transfer_text: str = Field("Connecting you to a person from our team now. Please hold.", min_length=1, max_length=300)
-    """Said to the caller before the transfer rings."""
-    callback_text: str = Field(
-        "Sorry, nobody from our team could take your call right now. A person will call you back soon. Goodbye.",
-        min_length=1, max_length=300,
-    )
-    """Said to the caller when nobody answered the operator line; then the call ends."""
+    transfer_text: str | None = Field(None, min_length=1, max_length=300)
+    """Said to the caller before the transfer rings; ``None``: the ``transfer_voice`` template in the
+    conversation's language ("Connecting you to a person from our team now. Please hold.")."""
+    callback_text: str | None = Field(None, min_length=1, max_length=300)
+    """Said to the caller when nobody answered the operator line, before the call ends; ``None``: the
+    ``callback_voice`` template in the conversation's language ("… A person will call you back soon. Goodbye.")."""
 
 
 # -- proactive triggers (issue 6) -----------------------------------------------

@@ -128,6 +128,16 @@ def test_nobody_answering_leaves_a_callback_task_and_tells_the_caller(
     assert again.root.find("Dial") is None
 
 
+def test_a_spanish_caller_hears_the_transfer_and_the_callback_in_spanish(
+    client, work, standin, calls_reset, status_callbacks_reach_the_app
+):
+    phone(standin, OPERATOR_LINE, "no-answer")
+    twiml = say(client, work, 1, "quisiera hablar con un agente, por favor")
+    assert twiml.said == ["Le comunico ahora con una persona de nuestro equipo. Por favor, espere."]
+    events = run_dial(standin, twiml)
+    assert "Una persona le devolverá la llamada pronto" in ET.fromstring(events[-1]["body"]).find("Say").text
+
+
 def test_a_tenant_without_an_operator_line_keeps_the_call_with_the_ai(client, work, standin, tenants, r):
     stored = tenants.get_versioned("acme-insurance")
     tenants.update("acme-insurance", lambda c: c.model_copy(update={"voice": None}), "development",
