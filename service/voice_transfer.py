@@ -4,10 +4,14 @@ When the turn a caller's speech started leaves the conversation with a
 person (``status == "waiting_human"``: the caller asked for one, a safety
 rule or a trigger escalated, an operator claimed it) and the tenant has a
 ``voice.operator_number``, the voice webhook answers with
-:func:`transfer_twiml` instead of the spoken reply::
+:func:`transfer_twiml` instead of listening again: the turn's spoken reply
+without its promise that a person will follow up later
+(:func:`reply_before_transfer`: an apology or a safety message stays), the
+transfer text (``voice.transfer_text``, else the ``transfer_voice`` template
+in the caller's language), and the dial::
 
-    <Say>Connecting you to a person from our team now. Please hold.</Say>   (voice.transfer_text, or the
-                                                                            transfer_voice template in the caller's language)
+    <Say>I'm sorry about that.</Say>
+    <Say>Connecting you to a person from our team now. Please hold.</Say>
     <Dial callerId="<tenant number>" timeout="20" action="/twilio/voice/transfer/done">
       <Number url="<public base>/twilio/voice/transfer/whisper?conversation=<caller>">+1555…</Number>
     </Dial>
@@ -108,13 +112,33 @@ def caller_text(tenant: TenantConfig, state: SessionState | None, configured: st
     return configured or render(tenant, state.language if state else None, "voice", template_key)
 
 
-def transfer_twiml(svc: Services, tenant: TenantConfig, state: SessionState, our_number: str) -> Response:
-    """The TwiML that says the transfer text and dials the operator line with the whisper (module docstring)."""
+PROMISES = ("handoff_voice", "handoff_voice_after", "waiting_voice")
+"""Templates promising a person will follow up later: a transfer replaces them."""
+
+
+def reply_before_transfer(tenant: TenantConfig, state: SessionState, reply: str) -> str:
+    """What of the turn's spoken ``reply`` to say before the transfer: all but a trailing "a person will follow up".
+
+    An apology ("I'm sorry about that. ") or a safety message ("… call 911 now.") is kept; the promise
+    of a later follow-up, which the transfer makes untrue, is cut.
+    """
+    for key in PROMISES:
+        promise = render(tenant, state.language, "voice", key)
+        if reply.endswith(promise):
+            return reply[: -len(promise)].strip()
+    return reply.strip()
+
+
+def transfer_twiml(svc: Services, tenant: TenantConfig, state: SessionState, our_number: str, reply: str = "") -> Response:
+    """The TwiML that says the reply's lead and the transfer text and dials the operator line with the whisper."""
     voice = tenant.voice
     assert voice is not None and voice.operator_number is not None
     caller = state.conversation_id
     language = svc.settings.voice_language
     response = VoiceResponse()
+    lead = reply_before_transfer(tenant, state, reply)
+    if lead:
+        response.say(lead, language=language)
     response.say(caller_text(tenant, state, voice.transfer_text, "transfer_voice"), language=language)
     dial = response.dial(caller_id=our_number, timeout=voice.ring_timeout_s, action=DONE_PATH, method="POST")
     whisper = f"{svc.settings.effective_public_base_url}{WHISPER_PATH}?conversation={quote(caller, safe='')}"
@@ -124,8 +148,8 @@ def transfer_twiml(svc: Services, tenant: TenantConfig, state: SessionState, our
     return Response(str(response), status=200, mimetype="text/xml")
 
 
-def transfer_if_wanted(svc: Services, tenant: TenantConfig, keys: ConversationKeys) -> Response | None:
-    """After a spoken turn: the transfer TwiML when the conversation now waits for a person, else ``None``.
+def transfer_if_wanted(svc: Services, tenant: TenantConfig, keys: ConversationKeys, reply: str) -> Response | None:
+    """After a spoken turn whose ``reply`` is ready: the transfer TwiML when the conversation now waits for a person, else ``None``.
 
     Only for tenants with ``voice.operator_number`` (others pay nothing). Must
     run inside a Voice webhook request (its ``To`` is our number, the ``callerId``).
@@ -135,7 +159,7 @@ def transfer_if_wanted(svc: Services, tenant: TenantConfig, keys: ConversationKe
     state = _state(svc, keys)
     if state is None or not wants_person(state):
         return None
-    return transfer_twiml(svc, tenant, state, request.form["To"])
+    return transfer_twiml(svc, tenant, state, request.form["To"], reply)
 
 
 def _conversation_arg() -> str:

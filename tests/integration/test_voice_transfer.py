@@ -128,6 +128,13 @@ def test_nobody_answering_leaves_a_callback_task_and_tells_the_caller(
     assert again.root.find("Dial") is None
 
 
+def test_an_apology_is_kept_and_the_promise_of_a_later_follow_up_is_not(client, work, standin):
+    twiml = say(client, work, 1, "your website doesn't work, I've tried three times and I'm really annoyed, get me a person")
+    assert twiml.root.find("Dial") is not None
+    assert len(twiml.said) == 2 and "sorry" in twiml.said[0].lower() and "follow up" not in twiml.said[0]
+    assert twiml.said[1] == "Connecting you to a person from our team now. Please hold."
+
+
 def test_a_spanish_caller_hears_the_transfer_and_the_callback_in_spanish(
     client, work, standin, calls_reset, status_callbacks_reach_the_app
 ):
