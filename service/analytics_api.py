@@ -30,7 +30,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template, request
 
-from service import operator_api
+from service import operator_auth
 from service.dashboard import CSP
 from service.errors import ApiError
 from service.services import services
@@ -38,10 +38,10 @@ from state.analytics import DayCounters, days_between, quantile_s, read_days
 from state.models import utcnow
 
 bp = Blueprint("analytics_api", __name__, url_prefix="/api/v1")
-bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api.identify_caller)
-bp.before_request(operator_api.rate_limit)
-bp.after_request(operator_api.record_audit)
+bp.before_request(operator_auth.start_audit)
+bp.before_request(operator_auth.identify_caller)
+bp.before_request(operator_auth.rate_limit)
+bp.after_request(operator_auth.record_audit)
 
 page_bp = Blueprint(
     "analytics_page", __name__, url_prefix="/dashboard/analytics",
@@ -137,11 +137,11 @@ def analytics_json(tenant_id: str, days: list[DayCounters], pages: list[tuple[in
 @bp.get("/tenants/<tenant_id>/analytics")
 def get_analytics(tenant_id: str):
     """The tenant's analytics over a range of UTC days (module docstring)."""
-    operator_api.authorize(tenant_id)
+    operator_auth.authorize(tenant_id)
     svc = services()
     tenant = svc.tenants.get(tenant_id)
     if tenant is None:
-        raise ApiError(404, operator_api.NOT_FOUND)
+        raise ApiError(404, operator_auth.NOT_FOUND)
     today = utcnow().date()
     last = _day_arg("to", today)
     first = _day_arg("from", last - timedelta(days=DEFAULT_DAYS - 1))

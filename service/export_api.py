@@ -36,7 +36,7 @@ from typing import Any, Iterator
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from service import operator_api
+from service import operator_auth
 from service.errors import ApiError
 from service.services import services
 from state.errors import StateError
@@ -48,10 +48,10 @@ from state.tenant_config import sha256_hex
 log = logging.getLogger(__name__)
 
 bp = Blueprint("export_api", __name__, url_prefix="/api/v1")
-bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api.identify_caller)
-bp.before_request(operator_api.rate_limit)
-bp.after_request(operator_api.record_audit)
+bp.before_request(operator_auth.start_audit)
+bp.before_request(operator_auth.identify_caller)
+bp.before_request(operator_auth.rate_limit)
+bp.after_request(operator_auth.record_audit)
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 1000
@@ -164,11 +164,11 @@ def _lines(redis, tenant_id: str, page: list[tuple[str, int]], masked: bool) -> 
 @bp.get("/tenants/<tenant_id>/export")
 def export(tenant_id: str):
     """Stream the conversations active in the range as JSON Lines (module docstring)."""
-    operator_api.authorize(tenant_id)
+    operator_auth.authorize(tenant_id)
     svc = services()
     tenant = svc.tenants.get(tenant_id)
     if tenant is None:
-        raise ApiError(404, operator_api.NOT_FOUND)
+        raise ApiError(404, operator_auth.NOT_FOUND)
     now = utcnow()
     until = _moment("until", now)
     since = _moment("since", until - timedelta(days=1))

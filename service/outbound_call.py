@@ -37,29 +37,26 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from jobs.twilio_http import make_twilio_client
-from service import operator_api
+from service import operator_auth
 from service.errors import ApiError
 from service.services import services
 from service.twilio_webhook import form_field, verified_tenant
-from state.keys import ConversationKeys
 from state.models import mask_address
-from state.tenant_config import TenantConfig, sha256_hex
+from state.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
 
 api_bp = Blueprint("outbound_call_api", __name__, url_prefix="/api/v1")
-api_bp.before_request(operator_api.start_audit)
-api_bp.before_request(operator_api.identify_caller)
-api_bp.before_request(operator_api.rate_limit)
-api_bp.after_request(operator_api.record_audit)
+api_bp.before_request(operator_auth.start_audit)
+api_bp.before_request(operator_auth.identify_caller)
+api_bp.before_request(operator_auth.rate_limit)
+api_bp.after_request(operator_auth.record_audit)
 bp = Blueprint("outbound_call", __name__)
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
-OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
-"""``X-Operator``, as the takeover API takes it."""
 MAX_BODY_BYTES = 1024
 CONNECT_PATH = "/twilio/voice/outbound/connect"
 DONE_PATH = "/twilio/voice/outbound/done"
@@ -71,17 +68,6 @@ CALL_STATUSES = frozenset({"queued", "ringing", "in-progress", "completed", "bus
 @lru_cache(maxsize=64)
 def _client(account_sid: str, auth_token: str, api_url: str | None, timeout_s: float) -> Client:
     return make_twilio_client(account_sid, auth_token, api_url, timeout_s)
-
-
-def _operator_name(tenant_id: str) -> str:
-    """Authorize the key for ``tenant_id`` (401/404) and return the operator's name (``X-Operator`` or ``key-<8 hex>``)."""
-    operator_api.authorize(tenant_id)
-    name = request.headers.get("X-Operator")
-    if name is None:
-        return "key-" + sha256_hex(request.headers["Authorization"].partition(" ")[2].strip())[:8]
-    if not OPERATOR_NAME.fullmatch(name):
-        raise ApiError(400, "X-Operator must be 1-64 letters, digits, spaces or ._@- (starting with a letter or digit)")
-    return name
 
 
 def _body_number(tenant: TenantConfig) -> str:
@@ -108,17 +94,14 @@ def _body_number(tenant: TenantConfig) -> str:
 @api_bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/call")
 def start_call(tenant_id: str, conversation_id: str):
     """Call the operator's phone, then the customer (module docstring)."""
-    operator = _operator_name(tenant_id)
+    operator = operator_auth.current_operator(tenant_id).operator_id
     svc = services()
     tenant = svc.tenants.get(tenant_id)
     if tenant is None:
-        raise ApiError(404, operator_api.NOT_FOUND)
-    try:
-        keys = ConversationKeys(tenant_id, conversation_id)
-    except ValueError:
-        raise ApiError(404, operator_api.NOT_FOUND) from None
+        raise ApiError(404, operator_auth.NOT_FOUND)
+    keys = operator_auth.conversation_keys(tenant_id, conversation_id)
     if svc.store.version(keys) is None:
-        raise ApiError(404, operator_api.NOT_FOUND)
+        raise ApiError(404, operator_auth.NOT_FOUND)
     if not E164.fullmatch(conversation_id):
         raise ApiError(409, "this conversation is not a phone number (WhatsApp): it cannot be called")
     operator_number = _body_number(tenant)
@@ -139,7 +122,7 @@ def start_call(tenant_id: str, conversation_id: str):
         return jsonify({"error": f"Twilio refused the call: {exc.msg}", "status": 502, "twilio_code": exc.code}), 502
     except requests.RequestException as exc:
         raise ApiError(502, f"Twilio could not be reached ({type(exc).__name__}); try again") from exc
-    submit_event(svc, tenant, conversation_id, "note", text=f"{operator} started a call to the customer ({call.sid}).",
+    submit_event(svc.store, svc.queue, svc.settings, tenant, conversation_id, "note", text=f"{operator} started a call to the customer ({call.sid}).",
                  author_id=operator, event_id=f"call:{call.sid}:started", request_id=g.request_id)
     log.info("outbound call tenant_id=%s call_sid=%s to=%s", tenant_id, call.sid, mask_address(conversation_id))
     return jsonify({"call_sid": call.sid, "status": call.status, "to": conversation_id,
@@ -184,7 +167,7 @@ def done():
         raise ApiError(400, "malformed field DialCallStatus")
     duration = form_field("DialCallDuration", re.compile(r"[0-9]{1,7}"), default="")
     text = f"Outbound call to the customer: {status}" + (f" after {duration} s." if duration and duration != "0" else ".")
-    submit_event(svc, tenant, customer, "note", text=text, author_id="twilio-voice",
+    submit_event(svc.store, svc.queue, svc.settings, tenant, customer, "note", text=text, author_id="twilio-voice",
                  event_id=f"call:{call_sid}:outcome", request_id=g.request_id)
     response = VoiceResponse()
     response.hangup()
@@ -202,6 +185,6 @@ def status():
     if call_status not in CALL_STATUSES:
         raise ApiError(400, "malformed field CallStatus")
     if call_status in ("busy", "no-answer", "failed", "canceled"):
-        submit_event(svc, tenant, customer, "note", text=f"Outbound call not started: the operator's phone was {call_status}.",
+        submit_event(svc.store, svc.queue, svc.settings, tenant, customer, "note", text=f"Outbound call not started: the operator's phone was {call_status}.",
                      author_id="twilio-voice", event_id=f"call:{call_sid}:operator", request_id=g.request_id)
     return Response(status=204)

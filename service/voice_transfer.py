@@ -55,7 +55,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from agents.templates import render
 from core import logs
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from service.errors import ApiError
 from service.services import Services, services
 from service.twilio_webhook import form_field, verified_tenant
@@ -199,9 +199,9 @@ def transfer_done():
     response = VoiceResponse()
     if status in UNANSWERED:
         log.info("voice transfer unanswered tenant_id=%s status=%s: callback task", tenant.tenant_id, status)
-        submit_event(svc, tenant, caller, "note", text=f"Transfer to the operator line: {status}. Call the customer back.",
+        submit_event(svc.store, svc.queue, svc.settings, tenant, caller, "note", text=f"Transfer to the operator line: {status}. Call the customer back.",
                      author_id="twilio-voice", event_id=f"call:{call_sid}:transfer-note", request_id=g.request_id)
-        submit_event(svc, tenant, caller, "escalate", data={"reason": "callback"}, author_id="twilio-voice",
+        submit_event(svc.store, svc.queue, svc.settings, tenant, caller, "escalate", data={"reason": "callback"}, author_id="twilio-voice",
                      event_id=f"call:{call_sid}:callback", request_id=g.request_id)
         _raise_callback_alert(svc, tenant, caller)
         state = _state(svc, ConversationKeys(tenant.tenant_id, caller))
@@ -209,7 +209,7 @@ def transfer_done():
         response.say(caller_text(tenant, state, configured, "callback_voice"), language=svc.settings.voice_language)
     else:
         text = "Transferred call answered by the operator line" + (f", talked {duration} s." if duration else ".")
-        submit_event(svc, tenant, caller, "note", text=text, author_id="twilio-voice",
+        submit_event(svc.store, svc.queue, svc.settings, tenant, caller, "note", text=text, author_id="twilio-voice",
                      event_id=f"call:{call_sid}:transfer-note", request_id=g.request_id)
     response.hangup()
     return Response(str(response), status=200, mimetype="text/xml")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 from urllib.parse import quote
 
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from state.analytics import day_of, record_csat
 from state.forms import FormSession, FormStore
 from state.models import utcnow
@@ -88,7 +88,7 @@ def script_day(client, post_sms, work, svc, redis) -> None:
     for i, cid in enumerate((FORM_A, FORM_B)):
         token = secrets.token_urlsafe(16)
         forms.create(FormSession(form_token=token, tenant_id=TENANT, conversation_id=cid, phone=cid, created_at=utcnow()))
-        submit_event(svc, tenant, cid, "form_started", data={"form_token": token, "first_name": "Dana", "last_name": "Reyes"},
+        submit_event(svc.store, svc.queue, svc.settings, tenant, cid, "form_started", data={"form_token": token, "first_name": "Dana", "last_name": "Reyes"},
                      event_id=f"tool:day-{i}")
         work()
         fields = {f.id: "" for p in tenant.form.pages for f in p.fields}
