@@ -104,6 +104,10 @@ class Reply:
     lane: Lane | None = None
     bypass_opt_out: bool = False
     spoken_for: str | None = None
+    template: str | None = None
+    """The WhatsApp template an operator chose for outside the window (``data["template"]``)."""
+    media_url: str | None = None
+    """An operator's attachment (``data["media_url"]``), sent as Twilio's ``MediaUrl``."""
 
 
 @dataclass
@@ -144,6 +148,8 @@ def apply_event(
     update: dict[str, Any] = {}
     if kind == "human_reply":
         acc.add(event.text, event, lane=None, author="human", author_id=event.author_id)
+        acc.replies[-1].template = event.data.get("template")
+        acc.replies[-1].media_url = event.data.get("media_url")
         if state.status != "waiting_human":
             update = {"status": "waiting_human", "handoff": Handoff(requested_at=now, reason="operator")}
     elif kind == "note":

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from state.tenant_config import E164, TenantConfig
+from state.tenant_config import E164, PUBLIC_MEDIA_URL, TEMPLATE_NAME, TenantConfig
 from state.twilio_errors import error_meaning
 
 
@@ -306,11 +306,18 @@ class ClaimConflict(ErrorBody):
 
 
 class ReplyBody(BaseModel):
-    """``POST …/reply``: what the customer receives (1-1600 characters, not blank)."""
+    """``POST …/reply``: what the customer receives (1-1600 characters, not blank).
+
+    ``template``: the WhatsApp template (its ``name`` in the tenant config) to
+    send instead when the customer-service window is closed; ``media_url``: a
+    public HTTPS attachment (Twilio's ``MediaUrl``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=1600)
+    template: str | None = Field(None, pattern=TEMPLATE_NAME)
+    media_url: str | None = Field(None, pattern=PUBLIC_MEDIA_URL, max_length=2048)
 
 
 class NoteBody(BaseModel):

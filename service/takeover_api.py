@@ -55,10 +55,12 @@ from service import operator_api
 from service.api_models import NoteBody, ReplyBody, delivery_error_json
 from service.errors import ApiError, error_response
 from service.services import services
+from service.whatsapp_context import media_json, reply_options, whatsapp_json
 from state import keys as state_keys
 from state.errors import StateError
 from state.feed_streams import FeedStreams
 from state.keys import ConversationKeys
+from state.media import load_refs
 from state.models import Lane, SessionState, Status, mask_address, utcnow
 from state.ownership import owner_of, unanswered_count
 from state.takeover import Alert, Claim, TakeoverStore, key_fingerprint, sign
@@ -372,6 +374,7 @@ def get_context(tenant_id: str, conversation_id: str):
     now = utcnow()
     reasons = attention_reasons(state, alert, now, tenant.attention_after_s)
     transcript = []
+    media = load_refs(services().state_redis, keys)
     ownership = _ownership(state, claim)
     first_unanswered = len(state.transcript) - ownership["unanswered_customer_messages"]
     for i, entry in enumerate(state.transcript):
@@ -385,6 +388,7 @@ def get_context(tenant_id: str, conversation_id: str):
             item.update(delivery_error_json(delivery_errors.get(entry.message_id or "")))
         else:
             item["unanswered"] = i >= first_unanswered
+            item.update(media_json(media, tenant_id, conversation_id, entry.message_id))
         transcript.append(item)
     form = None
     if state.form_token:
@@ -419,6 +423,7 @@ def get_context(tenant_id: str, conversation_id: str):
         needs_attention=bool(reasons),
         attention_reasons=reasons,
         **ownership,
+        **whatsapp_json(services().state_redis, tenant, keys, state.channel, now),
     )
 
 
@@ -551,7 +556,7 @@ def reply(tenant_id: str, conversation_id: str):
     if (refused := _require_claim(op, keys)) is not None:
         return refused
     _takeover().claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)  # renews it
-    return _submit(op, tenant, conversation_id, "human_reply", text=text)
+    return _submit(op, tenant, conversation_id, "human_reply", text=text, data=reply_options(tenant))
 
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/notes")

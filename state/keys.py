@@ -37,6 +37,10 @@ key                            type        holds
 ``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
 ``C:forms``                    set         every form token opened for the conversation (so
                                            erasure reaches sessions it no longer links)
+``C:wa_window``                string      WhatsApp: the customer's last inbound message (ms);
+                                           expires when the 24-hour window closes
+``C:media``                    hash        inbound media references: ``<MessageSid>`` → JSON
+                                           list of ``{url, content_type}`` (never the bytes)
 ``T:conversations``            zset        the tenant's conversation ids by last activity (ms)
 ``T:feed``                     stream      one entry per commit or alert (capped), for the
                                            dashboard's live list
@@ -176,6 +180,14 @@ class ConversationKeys:
         return f"{self.tag}:forms"
 
     @property
+    def wa_window(self) -> str:
+        return f"{self.tag}:wa_window"
+
+    @property
+    def media(self) -> str:
+        return f"{self.tag}:media"
+
+    @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
@@ -184,7 +196,7 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert, self.forms, self.unreachable,
+            self.claim, self.fires, self.alert, self.forms, self.unreachable, self.wa_window, self.media,
         ]
 
 
