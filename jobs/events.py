@@ -233,13 +233,20 @@ def make_event(
         provider_id=event_id or f"ev:{uuid.uuid4().hex}",
         channel=channel_of(conversation_id),
         from_=conversation_id,
-        to=to or tenant.phone_numbers[0],
+        to=_our_address(to or tenant.phone_numbers[0], conversation_id),
         text=text,
         received_at=utcnow(),
         kind=kind,
         author_id=author_id,
         data=data or {},
     )
+
+
+def _our_address(number: str, conversation_id: str) -> str:
+    """The tenant's number on the conversation's channel: ``whatsapp:+1…`` for a WhatsApp conversation."""
+    if channel_of(conversation_id) == "whatsapp" and not number.startswith("whatsapp:"):
+        return "whatsapp:" + number
+    return number
 
 
 def submit_event(svc: Any, tenant: TenantConfig, conversation_id: str, kind: EventKind, **kwargs: Any) -> "Accepted":

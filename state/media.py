@@ -25,7 +25,7 @@ from state.models import MEDIA_REFUSED_MARKER, media_marker
 MAX_MEDIA = 10
 """Twilio's limit on attachments per message."""
 TWILIO_MEDIA_URL = re.compile(
-    r"https://api\.twilio\.com/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Messages/(MM|SM)[0-9a-fA-F]{32}"
+    r"https://api\.twilio\.com/2010-04-01/Accounts/(?P<account>AC[0-9a-zA-Z]{32})/Messages/(MM|SM)[0-9a-fA-F]{32}"
     r"/Media/ME[0-9a-fA-F]{32}"
 )
 """The only media URLs accepted (and so the only URLs the proxy ever fetches): Twilio's own."""
