@@ -4,15 +4,16 @@ The inbound webhook writes one marker per attachment into the message text
 (:func:`state.models.media_marker`: ``[photo]``, ``[PDF]``, ``[file not accepted]`` …), so
 every lane sees them as words. :func:`acknowledge_media` puts a short lead
 before the lane's first reply ("Thanks for the photo. "), or, for a type the
-tenant does not accept, a polite refusal; a lane that said nothing still
-answers with the lead's sentence. Pure.
+tenant does not accept, a polite refusal (alone when the customer wrote no
+words with the file); a lane that said nothing still answers with the lead's
+sentence. Pure.
 """
 
 from __future__ import annotations
 
 from agents.base import AgentResult, OutboundDraft, TurnInput
 from agents.templates import render
-from state.models import MEDIA_REFUSED_MARKER
+from state.models import MEDIA_MARKERS, MEDIA_REFUSED_MARKER
 
 LEADS = (("[photo]", "media_thanks_photo"), ("[PDF]", "media_thanks_pdf"), ("[file]", "media_thanks_file"))
 """Marker → template of its lead, first match wins."""
@@ -27,7 +28,11 @@ def acknowledge_media(turn: TurnInput, result: AgentResult) -> AgentResult:
     language, channel = turn.state.language, turn.channel
     if MEDIA_REFUSED_MARKER in turn.text:
         refusal = OutboundDraft(text=render(turn.tenant, language, channel, "media_refused"))
-        return result.model_copy(update={"outbound": [refusal, *result.outbound]})
+        words = turn.text
+        for marker in MEDIA_MARKERS:
+            words = words.replace(marker, "")
+        others = [d for d in result.outbound if d.to is not None or words.strip()]
+        return result.model_copy(update={"outbound": [refusal, *others]})
     key = next((k for marker, k in LEADS if marker in turn.text), None)
     if key is None:
         return result

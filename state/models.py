@@ -49,6 +49,8 @@ def channel_of(address: str) -> Channel:
 
 MEDIA_REFUSED_MARKER = "[file not accepted]"
 """The text marker of an attachment whose type the tenant does not accept (:mod:`state.media`)."""
+MEDIA_MARKERS = ("[photo]", "[PDF]", "[video]", "[audio]", "[file]", MEDIA_REFUSED_MARKER)
+"""Every marker :func:`media_marker` writes, and the refused one."""
 
 
 def media_marker(content_type: str) -> str:
