@@ -294,7 +294,7 @@ def post_sms(client, twilio_standin):
     def post(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None, **extra: str):
         form = twilio_form(body, sender, to, message_sid) | extra
         if sender.startswith("whatsapp:"):
-            twilio_standin.whatsapp_inbound(sender, to)
+            twilio_standin.whatsapp_inbound(sender, to if to.startswith("whatsapp:") else "whatsapp:" + to)
         return client.post(
             "/twilio/messaging", data=form, headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[to.removeprefix("whatsapp:")])}
         ), form
