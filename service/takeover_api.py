@@ -362,7 +362,9 @@ def get_context(tenant_id: str, conversation_id: str):
     the last :data:`RECENT_FORM_ACTIVITY`, newest first; ``null`` without a
     form), ``claimed_by``, ``alert``, ``needs_attention``, ``attention_reasons``,
     ``owner``, ``owner_id``, ``unanswered_customer_messages`` (customer
-    transcript entries carry ``unanswered``: nothing was said to the customer since).
+    transcript entries carry ``unanswered``: nothing was said to the customer since,
+    and ``media``: their attachments as proxy paths), and for WhatsApp
+    ``whatsapp_window`` and ``whatsapp_templates`` (:mod:`service.whatsapp_context`).
     """
     _operator(tenant_id)
     tenant = _tenant(tenant_id)

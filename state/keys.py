@@ -23,7 +23,10 @@ key                            type        holds
                                            ``x:<id>`` the sid Twilio's status callback
                                            named for the entry (evidence for reconcile),
                                            ``t:<id>`` Twilio's MessageStatus (forward only),
-                                           ``e:<id>`` Twilio's ErrorCode
+                                           ``e:<id>`` Twilio's ErrorCode (or Laneway's
+                                           ``window_no_template``), ``o:<id>`` a free-form
+                                           WhatsApp message kept for a 63016 retry,
+                                           ``w:<id>`` retried as a template after 63016
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
