@@ -33,7 +33,7 @@ from service.api_models import (
     TenantView,
     UsageReport,
 )
-from service.voice_ai import ToolCallsRequest, ToolCallsResponse, ToolDefinition
+from service.voice_ai.wire import ToolCallsRequest, ToolCallsResponse, ToolDefinition
 from state.tenant_config import TenantConfig
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")

@@ -10,32 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from redis import Redis
-from rq import Queue
 
-from core.settings import Settings
+from jobs.wiring import Wiring
 from service.rate_limits import RateLimits
 from state.audit import AuditLog
-from state.forms import FormStore
-from state.store import ConversationStore
-from state.tenants import TenantRegistry
-from state.usage import UsageLedger
 
 
 @dataclass
-class Services:
-    """What request handlers use, built once per app (kept in ``app.extensions["laneway"]``)."""
+class Services(Wiring):
+    """What request handlers use, built once per app (kept in ``app.extensions["laneway"]``).
 
-    settings: Settings
-    queue_redis: Redis
-    state_redis: Redis
-    queue: Queue
-    store: ConversationStore
-    tenants: TenantRegistry
-    usage: UsageLedger
+    The shared :class:`jobs.wiring.Wiring` (settings, connections, queue,
+    stores) and the web's own: the audit log and the rate limits.
+    """
+
     audit: AuditLog
     rate_limits: RateLimits
-    forms: FormStore
 
 
 def services() -> Services:

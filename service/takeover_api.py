@@ -13,7 +13,7 @@ accountability per person gives each operator their own key. A key can never
 act in another tenant, whatever it sends.
 
 Every change a human makes goes through the conversation's inbox as an event
-(:func:`jobs.events.submit_event`: ``human_reply``, ``note``, ``handback``,
+(:func:`jobs.intake.submit_event`: ``human_reply``, ``note``, ``handback``,
 ``close``, ``escalate``); the answer is 202 with the event id, applied by the
 next drain. ``Idempotency-Key`` (``[A-Za-z0-9._:-]{1,100}``) becomes the event id
 ``op:<key>``: a retried request is accepted once.
@@ -50,7 +50,8 @@ from pydantic import ValidationError
 from redis import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from jobs.events import EventError, submit_event
+from jobs.events import EventError
+from jobs.intake import submit_event
 from service import operator_api
 from service.api_models import NoteBody, ReplyBody, delivery_error_json
 from service.errors import ApiError, error_response
@@ -465,8 +466,9 @@ def claim_conversation(tenant_id: str, conversation_id: str):
         return _held_elsewhere(outcome.holder)
     claimed_at_ms = int(outcome.holder.claimed_at.timestamp() * 1000)
     try:
+        svc = services()
         submit_event(
-            services(), tenant, conversation_id, "escalate", author_id=op.operator_id,
+            svc.store, svc.queue, svc.settings, tenant, conversation_id, "escalate", author_id=op.operator_id,
             data={"reason": "operator", "claim": op.operator_id},
             event_id=f"op:claim:{claimed_at_ms}:{op.key_fp}", request_id=g.request_id,
         )
@@ -521,8 +523,9 @@ def _submit(op: Operator, tenant: TenantConfig, conversation_id: str, kind: str,
     """Submit the event; 202 ``{"event_id", "kind", "accepted"}`` (``accepted`` false for a repeated Idempotency-Key)."""
     event_id = _event_id() or f"op:{uuid.uuid4().hex}"
     try:
+        svc = services()
         accepted = submit_event(
-            services(), tenant, conversation_id, kind, text=text, author_id=op.operator_id, data=data,
+            svc.store, svc.queue, svc.settings, tenant, conversation_id, kind, text=text, author_id=op.operator_id, data=data,
             event_id=event_id, request_id=g.request_id,
         )
     except EventError as exc:

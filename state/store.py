@@ -438,6 +438,10 @@ class ConversationStore:
         version = self.redis.hget(keys.state, "version")
         return int(version) if version is not None else None
 
+    def opted_out(self, keys: ConversationKeys) -> bool:
+        """Whether the contact is opted out now (even before the conversation's first commit). Keys: ``optout`` (EXISTS)."""
+        return bool(self.redis.exists(keys.optout))
+
     def spoken_reply(self, keys: ConversationKeys, provider_id: str) -> str | None:
         """Return what the AI said in answer to the speech turn ``provider_id``, or ``None`` until committed.
 

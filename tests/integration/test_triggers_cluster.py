@@ -15,7 +15,7 @@ from jobs.triggers import sweep_triggers_once
 from state.keys import ConversationKeys, pending_member, trigger_index
 from state.store import decode_document
 from state.tenant_config import TriggerRule
-from state.triggers import ms
+from state.trigger_rules import ms
 
 pytestmark = pytest.mark.redis_server
 

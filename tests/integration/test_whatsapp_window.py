@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from state.keys import ConversationKeys
 from state.models import utcnow
 from state.whatsapp_window import WINDOW_S, WhatsAppWindow
@@ -76,7 +76,7 @@ def test_inside_the_window_free_form_outside_it_the_template(post_sms, work, sta
     ctx = context(client, ACME)
     assert ctx["whatsapp_window"] == {**ctx["whatsapp_window"], "open": False, "seconds_left": 0}
     assert [t["name"] for t in ctx["whatsapp_templates"]] == ["follow_up", "policy_document"]
-    submit_event(rt, rt.tenants.get("acme-insurance"), CUSTOMER, "nudge", text="Your quote is ready", event_id="trigger:t:1")
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get("acme-insurance"), CUSTOMER, "nudge", text="Your quote is ready", event_id="trigger:t:1")
     work()
     nudge = standin.messages()[-1]
     assert "Body" not in nudge and nudge["ContentSid"] == FOLLOW_UP_SID and nudge["From"] == ACME_WA
@@ -114,7 +114,7 @@ def test_without_a_template_nothing_is_sent_and_the_operator_sees_why(post_sms, 
     work()
     assert len(standin.messages()) == 1
     close_laneway_window(r, BRIGHT)
-    submit_event(rt, rt.tenants.get("bright-clinic"), CUSTOMER, "nudge", text="Still there?", event_id="trigger:t:1")
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get("bright-clinic"), CUSTOMER, "nudge", text="Still there?", event_id="trigger:t:1")
     work()
     assert len(standin.messages()) == 1  # nothing went to Twilio
     nudge = last_outbound(context(client, BRIGHT, headers={"Authorization": "Bearer dev-bright-api-key"}))
