@@ -176,9 +176,15 @@ def _create_params(rt: runtime.Runtime, keys: ConversationKeys, message_id: str,
 
     ``None``: nothing may be sent (window closed, no template fits); the
     entry is ``failed`` with the reason in ``e:<id>`` (keys: ``outbox``, ``outbox_pending``).
+
+    Raises:
+        StateError: the tenant no longer exists (the entry is ``failed``).
     """
     tenant = rt.tenants.get(keys.tenant_id)
-    params = create_params(rt, tenant, keys, message) if tenant is not None else None
+    if tenant is None:  # deleted since its client was made
+        rt.store.finish_outbound(keys, message_id, "failed")
+        raise StateError(f"unknown tenant {keys.tenant_id!r}")
+    params = create_params(rt, tenant, keys, message)
     if params is None:
         rt.store.record_error(keys, message_id, NO_TEMPLATE)
         rt.store.finish_outbound(keys, message_id, "failed")

@@ -25,6 +25,7 @@ import json
 import logging
 from typing import Any
 
+from jobs.queues import enqueue_deliveries
 from state.keys import ConversationKeys
 from state.models import OutboundMessage, channel_of, mask_address, utcnow
 from state.tenant_config import TenantConfig, WhatsAppTemplate
@@ -101,8 +102,6 @@ def retry_as_template(svc: Any, tenant: TenantConfig, keys: ConversationKeys, me
     Keys: ``outbox``, ``outbox_pending``, ``wa_window`` (one script), then
     one :func:`jobs.delivery.deliver` job.
     """
-    from jobs.queues import enqueue_deliveries  # imports RQ; keep it out of pure users' imports
-
     message_id = message_sid.removeprefix("entry-") if message_sid.startswith("entry-") else svc.store.sid_owner(keys, message_sid)
     if message_id is None or not WhatsAppWindow(svc.store.redis).requeue_as_template(keys, message_id):
         return False

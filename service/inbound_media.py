@@ -10,6 +10,7 @@ last message time (:mod:`state.whatsapp_window`).
 
 from __future__ import annotations
 
+from service.errors import ApiError
 from state.keys import ConversationKeys
 from state.media import CONTENT_TYPE, MAX_MEDIA, TWILIO_MEDIA_URL, MediaRef, save_refs
 from state.models import InboundMessage
@@ -30,8 +31,6 @@ def read_media(form_field, tenant: TenantConfig, account_sid: str, num_media: in
             ``MediaContentType{N}`` is missing, malformed, or names another
             Twilio account than the tenant's.
     """
-    from service.errors import ApiError
-
     if num_media > MAX_MEDIA:
         raise ApiError(400, f"NumMedia is over Twilio's {MAX_MEDIA}")
     accepted: list[MediaRef] = []
