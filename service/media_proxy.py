@@ -24,7 +24,7 @@ import requests
 from flask import Blueprint, Response
 
 from jobs.twilio_http import rebase_twilio_url
-from service import operator_api
+from service import operator_auth
 from service.errors import ApiError
 from service.services import services
 from state.keys import ConversationKeys
@@ -33,10 +33,10 @@ from state.media import load_ref
 log = logging.getLogger(__name__)
 
 bp = Blueprint("media_proxy", __name__, url_prefix="/api/v1")
-bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api.identify_caller)
-bp.before_request(operator_api.rate_limit)
-bp.after_request(operator_api.record_audit)
+bp.before_request(operator_auth.start_audit)
+bp.before_request(operator_auth.identify_caller)
+bp.before_request(operator_auth.rate_limit)
+bp.after_request(operator_auth.record_audit)
 
 CHUNK_BYTES = 64 * 1024
 MESSAGE_SID_MAX = 34
@@ -45,15 +45,15 @@ MESSAGE_SID_MAX = 34
 @bp.get("/tenants/<tenant_id>/conversations/<conversation_id>/media/<message_sid>/<int:index>")
 def media(tenant_id: str, conversation_id: str, message_sid: str, index: int):
     """Attachment ``index`` of the customer's message ``message_sid``, fetched from Twilio with the tenant's credentials."""
-    operator_api.authorize(tenant_id)
+    operator_auth.authorize(tenant_id)
     svc = services()
     tenant = svc.tenants.get(tenant_id)
     if tenant is None or len(message_sid) > MESSAGE_SID_MAX:
-        raise ApiError(404, operator_api.NOT_FOUND)
+        raise ApiError(404, operator_auth.NOT_FOUND)
     try:
         keys = ConversationKeys(tenant_id, conversation_id)
     except ValueError:
-        raise ApiError(404, operator_api.NOT_FOUND) from None
+        raise ApiError(404, operator_auth.NOT_FOUND) from None
     ref = load_ref(svc.state_redis, keys, message_sid, index)
     if ref is None:
         raise ApiError(404, "no such attachment")

@@ -1,8 +1,8 @@
 """What the operator API adds for WhatsApp windows, templates and media (the context packet and ``…/reply``).
 
 Kept beside :mod:`service.takeover_api` so that module only calls in:
-:func:`whatsapp_json` (the window's state and time left, and the templates an
-operator may pick), :func:`media_json` (an inbound entry's attachments, as
+:func:`with_whatsapp_and_media` (the window's state and time left, the
+templates an operator may pick, and each inbound entry's attachments as
 proxy paths: :mod:`service.media_proxy`) and :func:`reply_options` (the
 optional ``template`` and ``media_url`` of a reply).
 """
@@ -17,7 +17,7 @@ from flask import request
 
 from service.errors import ApiError
 from state.keys import ConversationKeys
-from state.media import MediaRef
+from state.media import MediaRef, load_refs
 from state.tenant_config import TenantConfig
 from state.whatsapp_window import WhatsAppWindow
 
@@ -43,6 +43,18 @@ def media_json(media: dict[str, list[MediaRef]], tenant_id: str, conversation_id
         return {}
     base = f"/api/v1/tenants/{tenant_id}/conversations/{quote(conversation_id, safe='')}/media/{message_id}"
     return {"media": [{"content_type": r.content_type, "url": f"{base}/{i}"} for i, r in enumerate(refs)]}
+
+
+def with_whatsapp_and_media(packet: dict, redis, tenant: TenantConfig, keys: ConversationKeys, now: datetime) -> dict:
+    """The context packet with ``whatsapp_window``/``whatsapp_templates`` (WhatsApp) and transcript ``media``.
+
+    Keys: ``media`` (HGETALL), ``wa_window`` (GET, WhatsApp only).
+    """
+    media = load_refs(redis, keys)
+    for turn in packet["transcript"]:
+        if turn["direction"] == "inbound":
+            turn.update(media_json(media, keys.tenant_id, keys.conversation_id, turn.get("message_id")))
+    return packet | whatsapp_json(redis, tenant, keys, packet["channel"], now)
 
 
 def reply_options(tenant: TenantConfig) -> dict[str, str] | None:
