@@ -64,6 +64,9 @@ MAX_TRANSCRIPT_ENTRIES = 200
 
 Router = Callable[..., Route]
 
+PURPOSES = {"ai": "reply", "human": "operator_reply", "system": "nudge", "customer": "reply"}
+"""A reply's author → its :data:`state.models.MessagePurpose` (which WhatsApp template stands in for it)."""
+
 
 @dataclass
 class TurnOutcome:
@@ -350,7 +353,8 @@ class TurnController:
             message_id = f"{current.turn_count}.{i}"  # turn_count grows by one per committed turn
             outbound.append(
                 OutboundMessage(message_id=message_id, to=reply.to, from_=reply.from_, body=reply.text,
-                                bypass_opt_out=reply.bypass_opt_out, created_at=now)
+                                bypass_opt_out=reply.bypass_opt_out, created_at=now, purpose=PURPOSES[reply.author],
+                                template=reply.template, media_urls=[reply.media_url] if reply.media_url else [])
             )
             transcript.append(
                 TranscriptEntry(author=reply.author, text=reply.text, at=now, lane=reply.lane,

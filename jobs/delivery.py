@@ -59,6 +59,7 @@ from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries, resolve_ref
 from jobs.receipts import act_on_status
 from jobs.twilio_http import make_twilio_client
+from jobs.whatsapp_window import NO_TEMPLATE, create_params
 from state.errors import StateError
 from state.keys import ConversationKeys, callbacks_seen
 from state.models import OutboundMessage, mask_address
@@ -142,10 +143,12 @@ def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, las
 
 def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_id: str, message: OutboundMessage, last_attempt: bool) -> str:
     store = rt.store
+    params = _create_params(rt, keys, message_id, message)
+    if params is None:
+        return "failed"
     try:
         sent = client.messages.create(
-            to=message.to, from_=message.from_, body=message.body,
-            status_callback=status_callback_url(rt.settings.effective_public_base_url, message_id),
+            **params, status_callback=status_callback_url(rt.settings.effective_public_base_url, message_id),
         )
     except TwilioRestException as exc:
         if exc.status == 429 or exc.status >= 500:
@@ -166,6 +169,26 @@ def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_i
     store.finish_outbound(keys, message_id, "sent", sent.sid or "")
     log.info("outbox %s %s sent to %s sid=%s", keys.label, message_id, mask_address(message.to), sent.sid)
     return "sent"
+
+
+def _create_params(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, message: OutboundMessage) -> dict | None:
+    """What the create call carries: ``Body``, or a WhatsApp template outside the window (:mod:`jobs.whatsapp_window`).
+
+    ``None``: nothing may be sent (window closed, no template fits); the
+    entry is ``failed`` with the reason in ``e:<id>`` (keys: ``outbox``, ``outbox_pending``).
+
+    Raises:
+        StateError: the tenant no longer exists (the entry is ``failed``).
+    """
+    tenant = rt.tenants.get(keys.tenant_id)
+    if tenant is None:  # deleted since its client was made
+        rt.store.finish_outbound(keys, message_id, "failed")
+        raise StateError(f"unknown tenant {keys.tenant_id!r}")
+    params = create_params(rt, tenant, keys, message)
+    if params is None:
+        rt.store.record_error(keys, message_id, NO_TEMPLATE)
+        rt.store.finish_outbound(keys, message_id, "failed")
+    return params
 
 
 def _retry_or_fail(

@@ -86,6 +86,8 @@ def apply_event(
     update: dict[str, Any] = {}
     if kind == "human_reply":
         acc.add(event.text, event, lane=None, author="human", author_id=event.author_id)
+        acc.replies[-1].template = event.data.get("template")
+        acc.replies[-1].media_url = event.data.get("media_url")
         if state.status != "waiting_human":
             update = {"status": "waiting_human", "handoff": Handoff(requested_at=now, reason="operator")}
     elif kind == "note":

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from state.tenant_config import E164, TenantConfig
+from state.tenant_config import E164, PUBLIC_MEDIA_URL, TEMPLATE_NAME, TenantConfig
 from state.twilio_errors import error_meaning
 
 
@@ -235,6 +235,8 @@ class ConversationSummary(BaseModel):
     owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
+    whatsapp_window: WhatsAppWindowView | None = Field(None, description="WhatsApp only: the customer-service window.")
+    whatsapp_templates: list[TemplateChoice] | None = Field(None, description="WhatsApp only: the templates an operator may pick.")
 
 
 class ConversationList(BaseModel):
@@ -242,6 +244,30 @@ class ConversationList(BaseModel):
 
     conversations: list[ConversationSummary]
     next_cursor: str | None = Field(description="Pass as cursor= for the next page; null at the end.")
+
+
+class MediaLink(BaseModel):
+    """An inbound attachment: its type and the media proxy's path (``GET``, operator key)."""
+
+    content_type: str
+    url: str
+
+
+class WhatsAppWindowView(BaseModel):
+    """WhatsApp's 24-hour customer-service window: free-form replies only while ``open``."""
+
+    open: bool
+    last_inbound_at: str | None
+    closes_at: str | None
+    seconds_left: int
+
+
+class TemplateChoice(BaseModel):
+    """A WhatsApp template an operator may pick for a reply outside the window."""
+
+    name: str
+    description: str
+    purposes: list[str]
 
 
 class ContextTurn(BaseModel):
@@ -259,6 +285,7 @@ class ContextTurn(BaseModel):
     delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
     delivery_error: str | None = Field(None, description="What delivery_error_code means.")
     unanswered: bool | None = Field(None, description="Inbound only: nothing was said to the customer since.")
+    media: list[MediaLink] | None = Field(None, description="Inbound only, with attachments: each through the media proxy.")
 
 
 class TriggerFired(BaseModel):
@@ -316,11 +343,18 @@ class ClaimConflict(ErrorBody):
 
 
 class ReplyBody(BaseModel):
-    """``POST …/reply``: what the customer receives (1-1600 characters, not blank)."""
+    """``POST …/reply``: what the customer receives (1-1600 characters, not blank).
+
+    ``template``: the WhatsApp template (its ``name`` in the tenant config) to
+    send instead when the customer-service window is closed; ``media_url``: a
+    public HTTPS attachment (Twilio's ``MediaUrl``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=1600)
+    template: str | None = Field(None, pattern=TEMPLATE_NAME)
+    media_url: str | None = Field(None, pattern=PUBLIC_MEDIA_URL, max_length=2048)
 
 
 class NoteBody(BaseModel):

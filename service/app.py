@@ -84,6 +84,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         health,
         hosted_form,
         live_feed,
+        media_proxy,
         metrics,
         openapi,
         operator_api,
@@ -101,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
     app.register_blueprint(takeover_api.bp)
+    app.register_blueprint(media_proxy.bp)
     app.register_blueprint(live_feed.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)

@@ -49,11 +49,13 @@ _ERRORS = {
     401: "Missing or wrong bearer key (voice-AI: missing or wrong secret or signature, unknown tenant, or no voice_ai).",
     404: "Unknown tenant or resource (or another tenant's).",
     409: "Conflict: stale If-Match, existing tenant, or a number another tenant owns.",
-    413: "Request body too large.",
+    413: "Request body too large (getMedia: the attachment is larger than the tenant's media.max_bytes).",
     415: "Body is not JSON.",
     428: "If-Match is required.",
     429: "Too many requests; see Retry-After.",
     503: "Storage unavailable, or the admin API is not configured.",
+    502: "Twilio refused the tenant's credentials or answered an error.",
+    504: "Twilio did not answer in time.",
 }
 _OPERATOR_ERRORS = (401, 404, 405, 429, 503)
 _ADMIN_ERRORS = (401, 404, 503)
@@ -186,6 +188,16 @@ def _takeover_paths() -> dict[str, Any]:
                  {"name": "limit", "in": "query", "required": False, "description": "1-100, default 50.",
                   "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                  _param("cursor", "query", "next_cursor of the previous page.", required=False)],
+            ),
+        },
+        f"{base}/media/{{message_sid}}/{{index}}": {
+            "get": _operation(
+                "getMedia", "An inbound attachment's bytes, fetched from Twilio with the tenant's credentials (media.max_bytes).", op,
+                {200: {"description": "The attachment (its MediaContentType).", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}},
+                (401, 404, 413, 429, 502, 503, 504),
+                [_TENANT, _CONVERSATION, _param("message_sid", "path", "The customer's message (MessageSid).", "MM" + "0" * 32),
+                 {"name": "index", "in": "path", "required": True, "description": "The attachment's N (MediaUrl{N}).",
+                  "schema": {"type": "integer", "minimum": 0, "maximum": 9}}],
             ),
         },
         f"{base}/context": {

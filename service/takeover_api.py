@@ -61,6 +61,7 @@ from service.operator_auth import (
     read_conversation,
 )
 from service.services import services
+from service.whatsapp_context import reply_options, with_whatsapp_and_media
 from state.errors import StateError
 from state.keys import ConversationKeys
 from state.models import Lane, Status, mask_address, utcnow
@@ -211,7 +212,9 @@ def get_context(tenant_id: str, conversation_id: str):
     the last :data:`RECENT_FORM_ACTIVITY`, newest first; ``null`` without a
     form), ``claimed_by``, ``alert``, ``needs_attention``, ``attention_reasons``,
     ``owner``, ``owner_id``, ``unanswered_customer_messages`` (customer
-    transcript entries carry ``unanswered``: nothing was said to the customer since).
+    transcript entries carry ``unanswered``: nothing was said to the customer since,
+    and ``media``: their attachments as proxy paths), and for WhatsApp
+    ``whatsapp_window`` and ``whatsapp_templates`` (:mod:`service.whatsapp_context`).
     """
     operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
@@ -223,7 +226,8 @@ def get_context(tenant_id: str, conversation_id: str):
     form_token = view.state.form_token
     screen = services().forms.screen_state(form_token, tenant.form, now) if form_token else None
     recent = takeover.recent_form_activity(form_token, RECENT_FORM_ACTIVITY) if form_token else None
-    return jsonify(context_packet(tenant, conversation_id, view, claim, alert, takeover.fires(keys), screen, recent, now))
+    packet = context_packet(tenant, conversation_id, view, claim, alert, takeover.fires(keys), screen, recent, now)
+    return jsonify(with_whatsapp_and_media(packet, services().state_redis, tenant, keys, now))
 
 
 def _screen(tenant: TenantConfig, form_token: str | None, now: datetime) -> ScreenState | None:
@@ -372,7 +376,7 @@ def reply(tenant_id: str, conversation_id: str):
     if (refused := _require_claim(op, keys)) is not None:
         return refused
     services().takeover.claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)  # renews it
-    return _submit(op, tenant, conversation_id, "human_reply", text=text)
+    return _submit(op, tenant, conversation_id, "human_reply", text=text, data=reply_options(tenant))
 
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/notes")

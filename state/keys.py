@@ -23,7 +23,10 @@ key                            type        holds
                                            ``x:<id>`` the sid Twilio's status callback
                                            named for the entry (evidence for reconcile),
                                            ``t:<id>`` Twilio's MessageStatus (forward only),
-                                           ``e:<id>`` Twilio's ErrorCode
+                                           ``e:<id>`` Twilio's ErrorCode (or Laneway's
+                                           ``window_no_template``), ``o:<id>`` a free-form
+                                           WhatsApp message kept for a 63016 retry,
+                                           ``w:<id>`` retried as a template after 63016
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
@@ -37,6 +40,10 @@ key                            type        holds
 ``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
 ``C:forms``                    set         every form token opened for the conversation (so
                                            erasure reaches sessions it no longer links)
+``C:wa_window``                string      WhatsApp: the customer's last inbound message (ms);
+                                           expires when the 24-hour window closes
+``C:media``                    hash        inbound media references: ``<MessageSid>`` → JSON
+                                           list of ``{url, content_type}`` (never the bytes)
 ``T:conversations``            zset        the tenant's conversation ids by last activity (ms)
 ``T:feed``                     stream      one entry per commit or alert (capped), for the
                                            dashboard's live list
@@ -182,6 +189,14 @@ class ConversationKeys:
         return f"{self.tag}:forms"
 
     @property
+    def wa_window(self) -> str:
+        return f"{self.tag}:wa_window"
+
+    @property
+    def media(self) -> str:
+        return f"{self.tag}:media"
+
+    @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
@@ -190,7 +205,7 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert, self.forms, self.unreachable,
+            self.claim, self.fires, self.alert, self.forms, self.unreachable, self.wa_window, self.media,
         ]
 
 

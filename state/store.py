@@ -286,7 +286,8 @@ class ConversationStore:
             "1" if refuse_if_claimed else "",
         ]
         for m in outbound:
-            args += [m.message_id, m.model_dump_json(by_alias=True), "1" if m.bypass_opt_out else ""]
+            # defaults left out: a worker of the previous release reads entries without the newer fields
+            args += [m.message_id, m.model_dump_json(by_alias=True, exclude_defaults=True), "1" if m.bypass_opt_out else ""]
         reply = self._commit(
             keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout, keys.outbox_pending, keys.claim],
             args=args,

@@ -28,7 +28,7 @@ from pydantic import (
 from core.settings import environ_value
 from state.errors import ConfigError
 from state.form_definition import FormDefinition
-from state.models import Lane
+from state.models import Lane, MessagePurpose
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 TENANT_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -626,6 +626,82 @@ class SafetyRule(BaseModel):
         return cleaned
 
 
+TEMPLATE_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+CONTENT_SID = r"^HX[0-9a-fA-F]{32}$"
+"""A Twilio Content API template (``ContentSid``: ``HX`` + 32 hex digits)."""
+TemplateVariableSource = Literal["text", "first_name", "display_name"]
+"""What fills a template variable: the message's ``text`` (the reply an
+operator typed, the nudge's words), the customer's ``first_name`` slot
+(``there`` when unknown), or the tenant's ``display_name``."""
+PUBLIC_MEDIA_URL = r"^https://[^\s]{1,2040}$"
+"""Outbound ``MediaUrl``: Twilio fetches it, so it must be public HTTPS."""
+
+
+class WhatsAppTemplate(BaseModel):
+    """One approved WhatsApp template (Twilio Content API), and the purposes it may stand in for.
+
+    Sent as ``ContentSid`` + ``ContentVariables`` (JSON object of strings,
+    keys ``"1"``, ``"2"``, …) on the Messages create call
+    (twilio.com/docs/content/send-templates-created-with-the-content-editor).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TEMPLATE_NAME)
+    """How operators pick it in the dashboard's reply box."""
+    content_sid: str = Field(pattern=CONTENT_SID)
+    purposes: list[MessagePurpose] = Field(default_factory=list, max_length=3)
+    """The purposes it is the default for, outside the window (the first template listed for a purpose wins)."""
+    variables: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]?$")], TemplateVariableSource] = Field(
+        default_factory=dict, max_length=10
+    )
+    """Template variable number → what fills it."""
+    description: str = Field("", max_length=200)
+    """What the template says, for the operator choosing it."""
+    media_url: str | None = Field(None, pattern=PUBLIC_MEDIA_URL)
+    """Sent as ``MediaUrl`` with the template (a template with a media header)."""
+
+
+class WhatsAppConfig(BaseModel):
+    """WhatsApp settings: the approved templates for messages outside the 24-hour window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    templates: list[WhatsAppTemplate] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "WhatsAppConfig":
+        names = [t.name for t in self.templates]
+        if len(set(names)) != len(names):
+            raise ValueError("a WhatsApp template name is listed twice")
+        return self
+
+    def for_purpose(self, purpose: str) -> WhatsAppTemplate | None:
+        """The first template listed for ``purpose``, or ``None``."""
+        return next((t for t in self.templates if purpose in t.purposes), None)
+
+    def named(self, name: str) -> WhatsAppTemplate | None:
+        """The template called ``name``, or ``None``."""
+        return next((t for t in self.templates if t.name == name), None)
+
+
+DEFAULT_MEDIA_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "application/pdf"]
+"""Inbound media types accepted by default: photos and PDFs."""
+
+
+class MediaConfig(BaseModel):
+    """Inbound media (MMS, WhatsApp): which content types are accepted, and the proxy's size limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_types: list[Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$")]] = Field(
+        default_factory=lambda: list(DEFAULT_MEDIA_TYPES), max_length=30
+    )
+    """MIME types kept as references and shown; any other is refused politely."""
+    max_bytes: int = Field(5_000_000, ge=1_000, le=20_000_000)
+    """The largest file the dashboard's media proxy fetches (bytes)."""
+
+
 class TenantConfig(BaseModel):
     """One tenant, as written in the tenants YAML and stored in Redis."""
 
@@ -682,6 +758,10 @@ class TenantConfig(BaseModel):
     """Texts, templates, FAQ and opt-out keywords per language (each key one of ``languages``)."""
     safety: list[SafetyRule] = Field(default_factory=list, max_length=20)
     """Urgent-message rules, checked before any lane answers (:mod:`agents.dialogue.safety`)."""
+    whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
+    """WhatsApp templates for messages outside the 24-hour customer-service window."""
+    media: MediaConfig = Field(default_factory=MediaConfig)
+    """Inbound media accepted, and the media proxy's size limit."""
     disabled: bool = False
 
     @property

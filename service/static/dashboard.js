@@ -273,6 +273,7 @@
       const who = t.author + (t.author_id ? " (" + t.author_id + ")" : "") + " · " + (t.channel || "") + " · " + new Date(t.at).toLocaleTimeString();
       item.append(el("div", who, "msg-meta"));
       item.append(el("div", t.text, "msg-text"));
+      if (t.media) item.append(mediaLine(t.media));
       if (t.delivery) {
         // Delivery status badge (Twilio's MessageStatus once reported), with the error code and its meaning.
         const badge = el("span", t.delivery + (t.delivery_error_code ? " " + t.delivery_error_code : ""),
@@ -287,6 +288,7 @@
       transcript.append(item);
     }
     transcript.scrollTop = transcript.scrollHeight;
+    showWindow(ctx);
 
     const slots = $("ctx-slots");
     slots.replaceChildren();
@@ -308,6 +310,60 @@
     listOf("ctx-lanes", ctx.lane_history.map((c) => c.lane + " (" + c.reason + ")"));
     listOf("ctx-triggers", ctx.triggers_fired.map((f) => f.rule_id + " × " + f.fires));
     document.querySelectorAll("#conversation-list li").forEach((li) => li.classList.toggle("open", li.dataset.conversation === id));
+  }
+
+  // WhatsApp: the 24-hour window's state and time left; when closed, the reply box offers the tenant's templates.
+  function showWindow(ctx) {
+    const line = $("wa-window");
+    const picker = $("reply-template");
+    const w = ctx.whatsapp_window;
+    line.hidden = !w;
+    if (!w) { picker.hidden = true; picker.replaceChildren(); return; }
+    const h = Math.floor(w.seconds_left / 3600), m = Math.floor((w.seconds_left % 3600) / 60);
+    line.textContent = w.open ? "WhatsApp window open: " + h + " h " + m + " min left"
+      : "WhatsApp window closed: replies go out as an approved template";
+    line.dataset.open = String(w.open);
+    const chosen = picker.value;
+    picker.replaceChildren(el("option", w.open ? "Free-form reply" : "Default template for replies", ""));
+    picker.firstChild.value = "";
+    for (const t of ctx.whatsapp_templates) {
+      const option = el("option", t.name + (t.description ? ": " + t.description : ""));
+      option.value = t.name;
+      picker.append(option);
+    }
+    picker.value = chosen;
+    picker.hidden = w.open || ctx.whatsapp_templates.length === 0;
+  }
+
+  // Attachments are fetched through the media proxy with the Bearer key, then shown from a blob URL.
+  function mediaLine(media) {
+    const line = el("div", null, "msg-media");
+    media.forEach((m) => {
+      const button = el("button", m.content_type.startsWith("image/") ? "Show photo" : "Download " + m.content_type, "media-btn");
+      button.type = "button";
+      button.addEventListener("click", async () => {
+        try {
+          const response = await fetch(m.url, { headers: { "Authorization": "Bearer " + session.key, "X-Operator": session.operator }, cache: "no-store" });
+          if (!response.ok) throw new Error("attachment: HTTP " + response.status);
+          const url = URL.createObjectURL(await response.blob());
+          if (m.content_type.startsWith("image/")) {
+            const img = el("img", null, "media-img");
+            img.src = url;
+            img.alt = "attachment";
+            button.replaceWith(img);
+          } else {
+            const a = el("a", "Save " + m.content_type);
+            a.href = url;
+            a.download = "attachment";
+            button.replaceWith(a);
+          }
+        } catch (error) {
+          $("action-error").textContent = error.message;
+        }
+      });
+      line.append(button);
+    });
+    return line;
   }
 
   async function act(method, suffix, body, headers) {
@@ -333,7 +389,9 @@
     event.preventDefault();
     const text = $("reply-text").value.trim();
     if (!text) return;
-    const result = await act("POST", "/reply", { text: text }, { "Idempotency-Key": newKey() });
+    const body = { text: text };
+    if (!$("reply-template").hidden && $("reply-template").value) body.template = $("reply-template").value;
+    const result = await act("POST", "/reply", body, { "Idempotency-Key": newKey() });
     if (result) $("reply-text").value = "";
   }
 
