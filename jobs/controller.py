@@ -32,10 +32,12 @@ from agents import guard_reply, run_agent
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
+from jobs.consent import record_consent_change, restore_opt_out
 from jobs.events import Replies, apply_event
 from jobs.lease_keeper import LeaseKeeper
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
+from state.consent import ConsentStore
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.keys import ConversationKeys
 from state.models import (
@@ -48,6 +50,7 @@ from state.models import (
 )
 from state.ownership import unanswered_entries
 from state.patch import apply_patch
+from state.quiet_hours import answers_customer, last_customer_at
 from state.store import Committed, ConversationStore, Loaded, parse_document
 from state.tenant_config import TenantConfig
 from state.tenants import TenantRegistry
@@ -125,6 +128,7 @@ class TurnController:
         lease_renew_interval_s: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         forms: FormStore | None = None,
+        consent: ConsentStore | None = None,
     ) -> None:
         self.store = store
         self.tenants = tenants
@@ -136,6 +140,7 @@ class TurnController:
         self.lease_renew_interval_s = lease_renew_interval_s
         self.clock = clock
         self.forms = forms
+        self.consent = consent
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
         """Run turns until the conversation's inbox is empty, under its lease.
@@ -186,8 +191,13 @@ class TurnController:
         logs.bind(turn_id=f"{keys.label}#{loaded.version + 1}")
         metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
+        restored = self.consent is not None and restore_opt_out(self.consent, keys, loaded)
+        if restored:
+            state = state.model_copy(update={"opted_out": True})
         screen = self._screen(tenant, state)
         outcome = self.run_turn(tenant, state, loaded.inbox, screen)
+        if restored and outcome.state.opted_out:
+            outcome.optout_action = "set"  # the marker erasure deleted comes back with the first commit
         lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
@@ -221,6 +231,8 @@ class TurnController:
         for agent_lane, reason in outcome.agent_fallbacks:
             metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
         self._after_commit(keys, tenant, outcome, committed.version)
+        if self.consent is not None and outcome.optout_action:
+            record_consent_change(self.consent, keys, loaded.inbox, outcome.optout_action, self.clock())
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -335,6 +347,7 @@ class TurnController:
 
         outbound: list[OutboundMessage] = []
         transcript = list(current.transcript)
+        proactive = not answers_customer(last_customer_at(transcript), now, tenant.sending.reply_window_s)
         for i, reply in enumerate(acc.replies):
             if reply.spoken_for is not None:
                 transcript.append(
@@ -345,7 +358,7 @@ class TurnController:
             message_id = f"{current.turn_count}.{i}"  # turn_count grows by one per committed turn
             outbound.append(
                 OutboundMessage(message_id=message_id, to=reply.to, from_=reply.from_, body=reply.text,
-                                bypass_opt_out=reply.bypass_opt_out, created_at=now)
+                                bypass_opt_out=reply.bypass_opt_out, created_at=now, proactive=proactive)
             )
             transcript.append(
                 TranscriptEntry(author=reply.author, text=reply.text, at=now, lane=reply.lane,

@@ -6,7 +6,9 @@ environment, or installed explicitly by tests with :func:`install`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from redis import Redis
 from rq import Queue
@@ -19,7 +21,10 @@ from core.settings import Settings, load_settings
 from jobs.controller import TurnController
 from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
 from jobs.queues import make_queue
+from state.consent import ConsentStore
 from state.forms import FormStore
+from state.models import utcnow
+from state.pacing import Pacer
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
 from state.usage import UsageLedger
@@ -37,6 +42,10 @@ class Runtime:
     tenants: TenantRegistry
     controller: TurnController
     forms: FormStore
+    consent: ConsentStore
+    pacer: Pacer
+    clock: Callable[[], datetime] = field(default=utcnow)
+    """The wall clock of quiet hours (aware UTC; tests move it)."""
 
 
 def build_runtime(settings: Settings, queue_connection: Redis | None = None, state_connection: Redis | None = None) -> Runtime:
@@ -55,6 +64,7 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
     # `llm.lanes` (decided per turn); the deterministic agent answers otherwise.
     lane_agents = make_llm_agents(agents.AGENTS, complete.chat)
     forms = FormStore(sr)
+    consent = ConsentStore(sr)
     controller = TurnController(
         store,
         tenants,
@@ -64,8 +74,9 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         max_commit_attempts=settings.max_commit_attempts,
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,
         forms=forms,
+        consent=consent,
     )
-    return Runtime(settings, qr, sr, queue, store, tenants, controller, forms)
+    return Runtime(settings, qr, sr, queue, store, tenants, controller, forms, consent, Pacer(sr))
 
 
 _runtime: Runtime | None = None

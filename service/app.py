@@ -87,6 +87,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from service import (
         admin_api,
+        consent_api,
         dashboard,
         health,
         hosted_form,
@@ -111,4 +112,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(hosted_form.bp)
     app.register_blueprint(voice_ai.bp)
+    app.register_blueprint(consent_api.bp)
     return app

@@ -39,6 +39,7 @@ from state.audit import AuditEntry
 from state.errors import StateError
 from state.keys import ConversationKeys
 from state.models import mask_address, utcnow
+from state.store import deferral_json
 from state.usage import month_of
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,9 @@ def _keys(tenant_id: str, conversation_id: str) -> ConversationKeys:
 def erase_conversation(tenant_id: str, conversation_id: str):
     """Erase a conversation (right to erasure): every key holding its data; 204, or 404 if unknown.
 
-    The contact's opt-out marker is erased with it: an erased contact is
-    unknown to Laneway, like one that never wrote. State Redis: see
+    The contact's opt-out marker is erased with it; only the fact of an
+    opt-out stays, in the contact's consent record (named by an HMAC of the
+    number, :mod:`state.consent`), so it is still honoured. State Redis: see
     :meth:`state.store.ConversationStore.erase` (the conversation's keys,
     every form session it opened, its index, trigger and feed entries).
     Queue Redis: its ``lw:pending`` member and job reference
@@ -241,6 +243,7 @@ def get_conversation(tenant_id: str, conversation_id: str):
         if entry.direction == "outbound":
             turn["delivery"] = view.delivery.get(entry.message_id or "", "unknown")
             turn.update(delivery_error_json(view.delivery_errors.get(entry.message_id or "")))
+            turn.update(deferral_json(view.deferrals.get(entry.message_id or "")))
         turns.append(turn)
     return jsonify(
         tenant_id=tenant_id,

@@ -61,6 +61,7 @@ from state.feed_streams import FeedStreams
 from state.keys import ConversationKeys
 from state.models import Lane, SessionState, Status, mask_address, utcnow
 from state.ownership import owner_of, unanswered_count
+from state.store import deferral_json
 from state.takeover import Alert, Claim, TakeoverStore, key_fingerprint, sign
 from state.tenant_config import TenantConfig, format_validation_error, sha256_hex
 
@@ -367,6 +368,7 @@ def get_context(tenant_id: str, conversation_id: str):
     keys = _keys(tenant_id, conversation_id)
     version, state, opted_out, delivery = _state(keys)
     delivery_errors = services().store.delivery_errors(keys)
+    deferrals = services().store.deferrals(keys)
     takeover = _takeover()
     (claim, alert), = takeover.claims_and_alerts([keys])
     now = utcnow()
@@ -383,6 +385,7 @@ def get_context(tenant_id: str, conversation_id: str):
         if entry.direction == "outbound":
             item["delivery"] = delivery.get(entry.message_id or "", "spoken" if (entry.message_id or "").startswith("say:") else "unknown")
             item.update(delivery_error_json(delivery_errors.get(entry.message_id or "")))
+            item.update(deferral_json(deferrals.get(entry.message_id or "")))
         else:
             item["unanswered"] = i >= first_unanswered
         transcript.append(item)

@@ -228,6 +228,9 @@ class OutboundMessage(BaseModel):
     body: str
     bypass_opt_out: bool = False
     created_at: AwareDatetime
+    proactive: bool = False
+    """Not an answer to the customer (they had not written within the tenant's ``sending.reply_window_s``):
+    quiet hours defer it and pacing spreads it (:mod:`jobs.outbound_gate`)."""
 
 
 DeliveryStatus = Literal["queued", "sending", "sent", "failed", "suppressed"]
