@@ -21,7 +21,9 @@ per-tenant rate limit).
 
 A record names the contact by ``contact`` = ``hmac-sha256:<hex>`` of the
 address, never the number (:mod:`state.consent`); ``<address>`` is
-``+15551234567`` or ``whatsapp:+15551234567``, URL-encoded.
+``+15551234567`` or ``whatsapp:+15551234567``, URL-encoded (named
+``conversation_id`` in the route, so the audit trail masks it as it masks
+conversation ids).
 """
 
 from __future__ import annotations
@@ -97,24 +99,24 @@ def export_consent(tenant_id: str):
     return jsonify(tenant_id=tenant_id, records=[r.to_json() for r in records], next_cursor=next_cursor)
 
 
-@bp.get("/tenants/<tenant_id>/consent/<contact>")
-def get_consent(tenant_id: str, contact: str):
+@bp.get("/tenants/<tenant_id>/consent/<conversation_id>")
+def get_consent(tenant_id: str, conversation_id: str):
     """One contact's consent record; 404 if it has none."""
     operator_api.authorize(tenant_id)
-    record = _consent().get(tenant_id, _address(contact))
+    record = _consent().get(tenant_id, _address(conversation_id))
     if record is None:
         raise ApiError(404, "no consent record for that contact")
     return jsonify(record.to_json())
 
 
-@bp.post("/tenants/<tenant_id>/consent/<contact>")
-def change_consent(tenant_id: str, contact: str):
+@bp.post("/tenants/<tenant_id>/consent/<conversation_id>")
+def change_consent(tenant_id: str, conversation_id: str):
     """Opt a contact out (202, through the conversation's inbox) or record an opt-in (201; 409 if opted out).
 
     400 for a body that is not ``{"action", "method"?}``; 415 not JSON.
     """
     operator_api.authorize(tenant_id)
-    address = _address(contact)
+    address = _address(conversation_id)
     if not request.mimetype == "application/json":
         raise ApiError(415, "send Content-Type: application/json")
     try:
