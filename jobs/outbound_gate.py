@@ -14,12 +14,14 @@
    reason and time), and a delivery job on the campaign queue scheduled then
    (RQ ``enqueue_in``). When it runs the window is checked again.
 3. **Pacing.** The entry takes its sender's schedule (:mod:`state.pacing`):
-   a reply goes now; a proactive entry gets the next free slot. A slot within
-   :data:`SLEEP_MAX_S` is waited for here; a later one is ``d:<id>`` =
-   ``pacing <slot ms>`` and a delivery job on the campaign queue scheduled
-   :data:`SCHEDULE_LEAD_S` before the slot, which then waits the rest
-   (RQ's scheduler moves due jobs once a second). A job finding its entry's
-   reservation does not reserve again.
+   a reply goes now; a proactive entry gets the next free slot. Unless the
+   slot is now (within :data:`INLINE_S`), the entry is ``d:<id>`` =
+   ``pacing <slot ms>`` and a delivery job on the campaign queue is
+   scheduled :data:`SCHEDULE_LEAD_S` before the slot (RQ's scheduler moves
+   due jobs once a second); that job finds the reservation, does not reserve
+   again, and waits out the rest of it (at most :data:`SLEEP_MAX_S`). So a
+   drain never sleeps for a campaign's slot: the worker is free for the
+   next customer's drain, which the main queue gives first.
 
 The clock of quiet hours is the runtime's (``rt.clock``); pacing uses
 Redis's own clock (``TIME``), one clock for every worker.
@@ -44,10 +46,12 @@ from state.pacing import default_segments_per_s
 
 log = logging.getLogger(__name__)
 
-SLEEP_MAX_S = 1.5
-"""Longest a delivery waits in place for its pacing slot (seconds); later slots are scheduled."""
+INLINE_S = 0.05
+"""A pacing slot this close (seconds) is taken in place; a later one goes to a scheduled job."""
 SCHEDULE_LEAD_S = 1.0
 """A paced delivery job is scheduled this long before its slot (RQ's scheduler runs once a second)."""
+SLEEP_MAX_S = 2.5
+"""Longest a paced delivery job waits for its slot once it runs (seconds): the lead and the scheduler's lag."""
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,11 @@ def check(rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys, mes
         rate = tenant.sending.segments_per_s or default_segments_per_s(sender)
         slot = rt.pacer.reserve(sender, segments_of(message.to, message.body), rate, "campaign" if message.proactive else "reply")
         wait_s = slot.delay_s
-        if wait_s > SLEEP_MAX_S:
+        if wait_s > INLINE_S:
             until = datetime.fromtimestamp(slot.slot_ms / 1000, timezone.utc)
             return _defer(rt, keys, message_id, "pacing", until, wait_s - SCHEDULE_LEAD_S)
     if wait_s > 0:
-        time.sleep(min(wait_s, SLEEP_MAX_S + SCHEDULE_LEAD_S))
+        time.sleep(min(wait_s, SLEEP_MAX_S))
     if deferral is not None:
         rt.store.redis.hdel(keys.outbox, f"d:{message_id}")
     return SEND
