@@ -66,6 +66,11 @@ MAX_TRANSCRIPT_ENTRIES = 200
 Router = Callable[..., Route]
 
 
+PROACTIVE_AUTHORS = frozenset({"system", "human"})
+"""Who may write first: a trigger's nudge, a notice, an operator. The AI only ever answers (a customer's
+message, a hand-back's unanswered messages, a caller asking for the link), so its messages are replies."""
+
+
 @dataclass
 class TurnOutcome:
     """What one turn produced before commit."""
@@ -358,7 +363,8 @@ class TurnController:
             message_id = f"{current.turn_count}.{i}"  # turn_count grows by one per committed turn
             outbound.append(
                 OutboundMessage(message_id=message_id, to=reply.to, from_=reply.from_, body=reply.text,
-                                bypass_opt_out=reply.bypass_opt_out, created_at=now, proactive=proactive)
+                                bypass_opt_out=reply.bypass_opt_out, created_at=now,
+                                proactive=proactive and reply.author in PROACTIVE_AUTHORS)
             )
             transcript.append(
                 TranscriptEntry(author=reply.author, text=reply.text, at=now, lane=reply.lane,

@@ -18,7 +18,7 @@
    slot is now (within :data:`INLINE_S`), the entry is ``d:<id>`` =
    ``pacing <slot ms>`` and a delivery job on the campaign queue is
    scheduled :data:`SCHEDULE_LEAD_S` before the slot (RQ's scheduler moves
-   due jobs once a second); that job finds the reservation, does not reserve
+   due jobs once a second; a slot closer than that is queued at once); that job finds the reservation, does not reserve
    again, and waits out the rest of it (at most :data:`SLEEP_MAX_S`). So a
    drain never sleeps for a campaign's slot: the worker is free for the
    next customer's drain, which the main queue gives first.
@@ -126,7 +126,7 @@ def _defer(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, reason:
     rt.store.redis.hset(keys.outbox, f"d:{message_id}", f"{reason} {int(until.timestamp() * 1000)}")
     enqueue_deliveries(
         campaign_queue(rt.queue), rt.settings, keys.tenant_id, keys.conversation_id, [message_id],
-        delay_s=max(delay_s, 0.001), request_id=logs.current("request_id"),
+        delay_s=max(delay_s, 0), request_id=logs.current("request_id"),  # 0: on the queue now
     )
     metrics.OUTBOUND_DEFERRED.labels(keys.tenant_id, reason).inc()
     log.info("outbox %s %s to %s deferred (%s) until %s", keys.label, message_id, mask_address(keys.conversation_id), reason, until.isoformat())

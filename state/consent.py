@@ -104,9 +104,6 @@ class ConsentRecord:
         }
 
 
-_keys: dict[int, bytes] = {}
-
-
 class ConsentStore:
     """Consent records of every tenant (see the module docstring for keys and privacy).
 
@@ -118,14 +115,14 @@ class ConsentStore:
         self.redis = redis
         self._record = redis.register_script(RECORD)
         self._reduce = redis.register_script(REDUCE)
+        self._key: bytes | None = None
 
     def contact_hmac(self, address: str) -> str:
-        """The name of ``address``'s records: hex HMAC-SHA256 under ``lw:consentkey`` (made with SET NX, cached)."""
-        key = _keys.get(id(self.redis.connection_pool))
-        if key is None:
+        """The name of ``address``'s records: hex HMAC-SHA256 under ``lw:consentkey`` (made with SET NX; read once per store)."""
+        if self._key is None:
             self.redis.set(consent_key(), secrets.token_hex(32), nx=True)
-            key = _keys[id(self.redis.connection_pool)] = self.redis.get(consent_key())
-        return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()
+            self._key = self.redis.get(consent_key())
+        return hmac.new(self._key, address.encode(), hashlib.sha256).hexdigest()
 
     def record(self, tenant_id: str, address: str, action: ConsentAction, method: ConsentMethod, at: datetime, detail: str = "") -> None:
         """Append a consent event (``detail``: the keyword, the error code, the operator; never personal data).

@@ -5,7 +5,8 @@ and the Procfile's worker line (``laneway worker --pool 2``, child
 processes). Two tenants' numbers get a burst of proactive nudges at once
 (``nudge`` events on the campaign queue, as the trigger engine sends them):
 ``acme-insurance``'s long code at its default rate (1 segment/s) and
-``bright-clinic``'s at ``sending.segments_per_s: 5``. Midway through, a
+``bright-clinic``'s at ``sending.segments_per_s: 5`` (its quiet hours
+lifted). Midway through, a
 customer of acme writes and is answered. The figures come from the
 stand-in's ``received_at`` of each accepted message:
 
@@ -69,7 +70,10 @@ def bench_pacing(tenants_file: Path, messages: int) -> dict:
             tenants = TenantRegistry(conn, cache_ttl_s=0)
             tenants.load_file(parse_tenants_yaml(tenants_file.read_text()), settings.env)
             bright = tenants.get("bright-clinic", cached=False)
-            tenants.save(TenantConfig.model_validate({**bright.model_dump(), "sending": {"segments_per_s": BRIGHT_SEGMENTS_PER_S}}), settings.env)
+            # Pacing only: the example's quiet hours would hold bright's nudges until morning.
+            tenants.save(TenantConfig.model_validate({
+                **bright.model_dump(), "sending": {"segments_per_s": BRIGHT_SEGMENTS_PER_S}, "quiet_hours": None,
+            }), settings.env)
             env = child_environment() | {"REDIS_URL": server.url, "LANEWAY_TWILIO_API_URL": standin.url, "LANEWAY_ENV": "development"}
             env.pop("LANEWAY_STATE_REDIS_URL", None)
             with open(log_dir / "worker.log", "ab") as log:
