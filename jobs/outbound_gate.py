@@ -12,7 +12,8 @@
    (:mod:`state.quiet_hours`), is deferred to the window's next opening:
    ``d:<id>`` = ``quiet_hours <ms>`` on the outbox (shown as ``deferred`` with
    reason and time), and a delivery job on the campaign queue scheduled then
-   (RQ ``enqueue_in``). When it runs the window is checked again.
+   (RQ ``enqueue_in``; a turn's i-th message i seconds later, so a turn's
+   messages keep their order). When it runs the window is checked again.
 3. **Pacing.** The entry takes its sender's schedule (:mod:`state.pacing`):
    a reply goes now; a proactive entry gets the next free slot. Unless the
    slot is now (within :data:`INLINE_S`), the entry is ``d:<id>`` =
@@ -32,17 +33,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from core import logs, metrics
 from jobs import runtime
 from jobs.queues import campaign_queue, enqueue_deliveries
 from state.keys import ConversationKeys
 from state.models import OutboundMessage, mask_address
+from state.pacing import default_segments_per_s
 from state.quiet_hours import next_opening
 from state.segments import segments_of
 from state.tenant_config import TenantConfig
-from state.pacing import default_segments_per_s
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ def check(rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys, mes
     if message.proactive and tenant.quiet_hours is not None:
         opening = next_opening(message.to, tenant.quiet_hours, rt.clock())
         if opening is not None:
+            # A turn's messages keep their order: its i-th (``<turn>.<i>``) goes i seconds after the opening.
+            _, _, index = message_id.rpartition(".")
+            opening += timedelta(seconds=int(index) if index.isdigit() else 0)
             return _defer(rt, keys, message_id, "quiet_hours", opening, (opening - rt.clock()).total_seconds())
     held = parse_deferral(deferral)
     if held is not None and held[0] == "pacing":
