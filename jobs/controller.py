@@ -33,8 +33,9 @@ from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
 from jobs.consent import record_consent_change, restore_opt_out
-from jobs.events import Replies, apply_event
+from jobs.event_effects import apply_event
 from jobs.lease_keeper import LeaseKeeper
+from jobs.replies import Replies
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
 from state.consent import ConsentStore

@@ -33,7 +33,8 @@ import logging
 from typing import Any
 
 from core import metrics
-from jobs.events import submit_event
+from jobs.intake import submit_event
+from jobs.wiring import Wiring
 from state.feed import FEED_MAXLEN
 from state.keys import ConversationKeys, callbacks_seen, tenant_feed
 from state.models import utcnow
@@ -57,11 +58,11 @@ def mark_callbacks_seen(redis: Any) -> None:
     redis.set(callbacks_seen(), "1", ex=CALLBACKS_SEEN_TTL_S)
 
 
-def act_on_status(svc: Any, tenant: TenantConfig, keys: ConversationKeys, message_sid: str, status: str, error_code: str) -> str:
+def act_on_status(svc: Wiring, tenant: TenantConfig, keys: ConversationKeys, message_sid: str, status: str, error_code: str) -> str:
     """Act on a status that moved forward. Returns the action taken (``opt_out``, ``unreachable``, ``alert``, ``none``).
 
     Args:
-        svc: has ``store``, ``queue``, ``settings`` (the web app's ``services()``, or a worker's runtime).
+        svc: the web app's ``services()`` or a worker's runtime (their shared :class:`jobs.wiring.Wiring`).
         message_sid: Twilio's ``MessageSid`` (the opt-out event's idempotency key), or
             ``entry-<id>`` when Twilio refused the create (4xx with the code; :mod:`jobs.delivery`).
         error_code: Twilio's ``ErrorCode`` or ``""``.
@@ -77,7 +78,7 @@ def act_on_status(svc: Any, tenant: TenantConfig, keys: ConversationKeys, messag
     redis = svc.store.redis
     if action == "opt_out":
         submit_event(
-            svc, tenant, keys.conversation_id, "opt_out", text=f"Opted out at the carrier: Twilio error {error_code} ({meaning}).",
+            svc.store, svc.queue, svc.settings, tenant, keys.conversation_id, "opt_out", text=f"Opted out at the carrier: Twilio error {error_code} ({meaning}).",
             author_id=f"twilio:{error_code}", event_id=f"twilio:{error_code}:{message_sid}",
         )
     elif action == "unreachable":

@@ -9,7 +9,7 @@ called when a worker starts). One sweep (:func:`sweep_triggers_once`):
    follows what is due, never the number of conversations indexed;
 2. for each, reads the conversation (document version and body, ``C:fires``,
    opt-out, inbox length: one MULTI; plus the form's recent activity when a
-   form is open), and evaluates every rule (:func:`state.triggers.rule_due`);
+   form is open), and evaluates every rule (:func:`state.trigger_rules.rule_due`);
 3. fires each due rule with the atomic fire script
    (:meth:`state.triggers.TriggerFirer.fire`): the fire record, the ``nudge``
    / ``escalate`` events into the inbox and the ``C:alert`` in one script;
@@ -57,21 +57,23 @@ from state.keys import ConversationKeys, tenant_feed
 from state.models import SessionState, mask_address
 from state.store import decode_document, parse_document
 from state.tenant_config import TenantConfig, TriggerRule
-from state.triggers import (
+from state.trigger_rules import (
     Due,
     FireRecord,
+    facts_of,
+    next_due_ms,
+    parse_fires,
+    render_template,
+    rule_due,
+    template_values,
+)
+from state.triggers import (
     FireRequest,
     FireResult,
     TriggerFirer,
     TriggerIndex,
     event_id,
-    facts_of,
-    next_due_ms,
-    parse_fires,
     read_screen,
-    render_template,
-    rule_due,
-    template_values,
 )
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The Flask application factory and its wiring (the web composition root)."""
+"""The Flask application factory (the web composition root: the shared :mod:`jobs.wiring` plus the web's own)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,16 @@ from typing import Any
 from flask import Flask, g, request
 
 from core import logs
-from core.connection import queue_redis, state_redis
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
-from jobs.queues import make_queue
+from jobs.wiring import build_wiring
 from service import errors
 from service.errors import ApiError
 from service.rate_limits import RateLimits
 from service.services import Services
 from state.audit import AuditLog
-from state.forms import FormStore
-from state.store import ConversationStore
-from state.tenants import TenantRegistry
-from state.usage import UsageLedger
+from state.feed import FeedReader
+from state.takeover import TakeoverStore
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """A client's ``X-Request-Id`` is kept if it matches; otherwise a new id is made."""
@@ -37,23 +34,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     test_config = dict(test_config or {})
     settings: Settings = test_config.pop("SETTINGS", None) or load_settings()
-    qr = test_config.pop("QUEUE_REDIS", None) or queue_redis(settings)
-    sr = test_config.pop("STATE_REDIS", None) or (qr if settings.state_redis_url is None else state_redis(settings))
+    w = build_wiring(settings, test_config.pop("QUEUE_REDIS", None), test_config.pop("STATE_REDIS", None))
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes, MAX_FORM_PARTS=200, JSON_SORT_KEYS=False)
     app.config.update(test_config)
     app.extensions["laneway"] = Services(
-        settings=settings,
-        queue_redis=qr,
-        state_redis=sr,
-        queue=make_queue(qr, settings),
-        store=ConversationStore(sr, lease_ttl_ms=settings.lease_ttl_ms, dedupe_ttl_s=settings.dedupe_ttl_s),
-        tenants=TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s),
-        usage=UsageLedger(sr),
-        audit=AuditLog(sr, settings.audit_retention_days, settings.audit_max_entries),
-        rate_limits=RateLimits(qr, settings),
-        forms=FormStore(sr),
+        **w.parts(),
+        audit=AuditLog(w.state_redis, settings.audit_retention_days, settings.audit_max_entries),
+        rate_limits=RateLimits(w.queue_redis, settings),
+        takeover=TakeoverStore(w.state_redis),
+        feed=FeedReader(w.state_redis, settings.redis_socket_timeout_s),
     )
     if not app.debug and not logging.getLogger().handlers:
         configure_logging(settings.log_level, settings.log_format)
@@ -91,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         dashboard,
         health,
         hosted_form,
+        live_feed,
         metrics,
         openapi,
         operator_api,
@@ -106,6 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
     app.register_blueprint(takeover_api.bp)
+    app.register_blueprint(live_feed.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)

@@ -1,6 +1,6 @@
 """Consent API: ``/api/v1/tenants/<tenant_id>/consent…`` (issue 15).
 
-The operator API's rules hold (it shares :func:`service.operator_api.authorize`,
+The operator API's rules hold (it shares :func:`service.operator_auth.authorize`,
 the audit trail, so every read and change is an audit entry, and the
 per-tenant rate limit).
 
@@ -33,19 +33,18 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from jobs.events import submit_event
-from service import operator_api
+from jobs.intake import submit_event
+from service import operator_auth
 from service.errors import ApiError
 from service.json_body import loads
 from service.services import services
-from state.consent import ConsentStore
 from state.keys import ConversationKeys
 from state.models import utcnow
 
 bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
-bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api.identify_caller)
-bp.before_request(operator_api.rate_limit)
+bp.before_request(operator_auth.start_audit)
+bp.before_request(operator_auth.identify_caller)
+bp.before_request(operator_auth.rate_limit)
 
 ADDRESS = re.compile(r"(whatsapp:)?\+[1-9][0-9]{6,14}")
 OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
@@ -54,9 +53,7 @@ DEFAULT_PAGE, MAX_PAGE = 100, 1000
 METHODS = ("operator", "api")
 
 
-@bp.after_request
-def _audit(response):
-    return operator_api.record_audit(response)
+bp.after_request(operator_auth.record_audit)
 
 
 def _address(value: str) -> str:
@@ -65,14 +62,10 @@ def _address(value: str) -> str:
     return value
 
 
-def _consent() -> ConsentStore:
-    return ConsentStore(services().state_redis)
-
-
 @bp.get("/tenants/<tenant_id>/consent")
 def export_consent(tenant_id: str):
     """Page through the tenant's consent records (JSON or JSON Lines). 400 for a bad ``limit``, ``cursor`` or ``format``."""
-    operator_api.authorize(tenant_id)
+    operator_auth.authorize(tenant_id)
     try:
         limit = int(request.args.get("limit", DEFAULT_PAGE))
     except ValueError:
@@ -88,7 +81,7 @@ def export_consent(tenant_id: str):
         if match is None:
             raise ApiError(400, "cursor must be a next_cursor this endpoint answered")
         after = (int(match[1]), match[2])
-    records, following = _consent().page(tenant_id, after, limit)
+    records, following = services().consent.page(tenant_id, after, limit)
     next_cursor = f"{following[0]}.{following[1]}" if following else None
     if fmt == "jsonl":
         body = "".join(json.dumps(r.to_json()) + "\n" for r in records)
@@ -102,8 +95,8 @@ def export_consent(tenant_id: str):
 @bp.get("/tenants/<tenant_id>/consent/<conversation_id>")
 def get_consent(tenant_id: str, conversation_id: str):
     """One contact's consent record; 404 if it has none."""
-    operator_api.authorize(tenant_id)
-    record = _consent().get(tenant_id, _address(conversation_id))
+    operator_auth.authorize(tenant_id)
+    record = services().consent.get(tenant_id, _address(conversation_id))
     if record is None:
         raise ApiError(404, "no consent record for that contact")
     return jsonify(record.to_json())
@@ -115,7 +108,7 @@ def change_consent(tenant_id: str, conversation_id: str):
 
     400 for a body that is not ``{"action", "method"?}``; 415 not JSON.
     """
-    operator_api.authorize(tenant_id)
+    operator_auth.authorize(tenant_id)
     address = _address(conversation_id)
     if not request.mimetype == "application/json":
         raise ApiError(415, "send Content-Type: application/json")
@@ -134,15 +127,15 @@ def change_consent(tenant_id: str, conversation_id: str):
     svc = services()
     tenant = svc.tenants.get(tenant_id)
     if tenant is None:  # pragma: no cover - authorize found the key's tenant
-        raise ApiError(404, operator_api.NOT_FOUND)
+        raise ApiError(404, operator_auth.NOT_FOUND)
     if action == "opt_out":
         accepted = submit_event(
-            svc, tenant, address, "opt_out", text=f"Opted out by the {method} ({name or 'unnamed'}).",
+            svc.store, svc.queue, svc.settings, tenant, address, "opt_out", text=f"Opted out by the {method} ({name or 'unnamed'}).",
             author_id=f"{method}:{name}",
         )
         return jsonify(accepted=accepted.new, action=action), 202
-    consent = _consent()
+    consent = svc.consent
     if svc.state_redis.exists(ConversationKeys(tenant_id, address).optout) or consent.opted_out(tenant_id, address):
         raise ApiError(409, "the contact opted out; only they can opt back in (texting START)")
     consent.record(tenant_id, address, "opt_in", method, utcnow(), name)
-    return jsonify(_consent().get(tenant_id, address).to_json()), 201
+    return jsonify(services().consent.get(tenant_id, address).to_json()), 201

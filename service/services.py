@@ -10,32 +10,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from redis import Redis
-from rq import Queue
 
-from core.settings import Settings
+from jobs.wiring import Wiring
 from service.rate_limits import RateLimits
 from state.audit import AuditLog
-from state.forms import FormStore
-from state.store import ConversationStore
-from state.tenants import TenantRegistry
-from state.usage import UsageLedger
+from state.feed import FeedReader
+from state.feed_streams import FeedStreams
+from state.takeover import TakeoverStore
 
 
 @dataclass
-class Services:
-    """What request handlers use, built once per app (kept in ``app.extensions["laneway"]``)."""
+class Services(Wiring):
+    """What request handlers use, built once per app (kept in ``app.extensions["laneway"]``).
 
-    settings: Settings
-    queue_redis: Redis
-    state_redis: Redis
-    queue: Queue
-    store: ConversationStore
-    tenants: TenantRegistry
-    usage: UsageLedger
+    The shared :class:`jobs.wiring.Wiring` (settings, connections, queue,
+    stores) and the web's own: the audit log, the rate limits, the takeover store and the live-feed reader.
+    """
+
     audit: AuditLog
     rate_limits: RateLimits
-    forms: FormStore
+    takeover: TakeoverStore
+    feed: FeedReader
+
+    def feed_streams(self, lease_ms: int) -> FeedStreams:
+        """The caps on open live feeds (the current settings'), each counted for ``lease_ms`` after its last refresh."""
+        return FeedStreams(self.state_redis, self.settings.feed_streams_per_key, self.settings.feed_streams_per_tenant, lease_ms)
 
 
 def services() -> Services:

@@ -53,7 +53,7 @@ from prometheus_client import Counter, Histogram
 from twilio.twiml.voice_response import VoiceResponse
 
 from core import logs
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from service.errors import ApiError
 from service.services import Services, services
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
@@ -335,6 +335,6 @@ def call_status():
         log.info("voice call ended tenant_id=%s call_sid=%s status=%s duration_s=%s", tenant.tenant_id, call_sid, status, duration or "-")
         if E164.fullmatch(caller):
             text = f"Call {status}" + (f" after {duration} s." if duration else ".")
-            submit_event(svc, tenant, caller, "note", text=text, author_id="twilio-voice",
+            submit_event(svc.store, svc.queue, svc.settings, tenant, caller, "note", text=text, author_id="twilio-voice",
                          event_id=f"call:{call_sid}:end", request_id=g.request_id)
     return Response(status=204)

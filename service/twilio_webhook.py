@@ -13,8 +13,9 @@ import re
 from flask import g, request
 from redis.exceptions import ResponseError
 
-from jobs.queues import enqueue_drain, mark_pending
+from jobs.intake import accept_message
 from service.errors import ApiError
+from service.services import Services
 from service.twilio_signature import check_twilio_signature
 from state.durability import NotDurableError, same_server, wait_for_aof
 from state.keys import ConversationKeys
@@ -44,11 +45,11 @@ def form_field(name: str, pattern: re.Pattern | None = None, default: str | None
     return value or ""
 
 
-def verified_tenant(svc, to_pattern: re.Pattern, number_field: str = "To") -> tuple[TenantConfig, str]:
+def verified_tenant(svc: Services, to_pattern: re.Pattern, number_field: str = "To") -> tuple[TenantConfig, str]:
     """Check a Twilio webhook's encoding, find the tenant owning ``To`` and check the signature.
 
     Args:
-        svc: the app's :class:`service.app.Services`.
+        svc: the app's :class:`service.services.Services`.
         to_pattern: what ``To`` must look like (E.164, or ``whatsapp:`` + E.164).
         number_field: the field holding our number: ``To`` for inbound
             webhooks, ``From`` for an outbound message's status callback.
@@ -75,12 +76,12 @@ def verified_tenant(svc, to_pattern: re.Pattern, number_field: str = "To") -> tu
     return tenant, to
 
 
-def accept_inbound(svc, tenant: TenantConfig, message: InboundMessage) -> tuple[ConversationKeys, str]:
+def accept_inbound(svc: Services, tenant: TenantConfig, message: InboundMessage) -> tuple[ConversationKeys, str]:
     """Accept a customer's message (text or speech) into its conversation and get it drained.
 
-    Deduplicates on ``message.provider_id`` (:meth:`ConversationStore.accept`),
-    then enqueues the drain, unless the contact or tenant is over its inbound
-    rate: then the message is kept and only marked pending, for the sweep.
+    :func:`jobs.intake.accept_message` with the app's stores, queue and
+    inbound rate limits and the request's id, then, with
+    ``LANEWAY_ACCEPT_WAITAOF``, :func:`wait_until_durable`.
 
     Returns:
         ``(keys, outcome)``: the conversation's keys and ``accepted``,
@@ -88,21 +89,18 @@ def accept_inbound(svc, tenant: TenantConfig, message: InboundMessage) -> tuple[
 
     Raises:
         redis.RedisError: Redis is unreachable (answered 503 by the app).
+        ApiError: 503 when the writes did not reach the append-only files in time.
     """
-    sender = message.from_
-    keys = ConversationKeys(tenant.tenant_id, sender)
-    accepted = svc.store.accept(keys, message, tenant.session_idle_ttl_s)
-    throttled = accepted.new and not svc.rate_limits.inbound_allowed(tenant.tenant_id, sender)
-    if throttled:
-        mark_pending(svc.queue, tenant.tenant_id, sender)  # kept; the sweep drains it later
-    elif accepted.pending:
-        enqueue_drain(svc.queue, svc.settings, tenant.tenant_id, sender, request_id=g.request_id)
+    outcome = accept_message(
+        svc.store, svc.queue, svc.settings, tenant, message,
+        inbound_allowed=svc.rate_limits.inbound_allowed, request_id=g.request_id,
+    )
     if svc.settings.accept_waitaof:
         wait_until_durable(svc)
-    return keys, "throttled" if throttled else "accepted" if accepted.new else "duplicate"
+    return ConversationKeys(tenant.tenant_id, message.from_), outcome
 
 
-def wait_until_durable(svc) -> None:
+def wait_until_durable(svc: Services) -> None:
     """With ``LANEWAY_ACCEPT_WAITAOF``: wait until the webhook's writes are in the append-only files.
 
     Covers the state Redis (the inbox entry, the dedupe id) and the queue

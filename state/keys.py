@@ -89,10 +89,10 @@ key                            type        holds
 ``T:feeds:key:<fp>``           zset        the same, of one operator key (its fingerprint)
 ``T:toolcall:<sha256>``        string      the first result (JSON) of a voice-AI tool call, by
                                            the SHA-256 of its ``toolCallId`` (SET NX, 24 h);
-                                           never personal data (:mod:`service.voice_ai`)
+                                           never personal data (:mod:`state.tool_calls`)
 ``T:voicesession:<sha256>``    string      JSON ``form_token``, ``call_id``: the form session a
                                            voice-AI ``sessionId`` stands for, by its SHA-256
-                                           (the form's TTL)
+                                           (the form's TTL; :mod:`state.voice_sessions`)
 =============================  ==========  ======================================
 
 ``T`` = ``lw:{t:<tenant_id>}``: tenant-scoped keys that a script uses

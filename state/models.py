@@ -29,7 +29,7 @@ EventKind = Literal[
 event from an operator (``human_reply``, ``note``, ``escalate``, ``handback``,
 ``close``), the voice-AI tools (``form_started``, ``send_link``) or a trigger
 (``nudge``, ``escalate``). Every write to a conversation goes through its inbox
-and the turn controller (see :mod:`jobs.events`)."""
+and the turn controller (see :mod:`jobs.events`, :mod:`jobs.intake`)."""
 
 
 def utcnow() -> datetime:

@@ -418,15 +418,6 @@ class ConversationStore:
         """
         return bool(self.redis.hsetnx(keys.outbox, f"e:{message_id}", error_code))
 
-    def delivery_errors(self, keys: ConversationKeys) -> dict[str, str]:
-        """Outbox message id → Twilio's ``ErrorCode`` (``e:<id>``), where one came. Keys: ``outbox`` (HGETALL)."""
-        outbox = self.redis.hgetall(keys.outbox)
-        return {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"e:")}
-
-    def deferrals(self, keys: ConversationKeys) -> dict[str, str]:
-        """Message id → ``<reason> <ms>`` of entries deferred before sending (:func:`deferred_entries`). Keys: ``outbox`` (HGETALL)."""
-        return deferred_entries(self.redis.hgetall(keys.outbox))
-
     def sid_owner(self, keys: ConversationKeys, provider_sid: str) -> str | None:
         """The outbox entry a provider sid is recorded for, or ``None``. Keys: ``outbox`` (HGET ``q:<sid>``)."""
         owner = self.redis.hget(keys.outbox, f"q:{provider_sid}")
@@ -468,6 +459,10 @@ class ConversationStore:
         """
         version = self.redis.hget(keys.state, "version")
         return int(version) if version is not None else None
+
+    def opted_out(self, keys: ConversationKeys) -> bool:
+        """Whether the contact is opted out now (even before the conversation's first commit). Keys: ``optout`` (EXISTS)."""
+        return bool(self.redis.exists(keys.optout))
 
     def spoken_reply(self, keys: ConversationKeys, provider_id: str) -> str | None:
         """Return what the AI said in answer to the speech turn ``provider_id``, or ``None`` until committed.

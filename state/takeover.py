@@ -5,7 +5,7 @@ taking or releasing it changes nothing the customer sees, so it lives beside
 the document in ``C:claim`` and is changed by the scripts below (one
 conversation slot, atomic). What a human *does* (reply, note, hand back,
 close, escalate) goes through the conversation's inbox as an event
-(:mod:`jobs.events`), never through here.
+(:mod:`jobs.intake`), never through here.
 
 A claim is held by an operator (``operator_id``, the name the operator signed
 in with) through one API key (``key_fp``, the first 16 hex characters of the

@@ -35,7 +35,7 @@ from core.settings import Settings, child_environment
 from devtools.redis_server import RedisServer
 from devtools.runner import laneway_argv
 from devtools.twilio_standin import start_standin_thread
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from jobs.queues import campaign_queue, enqueue_drain, make_queue
 from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
@@ -107,7 +107,7 @@ def _run(conn: redis.Redis, settings: Settings, tenants: TenantRegistry, standin
         tenant = tenants.get(tenant_id)
         numbers[tenant_id] = tenant.phone_numbers[0]
         for n in range(count):
-            submit_event(svc, tenant, f"+1555768{n:04d}", "nudge", text="Your application is waiting for you.", author_id="bench")
+            submit_event(svc.store, svc.queue, settings, tenant, f"+1555768{n:04d}", "nudge", text="Your application is waiting for you.", author_id="bench")
     time.sleep(counts["acme-insurance"] / 3)  # a third of acme's campaign: the customer writes mid-burst
     acme = tenants.get("acme-insurance")
     written_at = time.time()

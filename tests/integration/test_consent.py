@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from state.keys import ConversationKeys
 from tests.integration.test_erasure_scan import everything_in
 
@@ -139,9 +139,9 @@ def test_the_opt_out_survives_expiry_and_erasure_without_the_number_and_is_still
 
 
 def test_an_api_opt_out_suppresses_a_pending_nudge(client, rt, work, standin):
-    submit_event(rt, rt.tenants.get(TENANT), CUSTOMER, "opt_out", text="x", author_id="api:crm")
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get(TENANT), CUSTOMER, "opt_out", text="x", author_id="api:crm")
     work()
-    submit_event(rt, rt.tenants.get(TENANT), CUSTOMER, "nudge", text="Come back!", author_id="nudge-rule")
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get(TENANT), CUSTOMER, "nudge", text="Come back!", author_id="nudge-rule")
     work()
     assert standin.messages() == []
     assert client.get(url(CUSTOMER), headers=OPERATOR).get_json()["events"][0]["method"] == "api"

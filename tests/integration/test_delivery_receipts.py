@@ -17,7 +17,7 @@ from datetime import datetime
 import pytest
 
 from core import metrics
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from jobs.triggers import sweep_triggers_once
 from state.keys import ConversationKeys, tenant_feed
 from state.tenant_config import TriggerRule
@@ -169,8 +169,8 @@ def test_a_turns_replies_arrive_in_order(status_callbacks_reach_the_app, standin
     tenant = rt.tenants.get(TENANT)
     # Twilio hands the first message to the carrier a second late; without waiting, the second overtakes it
     standin.deliver(callback_delays_s=[1.0, 0.0])
-    submit_event(rt, tenant, CUSTOMER, "human_reply", text="First: your policy number is on page 1.", event_id="op:1")
-    submit_event(rt, tenant, CUSTOMER, "human_reply", text="Second: the renewal date is on page 2.", event_id="op:2")
+    submit_event(rt.store, rt.queue, rt.settings, tenant, CUSTOMER, "human_reply", text="First: your policy number is on page 1.", event_id="op:1")
+    submit_event(rt.store, rt.queue, rt.settings, tenant, CUSTOMER, "human_reply", text="Second: the renewal date is on page 2.", event_id="op:2")
     work()
     handset = wait_for(lambda: at_least(standin.handset(), 2), "both messages handed over")
     bodies = {m["sid"]: m["form"]["Body"] for m in standin.attempts() if m["status"] == 201}

@@ -1,7 +1,7 @@
 """Events through the conversation inbox, speech turns and the form session, with a real worker.
 
 Each test submits events the way the operator API, the voice-AI tools and
-the triggers do (:func:`jobs.events.submit_event`), runs the worker, and
+the triggers do (:func:`jobs.intake.submit_event`), runs the worker, and
 checks the committed document, the Twilio stand-in and the tenant feed.
 """
 
@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobs.events import EventError, submit_event
+from jobs.events import EventError
+from jobs.intake import submit_event
 from jobs.queues import enqueue_drain
 from state.forms import FormSession, FormStore, ScreenActivity
 from state.keys import ConversationKeys, tenant_conversations, tenant_feed
@@ -31,7 +32,7 @@ def acme(rt):
 
 
 def submit(rt, acme, kind, **kwargs):
-    return submit_event(rt, acme, CUSTOMER, kind, **kwargs)
+    return submit_event(rt.store, rt.queue, rt.settings, acme, CUSTOMER, kind, **kwargs)
 
 
 def document(rt):

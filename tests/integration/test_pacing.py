@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pytest
 
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from state.tenant_config import TenantConfig
 
 pytestmark = pytest.mark.redis_server
@@ -51,7 +51,7 @@ def nudge_burst(rt, count: int) -> list[str]:
     contacts = [f"+1555766{n:04d}" for n in range(count)]
     tenant = rt.tenants.get(TENANT)
     for contact in contacts:
-        submit_event(rt, tenant, contact, "nudge", text="Your application is waiting for you.", author_id="nudge-rule")
+        submit_event(rt.store, rt.queue, rt.settings, tenant, contact, "nudge", text="Your application is waiting for you.", author_id="nudge-rule")
     return contacts
 
 
@@ -77,8 +77,8 @@ def test_a_long_message_costs_its_segments(paced_acme, rt, work, standin):
     paced_acme(2.0)
     tenant = rt.tenants.get(TENANT)
     long_text = "x" * 400  # 3 GSM-7 segments (153 each)
-    submit_event(rt, tenant, "+15557660100", "nudge", text=long_text, author_id="nudge-rule")
-    submit_event(rt, tenant, "+15557660101", "nudge", text="short", author_id="nudge-rule")
+    submit_event(rt.store, rt.queue, rt.settings, tenant, "+15557660100", "nudge", text=long_text, author_id="nudge-rule")
+    submit_event(rt.store, rt.queue, rt.settings, tenant, "+15557660101", "nudge", text="short", author_id="nudge-rule")
     done = work_until(work, standin, 2)
     first, second = sorted(done, key=at)
     assert first["form"]["Body"] == long_text

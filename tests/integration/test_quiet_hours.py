@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from jobs.queues import campaign_queue
 from state.tenant_config import TenantConfig
 
@@ -62,7 +62,7 @@ def test_a_nudge_at_night_is_deferred_to_the_recipients_morning_then_sent(
     contact, opening_utc, quiet_acme, rt, app, client, work, standin
 ):
     rt.clock = lambda: NIGHT_UTC
-    submit_event(rt, rt.tenants.get(TENANT), contact, "nudge", text="Still there? Your application is saved.", author_id="nudge-rule")
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get(TENANT), contact, "nudge", text="Still there? Your application is saved.", author_id="nudge-rule")
     work()
     assert standin.messages() == []  # not sent at night
     [nudge] = turns(client, contact)
@@ -91,7 +91,7 @@ def test_a_nudge_at_night_is_deferred_to_the_recipients_morning_then_sent(
 
 def test_a_job_released_early_is_deferred_again_never_sent_or_dropped(quiet_acme, rt, app, client, work, standin):
     rt.clock = lambda: NIGHT_UTC
-    submit_event(rt, rt.tenants.get(TENANT), LOS_ANGELES, "nudge", text="Reminder", author_id="nudge-rule")
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get(TENANT), LOS_ANGELES, "nudge", text="Reminder", author_id="nudge-rule")
     work()
     rt.clock = lambda: NIGHT_UTC + timedelta(hours=1)  # still 03:00 in Los Angeles
     assert release_scheduled(rt) == 1
@@ -113,6 +113,6 @@ def test_a_reply_to_the_customer_goes_at_night(quiet_acme, rt, app, client, work
 
 def test_without_quiet_hours_a_nudge_goes_at_night(rt, app, client, work, standin):
     rt.clock = lambda: NIGHT_UTC
-    submit_event(rt, rt.tenants.get(TENANT), LOS_ANGELES, "nudge", text="Reminder", author_id="nudge-rule")
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get(TENANT), LOS_ANGELES, "nudge", text="Reminder", author_id="nudge-rule")
     work()
     assert [m["Body"] for m in standin.messages()] == ["Reminder"]

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from state.form_definition import FormDefinition
 from state.forms import FormSession, FormStore, ScreenActivity
 from state.models import utcnow
@@ -49,7 +49,7 @@ def test_list_and_context_show_the_form_page_and_its_recent_changes(app, client,
     work()
     svc = app.extensions["laneway"]
     acme = svc.tenants.get("acme-insurance")
-    submit_event(svc, acme, CUSTOMER, "form_started", data={"form_token": "tok-123", "first_name": "Dana"}, event_id="tool:1")
+    submit_event(svc.store, svc.queue, svc.settings, acme, CUSTOMER, "form_started", data={"form_token": "tok-123", "first_name": "Dana"}, event_id="tool:1")
     work()
     forms = FormStore(r)
     forms.create(FormSession(form_token="tok-123", tenant_id="acme-insurance", conversation_id=CUSTOMER, created_at=utcnow()))

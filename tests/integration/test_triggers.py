@@ -18,7 +18,7 @@ import pytest
 from rq.job import Job
 
 from core import metrics
-from jobs.events import submit_event
+from jobs.intake import submit_event
 from jobs.queues import conversation_ref
 from jobs.runtime import build_runtime
 from jobs.triggers import (
@@ -33,10 +33,10 @@ from state.models import utcnow
 from state.screen import ScreenActivity
 from state.store import decode_document
 from state.tenant_config import AlertChannel, TenantConfig, TriggerRule
+from state.trigger_rules import ms
 from state.triggers import (
     FireRequest,
     TriggerFirer,
-    ms,
     read_fires,
     screen_activity_recorded,
 )
@@ -187,7 +187,7 @@ def test_escalated_or_closed_conversations_get_no_nudge(kind, set_rules, post_sm
     post_sms("hello", CUSTOMER)
     work()
     tenant = rt.tenants.get(TENANT)
-    submit_event(rt, tenant, CUSTOMER, kind, data={"reason": "operator"} if kind == "escalate" else None)
+    submit_event(rt.store, rt.queue, rt.settings, tenant, CUSTOMER, kind, data={"reason": "operator"} if kind == "escalate" else None)
     work()
     assert sweep_triggers_once(rt, last_customer_ms(r) + 3_600_000).fired == 0
     assert nudges(standin) == []
@@ -310,7 +310,7 @@ def test_field_error_from_form_activity(set_rules, post_sms, work, standin, rt, 
     post_sms("hello", CUSTOMER)
     work()
     tenant = rt.tenants.get(TENANT)
-    submit_event(rt, tenant, CUSTOMER, "form_started", data={"form_token": "tok-field-error", "first_name": "Dana"})
+    submit_event(rt.store, rt.queue, rt.settings, tenant, CUSTOMER, "form_started", data={"form_token": "tok-field-error", "first_name": "Dana"})
     work()
     forms = FormStore(r)
     session = forms.session("tok-field-error")
@@ -392,7 +392,7 @@ def test_no_progress_on_the_form(set_rules, post_sms, work, standin, rt, r):
     })
     post_sms("hello", CUSTOMER)
     work()
-    submit_event(rt, rt.tenants.get(TENANT), CUSTOMER, "form_started", data={"form_token": "tok-progress"})
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get(TENANT), CUSTOMER, "form_started", data={"form_token": "tok-progress"})
     work()
     forms = FormStore(r)
     session = forms.session("tok-progress")
@@ -419,7 +419,7 @@ def test_field_error_from_the_hosted_form_page(set_rules, post_sms, work, standi
     })
     post_sms("hello", CUSTOMER)
     work()
-    submit_event(rt, rt.tenants.get(TENANT), CUSTOMER, "form_started", data={"form_token": "tok-page"})
+    submit_event(rt.store, rt.queue, rt.settings, rt.tenants.get(TENANT), CUSTOMER, "form_started", data={"form_token": "tok-page"})
     work()
     fields = {f.id: "" for p in rt.tenants.get(TENANT).form.pages for f in p.fields}
     r.delete(trigger_index())

@@ -20,7 +20,9 @@ from datetime import timedelta
 import pytest
 import redis
 
-from service import create_app, voice_ai
+from service import create_app
+from service.voice_ai import tools as voice_tools
+from service.voice_ai import webhook as voice_webhook
 from state import keys as state_keys
 from state.form_definition import FormDefinition
 from state.forms import FormSession, FormStore, ScreenActivity
@@ -224,7 +226,7 @@ def test_a_body_without_answerable_tool_calls_is_200_with_an_error(client, voice
 def test_deeply_nested_json_is_200_with_a_speakable_error(client, voice_tenants, raw):
     response = post(client, raw)
     assert response.status_code == 200
-    assert response.get_json()["results"] == [] and response.get_json()["error"] == voice_ai.ERR_BODY
+    assert response.get_json()["results"] == [] and response.get_json()["error"] == voice_webhook.ERR_BODY
 
 
 def test_deeply_nested_arguments_fail_their_call_with_200(client, voice_tenants):
@@ -245,7 +247,7 @@ def test_wrong_content_type_fails_each_call_with_200(client, voice_tenants):
 
 
 def test_an_oversized_body_is_200_with_an_error(client, voice_tenants):
-    huge = tool_message(call("big", "sendSms", {"sessionId": "x" * (voice_ai.MAX_BODY_BYTES + 10)}))
+    huge = tool_message(call("big", "sendSms", {"sessionId": "x" * (voice_webhook.MAX_BODY_BYTES + 10)}))
     response = post(client, huge)
     assert response.status_code == 200
     assert response.get_json()["results"] == [] and response.get_json()["error"]
@@ -261,7 +263,7 @@ def chunked(client, raw: bytes):
 def test_a_chunked_body_is_read_up_to_the_limit(client, voice_tenants):
     small = json.dumps(tool_message(call("chunk_ok", "getScreenState", {"sessionId": "nope"}))).encode()
     assert_speakable_error(one(chunked(client, small)))  # read whole and answered
-    huge = json.dumps(tool_message(call("chunk_big", "sendSms", {"sessionId": "x" * (voice_ai.MAX_BODY_BYTES + 10)}))).encode()
+    huge = json.dumps(tool_message(call("chunk_big", "sendSms", {"sessionId": "x" * (voice_webhook.MAX_BODY_BYTES + 10)}))).encode()
     response = chunked(client, huge)
     assert response.status_code == 200
     assert response.get_json()["results"] == [] and "too large" in response.get_json()["error"]
@@ -314,7 +316,7 @@ def test_a_tenant_without_a_form_cannot_start_a_session(client, voice_tenants, s
 def test_a_disabled_tenant_answers_200_and_does_nothing(client, voice_tenants, settings, state_conn):
     voice_tenants.save(voice_tenants.get(ACME).model_copy(update={"disabled": True}), settings.env)
     response = post(client, tool_message(call("off", "startSession", {"firstName": "Dana", "lastName": "Reyes", "primaryPhone": "5557650001"})))
-    assert one(response)["error"] == voice_ai.ERR_PAUSED
+    assert one(response)["error"] == voice_webhook.ERR_PAUSED
     assert state_conn.keys("lw:{f:*") == [] and state_conn.keys("lw:{acme-insurance|*") == []
 
 
@@ -362,7 +364,7 @@ def test_redis_errors_inside_a_tool_are_200_with_a_speakable_error(client, voice
     ):
         result = one(post(client, tool_message(entry)))
         assert_speakable_error(result)
-        assert result["error"] == voice_ai.ERR_TRY_AGAIN
+        assert result["error"] == voice_webhook.ERR_TRY_AGAIN
     monkeypatch.undo()
     # Failures are not stored: the same call succeeds once Redis answers again.
     assert one(post(client, tool_message(call("r2", "getScreenState", {"sessionId": token}))))["success"] is True
@@ -375,7 +377,7 @@ def test_redis_down_entirely_is_still_200(r, settings, voice_tenants):
     response = post(app.test_client(), tool_message(call("down1", "sendSms", {"sessionId": "x"}), call("down2", "getScreenState", {})))
     assert [e["toolCallId"] for e in response.get_json()["results"]] == ["down1", "down2"]
     for result in results(response):
-        assert result["error"] == voice_ai.ERR_TRY_AGAIN
+        assert result["error"] == voice_webhook.ERR_TRY_AGAIN
 
 
 # --- idempotency --------------------------------------------------------------------------------
@@ -515,9 +517,9 @@ def test_start_session_reuses_the_conversations_open_form_until_it_is_submitted(
 
 
 def test_the_tool_form_token_is_unguessable_and_stable():
-    token = voice_ai.tool_form_token("secret", ACME, "call_1", CALLER)
-    assert token == voice_ai.tool_form_token("secret", ACME, "call_1", CALLER) and len(token) == 22
-    others = {voice_ai.tool_form_token(*args) for args in [
+    token = voice_tools.tool_form_token("secret", ACME, "call_1", CALLER)
+    assert token == voice_tools.tool_form_token("secret", ACME, "call_1", CALLER) and len(token) == 22
+    others = {voice_tools.tool_form_token(*args) for args in [
         ("other", ACME, "call_1", CALLER), ("secret", BRIGHT, "call_1", CALLER),
         ("secret", ACME, "call_2", CALLER), ("secret", ACME, "call_1", "+15557650002")]}
     assert token not in others and len(others) == 4
@@ -526,7 +528,7 @@ def test_the_tool_form_token_is_unguessable_and_stable():
 def test_a_session_that_expired_is_a_speakable_error(client, voice_tenants, state_conn):
     session_id = start(client)["sessionId"]
     state_conn.delete(*state_keys.FormKeys(form_token(state_conn, session_id)).all())
-    assert one(post(client, tool_message(call("gone", "sendSms", {"sessionId": session_id}))))["error"] == voice_ai.ERR_SESSION
+    assert one(post(client, tool_message(call("gone", "sendSms", {"sessionId": session_id}))))["error"] == voice_tools.ERR_SESSION
 
 
 def test_an_opted_out_number_is_not_texted(client, voice_tenants, state_conn, work, standin):
@@ -541,7 +543,7 @@ def test_an_opted_out_number_is_not_texted(client, voice_tenants, state_conn, wo
 def test_a_form_token_is_not_a_session_id(client, voice_tenants, state_conn):
     """A form session the guide lane opened over SMS is not reachable by its token: tools take only sessionIds."""
     FormStore(state_conn).create(FormSession(form_token="tok-from-sms", tenant_id=ACME, conversation_id=CALLER, created_at=utcnow()))
-    assert one(post(client, tool_message(call("elsewhere", "getScreenState", {"sessionId": "tok-from-sms"}))))["error"] == voice_ai.ERR_SESSION
+    assert one(post(client, tool_message(call("elsewhere", "getScreenState", {"sessionId": "tok-from-sms"}))))["error"] == voice_tools.ERR_SESSION
 
 
 # --- tool definitions ---------------------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.events import Replies, apply_event, same_person
+from jobs.event_effects import apply_event, same_person
+from jobs.replies import Replies
 from state.models import InboundMessage, SessionState, utcnow
 from state.tenant_config import TenantConfig
 

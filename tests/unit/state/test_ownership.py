@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobs.events import Replies, apply_event
+from jobs.event_effects import apply_event
+from jobs.replies import Replies
 from state.models import InboundMessage, SessionState, TranscriptEntry, utcnow
 from state.ownership import owner_of, unanswered_count, unanswered_entries
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from state.models import SessionState, TranscriptEntry
 from state.screen import ScreenActivity
 from state.tenant_config import TriggerRule, template_names
-from state.triggers import (
+from state.trigger_rules import (
     ConversationFacts,
     FireRecord,
     ScreenFacts,
