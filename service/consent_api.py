@@ -45,15 +45,13 @@ bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
 bp.before_request(operator_auth.start_audit)
 bp.before_request(operator_auth.identify_caller)
 bp.before_request(operator_auth.rate_limit)
+bp.after_request(operator_auth.record_audit)
 
 ADDRESS = re.compile(r"(whatsapp:)?\+[1-9][0-9]{6,14}")
 OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 CURSOR = re.compile(r"(\d{1,15})\.([0-9a-f]{64})")
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 METHODS = ("operator", "api")
-
-
-bp.after_request(operator_auth.record_audit)
 
 
 def _address(value: str) -> str:
@@ -138,4 +136,4 @@ def change_consent(tenant_id: str, conversation_id: str):
     if svc.state_redis.exists(ConversationKeys(tenant_id, address).optout) or consent.opted_out(tenant_id, address):
         raise ApiError(409, "the contact opted out; only they can opt back in (texting START)")
     consent.record(tenant_id, address, "opt_in", method, utcnow(), name)
-    return jsonify(services().consent.get(tenant_id, address).to_json()), 201
+    return jsonify(consent.get(tenant_id, address).to_json()), 201
