@@ -32,12 +32,14 @@ from agents import guard_reply, run_agent
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
+from jobs.consent import record_consent_change, restore_opt_out
 from jobs.event_effects import apply_event
 from jobs.lease_keeper import LeaseKeeper
 from jobs.replies import Replies
 from state.analytics import turn_counters
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
+from state.consent import ConsentStore
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.keys import ConversationKeys
 from state.models import (
@@ -50,6 +52,7 @@ from state.models import (
 )
 from state.ownership import unanswered_entries
 from state.patch import apply_patch
+from state.quiet_hours import answers_customer, last_customer_at
 from state.store import Committed, ConversationStore, Loaded, parse_document
 from state.tenant_config import TenantConfig
 from state.tenants import TenantRegistry
@@ -66,6 +69,11 @@ Router = Callable[..., Route]
 
 PURPOSES = {"ai": "reply", "human": "operator_reply", "system": "nudge", "customer": "reply"}
 """A reply's author → its :data:`state.models.MessagePurpose` (which WhatsApp template stands in for it)."""
+
+
+PROACTIVE_AUTHORS = frozenset({"system", "human"})
+"""Who may write first: a trigger's nudge, a notice, an operator. The AI only ever answers (a customer's
+message, a hand-back's unanswered messages, a caller asking for the link), so its messages are replies."""
 
 
 @dataclass
@@ -130,6 +138,7 @@ class TurnController:
         lease_renew_interval_s: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         forms: FormStore | None = None,
+        consent: ConsentStore | None = None,
     ) -> None:
         self.store = store
         self.tenants = tenants
@@ -141,6 +150,7 @@ class TurnController:
         self.lease_renew_interval_s = lease_renew_interval_s
         self.clock = clock
         self.forms = forms
+        self.consent = consent
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
         """Run turns until the conversation's inbox is empty, under its lease.
@@ -191,8 +201,13 @@ class TurnController:
         logs.bind(turn_id=f"{keys.label}#{loaded.version + 1}")
         metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
+        restored = self.consent is not None and restore_opt_out(self.consent, keys, loaded)
+        if restored:
+            state = state.model_copy(update={"opted_out": True})
         screen = self._screen(tenant, state)
         outcome = self.run_turn(tenant, state, loaded.inbox, screen)
+        if restored and outcome.state.opted_out:
+            outcome.optout_action = "set"  # the marker erasure deleted comes back with the first commit
         lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
@@ -226,6 +241,8 @@ class TurnController:
         for agent_lane, reason in outcome.agent_fallbacks:
             metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
         self._after_commit(keys, tenant, outcome, committed.version, state)
+        if self.consent is not None and outcome.optout_action:
+            record_consent_change(self.consent, keys, loaded.inbox, outcome.optout_action, self.clock())
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -343,6 +360,7 @@ class TurnController:
 
         outbound: list[OutboundMessage] = []
         transcript = list(current.transcript)
+        proactive = not answers_customer(last_customer_at(transcript), now, tenant.sending.reply_window_s)
         for i, reply in enumerate(acc.replies):
             if reply.spoken_for is not None:
                 transcript.append(
@@ -354,7 +372,8 @@ class TurnController:
             outbound.append(
                 OutboundMessage(message_id=message_id, to=reply.to, from_=reply.from_, body=reply.text,
                                 bypass_opt_out=reply.bypass_opt_out, created_at=now, purpose=PURPOSES[reply.author],
-                                template=reply.template, media_urls=[reply.media_url] if reply.media_url else [])
+                                template=reply.template, media_urls=[reply.media_url] if reply.media_url else [],
+                                proactive=proactive and reply.author in PROACTIVE_AUTHORS)
             )
             transcript.append(
                 TranscriptEntry(author=reply.author, text=reply.text, at=now, lane=reply.lane,

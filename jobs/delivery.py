@@ -54,7 +54,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from core import logs, metrics
-from jobs import runtime
+from jobs import outbound_gate, runtime
 from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries, resolve_ref
 from jobs.receipts import act_on_status
@@ -109,7 +109,7 @@ def _tenant_client(rt: runtime.Runtime, tenant_id: str) -> Client:
     )
 
 
-def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool) -> str:
+def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool, opted_out: bool = False) -> str:
     """Claim one outbox entry and send it. Returns the status it ends in.
 
     Keys: ``outbox``, ``outbox_pending``, ``optout`` (claim and finish, each
@@ -121,7 +121,7 @@ def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, las
         StateError: the tenant no longer exists (the entry is ``failed``).
     """
     store = rt.store
-    status, message = store.claim_outbound(keys, message_id)
+    status, message = store.claim_outbound(keys, message_id, opted_out)
     if message is None:
         if status == "suppressed":
             metrics.DELIVERIES.labels(keys.tenant_id, "suppressed").inc()
@@ -148,7 +148,8 @@ def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_i
         return "failed"
     try:
         sent = client.messages.create(
-            **params, status_callback=status_callback_url(rt.settings.effective_public_base_url, message_id),
+            **params, **sender_params(rt, keys, message),
+            status_callback=status_callback_url(rt.settings.effective_public_base_url, message_id),
         )
     except TwilioRestException as exc:
         if exc.status == 429 or exc.status >= 500:
@@ -191,6 +192,29 @@ def _create_params(rt: runtime.Runtime, keys: ConversationKeys, message_id: str,
     return params
 
 
+# -- issue 15: consent, quiet hours, pacing (jobs/outbound_gate.py) -------------------------------
+
+
+def send_gated(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool) -> str:
+    """:func:`send_entry` after :func:`jobs.outbound_gate.check`: returns ``deferred`` when the gate
+    scheduled the entry for later (quiet hours, pacing), else the status :func:`send_entry` returns."""
+    tenant = rt.tenants.get(keys.tenant_id)
+    if tenant is None:
+        return send_entry(rt, keys, message_id, last_attempt)  # fails the entry, as without the gate
+    verdict = outbound_gate.check(rt, tenant, keys, message_id)
+    if verdict.action == "deferred":
+        return "deferred"
+    return send_entry(rt, keys, message_id, last_attempt, opted_out=verdict.action == "suppress")
+
+
+def sender_params(rt: runtime.Runtime, keys: ConversationKeys, message: OutboundMessage) -> dict[str, str]:
+    """``messaging_service_sid`` (Twilio's ``MessagingServiceSid``) when the tenant sends through a
+    Messaging Service (``sending.messaging_service_sid``), else ``from_`` = the entry's ``From``."""
+    tenant = rt.tenants.get(keys.tenant_id)
+    sid = tenant.sending.messaging_service_sid if tenant is not None else None
+    return {"messaging_service_sid": sid} if sid else {"from_": message.from_}
+
+
 def _retry_or_fail(
     rt: runtime.Runtime, keys: ConversationKeys, message_id: str, why: str, exc: Exception, last_attempt: bool
 ) -> str:
@@ -216,7 +240,7 @@ def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, messa
         try:
             if i and statuses.get(message_ids[i - 1]) == "sent":
                 wait_until_handed_over(rt, keys, message_ids[i - 1])
-            statuses[message_id] = send_entry(rt, keys, message_id, last_attempt=False)
+            statuses[message_id] = send_gated(rt, keys, message_id, last_attempt=False)
         except RetryableDeliveryError:
             later = message_ids[i:]
             enqueue_deliveries(
@@ -276,7 +300,7 @@ def deliver(tenant_id: str, conversation_ref: str, message_id: str) -> str:
     """
     rt = runtime.current()
     keys = _keys_of(rt, conversation_ref)
-    return "expired" if keys is None else send_entry(rt, keys, message_id, _last_attempt())
+    return "expired" if keys is None else send_gated(rt, keys, message_id, _last_attempt())
 
 
 def reconcile(tenant_id: str, conversation_ref: str, message_id: str) -> str:

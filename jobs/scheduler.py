@@ -40,6 +40,7 @@ from core.logs import configure_logging
 from core.settings import Settings
 from jobs import runtime
 from jobs.claims import expire_claims_once
+from jobs.queues import worker_queue_names
 from jobs.sweep import sweep_once
 from jobs.triggers import sweep_triggers_once
 
@@ -113,7 +114,7 @@ def run_scheduler(settings: Settings, logging_level: str | None = None) -> None:
         configure_logging(logging_level, settings.log_format)
     rt = runtime.current()
     scheduler = LanewayScheduler(
-        [settings.queue_name],
+        worker_queue_names(settings),
         connection=rt.queue_redis,
         interval=SCHEDULER_INTERVAL_S,
         logging_level=logging_level,

@@ -66,7 +66,7 @@ def create_params(rt: Any, tenant: TenantConfig, keys: ConversationKeys, message
     with a ``first_name`` variable). Not atomic: the window is a snapshot;
     Twilio's 63016 covers a window that closed meanwhile.
     """
-    params: dict[str, Any] = {"to": message.to, "from_": message.from_}
+    params: dict[str, Any] = {"to": message.to}  # the sender: jobs.delivery.sender_params
     if channel_of(message.to) != "whatsapp":
         return params | {"body": message.body} | ({"media_url": message.media_urls} if message.media_urls else {})
     window = WhatsAppWindow(rt.store.redis)

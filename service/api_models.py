@@ -46,10 +46,14 @@ class Turn(BaseModel):
         None,
         description="Outbound only: Twilio's MessageStatus once its status callback reported one (sending, sent, "
         "delivered, read, undelivered, failed), else Laneway's: queued, sending, sent (accepted by Twilio), "
-        "failed, suppressed or unknown.",
+        "failed, suppressed, deferred (quiet hours or pacing: see delivery_deferred_reason) or unknown.",
     )
     delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
     delivery_error: str | None = Field(None, description="What delivery_error_code means (state/twilio_errors.py).")
+    delivery_deferred_reason: str | None = Field(
+        None, description="Outbound and deferred only: quiet_hours (outside the recipient's window) or pacing (the sender's schedule)."
+    )
+    delivery_deferred_until: str | None = Field(None, description="Outbound and deferred only: when it is due to go (ISO 8601 UTC).")
 
 
 class ConversationView(BaseModel):
@@ -284,6 +288,10 @@ class ContextTurn(BaseModel):
     delivery: str | None = Field(None, description="Outbound only (as in Turn).")
     delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
     delivery_error: str | None = Field(None, description="What delivery_error_code means.")
+    delivery_deferred_reason: str | None = Field(
+        None, description="Outbound and deferred only: quiet_hours (outside the recipient's window) or pacing (the sender's schedule)."
+    )
+    delivery_deferred_until: str | None = Field(None, description="Outbound and deferred only: when it is due to go (ISO 8601 UTC).")
     unanswered: bool | None = Field(None, description="Inbound only: nothing was said to the customer since.")
     media: list[MediaLink] | None = Field(None, description="Inbound only, with attachments: each through the media proxy.")
 

@@ -79,6 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service import (
         admin_api,
         analytics_api,
+        consent_api,
         dashboard,
         export_api,
         health,
@@ -116,4 +117,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(analytics_api.bp)
     app.register_blueprint(analytics_api.page_bp)
     app.register_blueprint(export_api.bp)
+    app.register_blueprint(consent_api.bp)
     return app

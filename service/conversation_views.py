@@ -23,6 +23,7 @@ from state.models import SessionState
 from state.ownership import owner_of, unanswered_count
 from state.screen import ScreenActivity, ScreenState
 from state.store import ConversationView as StoredView
+from state.store import deferral_json
 from state.takeover import Alert, Claim, TriggerFires
 from state.tenant_config import TenantConfig
 
@@ -109,6 +110,7 @@ def _transcript(view: StoredView, spoken_delivery: str) -> list[dict[str, Any]]:
         if entry.direction == "outbound":
             item["delivery"] = view.delivery.get(message_id, spoken_delivery if message_id.startswith("say:") else "unknown")
             item.update(delivery_error_json(view.delivery_errors.get(message_id)))
+            item.update(deferral_json(view.deferrals.get(message_id)))
         else:
             item["unanswered"] = i >= first_unanswered
         entries.append(item)

@@ -66,6 +66,13 @@ key                            type        holds
 ``lw:callbacks-seen``          string      present (24 h) after a Twilio status callback reached us:
                                            multi-part replies then wait for ``sent`` (state Redis)
 ``lw:dashkey``                 string      the HMAC key of the dashboard's live-feed tokens (state Redis)
+``lw:pace:<sender>``           string      a sender's (number or Messaging Service sid) pacing schedule:
+                                           the time (ms) of its next free slot (:mod:`state.pacing`)
+``lw:consentkey``              string      the HMAC key that names contacts in consent records (state Redis)
+``T:consent:<hmac>``           hash        one contact's consent record (:mod:`state.consent`), named by the
+                                           HMAC-SHA256 of its address: ``opted_out``, ``at``, ``method``,
+                                           ``events`` (JSON); outlives the conversation, never the number
+``T:consents``                 zset        the tenant's consent records (hmac) by first record (ms)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
 ``lw:triggers:due``            zset        ``<tenant_id>|<conversation_id>`` scored by when
@@ -272,6 +279,26 @@ def aof_fence() -> str:
 def callbacks_seen() -> str:
     """Present while Twilio's status callbacks are known to reach Laneway (:mod:`jobs.delivery` ordering)."""
     return f"{PREFIX}:callbacks-seen"
+
+
+def pacing_schedule(sender: str) -> str:
+    """A sender's pacing schedule (:mod:`state.pacing`): ``lw:pace:<sender>`` (a tenant's number or ``MG…`` sid)."""
+    return f"{PREFIX}:pace:{sender}"
+
+
+def consent_key() -> str:
+    """The HMAC key that names contacts in consent records, made once per Redis (:mod:`state.consent`)."""
+    return f"{PREFIX}:consentkey"
+
+
+def consent_record(tenant_id: str, contact_hmac: str) -> str:
+    """One contact's consent record: ``T:consent:<hmac of the address>``."""
+    return f"{tenant_tag(tenant_id)}:consent:{_check_id(contact_hmac, 'contact hmac')}"
+
+
+def consent_index(tenant_id: str) -> str:
+    """The tenant's consent records by first record (zset: hmac → ms), for the paged export."""
+    return f"{tenant_tag(tenant_id)}:consents"
 
 
 def job_ref_key() -> str:

@@ -258,6 +258,9 @@ class OutboundMessage(BaseModel):
     purpose: MessagePurpose = "reply"
     template: str | None = Field(None, max_length=40)
     media_urls: list[str] = Field(default_factory=list, max_length=10)
+    proactive: bool = False
+    """Not an answer to the customer (they had not written within the tenant's ``sending.reply_window_s``):
+    quiet hours defer it and pacing spreads it (:mod:`jobs.outbound_gate`)."""
 
 
 DeliveryStatus = Literal["queued", "sending", "sent", "failed", "suppressed"]

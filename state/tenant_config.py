@@ -702,6 +702,69 @@ class MediaConfig(BaseModel):
     """The largest file the dashboard's media proxy fetches (bytes)."""
 
 
+HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class QuietHours(BaseModel):
+    """When proactive messages may go out, in the recipient's local time (issue 15).
+
+    A proactive message (a trigger's nudge, a follow-up, an operator's message
+    when the customer has not written within ``sending.reply_window_s``) is
+    sent only from ``send_from`` until ``send_until`` (``HH:MM``, 24-hour;
+    ``send_from`` later than ``send_until`` spans midnight). Outside the
+    window it is deferred to the window's next opening, never dropped
+    (:mod:`state.quiet_hours`). The recipient's time zone comes from the number
+    (``phonenumbers``' time-zone data); ``time_zone`` (IANA) is used when the
+    number's is unknown or ambiguous (several zones, e.g. toll-free or
+    non-geographic numbers). The TCPA's calling hours are 08:00 to 21:00 local.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_from: str = Field("08:00", pattern=HH_MM)
+    send_until: str = Field("21:00", pattern=HH_MM)
+    time_zone: str = Field(min_length=1, max_length=64)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone (like America/New_York)") from None
+        return name
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "QuietHours":
+        if self.send_from == self.send_until:
+            raise ValueError("send_from and send_until are equal: the window would be empty (or all day: leave quiet_hours out)")
+        return self
+
+
+class SendingConfig(BaseModel):
+    """How the tenant's outbound messages go out (issue 15): sender, pacing, what counts as a reply.
+
+    ``messaging_service_sid`` (``MG`` + 32 hex): send through that Twilio
+    Messaging Service (``MessagingServiceSid``) instead of ``From`` = the
+    conversation's number; pacing is then per service. ``segments_per_s``:
+    the sender's throughput in SMS segments per second; unset, it follows
+    the sender (:func:`state.pacing.default_segments_per_s`: 1 for a US/CA long code,
+    3 toll-free, 100 short code, 80 WhatsApp, 1 a Messaging Service, whose
+    real rate is the sum of its senders: set it). ``reply_window_s``: a
+    message sent within this many seconds of the customer's last message
+    answers them (never deferred by quiet hours, never paced behind a
+    campaign); later ones are proactive.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-f]{32}$")
+    segments_per_s: float | None = Field(None, gt=0, le=1000)
+    reply_window_s: int = Field(300, ge=10, le=24 * 3600)
+
+
 class TenantConfig(BaseModel):
     """One tenant, as written in the tenants YAML and stored in Redis."""
 
@@ -762,6 +825,10 @@ class TenantConfig(BaseModel):
     """WhatsApp templates for messages outside the 24-hour customer-service window."""
     media: MediaConfig = Field(default_factory=MediaConfig)
     """Inbound media accepted, and the media proxy's size limit."""
+    quiet_hours: QuietHours | None = None
+    """When proactive messages may go out (recipient's local time); ``None``: any time."""
+    sending: SendingConfig = Field(default_factory=SendingConfig)
+    """Sender (number or Messaging Service), pacing and the reply window of outbound messages."""
     disabled: bool = False
 
     @property

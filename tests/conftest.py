@@ -34,6 +34,7 @@ from devtools.openai_standin import start_openai_standin_thread
 from devtools.redis_server import RedisServer
 from devtools.twilio_standin import start_standin_thread
 from jobs import runtime as job_runtime
+from jobs.queues import campaign_queue
 from jobs.runtime import build_runtime
 from jobs.worker import LanewayWorker
 from service import create_app
@@ -307,7 +308,7 @@ def work(r, rt):
     """Run a burst SimpleWorker on the queue until it is empty; returns whether jobs ran."""
 
     def run() -> bool:
-        worker = LanewayWorker([rt.queue], connection=r, serializer=JSONSerializer)
+        worker = LanewayWorker([rt.queue, campaign_queue(rt.queue)], connection=r, serializer=JSONSerializer)
         return worker.work(burst=True, with_scheduler=True)
 
     return run

@@ -282,6 +282,12 @@
         const line = el("div", null, "msg-delivery");
         line.append(badge);
         if (t.delivery_error) line.append(el("span", " " + t.delivery_error, "delivery-error"));
+        if (t.delivery_deferred_reason) {
+          // Deferred before sending (issue 15): quiet hours in the customer's time zone, or the sender's pacing.
+          const why = t.delivery_deferred_reason === "quiet_hours" ? "quiet hours" : "pacing";
+          const when = t.delivery_deferred_until ? new Date(t.delivery_deferred_until).toLocaleString() : "";
+          line.append(el("span", " " + why + (when ? ", goes " + when : ""), "delivery-deferred"));
+        }
         item.append(line);
       }
       if (t.unanswered) item.append(el("div", "unanswered", "msg-unanswered"));
