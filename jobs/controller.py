@@ -32,6 +32,7 @@ from agents import guard_reply, run_agent
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
+from jobs.desk import DESK_AUTHOR, closed_notice
 from jobs.event_effects import apply_event
 from jobs.lease_keeper import LeaseKeeper
 from jobs.replies import Replies
@@ -112,6 +113,10 @@ class TurnController:
         clock: returns an aware UTC datetime.
         forms: hosted form sessions (screen state for the agents, commands
             from them); ``None`` runs without.
+        after_commit: called after each commit with the keys, the tenant, the
+            state before the turn and the committed state (the support desk's
+            queue and SLA clocks, :func:`jobs.desk.after_commit`); an error is
+            logged, never raised: the turn is committed.
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class TurnController:
         lease_renew_interval_s: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         forms: FormStore | None = None,
+        after_commit: Callable[[ConversationKeys, TenantConfig, SessionState, SessionState], None] | None = None,
     ) -> None:
         self.store = store
         self.tenants = tenants
@@ -137,6 +143,7 @@ class TurnController:
         self.lease_renew_interval_s = lease_renew_interval_s
         self.clock = clock
         self.forms = forms
+        self.after_commit = after_commit
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
         """Run turns until the conversation's inbox is empty, under its lease.
@@ -222,6 +229,11 @@ class TurnController:
         for agent_lane, reason in outcome.agent_fallbacks:
             metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
         self._after_commit(keys, tenant, outcome, committed.version)
+        if self.after_commit is not None:
+            try:
+                self.after_commit(keys, tenant, state, outcome.state)
+            except Exception:  # the turn is committed; the desk sweep catches up
+                log.exception("after-commit hook failed for %s", keys.label)
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -334,6 +346,9 @@ class TurnController:
                     batch = self._unanswered(current, entry)
                     replayed = len(batch)
 
+        notice = closed_notice(tenant, state, current, now, inbox[-1].channel) if inbox else None
+        if notice is not None:  # escalated while the desk is closed: say when a person will answer
+            acc.add(notice, inbox[-1], lane=None, author="system", author_id=DESK_AUTHOR)
         outbound: list[OutboundMessage] = []
         transcript = list(current.transcript)
         for i, reply in enumerate(acc.replies):

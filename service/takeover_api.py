@@ -50,9 +50,10 @@ from pydantic import ValidationError
 from redis import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from jobs import desk
 from jobs.events import EventError
 from jobs.intake import submit_event
-from service import operator_api
+from service import desk_presence, operator_api
 from service.api_models import NoteBody, ReplyBody, delivery_error_json
 from service.errors import ApiError, error_response
 from service.services import services
@@ -467,6 +468,7 @@ def claim_conversation(tenant_id: str, conversation_id: str):
         )
     except EventError as exc:  # pragma: no cover - the event is well-formed
         raise ApiError(400, str(exc)) from exc
+    desk.claimed(svc, tenant, conversation_id, op.operator_id, op.key_fp)
     log.info("conversation claimed tenant_id=%s conversation_id=%s operator=%s", tenant_id, keys.label, op.operator_id)
     return jsonify(conversation_id=conversation_id, claimed_by=_claim_json(outcome.holder), owner="operator")
 
@@ -483,6 +485,8 @@ def release_claim(tenant_id: str, conversation_id: str):
     outcome = _takeover().release(keys, op.operator_id, op.key_fp)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
+    if outcome.was_held:
+        desk.back_to_queue(services(), _tenant(tenant_id), conversation_id, "released")
     return "", 204
 
 
@@ -734,6 +738,7 @@ def live_feed(tenant_id: str):
         lease_ms=block_ms + FEED_STREAM_LEASE_MARGIN_MS,
     )
     key_fp = key_fingerprint(key_sha256)
+    operator_id = desk_presence.feed_operator(request.args.get("operator"))
     stream_id = uuid.uuid4().hex
     refused = streams.open(tenant_id, key_fp, stream_id, int(time.time() * 1000))
     if refused is not None:
@@ -748,6 +753,7 @@ def live_feed(tenant_id: str):
         deadline = time.monotonic() + stream_s
         try:
             yield "retry: 2000\n: connected\n\n"
+            desk_presence.heartbeat(svc, tenant_id, operator_id, key_fp)
             while (remaining_ms := int((deadline - time.monotonic()) * 1000)) > 0:
                 answer = feed_redis.xread({feed_key: cursor}, count=FEED_BATCH, block=max(min(block_ms, remaining_ms), 1))
                 # Checked after the blocking read, before sending: a key revoked while we waited sees nothing more.
@@ -755,6 +761,7 @@ def live_feed(tenant_id: str):
                     yield "event: revoked\ndata: {}\n\n"
                     return
                 streams.refresh(tenant_id, key_fp, stream_id, int(time.time() * 1000))
+                desk_presence.heartbeat(svc, tenant_id, operator_id, key_fp)
                 if not answer:
                     yield ": keepalive\n\n"
                     continue

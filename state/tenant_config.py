@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from core.settings import environ_value
+from state.desk_config import DeskConfig
 from state.errors import ConfigError
 from state.form_definition import FormDefinition
 from state.models import Lane
@@ -639,6 +640,8 @@ class TenantConfig(BaseModel):
     """Texts, templates, FAQ and opt-out keywords per language (each key one of ``languages``)."""
     safety: list[SafetyRule] = Field(default_factory=list, max_length=20)
     """Urgent-message rules, checked before any lane answers (:mod:`agents.dialogue.safety`)."""
+    desk: DeskConfig | None = None
+    """The support desk: assignment policy, business hours, SLA targets (:mod:`state.desk_config`)."""
     disabled: bool = False
 
     @property
