@@ -58,7 +58,7 @@ from state.keys import ConversationKeys, pending_member
 from state.models import SessionState, mask_address
 from state.presence import member as presence_member
 from state.presence import parse_member
-from state.sla import running_clocks
+from state.sla import running_clocks, sla_json
 from state.sla_alerts import SlaAlerts
 from state.store import decode_document
 from state.takeover import TakeoverStore
@@ -402,3 +402,11 @@ def desk_sweep_once(w: Wiring, now_ms: int | None = None) -> tuple[SlaSweepRepor
         if w.state_redis.zcard(K.desk_key(tenant.tenant_id, "queue")):
             assigned += len(assign_waiting(w, tenant, now_ms))
     return report, assigned
+
+
+def sla_view(tenant: TenantConfig, state: SessionState, now: datetime) -> dict | None:
+    """The conversation list's ``sla`` (:func:`state.sla.sla_json`): the nearest running clock and all of them, or ``None``."""
+    desk = tenant.desk
+    if desk is None or desk.sla is None:
+        return None
+    return sla_json(running_clocks(state, desk.sla, desk.business_hours), now)

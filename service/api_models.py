@@ -198,6 +198,21 @@ class FormPage(BaseModel):
     is_fresh: bool = Field(description="Activity within the last 10 seconds.")
 
 
+class SlaClockView(BaseModel):
+    """One running SLA clock (:mod:`state.sla`)."""
+
+    kind: str = Field(description="first_response, next_response or resolution")
+    due_at: str = Field(description="When it breaches (ISO 8601, UTC); business hours already counted in.")
+    remaining_s: float = Field(description="Seconds left (negative once breached).")
+    breached: bool
+
+
+class SlaView(SlaClockView):
+    """The nearest running clock, and every running clock in ``clocks``."""
+
+    clocks: list[SlaClockView]
+
+
 class LastMessage(BaseModel):
     author: str
     text: str = Field(description="The first 160 characters.")
@@ -225,6 +240,7 @@ class ConversationSummary(BaseModel):
     owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
+    sla: "SlaView | None" = Field(None, description="The nearest running SLA clock (tenants with desk.sla), else null.")
 
 
 class ConversationList(BaseModel):
@@ -289,6 +305,7 @@ class ContextPacket(BaseModel):
     owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
+    sla: "SlaView | None" = Field(None, description="The nearest running SLA clock (tenants with desk.sla), else null.")
 
 
 class ClaimAnswer(BaseModel):

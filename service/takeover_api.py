@@ -244,6 +244,7 @@ def _summary(
         "claimed_by": _claim_json(claim),
         "alert": _alert_json(alert),
         "form_page": _form_page(tenant, state, now),
+        "sla": desk.sla_view(tenant, state, now),
     }
 
 
@@ -420,6 +421,7 @@ def get_context(tenant_id: str, conversation_id: str):
         alert=_alert_json(alert),
         needs_attention=bool(reasons),
         attention_reasons=reasons,
+        sla=desk.sla_view(tenant, state, now),
         **ownership,
     )
 
