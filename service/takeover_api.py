@@ -754,8 +754,8 @@ def live_feed(tenant_id: str):
         cursor = last_id
         deadline = time.monotonic() + stream_s
         try:
-            yield "retry: 2000\n: connected\n\n"
             desk_presence.heartbeat(svc, tenant_id, operator_id, key_fp)
+            yield "retry: 2000\n: connected\n\n"
             while (remaining_ms := int((deadline - time.monotonic()) * 1000)) > 0:
                 answer = feed_redis.xread({feed_key: cursor}, count=FEED_BATCH, block=max(min(block_ms, remaining_ms), 1))
                 # Checked after the blocking read, before sending: a key revoked while we waited sees nothing more.
