@@ -321,7 +321,7 @@ def check_sla_once(w: Wiring, now_ms: int | None = None, batch: int = SLA_SWEEP_
         next_due: int | None = None
         for clock in clocks:
             due_ms = _ms(clock.due_at)
-            if not clock.breached(now):
+            if due_ms > now_ms:
                 next_due = due_ms if next_due is None else min(next_due, due_ms)
                 continue
             if not alerts.breach(keys, clock.kind, due_ms, sla_rule_id(clock.kind), now, tenant.session_idle_ttl_s):
