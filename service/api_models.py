@@ -1,9 +1,10 @@
 """Pydantic models of the HTTP API's request and response bodies.
 
-They document the contract: :mod:`service.openapi` builds the OpenAPI
-document's schemas from them (``model_json_schema``), and the schemathesis
-test checks every response against those schemas. Request bodies of the admin
-API are validated with them too.
+They are the contract: :mod:`service.openapi` builds the OpenAPI document's
+schemas from them (``model_json_schema``), the handlers build their answers
+from them (:func:`as_json`), so the document cannot drift from the code, and
+the schemathesis test checks every response against those schemas. Request
+bodies of the admin and takeover APIs are validated with them too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="What went wrong, in words a client can act on.")
     status: int = Field(description="The HTTP status code, repeated.")
+
+
+class HealthReport(BaseModel):
+    """``GET /healthz`` and ``GET /readyz`` (:mod:`service.health`; not in the OpenAPI document)."""
+
+    status: str = Field(description="ok or unavailable")
+    checks: dict[str, bool]
+    workers: int | None = Field(None, description="/readyz only: RQ workers registered on Laneway's queue.")
+    oldest_job_age_s: float | None = Field(None, description="/readyz only: null when the queue is empty.")
 
 
 class Turn(BaseModel):
@@ -355,6 +365,11 @@ class FeedToken(BaseModel):
     token: str
     expires_in_s: int
     url: str
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    """``model`` as a JSON body: by alias, only the fields the builder set (optional fields stay absent)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def delivery_error_json(error_code: str | None) -> dict[str, str]:

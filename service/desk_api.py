@@ -26,27 +26,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs import desk
 from jobs.intake import submit_event
-from service import operator_api, takeover_api
+from service import operator_auth
+from service.api_models import ClaimConflict, as_json
+from service.conversation_views import claim_json
 from service.errors import ApiError
 from service.services import services
 from state.assignment import AssignmentStore
 from state.business_hours import is_open, next_open
 from state.presence import PresenceStore, member
 from state.models import utcnow
-from state.tenant_config import format_validation_error
+from state.takeover import Claim
+from state.tenant_config import TenantConfig, format_validation_error
 
 bp = Blueprint("desk_api", __name__, url_prefix="/api/v1")
-bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api.identify_caller)
-bp.before_request(operator_api.rate_limit)
+bp.before_request(operator_auth.start_audit)
+bp.before_request(operator_auth.identify_caller)
+bp.before_request(operator_auth.rate_limit)
+bp.after_request(operator_auth.record_audit)
 
 QUEUE_SHOWN = 100
 """Queued escalations ``GET …/desk`` lists at most."""
-
-
-@bp.after_request
-def _audit(response):
-    return operator_api.record_audit(response)
 
 
 class PresenceBody(BaseModel):
@@ -72,6 +71,23 @@ def _body(model: type[BaseModel]) -> BaseModel:
         raise ApiError(400, f"invalid {model.__name__}: " + "; ".join(format_validation_error(exc)[:5])) from exc
 
 
+def _tenant(tenant_id: str) -> TenantConfig:
+    tenant = services().tenants.get(tenant_id)
+    if tenant is None:  # deleted since the key was checked
+        raise ApiError(404, operator_auth.NOT_FOUND)
+    return tenant
+
+
+def _held_elsewhere(claim: Claim):
+    """409 naming the holder, as the takeover API answers (:class:`service.api_models.ClaimConflict`)."""
+    response = jsonify(as_json(ClaimConflict(
+        error=f"conversation is claimed by {claim.operator_id} since {claim.claimed_at.isoformat()}", status=409,
+        claimed_by=claim_json(claim),
+    )))
+    response.status_code = 409
+    return response
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -86,8 +102,8 @@ def desk_state(tenant_id: str):
     (at most :data:`QUEUE_SHOWN`); ``me``: the caller's ``operator_id`` and ``status``.
     Keys: the desk's (read only).
     """
-    op = takeover_api._operator(tenant_id)
-    tenant = takeover_api._tenant(tenant_id)
+    op = operator_auth.current_operator(tenant_id)
+    tenant = _tenant(tenant_id)
     svc = services()
     now = utcnow()
     cfg = tenant.desk
@@ -125,8 +141,8 @@ def set_presence(tenant_id: str):
 
     Keys: ``T:desk:online``, ``T:desk:away`` (one script); when online now, :func:`jobs.desk.assign_waiting`'s.
     """
-    op = takeover_api._operator(tenant_id)
-    takeover_api._tenant(tenant_id)
+    op = operator_auth.current_operator(tenant_id)
+    _tenant(tenant_id)
     body = _body(PresenceBody)
     svc = services()
     became_online = PresenceStore(svc.state_redis).set_status(tenant_id, op.operator_id, op.key_fp, body.status, _now_ms())
@@ -145,10 +161,10 @@ def assign(tenant_id: str, conversation_id: str):
     Keys: ``C:claim`` (release, then claim: two scripts; a third operator
     claiming in between wins and this answers 409), the desk's.
     """
-    op = takeover_api._operator(tenant_id)
-    tenant = takeover_api._tenant(tenant_id)
-    keys = takeover_api._keys(tenant_id, conversation_id)
-    takeover_api._state(keys)
+    op = operator_auth.current_operator(tenant_id)
+    tenant = _tenant(tenant_id)
+    keys = operator_auth.conversation_keys(tenant_id, conversation_id)
+    operator_auth.read_conversation(keys)
     body = _body(AssignBody)
     svc = services()
     online = [p for p in PresenceStore(svc.state_redis).operators(tenant_id, _now_ms())
@@ -156,15 +172,15 @@ def assign(tenant_id: str, conversation_id: str):
     if not online:
         raise ApiError(409, f"{body.operator_id} is not online")
     target = online[0]
-    takeover = takeover_api._takeover()
+    takeover = svc.takeover
     holder = takeover.holder(keys)
     if holder is not None and not holder.held_by(op.operator_id, op.key_fp) and not holder.held_by(target.operator_id, target.key_fp):
-        return takeover_api._held_elsewhere(holder)
+        return _held_elsewhere(holder)
     if holder is not None and holder.held_by(op.operator_id, op.key_fp):
         takeover.release(keys, op.operator_id, op.key_fp)
     outcome = takeover.claim(keys, target.operator_id, target.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)
     if not outcome.ok:
-        return takeover_api._held_elsewhere(outcome.holder)
+        return _held_elsewhere(outcome.holder)
     if holder is None:  # as a claim: the conversation goes to people, silently
         claimed_at_ms = int(outcome.holder.claimed_at.timestamp() * 1000)
         submit_event(
@@ -173,4 +189,4 @@ def assign(tenant_id: str, conversation_id: str):
             event_id=f"op:claim:{claimed_at_ms}:{target.key_fp}", request_id=g.request_id,
         )
     desk.transferred(svc, tenant, conversation_id, op.operator_id, target.operator_id, target.key_fp)
-    return jsonify(conversation_id=conversation_id, claimed_by=takeover_api._claim_json(outcome.holder), owner="operator")
+    return jsonify(conversation_id=conversation_id, claimed_by=claim_json(outcome.holder), owner="operator")

@@ -1,7 +1,7 @@
 """Presence from the dashboard's live connection: the live feed heartbeats its operator.
 
 The dashboard opens the live feed (``GET …/events?token=…&operator=<name>``,
-:mod:`service.takeover_api`) with the name it signed in with (EventSource
+:mod:`service.live_feed`) with the name it signed in with (EventSource
 cannot send ``X-Operator``; the name is trusted as far as that header is:
 within the key that opened the feed). While the stream is open it heartbeats
 the operator (:meth:`state.presence.PresenceStore.heartbeat`) after every
@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from jobs import desk
 from jobs.wiring import Wiring
 from service.errors import ApiError
+from service.operator_auth import OPERATOR_NAME
 from state.presence import PresenceStore
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,6 @@ log = logging.getLogger(__name__)
 
 def feed_operator(name: str | None) -> str | None:
     """The live feed's ``operator`` query parameter, checked like ``X-Operator``; ``None`` when absent (no presence). 400 if malformed."""
-    from service.takeover_api import OPERATOR_NAME  # the takeover API imports this module
-
     if name is None or name == "":
         return None
     if not OPERATOR_NAME.fullmatch(name):
