@@ -9,7 +9,7 @@ bodies of the admin and takeover APIs are validated with them too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -377,3 +377,61 @@ def delivery_error_json(error_code: str | None) -> dict[str, str]:
     if not error_code:
         return {}
     return {"delivery_error_code": error_code, "delivery_error": error_meaning(error_code) or ""}
+
+
+# -- the support desk (service/desk_api.py) ---------------------------------------------------
+
+
+class PresenceBody(BaseModel):
+    """``PUT …/desk/presence``: the caller's toggle."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["online", "away"] = Field(description="online (takes escalations; also a heartbeat) or away.")
+
+
+class AssignBody(BaseModel):
+    """``POST …/conversations/{conversation_id}/assign``: hand the conversation to an online colleague."""
+
+    model_config = ConfigDict(extra="forbid")
+    operator_id: str = Field(min_length=1, max_length=64, description="The colleague's name, as they signed in.")
+
+
+class PresenceAnswer(BaseModel):
+    operator_id: str
+    status: str = Field(description="online or away")
+    assigned: int = Field(description="Escalations assigned because this operator came online.")
+
+
+class DeskOperator(BaseModel):
+    operator_id: str
+    status: str = Field(description="online (a live dashboard or an explicit online, and not away) or away")
+    connected: bool = Field(description="A live heartbeat (an open dashboard, or an explicit online within 45 s).")
+    load: int = Field(description="Open assignments (claims) held.")
+
+
+class DeskQueued(BaseModel):
+    conversation_id: str
+    waiting_since: str = Field(description="When it was escalated (ISO 8601, UTC).")
+
+
+class DeskHours(BaseModel):
+    time_zone: str
+    open: bool
+    next_open_at: str | None
+
+
+class DeskMe(BaseModel):
+    operator_id: str
+    status: str
+
+
+class DeskView(BaseModel):
+    """``GET …/desk``: the desk now."""
+
+    policy: str = Field(description="manual, round_robin or least_loaded")
+    max_per_operator: int | None
+    business_hours: DeskHours | None
+    sla: dict[str, Any] | None = Field(description="The targets (first_response_s, next_response_s, resolution_s, business_hours_only).")
+    operators: list[DeskOperator]
+    queue: list[DeskQueued] = Field(description="Unassigned escalations, longest waiting first (at most 100).")
+    me: DeskMe

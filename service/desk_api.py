@@ -19,15 +19,13 @@ Same keys, audit trail and rate limit as the takeover API (:mod:`service.takeove
 from __future__ import annotations
 
 import time
-from typing import Literal
-
 from flask import Blueprint, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from jobs import desk
 from jobs.intake import submit_event
 from service import operator_auth
-from service.api_models import ClaimConflict, as_json
+from service.api_models import AssignBody, ClaimAnswer, ClaimConflict, DeskView, PresenceAnswer, PresenceBody, as_json
 from service.conversation_views import claim_json
 from service.errors import ApiError
 from service.services import services
@@ -46,20 +44,6 @@ bp.after_request(operator_auth.record_audit)
 
 QUEUE_SHOWN = 100
 """Queued escalations ``GET …/desk`` lists at most."""
-
-
-class PresenceBody(BaseModel):
-    """``PUT …/desk/presence``."""
-
-    model_config = ConfigDict(extra="forbid")
-    status: Literal["online", "away"]
-
-
-class AssignBody(BaseModel):
-    """``POST …/conversations/<id>/assign``."""
-
-    model_config = ConfigDict(extra="forbid")
-    operator_id: str = Field(min_length=1, max_length=64)
 
 
 def _body(model: type[BaseModel]) -> BaseModel:
@@ -118,7 +102,7 @@ def desk_state(tenant_id: str):
     mine = [p for p in seen if p.operator_id == op.operator_id and p.key_fp == op.key_fp]
     hours = cfg.business_hours if cfg else None
     opens = next_open(hours, now) if hours else None
-    return jsonify(
+    return jsonify(as_json(DeskView.model_validate(dict(
         policy=cfg.assignment.policy if cfg else "manual",
         max_per_operator=cfg.assignment.max_per_operator if cfg else None,
         business_hours=None if hours is None else {
@@ -131,7 +115,7 @@ def desk_state(tenant_id: str):
             for cid, ms in assignments.queue(tenant_id, QUEUE_SHOWN)
         ],
         me={"operator_id": op.operator_id, "status": mine[0].status if mine else "away"},
-    )
+    ))))
 
 
 @bp.put("/tenants/<tenant_id>/desk/presence")
@@ -147,7 +131,7 @@ def set_presence(tenant_id: str):
     svc = services()
     became_online = PresenceStore(svc.state_redis).set_status(tenant_id, op.operator_id, op.key_fp, body.status, _now_ms())
     made = desk.came_online(svc, tenant_id) if became_online else []
-    return jsonify(operator_id=op.operator_id, status=body.status, assigned=len(made))
+    return jsonify(as_json(PresenceAnswer(operator_id=op.operator_id, status=body.status, assigned=len(made))))
 
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/assign")
@@ -189,4 +173,4 @@ def assign(tenant_id: str, conversation_id: str):
             event_id=f"op:claim:{claimed_at_ms}:{target.key_fp}", request_id=g.request_id,
         )
     desk.transferred(svc, tenant, conversation_id, op.operator_id, target.operator_id, target.key_fp)
-    return jsonify(conversation_id=conversation_id, claimed_by=claim_json(outcome.holder), owner="operator")
+    return jsonify(as_json(ClaimAnswer(conversation_id=conversation_id, claimed_by=claim_json(outcome.holder), owner="operator")))
