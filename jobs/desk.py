@@ -53,6 +53,7 @@ from state import keys as K
 from state.assignment import Assignment, AssignmentStore
 from state.audit import AuditEntry, AuditLog
 from state.business_hours import is_open, next_open
+from state.errors import StateError
 from state.feed import FEED_MAXLEN
 from state.keys import ConversationKeys, pending_member
 from state.models import SessionState, mask_address
@@ -309,7 +310,7 @@ def check_sla_once(w: Wiring, now_ms: int | None = None, batch: int = SLA_SWEEP_
         try:
             keys = ConversationKeys(tenant_id, conversation_id)
             view = w.store.read(keys) if tenant is not None and tenant.desk is not None and tenant.desk.sla else None
-        except (ValueError, Exception) as exc:  # an unreadable conversation must not stop the sweep
+        except (ValueError, StateError) as exc:  # an unreadable conversation must not stop the sweep
             log.warning("SLA sweep skips %s: %s", member.partition("|")[0], exc.__class__.__name__)
             view = None
         if view is None:

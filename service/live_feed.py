@@ -15,6 +15,10 @@ capped per key (``LANEWAY_FEED_STREAMS_PER_KEY``) and per tenant
 (:mod:`state.feed_streams`): one more is 429 with ``Retry-After``. An open
 stream is a greenlet waiting on Redis (:mod:`service.web_worker`), not a thread.
 
+Presence: ``operator=<name>`` (checked like ``X-Operator``) makes that
+operator online while the stream is open: it heartbeats them when it opens
+and after every read (:mod:`service.desk_presence`, :mod:`state.presence`).
+
 Authentication, rate limit and audit trail as the operator API (:mod:`service.operator_auth`).
 """
 

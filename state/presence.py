@@ -6,7 +6,7 @@ They are **online** while their heartbeat is alive and they have not set
 themselves away; otherwise **away**.
 
 * Heartbeat: ``T:desk:online`` (zset member → expiry ms). The dashboard's live
-  feed refreshes it after every blocking read (:mod:`service.takeover_api`'s
+  feed refreshes it after every blocking read (:mod:`service.live_feed`'s
   stream, at most ``FEED_BLOCK_MS`` apart) for :data:`HEARTBEAT_TTL_MS`; an
   explicit "online" (``PUT …/desk/presence``) writes one too, so an operator
   working through the API alone can stay online by repeating it. A closed
