@@ -32,7 +32,7 @@ from agents import guard_reply, run_agent
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
-from jobs.desk import DESK_AUTHOR, closed_notice
+from jobs.desk_notice import DESK_AUTHOR, closed_notice
 from jobs.event_effects import apply_event
 from jobs.lease_keeper import LeaseKeeper
 from jobs.replies import Replies

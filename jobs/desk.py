@@ -32,7 +32,7 @@ clock: ``C:sla``), a ``T:feed`` entry, the tenant's alert webhook
 (``sla.breached``) and ``laneway_sla_breaches_total``.
 
 Outside business hours an escalation also tells the customer when a person
-will answer (:func:`closed_notice`, template ``desk_closed``).
+will answer (:func:`jobs.desk_notice.closed_notice`, template ``desk_closed``).
 """
 
 from __future__ import annotations
@@ -44,15 +44,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from agents.templates import render
 from core import metrics
+from jobs import webhooks  # a module import: jobs.webhooks imports the runtime, which imports this module
+from jobs.desk_notice import DESK_AUTHOR
 from jobs.intake import submit_event
-from jobs.webhooks import enqueue_webhook
 from jobs.wiring import Wiring
 from state import keys as K
 from state.assignment import Assignment, AssignmentStore
 from state.audit import AuditEntry, AuditLog
-from state.business_hours import is_open, next_open
 from state.errors import StateError
 from state.feed import FEED_MAXLEN
 from state.keys import ConversationKeys, pending_member
@@ -67,15 +66,11 @@ from state.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
 
-DESK_AUTHOR = "desk"
-"""The ``author_id`` of the desk's notes and the audit credential of its assignments."""
 ASSIGN_BATCH = 100
 """Most assignments one :func:`assign_waiting` call makes."""
 SLA_SWEEP_BATCH = 500
 """Most conversations one SLA sweep examines."""
 POLICY_WORDS = {"round_robin": "round robin", "least_loaded": "least loaded"}
-CUSTOMER_REASONS = ("customer_request", "trigger", "urgent", "language")
-"""Escalations the customer did not see an operator cause: those tell them when a person will answer."""
 
 # KEYS[1] a due index. ARGV[1] member, ARGV[2] the score read, ARGV[3] new score ('' to remove).
 # Rescores (or removes) the member unless a commit rescored it since. Returns 1 when changed.
@@ -346,41 +341,12 @@ def _announce_breach(w: Wiring, tenant: TenantConfig, keys: ConversationKeys, ki
     )
     metrics.SLA_BREACHES.labels(tenant.tenant_id, kind).inc()
     if tenant.alerts is not None and tenant.alerts.webhook_url:
-        enqueue_webhook(w.queue, w.settings, tenant.tenant_id, None, {
+        webhooks.enqueue_webhook(w.queue, w.settings, tenant.tenant_id, None, {
             "type": "sla.breached", "tenant_id": tenant.tenant_id, "kind": kind, "due_at_ms": due_ms,
             "breached_seen_at_ms": now_ms, "customer": mask_address(keys.conversation_id),
         })
     log.warning("SLA breached tenant_id=%s conversation_id=%s kind=%s due_at_ms=%d",
                 tenant.tenant_id, keys.label, kind, due_ms)
-
-
-# -- business hours ----------------------------------------------------------------------
-
-
-def closed_notice(tenant: TenantConfig, before: SessionState, after: SessionState, now: datetime, channel: str) -> str | None:
-    """What to tell a customer whose conversation was just escalated while the desk is closed, else ``None``. Pure.
-
-    Only for an escalation the customer caused or saw (``handoff.reason`` in
-    :data:`CUSTOMER_REASONS`, not an operator's), when ``desk.business_hours`` is
-    set and closed at ``now``. Template ``desk_closed`` in the conversation's
-    language, ``{when}``: the next opening in the desk's time zone (``Monday 09:00 EST``,
-    day names from the template ``day_names``).
-    """
-    desk = tenant.desk
-    if desk is None or desk.business_hours is None:
-        return None
-    if after.status != "waiting_human" or before.status == "waiting_human" or after.handoff is None:
-        return None
-    if after.handoff.reason not in CUSTOMER_REASONS or is_open(desk.business_hours, now):
-        return None
-    opens = next_open(desk.business_hours, now)
-    if opens is None:
-        return None
-    local = opens.astimezone(desk.business_hours.zone)
-    names = render(tenant, after.language, "sms", "day_names").split(",")
-    day = names[local.weekday()].strip() if len(names) == 7 else local.strftime("%A")
-    when = f"{day} {local:%H:%M} {local.tzname()}"
-    return render(tenant, after.language, "voice" if channel == "voice" else "sms", "desk_closed", when=when)
 
 
 # -- the scheduler's sweep ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from jobs.desk import closed_notice
+from jobs.desk_notice import closed_notice
 from state.business_hours import BusinessHours
 from state.desk_config import DeskConfig
 from state.models import Handoff, SessionState
