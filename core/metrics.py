@@ -50,3 +50,11 @@ MESSAGE_STATUSES = Counter(
     "Twilio status callbacks that moved an outbox entry forward, by MessageStatus and ErrorCode ('' none, 'other' unlisted).",
     ["tenant_id", "status", "error_code"],
 )
+DESK_ASSIGNMENTS = Counter(
+    "laneway_desk_assignments", "Escalations assigned to an operator, by how: round_robin, least_loaded, claim, transfer.",
+    ["tenant_id", "how"],
+)
+SLA_BREACHES = Counter(
+    "laneway_sla_breaches", "SLA clocks that ran out before a person answered (alerted once each), by kind.",
+    ["tenant_id", "kind"],
+)

@@ -33,6 +33,7 @@ from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
 from jobs.consent import record_consent_change, restore_opt_out
+from jobs.desk_notice import DESK_AUTHOR, closed_notice
 from jobs.event_effects import apply_event
 from jobs.lease_keeper import LeaseKeeper
 from jobs.replies import Replies
@@ -124,6 +125,10 @@ class TurnController:
         clock: returns an aware UTC datetime.
         forms: hosted form sessions (screen state for the agents, commands
             from them); ``None`` runs without.
+        after_commit: called after each commit with the keys, the tenant, the
+            state before the turn and the committed state (the support desk's
+            queue and SLA clocks, :func:`jobs.desk.after_commit`); an error is
+            logged, never raised: the turn is committed.
     """
 
     def __init__(
@@ -139,6 +144,7 @@ class TurnController:
         clock: Callable[[], datetime] = utcnow,
         forms: FormStore | None = None,
         consent: ConsentStore | None = None,
+        after_commit: Callable[[ConversationKeys, TenantConfig, SessionState, SessionState], None] | None = None,
     ) -> None:
         self.store = store
         self.tenants = tenants
@@ -151,6 +157,7 @@ class TurnController:
         self.clock = clock
         self.forms = forms
         self.consent = consent
+        self.after_commit = after_commit
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
         """Run turns until the conversation's inbox is empty, under its lease.
@@ -243,6 +250,11 @@ class TurnController:
         self._after_commit(keys, tenant, outcome, committed.version, state)
         if self.consent is not None and outcome.optout_action:
             record_consent_change(self.consent, keys, loaded.inbox, outcome.optout_action, self.clock())
+        if self.after_commit is not None:
+            try:
+                self.after_commit(keys, tenant, state, outcome.state)
+            except Exception:  # the turn is committed; the desk sweep catches up
+                log.exception("after-commit hook failed for %s", keys.label)
         ids = [m.message_id for m in outcome.outbound]
         result.turns += 1
         result.version = committed.version
@@ -358,6 +370,9 @@ class TurnController:
                     batch = self._unanswered(current, entry)
                     replayed = len(batch)
 
+        notice = closed_notice(tenant, state, current, now, inbox[-1].channel) if inbox else None
+        if notice is not None:  # escalated while the desk is closed: say when a person will answer
+            acc.add(notice, inbox[-1], lane=None, author="system", author_id=DESK_AUTHOR)
         outbound: list[OutboundMessage] = []
         transcript = list(current.transcript)
         proactive = not answers_customer(last_customer_at(transcript), now, tenant.sending.reply_window_s)

@@ -16,6 +16,7 @@ import agents
 from agents.llm_agent import make_llm_agents
 from agents.llm_router import make_llm_router
 from core.settings import Settings, load_settings
+from jobs import desk
 from jobs.controller import TurnController
 from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
 from jobs.wiring import Wiring, build_wiring
@@ -55,6 +56,7 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,
         forms=w.forms,
         consent=w.consent,
+        after_commit=lambda keys, tenant, before, after: desk.after_commit(w, keys, tenant, before, after),
     )
     return Runtime(**w.parts(), controller=controller, pacer=Pacer(w.state_redis))
 

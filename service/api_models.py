@@ -9,7 +9,7 @@ bodies of the admin and takeover APIs are validated with them too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -212,6 +212,21 @@ class FormPage(BaseModel):
     is_fresh: bool = Field(description="Activity within the last 10 seconds.")
 
 
+class SlaClockView(BaseModel):
+    """One running SLA clock (:mod:`state.sla`)."""
+
+    kind: str = Field(description="first_response, next_response or resolution")
+    due_at: str = Field(description="When it breaches (ISO 8601, UTC); business hours already counted in.")
+    remaining_s: float = Field(description="Seconds left (negative once breached).")
+    breached: bool
+
+
+class SlaView(SlaClockView):
+    """The nearest running clock, and every running clock in ``clocks``."""
+
+    clocks: list[SlaClockView]
+
+
 class LastMessage(BaseModel):
     author: str
     text: str = Field(description="The first 160 characters.")
@@ -241,6 +256,7 @@ class ConversationSummary(BaseModel):
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
     whatsapp_window: WhatsAppWindowView | None = Field(None, description="WhatsApp only: the customer-service window.")
     whatsapp_templates: list[TemplateChoice] | None = Field(None, description="WhatsApp only: the templates an operator may pick.")
+    sla: "SlaView | None" = Field(None, description="The nearest running SLA clock (tenants with desk.sla), else null.")
 
 
 class ConversationList(BaseModel):
@@ -334,6 +350,7 @@ class ContextPacket(BaseModel):
     owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
+    sla: "SlaView | None" = Field(None, description="The nearest running SLA clock (tenants with desk.sla), else null.")
 
 
 class ClaimAnswer(BaseModel):
@@ -402,3 +419,61 @@ def delivery_error_json(error_code: str | None) -> dict[str, str]:
     if not error_code:
         return {}
     return {"delivery_error_code": error_code, "delivery_error": error_meaning(error_code) or ""}
+
+
+# -- the support desk (service/desk_api.py) ---------------------------------------------------
+
+
+class PresenceBody(BaseModel):
+    """``PUT …/desk/presence``: the caller's toggle."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["online", "away"] = Field(description="online (takes escalations; also a heartbeat) or away.")
+
+
+class AssignBody(BaseModel):
+    """``POST …/conversations/{conversation_id}/assign``: hand the conversation to an online colleague."""
+
+    model_config = ConfigDict(extra="forbid")
+    operator_id: str = Field(min_length=1, max_length=64, description="The colleague's name, as they signed in.")
+
+
+class PresenceAnswer(BaseModel):
+    operator_id: str
+    status: str = Field(description="online or away")
+    assigned: int = Field(description="Escalations assigned because this operator came online.")
+
+
+class DeskOperator(BaseModel):
+    operator_id: str
+    status: str = Field(description="online (a live dashboard or an explicit online, and not away) or away")
+    connected: bool = Field(description="A live heartbeat (an open dashboard, or an explicit online within 45 s).")
+    load: int = Field(description="Open assignments (claims) held.")
+
+
+class DeskQueued(BaseModel):
+    conversation_id: str
+    waiting_since: str = Field(description="When it was escalated (ISO 8601, UTC).")
+
+
+class DeskHours(BaseModel):
+    time_zone: str
+    open: bool
+    next_open_at: str | None
+
+
+class DeskMe(BaseModel):
+    operator_id: str
+    status: str
+
+
+class DeskView(BaseModel):
+    """``GET …/desk``: the desk now."""
+
+    policy: str = Field(description="manual, round_robin or least_loaded")
+    max_per_operator: int | None
+    business_hours: DeskHours | None
+    sla: dict[str, Any] | None = Field(description="The targets (first_response_s, next_response_s, resolution_s, business_hours_only).")
+    operators: list[DeskOperator]
+    queue: list[DeskQueued] = Field(description="Unassigned escalations, longest waiting first (at most 100).")
+    me: DeskMe

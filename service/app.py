@@ -82,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         consent_api,
         dashboard,
         export_api,
+        desk_api,
         health,
         hosted_form,
         live_feed,
@@ -105,6 +106,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(takeover_api.bp)
     app.register_blueprint(media_proxy.bp)
     app.register_blueprint(live_feed.bp)
+    app.register_blueprint(desk_api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from jobs.desk import sla_view
 from service.api_models import (
     ContextPacket,
     ConversationSummary,
@@ -160,6 +161,7 @@ def context_packet(
         "alert": _alert_json(alert),
         "needs_attention": bool(reasons),
         "attention_reasons": reasons,
+        "sla": sla_view(tenant, state, now),
         **_ownership(state, claim),
     }))
 
@@ -199,4 +201,5 @@ def summary(
         "claimed_by": claim_json(claim),
         "alert": _alert_json(alert),
         "form_page": form_page(screen),
+        "sla": sla_view(tenant, state, now),
     })

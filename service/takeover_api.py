@@ -34,6 +34,7 @@ from typing import get_args
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import ValidationError
 
+from jobs import desk
 from jobs.events import EventError
 from jobs.intake import submit_event
 from service import operator_auth
@@ -282,6 +283,7 @@ def claim_conversation(tenant_id: str, conversation_id: str):
         )
     except EventError as exc:  # pragma: no cover - the event is well-formed
         raise ApiError(400, str(exc)) from exc
+    desk.claimed(svc, tenant, conversation_id, op.operator_id, op.key_fp)
     log.info("conversation claimed tenant_id=%s conversation_id=%s operator=%s", tenant_id, keys.label, op.operator_id)
     return jsonify(as_json(ClaimAnswer(conversation_id=conversation_id, claimed_by=claim_json(outcome.holder), owner="operator")))
 
@@ -298,6 +300,8 @@ def release_claim(tenant_id: str, conversation_id: str):
     outcome = services().takeover.release(keys, op.operator_id, op.key_fp)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
+    if outcome.was_held:
+        desk.back_to_queue(services(), _tenant(tenant_id), conversation_id, "released")
     return "", 204
 
 

@@ -38,6 +38,7 @@ key                            type        holds
                                            the last fire answered; ``voice_prompt``,
                                            ``voice_prompt_rule``: a prompt for the next voice turn
 ``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
+``C:sla``                      hash        SLA breaches alerted: ``<kind>`` → the ``due_at`` (ms) alerted
 ``C:forms``                    set         every form token opened for the conversation (so
                                            erasure reaches sessions it no longer links)
 ``C:wa_window``                string      WhatsApp: the customer's last inbound message (ms);
@@ -94,6 +95,15 @@ key                            type        holds
 ``T:feeds``                    zset        open live-feed streams of the tenant: stream id →
                                            expiry (ms); stale members are pruned
 ``T:feeds:key:<fp>``           zset        the same, of one operator key (its fingerprint)
+``T:desk:online``              zset        operators with a live dashboard or an explicit "online":
+                                           ``<operator_id>|<key_fp>`` → heartbeat expiry (ms)
+``T:desk:away``                set         operators who set themselves away (same members)
+``T:desk:load``                hash        member → open assignments it holds
+``T:desk:assigned``            hash        conversation id → member it is assigned to
+``T:desk:queue``               zset        unassigned escalations → waiting since (ms)
+``T:desk:rr``                  string      the member given the last assignment (round robin)
+``lw:sla:due``                 zset        ``<tenant_id>|<conversation_id>`` → earliest SLA
+                                           deadline (ms) not yet alerted (:mod:`jobs.desk`)
 ``T:toolcall:<sha256>``        string      the first result (JSON) of a voice-AI tool call, by
                                            the SHA-256 of its ``toolCallId`` (SET NX, 24 h);
                                            never personal data (:mod:`state.tool_calls`)
@@ -204,6 +214,10 @@ class ConversationKeys:
         return f"{self.tag}:media"
 
     @property
+    def sla(self) -> str:
+        return f"{self.tag}:sla"
+
+    @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
@@ -212,7 +226,7 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert, self.forms, self.unreachable, self.wa_window, self.media,
+            self.claim, self.fires, self.alert, self.forms, self.unreachable, self.wa_window, self.media, self.sla,
         ]
 
 
@@ -427,6 +441,20 @@ def claim_expiry_index() -> str:
     makes the sweep look once more.
     """
     return f"{PREFIX}:claims:due"
+
+
+def desk_key(tenant_id: str, part: str) -> str:
+    """``T:desk:<part>``: the support desk's keys (``online``, ``away``, ``load``, ``assigned``, ``queue``,
+    ``rr``; :mod:`state.presence`, :mod:`state.assignment`), all in the tenant's slot."""
+    return f"{tenant_tag(tenant_id)}:desk:{part}"
+
+
+def sla_due_index() -> str:
+    """Sorted set of conversations by their earliest SLA deadline not yet alerted (ms), for the SLA sweep.
+
+    One global key on the state Redis; members are :func:`pending_member`.
+    """
+    return f"{PREFIX}:sla:due"
 
 
 _GLOB_SPECIAL = set("*?[]\\")

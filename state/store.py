@@ -26,11 +26,13 @@ from state.errors import (
     VersionConflictError,
 )
 from state.feed import forget
+from state.assignment import AssignmentStore
 from state.keys import (
     ConversationKeys,
     FormKeys,
     claim_expiry_index,
     pending_member,
+    sla_due_index,
     tenant_conversations,
     trigger_index,
 )
@@ -491,7 +493,8 @@ class ConversationStore:
         Cluster redis-py splits ``DEL`` by slot, and these share one); then
         the keys of every hosted form session it opened (``C:forms`` and the
         document's ``form_token``: what the customer typed), its entry in
-        ``T:conversations``, ``lw:triggers:due`` and ``lw:claims:due``, and every ``T:feed``
+        ``T:conversations``, ``lw:triggers:due``, ``lw:claims:due``, ``lw:sla:due``, the desk's
+        queue and assignment (:class:`state.assignment.AssignmentStore`), and every ``T:feed``
         entry naming it (:func:`state.feed.forget`), which live in other
         slots. The contact's consent record (:mod:`state.consent`, named by an
         HMAC of the number, never the number) keeps only the fact of an
@@ -517,6 +520,8 @@ class ConversationStore:
         self.redis.zrem(tenant_conversations(keys.tenant_id), keys.conversation_id)
         self.redis.zrem(trigger_index(), pending_member(keys.tenant_id, keys.conversation_id))
         self.redis.zrem(claim_expiry_index(), pending_member(keys.tenant_id, keys.conversation_id))
+        self.redis.zrem(sla_due_index(), pending_member(keys.tenant_id, keys.conversation_id))
+        AssignmentStore(self.redis).unassign(keys.tenant_id, keys.conversation_id, requeue=False)
         forget(self.redis, keys.tenant_id, keys.conversation_id)
         ConsentStore(self.redis).reduce_for_erasure(keys.tenant_id, keys.conversation_id)
         return erased

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from core.settings import environ_value
+from state.desk_config import DeskConfig
 from state.errors import ConfigError
 from state.form_definition import FormDefinition
 from state.models import Lane, MessagePurpose
@@ -829,6 +830,8 @@ class TenantConfig(BaseModel):
     """When proactive messages may go out (recipient's local time); ``None``: any time."""
     sending: SendingConfig = Field(default_factory=SendingConfig)
     """Sender (number or Messaging Service), pacing and the reply window of outbound messages."""
+    desk: DeskConfig | None = None
+    """The support desk: assignment policy, business hours, SLA targets (:mod:`state.desk_config`)."""
     disabled: bool = False
 
     @property

@@ -161,6 +161,11 @@ EN: Final[dict[str, Wording]] = {
     "handoff_voice_after": "A person from our team will follow up with you shortly by text.",
     "capabilities": "I'm {persona}, an automated assistant. I can {abilities}.",
     "handoff_voice": "Of course. A person from our team will follow up with you shortly by text.",
+    "desk_closed": (
+        "Our team is away right now. A person will answer you here from {when}.",
+        "Our team is away right now. A person will follow up with you by text from {when}.",
+    ),
+    "day_names": "Monday,Tuesday,Wednesday,Thursday,Friday,Saturday,Sunday",
     "language_unsupported": (
         "Thanks for your message. A person from our team will reply to you here shortly.",
         "Thanks for calling. A person from our team will follow up with you shortly.",
@@ -339,6 +344,11 @@ ES: Final[dict[str, Wording]] = {
     "handoff_voice_after": "Una persona de nuestro equipo le contactará en breve por mensaje.",
     "capabilities": "Soy {persona}, un asistente automático. Puedo {abilities}.",
     "handoff_voice": "Claro. Una persona de nuestro equipo le contactará en breve por mensaje.",
+    "desk_closed": (
+        "Nuestro equipo no está disponible ahora. Una persona le responderá aquí a partir del {when}.",
+        "Nuestro equipo no está disponible ahora. Una persona le escribirá a partir del {when}.",
+    ),
+    "day_names": "lunes,martes,miércoles,jueves,viernes,sábado,domingo",
     "urgent_default": "Parece urgente, así que pedí a una persona de nuestro equipo que le contacte de inmediato. Si alguien está en peligro, llame al 911 ahora.",
     "language_unsupported": "Gracias por su mensaje. Una persona de nuestro equipo le responderá en breve.",
     "no_answer": "No tengo una respuesta para eso. Puedo {abilities}.",
