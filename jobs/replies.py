@@ -41,6 +41,12 @@ class Replies:
     router_fallback: str | None = None
     agents: list[str] = field(default_factory=list)
     agent_fallbacks: list[tuple[str, str]] = field(default_factory=list)
+    csat_survey: str | None = None
+    """The operator whose close sent the CSAT question in this turn (:mod:`state.csat`)."""
+    csat_score: int | None = None
+    """The score the customer answered the pending survey with."""
+    csat_dropped: bool = False
+    """The customer wrote something other than a score while a survey was pending."""
 
     def add(
         self, text: str, entry: InboundMessage, *, lane: Lane | None, to: str | None = None,

@@ -24,6 +24,8 @@ class Runtime(Wiring):
     """Everything a job needs, wired once: the shared :class:`jobs.wiring.Wiring` and the turn controller."""
 
     controller: TurnController
+    complete: OpenAIChatCompletion
+    """The budgeted Chat Completions port (lanes' router, the handoff summary: :mod:`jobs.handoff_summary`)."""
 
 
 def build_runtime(settings: Settings, queue_connection: Redis | None = None, state_connection: Redis | None = None) -> Runtime:
@@ -47,7 +49,7 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,
         forms=w.forms,
     )
-    return Runtime(**w.parts(), controller=controller)
+    return Runtime(**w.parts(), controller=controller, complete=complete)
 
 
 _runtime: Runtime | None = None

@@ -75,6 +75,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from service import (
         admin_api,
         dashboard,
+        desk_tools_api,
         health,
         hosted_form,
         metrics,
@@ -92,6 +93,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
     app.register_blueprint(takeover_api.bp)
+    app.register_blueprint(desk_tools_api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)

@@ -54,6 +54,7 @@ from jobs.events import EventError
 from jobs.intake import submit_event
 from service import operator_api
 from service.api_models import NoteBody, ReplyBody, delivery_error_json
+from service.desk_tools_api import customer_name, desk_context
 from service.errors import ApiError, error_response
 from service.services import services
 from state import keys as state_keys
@@ -229,6 +230,7 @@ def _summary(
     ownership = _ownership(state, claim)
     return {
         "conversation_id": state.conversation_id,
+        "customer_name": customer_name(state),
         "channel": state.channel,
         "lane": state.lane,
         "status": state.status,
@@ -387,7 +389,7 @@ def get_context(tenant_id: str, conversation_id: str):
         else:
             item["unanswered"] = i >= first_unanswered
         transcript.append(item)
-    form = None
+    form = screen = None
     if state.form_token:
         screen = services().forms.screen_state(state.form_token, tenant.form, now)
         form = {
@@ -420,6 +422,7 @@ def get_context(tenant_id: str, conversation_id: str):
         needs_attention=bool(reasons),
         attention_reasons=reasons,
         **ownership,
+        **desk_context(tenant, keys, state, screen, now),
     )
 
 

@@ -37,9 +37,15 @@ key                            type        holds
 ``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
 ``C:forms``                    set         every form token opened for the conversation (so
                                            erasure reaches sessions it no longer links)
+``C:csat``                     hash        the last CSAT survey (:mod:`state.csat`): ``operator_id``,
+                                           ``sent_at``, ``expires_at`` (ms), ``score``, ``answered_at``
+``C:summary``                  string      the model-written handoff summary JSON (:mod:`state.handoff_summary`)
 ``T:conversations``            zset        the tenant's conversation ids by last activity (ms)
 ``T:feed``                     stream      one entry per commit or alert (capped), for the
                                            dashboard's live list
+``T:csat:<YYYY-MM-DD>``        hash        CSAT answers of one UTC day: ``count``, ``sum``, ``score:<1-5>``,
+                                           ``op:<operator>|count``, ``op:<operator>|sum``,
+                                           ``op:<operator>|score:<1-5>`` (TTL 400 days)
 ``lw:{f:<form_token>}:meta``   hash        the hosted form session (:class:`state.forms.FormSession`)
 ``lw:{f:<form_token>}:activity`` stream    screen activity posted by the form page (capped)
 ``lw:{f:<form_token>}:commands`` stream    pending commands for the page (highlight), acked by XDEL
@@ -176,6 +182,14 @@ class ConversationKeys:
         return f"{self.tag}:forms"
 
     @property
+    def csat(self) -> str:
+        return f"{self.tag}:csat"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.tag}:summary"
+
+    @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
@@ -184,7 +198,7 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert, self.forms, self.unreachable,
+            self.claim, self.fires, self.alert, self.forms, self.unreachable, self.csat, self.summary,
         ]
 
 
@@ -213,6 +227,11 @@ def tenant_tag(tenant_id: str) -> str:
 def usage_day(tenant_id: str, day: str) -> str:
     """LLM usage of ``day`` (``YYYY-MM-DD``, UTC)."""
     return f"{tenant_tag(tenant_id)}:usage:{day}"
+
+
+def csat_day(tenant_id: str, day: str) -> str:
+    """CSAT answers of ``day`` (``YYYY-MM-DD``, UTC), in total and per operator: :mod:`state.csat`."""
+    return f"{tenant_tag(tenant_id)}:csat:{day}"
 
 
 def spend_month(tenant_id: str, month: str) -> str:
