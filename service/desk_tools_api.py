@@ -18,6 +18,7 @@ to the context packet; :func:`customer_name` names the customer in the list.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,8 @@ bp.before_request(operator_api.start_audit)
 bp.before_request(operator_api.identify_caller)
 bp.before_request(operator_api.rate_limit)
 
+OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
+"""An ``X-Operator`` name (as :data:`service.takeover_api.OPERATOR_NAME`)."""
 MAX_QUERY_CHARS = 64
 MAX_CSAT_DAYS = 366
 DEFAULT_CSAT_DAYS = 30
@@ -106,8 +109,8 @@ def canned_responses(tenant_id: str, conversation_id: str):
         raise ApiError(400, f"q must be at most {MAX_QUERY_CHARS} characters")
     tenant, state = _conversation(tenant_id, conversation_id)
     operator = request.headers.get("X-Operator", "")
-    if len(operator) > 64:
-        raise ApiError(400, "X-Operator must be at most 64 characters")
+    if operator and not OPERATOR_NAME.fullmatch(operator):
+        raise ApiError(400, "X-Operator must be 1-64 letters, digits, spaces or ._@- (starting with a letter or digit)")
     page = None
     if state.form_token and tenant.form is not None:
         screen = services().forms.screen_state(state.form_token, tenant.form, utcnow())
@@ -143,7 +146,10 @@ def csat(tenant_id: str):
     """
     operator_api.authorize(tenant_id)
     last = _day("to", utcnow().date())
-    first = _day("from", last - timedelta(days=DEFAULT_CSAT_DAYS - 1))
+    try:
+        first = _day("from", last - timedelta(days=DEFAULT_CSAT_DAYS - 1))
+    except OverflowError:
+        raise ApiError(400, "to is too early a date") from None
     if first > last:
         raise ApiError(400, "from must not be after to")
     if (last - first).days + 1 > MAX_CSAT_DAYS:
