@@ -43,6 +43,7 @@ bp.before_request(operator_api.rate_limit)
 
 OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 """An ``X-Operator`` name (as :data:`service.takeover_api.OPERATOR_NAME`)."""
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_QUERY_CHARS = 64
 MAX_CSAT_DAYS = 366
 DEFAULT_CSAT_DAYS = 30
@@ -126,9 +127,11 @@ def canned_responses(tenant_id: str, conversation_id: str):
 
 def _day(name: str, default: date) -> date:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
+        if not DAY.fullmatch(raw):
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         raise ApiError(400, f"{name} must be a date like 2026-03-01") from None
