@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis import Redis
+from redis import ConnectionPool, Redis
 from redis.cluster import RedisCluster
 
 from core.settings import Settings
@@ -30,3 +30,13 @@ def state_redis(settings: Settings) -> Redis:
     if settings.state_redis_url is None:
         return queue_redis(settings)
     return connect(settings.state_redis_url, settings.redis_socket_timeout_s, settings.state_redis_cluster)
+
+
+def with_socket_timeout(client: Redis, socket_timeout_s: float) -> Redis:
+    """A client for the same server as ``client`` with its own pool and read timeout ``socket_timeout_s``.
+
+    For blocking reads (``XREAD BLOCK``) that must outlast the shared client's timeout.
+    """
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "socket_timeout": socket_timeout_s}
+    return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))

@@ -27,9 +27,9 @@ from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from core.settings import environ_value
-from service.api_models import AddNumber, RotatedKey, TenantView
+from service.api_models import AddNumber, RotatedKey, TenantView, as_json
 from service.errors import ApiError
-from service.operator_api import record_audit, start_audit
+from service.operator_auth import record_audit, start_audit
 from service.services import services
 from state.errors import ConfigError, UnknownTenantError
 from state.tenant_config import TENANT_ID, TenantConfig, format_validation_error
@@ -208,7 +208,7 @@ def rotate_api_key(tenant_id: str):
     svc = services()
     new_key, stored = _write(lambda: svc.tenants.rotate_api_key(tenant_id, svc.settings.env, expected))
     log.info("admin: operator API key rotated tenant_id=%s", tenant_id)
-    response = jsonify(RotatedKey(tenant_id=tenant_id, api_key=new_key, config_version=stored.config_version).model_dump())
+    response = jsonify(as_json(RotatedKey(tenant_id=tenant_id, api_key=new_key, config_version=stored.config_version)))
     response.headers["ETag"] = f'"{stored.config_version}"'
     response.headers["Cache-Control"] = "no-store"
     return response

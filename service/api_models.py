@@ -1,9 +1,10 @@
 """Pydantic models of the HTTP API's request and response bodies.
 
-They document the contract: :mod:`service.openapi` builds the OpenAPI
-document's schemas from them (``model_json_schema``), and the schemathesis
-test checks every response against those schemas. Request bodies of the admin
-API are validated with them too.
+They are the contract: :mod:`service.openapi` builds the OpenAPI document's
+schemas from them (``model_json_schema``), the handlers build their answers
+from them (:func:`as_json`), so the document cannot drift from the code, and
+the schemathesis test checks every response against those schemas. Request
+bodies of the admin and takeover APIs are validated with them too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.desk_api_models import CsatView, HandoffSummaryView
 from state.tenant_config import E164, TenantConfig
 from state.twilio_errors import error_meaning
 
@@ -21,6 +23,15 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="What went wrong, in words a client can act on.")
     status: int = Field(description="The HTTP status code, repeated.")
+
+
+class HealthReport(BaseModel):
+    """``GET /healthz`` and ``GET /readyz`` (:mod:`service.health`; not in the OpenAPI document)."""
+
+    status: str = Field(description="ok or unavailable")
+    checks: dict[str, bool]
+    workers: int | None = Field(None, description="/readyz only: RQ workers registered on Laneway's queue.")
+    oldest_job_age_s: float | None = Field(None, description="/readyz only: null when the queue is empty.")
 
 
 class Turn(BaseModel):
@@ -209,6 +220,7 @@ class ConversationSummary(BaseModel):
     """One row of the conversation list."""
 
     conversation_id: str
+    customer_name: str | None = Field(None, description="First and last name as far as the conversation knows them.")
     channel: str
     lane: str | None
     status: str = Field(description="active, waiting_human or closed")
@@ -289,6 +301,10 @@ class ContextPacket(BaseModel):
     owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
+    customer_name: str | None = Field(None, description="First and last name as far as the conversation knows them.")
+    handoff_summary: HandoffSummaryView | None = Field(
+        None, description="What the customer wants, what was collected, what was tried: the model's (written at escalation) or the rules'.")
+    csat: CsatView | None = Field(None, description="The last satisfaction survey, null when none was sent.")
 
 
 class ClaimAnswer(BaseModel):
@@ -338,6 +354,11 @@ class FeedToken(BaseModel):
     token: str
     expires_in_s: int
     url: str
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    """``model`` as a JSON body: by alias, only the fields the builder set (optional fields stay absent)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def delivery_error_json(error_code: str | None) -> dict[str, str]:

@@ -18,6 +18,8 @@ from service.errors import ApiError
 from service.rate_limits import RateLimits
 from service.services import Services
 from state.audit import AuditLog
+from state.feed import FeedReader
+from state.takeover import TakeoverStore
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """A client's ``X-Request-Id`` is kept if it matches; otherwise a new id is made."""
@@ -41,6 +43,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         **w.parts(),
         audit=AuditLog(w.state_redis, settings.audit_retention_days, settings.audit_max_entries),
         rate_limits=RateLimits(w.queue_redis, settings),
+        takeover=TakeoverStore(w.state_redis),
+        feed=FeedReader(w.state_redis, settings.redis_socket_timeout_s),
     )
     if not app.debug and not logging.getLogger().handlers:
         configure_logging(settings.log_level, settings.log_format)
@@ -78,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         desk_tools_api,
         health,
         hosted_form,
+        live_feed,
         metrics,
         openapi,
         operator_api,
@@ -93,6 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
     app.register_blueprint(takeover_api.bp)
+    app.register_blueprint(live_feed.bp)
     app.register_blueprint(desk_tools_api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)

@@ -1,8 +1,9 @@
 """Operator tools: canned responses rendered for a conversation, and CSAT per operator.
 
 Same keys, audit trail and rate limit as the takeover API
-(:mod:`service.takeover_api`): ``Authorization: Bearer <operator API key>``;
-another tenant's key or conversation is 404.
+(:mod:`service.operator_auth`): ``Authorization: Bearer <operator API key>``;
+another tenant's key or conversation is 404. Answers are built from
+:mod:`service.desk_api_models`.
 
 ``GET /api/v1/tenants/<tenant_id>/conversations/<id>/canned-responses?q=``
     The tenant's canned responses rendered for the conversation
@@ -12,8 +13,7 @@ another tenant's key or conversation is 404.
     CSAT answers per day, in total and per operator (:func:`state.csat.totals`);
     default the last 30 days, at most :data:`MAX_CSAT_DAYS`.
 
-:func:`desk_context` adds ``handoff_summary``, ``csat`` and ``customer_name``
-to the context packet; :func:`customer_name` names the customer in the list.
+:func:`desk_context` reads the context packet's ``handoff_summary`` and ``csat``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from agents.lanes.common import form_link
-from service import operator_api
+from service import operator_auth
+from service.api_models import as_json
+from service.desk_api_models import CannedResponses, CsatReport
 from service.errors import ApiError
 from service.services import services
 from state.canned import render, search, variables_for
@@ -37,31 +39,19 @@ from state.screen import ScreenState
 from state.tenant_config import TenantConfig
 
 bp = Blueprint("desk_tools_api", __name__, url_prefix="/api/v1")
-bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api.identify_caller)
-bp.before_request(operator_api.rate_limit)
+bp.before_request(operator_auth.start_audit)
+bp.before_request(operator_auth.identify_caller)
+bp.before_request(operator_auth.rate_limit)
+bp.after_request(operator_auth.record_audit)
 
-OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
-"""An ``X-Operator`` name (as :data:`service.takeover_api.OPERATOR_NAME`)."""
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_QUERY_CHARS = 64
 MAX_CSAT_DAYS = 366
 DEFAULT_CSAT_DAYS = 30
 
 
-@bp.after_request
-def _audit(response):
-    return operator_api.record_audit(response)
-
-
-def customer_name(state: SessionState) -> str | None:
-    """The customer's name from the slots (first and last, as far as known), or ``None``."""
-    name = " ".join(v.strip() for v in (state.slots.get("first_name"), state.slots.get("last_name")) if v and v.strip())
-    return name or None
-
-
-def desk_context(tenant: TenantConfig, keys: ConversationKeys, state: SessionState, screen: ScreenState | None, now: datetime) -> dict[str, Any]:
-    """The context packet's desk fields: ``customer_name``, ``handoff_summary``, ``csat``.
+def desk_context(keys: ConversationKeys, state: SessionState, screen: ScreenState | None, now: datetime) -> dict[str, Any]:
+    """The context packet's desk fields: ``handoff_summary``, ``csat``.
 
     ``handoff_summary`` (:class:`state.handoff_summary.HandoffSummary` plus
     ``text``): the model's, written at escalation time, when there is one,
@@ -73,25 +63,19 @@ def desk_context(tenant: TenantConfig, keys: ConversationKeys, state: SessionSta
     summary = SummaryStore(redis).get(keys) or rules_summary(state, screen)
     survey = CsatStore(redis).get(keys)
     return {
-        "customer_name": customer_name(state),
         "handoff_summary": summary.as_json(),
         "csat": survey.as_json(now) if survey else None,
     }
 
 
-def _conversation(tenant_id: str, conversation_id: str) -> tuple[TenantConfig, SessionState]:
-    operator_api.authorize(tenant_id)
+def _conversation(tenant_id: str, conversation_id: str) -> tuple[TenantConfig, SessionState, str]:
+    """``(tenant, state, operator name)`` of the URL's conversation; 401/404 (:mod:`service.operator_auth`), 400 for a bad X-Operator."""
+    operator = operator_auth.current_operator(tenant_id)
     tenant = services().tenants.get(tenant_id)
     if tenant is None:
-        raise ApiError(404, operator_api.NOT_FOUND)
-    try:
-        keys = ConversationKeys(tenant_id, conversation_id)
-    except ValueError:
-        raise ApiError(404, operator_api.NOT_FOUND) from None
-    view = services().store.read(keys)
-    if view is None:
-        raise ApiError(404, operator_api.NOT_FOUND)
-    return tenant, view.state
+        raise ApiError(404, operator_auth.NOT_FOUND)
+    view = operator_auth.read_conversation(operator_auth.conversation_keys(tenant_id, conversation_id))
+    return tenant, view.state, operator.operator_id
 
 
 @bp.get("/tenants/<tenant_id>/conversations/<conversation_id>/canned-responses")
@@ -108,10 +92,7 @@ def canned_responses(tenant_id: str, conversation_id: str):
     query = request.args.get("q", "")
     if len(query) > MAX_QUERY_CHARS:
         raise ApiError(400, f"q must be at most {MAX_QUERY_CHARS} characters")
-    tenant, state = _conversation(tenant_id, conversation_id)
-    operator = request.headers.get("X-Operator", "")
-    if operator and not OPERATOR_NAME.fullmatch(operator):
-        raise ApiError(400, "X-Operator must be 1-64 letters, digits, spaces or ._@- (starting with a letter or digit)")
+    tenant, state, operator = _conversation(tenant_id, conversation_id)
     page = None
     if state.form_token and tenant.form is not None:
         screen = services().forms.screen_state(state.form_token, tenant.form, utcnow())
@@ -122,7 +103,7 @@ def canned_responses(tenant_id: str, conversation_id: str):
         form_page=page,
     )
     rendered = [render(r, values).as_json() for r in search(tenant.canned_responses, query)]
-    return jsonify(canned_responses=rendered)
+    return jsonify(as_json(CannedResponses.model_validate({"canned_responses": rendered})))
 
 
 def _day(name: str, default: date) -> date:
@@ -147,7 +128,7 @@ def csat(tenant_id: str):
     conversations surveyed. 400 for a bad or reversed range or one over
     :data:`MAX_CSAT_DAYS` days. Keys: ``T:csat:<day>`` (HGETALL per day).
     """
-    operator_api.authorize(tenant_id)
+    operator_auth.authorize(tenant_id)
     last = _day("to", utcnow().date())
     try:
         first = _day("from", last - timedelta(days=DEFAULT_CSAT_DAYS - 1))
@@ -157,5 +138,6 @@ def csat(tenant_id: str):
         raise ApiError(400, "from must not be after to")
     if (last - first).days + 1 > MAX_CSAT_DAYS:
         raise ApiError(400, f"a range is at most {MAX_CSAT_DAYS} days")
-    return jsonify(tenant_id=tenant_id, **{"from": first.isoformat(), "to": last.isoformat()},
-                   **totals(services().state_redis, tenant_id, first, last))
+    report = {"tenant_id": tenant_id, "from": first.isoformat(), "to": last.isoformat(),
+              **totals(services().state_redis, tenant_id, first, last)}
+    return jsonify(as_json(CsatReport.model_validate(report)))

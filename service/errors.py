@@ -8,6 +8,8 @@ from flask import Flask, jsonify
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from service.api_models import ErrorBody, as_json
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,7 @@ class ApiError(Exception):
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None):
     """Return the JSON error body ``{"error": message, "status": status}``."""
-    response = jsonify(error=message, status=status)
+    response = jsonify(as_json(ErrorBody(error=message, status=status)))
     response.status_code = status
     response.headers.update(headers or {})
     return response

@@ -16,6 +16,7 @@ from flask import Blueprint, jsonify
 from redis.exceptions import RedisError
 from rq import Worker
 
+from service.api_models import HealthReport, as_json
 from service.services import services
 from state.models import utcnow
 
@@ -35,7 +36,8 @@ def _ping_checks() -> dict[str, bool]:
 
 def _answer(checks: dict[str, bool], **details):
     ok = all(checks.values())
-    return jsonify(status="ok" if ok else "unavailable", checks=checks, **details), 200 if ok else 503
+    report = HealthReport(status="ok" if ok else "unavailable", checks=checks, **details)
+    return jsonify(as_json(report)), 200 if ok else 503
 
 
 @bp.get("/healthz")

@@ -161,7 +161,7 @@ _IDEMPOTENCY_KEY = {
 
 
 def _takeover_paths() -> dict[str, Any]:
-    """The human takeover operations (:mod:`service.takeover_api`)."""
+    """The human takeover operations (:mod:`service.takeover_api`) and the live feed (:mod:`service.live_feed`)."""
     op = "operatorKey"
     conversation = [_TENANT, _CONVERSATION, _OPERATOR_NAME]
     event = [*conversation, _IDEMPOTENCY_KEY]

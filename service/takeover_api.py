@@ -1,7 +1,7 @@
-"""Human takeover API: ``/api/v1/tenants/<tenant_id>/conversations…`` and the live feed.
+"""Human takeover API: ``/api/v1/tenants/<tenant_id>/conversations…`` (the list, the context, the actions).
 
-The operator API's rules hold here too (it shares :func:`service.operator_api.authorize`,
-the audit trail and the per-tenant rate limit): ``Authorization: Bearer <operator API
+The operator API's rules hold here too (:mod:`service.operator_auth`: the bearer
+key, the audit trail and the per-tenant rate limit): ``Authorization: Bearer <operator API
 key>``; a key of another tenant, or a conversation the tenant does not have, is
 404, so a key learns nothing about other tenants.
 
@@ -18,61 +18,65 @@ Every change a human makes goes through the conversation's inbox as an event
 next drain. ``Idempotency-Key`` (``[A-Za-z0-9._:-]{1,100}``) becomes the event id
 ``op:<key>``: a retried request is accepted once.
 
-Live feed (Server-Sent Events, the dashboard's list): EventSource cannot send
-headers, so ``POST …/events/token`` (bearer) returns a token valid for
-:data:`FEED_TOKEN_TTL_S` to open ``GET …/events?token=…``. The stream follows
-``T:feed`` with ``XREAD BLOCK`` (at most :data:`FEED_BLOCK_MS` per read, then a
-``: keepalive`` comment), uses the stream id as the SSE ``id:``, resumes after
-``Last-Event-ID`` (or ``last_event_id=`` when a client opens a new EventSource),
-rechecks the key after every read, before sending what it read (a revoked key
-gets ``event: revoked`` and nothing more), and ends after :data:`FEED_STREAM_S`
-with an ``event: reauth`` (the page fetches a new token and resumes). Open
-streams are capped per key (``LANEWAY_FEED_STREAMS_PER_KEY``) and per tenant
-(``LANEWAY_FEED_STREAMS_PER_TENANT``) across every web process
-(:mod:`state.feed_streams`): one more is 429 with ``Retry-After``. An open
-stream is a greenlet waiting on Redis (:mod:`service.web_worker`), not a thread.
+The live feed of the same dashboard is :mod:`service.live_feed`; the JSON views
+are built by :mod:`service.conversation_views`.
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
-import json
 import logging
 import re
-import time
 import uuid
 from datetime import datetime
-from typing import Any, Iterator, get_args
+from typing import get_args
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from pydantic import ValidationError
-from redis import ConnectionPool, Redis
-from redis.exceptions import RedisError
 
 from jobs.events import EventError
 from jobs.intake import submit_event
-from service import operator_api
-from service.api_models import NoteBody, ReplyBody, delivery_error_json
-from service.desk_tools_api import customer_name, desk_context
-from service.errors import ApiError, error_response
+from service import operator_auth
+from service.api_models import (
+    ClaimAnswer,
+    ClaimConflict,
+    ConversationList,
+    ConversationSummary,
+    EventAccepted,
+    NoteBody,
+    ReplyBody,
+    as_json,
+)
+from service.conversation_views import (
+    attention_reasons,
+    claim_json,
+    context_packet,
+    summary,
+)
+from service.desk_tools_api import desk_context
+from service.errors import ApiError
+from service.operator_auth import (
+    NOT_FOUND,
+    Operator,
+    conversation_keys,
+    read_conversation,
+)
 from service.services import services
-from state import keys as state_keys
 from state.errors import StateError
-from state.feed_streams import FeedStreams
 from state.keys import ConversationKeys
-from state.models import Lane, SessionState, Status, mask_address, utcnow
-from state.ownership import owner_of, unanswered_count
-from state.takeover import Alert, Claim, TakeoverStore, key_fingerprint, sign
-from state.tenant_config import TenantConfig, format_validation_error, sha256_hex
+from state.models import Lane, Status, mask_address, utcnow
+from state.ownership import unanswered_count
+from state.screen import ScreenState
+from state.takeover import Claim
+from state.tenant_config import TenantConfig, format_validation_error
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("takeover_api", __name__, url_prefix="/api/v1")
-bp.before_request(operator_api.start_audit)
-bp.before_request(operator_api.identify_caller)
-bp.before_request(lambda: _identify_feed_token())  # defined below; before the rate limit counts the request
-bp.before_request(operator_api.rate_limit)
+bp.before_request(operator_auth.start_audit)
+bp.before_request(operator_auth.identify_caller)
+bp.before_request(operator_auth.rate_limit)
+bp.after_request(operator_auth.record_audit)
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -80,56 +84,10 @@ MAX_SCAN = 1000
 """Most index entries one list request reads; with filters the page may be short and ``next_cursor`` goes on."""
 RECENT_FORM_ACTIVITY = 5
 """Screen activities the context packet shows."""
-FEED_TOKEN_TTL_S = 60
-"""How long a live-feed token may be used to open the stream (seconds)."""
-FEED_BLOCK_MS = 15_000
-"""Longest ``XREAD BLOCK`` of the live feed before a keepalive comment (app config ``FEED_BLOCK_MS``)."""
-FEED_STREAM_S = 300
-"""How long one stream stays open before it asks for a new token (app config ``FEED_STREAM_S``)."""
-FEED_BATCH = 100
-FEED_STREAM_LEASE_MARGIN_MS = 15_000
-"""How long past one blocking read an open stream still counts against the caps without refreshing
-(its web process died): lease = ``FEED_BLOCK_MS`` + this."""
 
-OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,100}")
-STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 STATUSES: tuple[str, ...] = get_args(Status)
 LANES: tuple[str, ...] = get_args(Lane)
-NOT_FOUND = operator_api.NOT_FOUND
-
-
-@bp.after_request
-def _audit(response):
-    return operator_api.record_audit(response)
-
-
-# -- who is acting ------------------------------------------------------------------
-
-
-class Operator:
-    """The caller: ``tenant_id``, the key's SHA-256, its fingerprint and the operator's name."""
-
-    __slots__ = ("tenant_id", "key_sha256", "key_fp", "operator_id")
-
-    def __init__(self, tenant_id: str, key_sha256: str, operator_id: str) -> None:
-        self.tenant_id = tenant_id
-        self.key_sha256 = key_sha256
-        self.key_fp = key_fingerprint(key_sha256)
-        self.operator_id = operator_id
-
-
-def _operator(tenant_id: str) -> Operator:
-    """Authorize the bearer key for ``tenant_id`` and name the operator; 401/404 (:func:`operator_api.authorize`), 400 for a bad ``X-Operator``."""
-    operator_api.authorize(tenant_id)
-    key = request.headers["Authorization"].partition(" ")[2].strip()
-    sha = sha256_hex(key)
-    name = request.headers.get("X-Operator")
-    if name is None:
-        name = f"key-{sha[:8]}"
-    elif not OPERATOR_NAME.fullmatch(name):
-        raise ApiError(400, "X-Operator must be 1-64 letters, digits, spaces or ._@- (starting with a letter or digit)")
-    return Operator(tenant_id, sha, name)
 
 
 def _tenant(tenant_id: str) -> TenantConfig:
@@ -137,115 +95,6 @@ def _tenant(tenant_id: str) -> TenantConfig:
     if tenant is None:  # the key's tenant was deleted between the two reads
         raise ApiError(404, NOT_FOUND)
     return tenant
-
-
-def _keys(tenant_id: str, conversation_id: str) -> ConversationKeys:
-    try:
-        return ConversationKeys(tenant_id, conversation_id)
-    except ValueError:
-        raise ApiError(404, NOT_FOUND) from None
-
-
-def _state(keys: ConversationKeys) -> tuple[int, SessionState, bool, dict[str, str]]:
-    """``(version, state, opted_out, delivery)`` of an existing conversation; 404 if none, 409 if unreadable."""
-    try:
-        view = services().store.read(keys)
-    except StateError as exc:
-        raise ApiError(409, f"conversation cannot be read by this version of Laneway: {exc}") from exc
-    if view is None:
-        raise ApiError(404, NOT_FOUND)
-    return view.version, view.state, view.opted_out, view.delivery
-
-
-def _takeover() -> TakeoverStore:
-    return TakeoverStore(services().state_redis)
-
-
-# -- shapes -------------------------------------------------------------------------
-
-
-def attention_reasons(state: SessionState, alert: Alert | None, now: datetime, attention_after_s: int) -> list[str]:
-    """Why a conversation needs a person, computed (empty: it does not).
-
-    ``escalated``: ``status == waiting_human``. ``stalled``: not closed, and the
-    last transcript entry is the customer's, older than ``attention_after_s``
-    seconds (nobody answered it). ``alert``: a trigger's open ``dashboard_alert``.
-    """
-    reasons = []
-    if state.status == "waiting_human":
-        reasons.append("escalated")
-    last = state.transcript[-1] if state.transcript else None
-    if (
-        state.status != "closed" and last is not None and last.author == "customer"
-        and (now - last.at).total_seconds() > attention_after_s
-    ):
-        reasons.append("stalled")
-    if alert is not None:
-        reasons.append("alert")
-    return reasons
-
-
-def _claim_json(claim: Claim | None) -> dict[str, str | None] | None:
-    if claim is None:
-        return None
-    return {
-        "operator_id": claim.operator_id, "claimed_at": claim.claimed_at.isoformat(),
-        "expires_at": claim.expires_at.isoformat() if claim.expires_at else None,
-    }
-
-
-def _ownership(state: SessionState, claim: Claim | None) -> dict[str, Any]:
-    """``owner`` (ai | queue | operator), ``owner_id`` (the operator's, else null), ``unanswered_customer_messages``."""
-    return {
-        "owner": owner_of(state.status, claim is not None),
-        "owner_id": claim.operator_id if claim is not None else None,
-        "unanswered_customer_messages": unanswered_count(state),
-    }
-
-
-def _alert_json(alert: Alert | None) -> dict[str, str] | None:
-    return None if alert is None else {"rule_id": alert.rule_id, "priority": alert.priority, "at": alert.at}
-
-
-def _form_page(tenant: TenantConfig, state: SessionState, now: datetime) -> dict[str, Any] | None:
-    """The customer's current form page (``page_number``, ``page_title``, ``screen_name``, …), or ``None``."""
-    if not state.form_token or tenant.form is None:
-        return None
-    screen = services().forms.screen_state(state.form_token, tenant.form, now)
-    if screen is None:
-        return None
-    return {
-        "page_number": screen.page_number, "page_count": screen.page_count, "page_title": screen.page_title,
-        "screen_name": screen.screen_name, "submitted": screen.submitted,
-        "updated_at": screen.updated_at.isoformat(), "is_fresh": screen.is_fresh,
-    }
-
-
-def _summary(
-    tenant: TenantConfig, state: SessionState, last_activity_ms: int, claim: Claim | None, alert: Alert | None,
-    now: datetime,
-) -> dict[str, Any]:
-    reasons = attention_reasons(state, alert, now, tenant.attention_after_s)
-    last = state.transcript[-1] if state.transcript else None
-    ownership = _ownership(state, claim)
-    return {
-        "conversation_id": state.conversation_id,
-        "customer_name": customer_name(state),
-        "channel": state.channel,
-        "lane": state.lane,
-        "status": state.status,
-        "last_activity_at": datetime.fromtimestamp(last_activity_ms / 1000, tz=now.tzinfo).isoformat(),
-        "last_message": None if last is None else {
-            "author": last.author, "text": last.text[:160], "at": last.at.isoformat(),
-            "unanswered": ownership["unanswered_customer_messages"] > 0,
-        },
-        **ownership,
-        "needs_attention": bool(reasons),
-        "attention_reasons": reasons,
-        "claimed_by": _claim_json(claim),
-        "alert": _alert_json(alert),
-        "form_page": _form_page(tenant, state, now),
-    }
 
 
 def _encode_cursor(score_ms: int, conversation_id: str) -> str:
@@ -297,7 +146,7 @@ def list_conversations(tenant_id: str):
     expired), each ``C:state`` (``doc``), ``C:claim`` and ``C:alert`` (one
     pipeline per batch), the form's ``activity``/``meta`` of listed rows.
     """
-    _operator(tenant_id)
+    operator_auth.current_operator(tenant_id)
     status = _choice("status", STATUSES)
     lane = _choice("lane", (*LANES, "none"))
     attention = _choice("needs_attention", ("true", "false"))
@@ -311,9 +160,9 @@ def list_conversations(tenant_id: str):
     before = _decode_cursor(cursor) if cursor else None
 
     tenant = _tenant(tenant_id)
-    takeover = _takeover()
+    takeover = services().takeover
     now = utcnow()
-    found: list[dict[str, Any]] = []
+    found: list[ConversationSummary] = []
     scanned = 0
     exhausted = False
     while not exhausted and len(found) < limit and scanned < MAX_SCAN:
@@ -338,12 +187,12 @@ def list_conversations(tenant_id: str):
                 continue
             if attention is not None and bool(attention_reasons(state, alert, now, tenant.attention_after_s)) != (attention == "true"):
                 continue
-            found.append(_summary(tenant, state, score, claim, alert, now))
+            found.append(summary(tenant, state, score, claim, alert, _screen(tenant, state.form_token, now), now))
             if len(found) == limit:
                 break
         exhausted = len(batch) < size and consumed == len(batch)
     next_cursor = _encode_cursor(*before) if before is not None and not exhausted else None
-    return jsonify(conversations=found, next_cursor=next_cursor)
+    return jsonify(as_json(ConversationList(conversations=found, next_cursor=next_cursor)))
 
 
 # -- the context packet -------------------------------------------------------------
@@ -363,77 +212,39 @@ def get_context(tenant_id: str, conversation_id: str):
     the last :data:`RECENT_FORM_ACTIVITY`, newest first; ``null`` without a
     form), ``claimed_by``, ``alert``, ``needs_attention``, ``attention_reasons``,
     ``owner``, ``owner_id``, ``unanswered_customer_messages`` (customer
-    transcript entries carry ``unanswered``: nothing was said to the customer since).
+    transcript entries carry ``unanswered``: nothing was said to the customer since),
+    ``customer_name``, ``handoff_summary`` and ``csat`` (:func:`service.desk_tools_api.desk_context`).
     """
-    _operator(tenant_id)
+    operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
-    keys = _keys(tenant_id, conversation_id)
-    version, state, opted_out, delivery = _state(keys)
-    delivery_errors = services().store.delivery_errors(keys)
-    takeover = _takeover()
+    keys = conversation_keys(tenant_id, conversation_id)
+    view = read_conversation(keys)
+    takeover = services().takeover
     (claim, alert), = takeover.claims_and_alerts([keys])
     now = utcnow()
-    reasons = attention_reasons(state, alert, now, tenant.attention_after_s)
-    transcript = []
-    ownership = _ownership(state, claim)
-    first_unanswered = len(state.transcript) - ownership["unanswered_customer_messages"]
-    for i, entry in enumerate(state.transcript):
-        item = {
-            "author": entry.author, "author_id": entry.author_id, "channel": entry.channel or state.channel,
-            "direction": entry.direction, "text": entry.text, "at": entry.at.isoformat(), "lane": entry.lane,
-            "message_id": entry.message_id,
-        }
-        if entry.direction == "outbound":
-            item["delivery"] = delivery.get(entry.message_id or "", "spoken" if (entry.message_id or "").startswith("say:") else "unknown")
-            item.update(delivery_error_json(delivery_errors.get(entry.message_id or "")))
-        else:
-            item["unanswered"] = i >= first_unanswered
-        transcript.append(item)
-    form = screen = None
-    if state.form_token:
-        screen = services().forms.screen_state(state.form_token, tenant.form, now)
-        form = {
-            "screen": screen.model_dump(mode="json", by_alias=True) if screen else None,
-            "recent_activity": [
-                a.model_dump(mode="json") for a in takeover.recent_form_activity(state.form_token, RECENT_FORM_ACTIVITY)
-            ],
-        }
-    return jsonify(
-        tenant_id=tenant_id,
-        conversation_id=conversation_id,
-        channel=state.channel,
-        lane=state.lane,
-        intent=state.intent,
-        status=state.status,
-        version=version,
-        opted_out=opted_out,
-        handoff=state.handoff.model_dump(mode="json") if state.handoff else None,
-        transcript=transcript,
-        slots=state.slots,
-        lane_history=[c.model_dump(mode="json") for c in state.lane_history],
-        notes=[n.model_dump(mode="json") for n in state.notes],
-        triggers_fired=[
-            {"rule_id": f.rule_id, "fires": f.fires, "last_fired_at": f.last_fired_at.isoformat() if f.last_fired_at else None}
-            for f in takeover.fires(keys)
-        ],
-        form=form,
-        claimed_by=_claim_json(claim),
-        alert=_alert_json(alert),
-        needs_attention=bool(reasons),
-        attention_reasons=reasons,
-        **ownership,
-        **desk_context(tenant, keys, state, screen, now),
-    )
+    form_token = view.state.form_token
+    screen = services().forms.screen_state(form_token, tenant.form, now) if form_token else None
+    recent = takeover.recent_form_activity(form_token, RECENT_FORM_ACTIVITY) if form_token else None
+    desk = desk_context(keys, view.state, screen, now)
+    return jsonify(context_packet(tenant, conversation_id, view, claim, alert, takeover.fires(keys), screen, recent, now, desk))
+
+
+def _screen(tenant: TenantConfig, form_token: str | None, now: datetime) -> ScreenState | None:
+    """What the customer's form screen shows (for the list's ``form_page``), or ``None``."""
+    if not form_token or tenant.form is None:
+        return None
+    return services().forms.screen_state(form_token, tenant.form, now)
 
 
 # -- claims -------------------------------------------------------------------------
 
 
 def _held_elsewhere(claim: Claim) -> Response:
-    response = error_response(409, f"conversation is claimed by {claim.operator_id} since {claim.claimed_at.isoformat()}")
-    body = response.get_json()
-    body["claimed_by"] = _claim_json(claim)
-    response.set_data(json.dumps(body))
+    response = jsonify(as_json(ClaimConflict(
+        error=f"conversation is claimed by {claim.operator_id} since {claim.claimed_at.isoformat()}", status=409,
+        claimed_by=claim_json(claim),
+    )))
+    response.status_code = 409
     return response
 
 
@@ -453,11 +264,11 @@ def claim_conversation(tenant_id: str, conversation_id: str):
     Clears the open dashboard alert. Keys: ``C:claim``, ``C:alert`` (one
     script, atomic), ``lw:claims:due`` (ZADD), the inbox (the event).
     """
-    op = _operator(tenant_id)
+    op = operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
-    keys = _keys(tenant_id, conversation_id)
-    _state(keys)
-    outcome = _takeover().claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)
+    keys = conversation_keys(tenant_id, conversation_id)
+    read_conversation(keys)
+    outcome = services().takeover.claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
     claimed_at_ms = int(outcome.holder.claimed_at.timestamp() * 1000)
@@ -471,7 +282,7 @@ def claim_conversation(tenant_id: str, conversation_id: str):
     except EventError as exc:  # pragma: no cover - the event is well-formed
         raise ApiError(400, str(exc)) from exc
     log.info("conversation claimed tenant_id=%s conversation_id=%s operator=%s", tenant_id, keys.label, op.operator_id)
-    return jsonify(conversation_id=conversation_id, claimed_by=_claim_json(outcome.holder), owner="operator")
+    return jsonify(as_json(ClaimAnswer(conversation_id=conversation_id, claimed_by=claim_json(outcome.holder), owner="operator")))
 
 
 @bp.delete("/tenants/<tenant_id>/conversations/<conversation_id>/claim")
@@ -480,10 +291,10 @@ def release_claim(tenant_id: str, conversation_id: str):
 
     The conversation stays with the queue (``waiting_human``) for another operator; hand back to give it to the AI.
     """
-    op = _operator(tenant_id)
-    keys = _keys(tenant_id, conversation_id)
-    _state(keys)
-    outcome = _takeover().release(keys, op.operator_id, op.key_fp)
+    op = operator_auth.current_operator(tenant_id)
+    keys = conversation_keys(tenant_id, conversation_id)
+    read_conversation(keys)
+    outcome = services().takeover.release(keys, op.operator_id, op.key_fp)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
     return "", 204
@@ -515,8 +326,12 @@ def _event_id() -> str | None:
     return f"op:{key}"
 
 
-def _submit(op: Operator, tenant: TenantConfig, conversation_id: str, kind: str, *, text: str = "", data=None):
-    """Submit the event; 202 ``{"event_id", "kind", "accepted"}`` (``accepted`` false for a repeated Idempotency-Key)."""
+def _submit(
+    op: Operator, tenant: TenantConfig, conversation_id: str, kind: str, *, text: str = "", data=None,
+    unanswered: int | None = None,
+):
+    """Submit the event; 202 ``{"event_id", "kind", "accepted"}`` (``accepted`` false for a repeated Idempotency-Key),
+    with ``unanswered_customer_messages`` when ``unanswered`` is given."""
     event_id = _event_id() or f"op:{uuid.uuid4().hex}"
     try:
         svc = services()
@@ -530,11 +345,14 @@ def _submit(op: Operator, tenant: TenantConfig, conversation_id: str, kind: str,
         "operator event tenant_id=%s conversation_id=%s kind=%s operator=%s new=%s",
         tenant.tenant_id, mask_address(conversation_id), kind, op.operator_id, accepted.new,
     )
-    return jsonify(event_id=event_id, kind=kind, accepted=bool(accepted.new)), 202
+    answer = EventAccepted(event_id=event_id, kind=kind, accepted=bool(accepted.new))
+    if unanswered is not None:
+        answer.unanswered_customer_messages = unanswered
+    return jsonify(as_json(answer)), 202
 
 
 def _require_claim(op: Operator, keys: ConversationKeys) -> Response | None:
-    holder = _takeover().holder(keys)
+    holder = services().takeover.holder(keys)
     if holder is None:
         raise ApiError(409, "claim the conversation before replying (POST …/claim)")
     if not holder.held_by(op.operator_id, op.key_fp):
@@ -549,43 +367,38 @@ def reply(tenant_id: str, conversation_id: str):
     The reply goes through the outbox from the tenant's number; an ``active``
     conversation becomes ``waiting_human`` (the AI stays silent until a hand-back).
     """
-    op = _operator(tenant_id)
+    op = operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
-    keys = _keys(tenant_id, conversation_id)
-    _state(keys)
+    keys = conversation_keys(tenant_id, conversation_id)
+    read_conversation(keys)
     text = _text(ReplyBody)
     if (refused := _require_claim(op, keys)) is not None:
         return refused
-    _takeover().claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)  # renews it
+    services().takeover.claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)  # renews it
     return _submit(op, tenant, conversation_id, "human_reply", text=text)
 
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/notes")
 def add_note(tenant_id: str, conversation_id: str):
     """Add an internal note ``{"text"}`` (1–4000 characters; never sent). Any operator of the tenant."""
-    op = _operator(tenant_id)
+    op = operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
-    keys = _keys(tenant_id, conversation_id)
-    _state(keys)
+    keys = conversation_keys(tenant_id, conversation_id)
+    read_conversation(keys)
     text = _text(NoteBody)
     return _submit(op, tenant, conversation_id, "note", text=text)
 
 
 def _release_then(tenant_id: str, conversation_id: str, kind: str):
-    op = _operator(tenant_id)
+    op = operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
-    keys = _keys(tenant_id, conversation_id)
-    _, state, _, _ = _state(keys)
+    keys = conversation_keys(tenant_id, conversation_id)
+    state = read_conversation(keys).state
     _event_id()  # validate before changing anything
-    outcome = _takeover().release(keys, op.operator_id, op.key_fp, clear_alert=True)
+    outcome = services().takeover.release(keys, op.operator_id, op.key_fp, clear_alert=True)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
-    response, status = _submit(op, tenant, conversation_id, kind)
-    if kind == "handback":
-        body = response.get_json()
-        body["unanswered_customer_messages"] = unanswered_count(state)
-        response = jsonify(body)
-    return response, status
+    return _submit(op, tenant, conversation_id, kind, unanswered=unanswered_count(state) if kind == "handback" else None)
 
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/handback")
@@ -609,173 +422,8 @@ def close(tenant_id: str, conversation_id: str):
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/escalate")
 def escalate(tenant_id: str, conversation_id: str):
     """Put the conversation in the human queue (``waiting_human``, reason ``operator``); the customer is told once."""
-    op = _operator(tenant_id)
+    op = operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
-    keys = _keys(tenant_id, conversation_id)
-    _state(keys)
+    keys = conversation_keys(tenant_id, conversation_id)
+    read_conversation(keys)
     return _submit(op, tenant, conversation_id, "escalate", data={"reason": "operator"})
-
-
-# -- the live feed ------------------------------------------------------------------
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def make_feed_token(key: bytes, tenant_id: str, key_sha256: str, expires_at_s: int) -> str:
-    """``<payload>.<hmac>``: payload = base64url of ``tenant_id|key_sha256|expires_at_s`` (not secret, signed)."""
-    payload = _b64(f"{tenant_id}|{key_sha256}|{expires_at_s}".encode())
-    return f"{payload}.{sign(key, payload.encode())}"
-
-
-def check_feed_token(key: bytes, token: str, tenant_id: str, now_s: float) -> str | None:
-    """The key SHA-256 a valid, unexpired token of ``tenant_id`` carries, else ``None``."""
-    payload, _, mac = token.partition(".")
-    if not payload or not mac or len(token) > 512 or not hmac.compare_digest(mac, sign(key, payload.encode())):
-        return None
-    try:
-        owner, key_sha256, expires = _unb64(payload).decode().split("|")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if owner != tenant_id or not expires.isdigit() or int(expires) < now_s:
-        return None
-    return key_sha256
-
-
-@bp.post("/tenants/<tenant_id>/events/token")
-def feed_token(tenant_id: str):
-    """A token (valid :data:`FEED_TOKEN_TTL_S`) to open the live feed: ``{"token", "expires_in_s", "url"}``."""
-    op = _operator(tenant_id)
-    token = make_feed_token(_takeover().token_key(), tenant_id, op.key_sha256, int(time.time()) + FEED_TOKEN_TTL_S)
-    return jsonify(token=token, expires_in_s=FEED_TOKEN_TTL_S, url=f"/api/v1/tenants/{tenant_id}/events?token={token}")
-
-
-def _feed_redis() -> Redis:
-    """A client for ``XREAD BLOCK`` whose read timeout outlasts the block (the shared one times out at 2 s)."""
-    app = current_app
-    client = app.extensions.get("laneway_feed_redis")
-    if client is None:
-        base = services().state_redis
-        if isinstance(base, Redis):
-            pool = base.connection_pool
-            kwargs = {**pool.connection_kwargs, "socket_timeout": _block_ms() / 1000 + 5}
-            client = Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))
-        else:  # a cluster client: keep its timeout and block for less
-            client = base
-        app.extensions["laneway_feed_redis"] = client
-    return client
-
-
-def _block_ms() -> int:
-    block = int(current_app.config.get("FEED_BLOCK_MS", FEED_BLOCK_MS))
-    if not isinstance(services().state_redis, Redis):
-        block = min(block, int(services().settings.redis_socket_timeout_s * 1000) - 500)
-    return max(block, 100)
-
-
-FEED_TOKEN_REFUSED = "missing, invalid or expired live-feed token: POST …/events/token for a new one"
-
-
-def _identify_feed_token() -> None:
-    """For the live feed: check ``token`` (signature, tenant, expiry) and that its key is still the tenant's.
-
-    Valid: ``g.feed_key_sha256`` and the request is authenticated for the
-    tenant (audit credential ``feed:<6 hex>``). Invalid: ``g.feed_refusal``
-    (the 401 message); the request counts as unauthenticated. Runs before the
-    rate limit. Keys: ``lw:dashkey`` (the token key), ``lw:apikey:<sha>`` (GET).
-    """
-    if request.endpoint != "takeover_api.live_feed":
-        return
-    tenant_id = (request.view_args or {}).get("tenant_id", "")
-    token = request.args.get("token", "")
-    key_sha256 = check_feed_token(_takeover().token_key(), token, tenant_id, time.time()) if token else None
-    if key_sha256 is None:
-        g.feed_refusal = FEED_TOKEN_REFUSED
-        return
-    if services().state_redis.get(state_keys.api_key(key_sha256)) != tenant_id.encode():
-        g.feed_refusal = "the API key of this token is no longer valid"
-        return
-    g.feed_key_sha256 = key_sha256
-    operator_api.mark_verified(tenant_id, f"feed:{key_sha256[:6]}")
-
-
-@bp.get("/tenants/<tenant_id>/events")
-def live_feed(tenant_id: str):
-    """Server-Sent Events of the tenant feed (``text/event-stream``), opened with a token from ``POST …/events/token``.
-
-    Each event: ``id: <stream id>``, ``event: feed``, ``data:`` JSON of the
-    entry (``conversation``, ``version``, ``status``, ``lane``, ``kinds``, or a
-    trigger's ``alert``). 401 for a missing, forged or expired token (or a key
-    revoked since), or another tenant's; 429 with ``Retry-After`` when the key
-    or the tenant already has its most streams open. Keys: ``T:feed`` (XREAD
-    BLOCK), ``lw:apikey:<sha>`` (GET, after each read), ``T:feeds`` and
-    ``T:feeds:key:<fp>`` (:class:`state.feed_streams.FeedStreams`).
-    """
-    svc = services()
-    takeover = _takeover()
-    key_sha256 = g.get("feed_key_sha256")
-    if key_sha256 is None:
-        raise ApiError(401, g.get("feed_refusal") or FEED_TOKEN_REFUSED)
-    api_key_name = state_keys.api_key(key_sha256)
-    last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or ""
-    if last_id and not STREAM_ID.fullmatch(last_id):
-        raise ApiError(400, "Last-Event-ID must be a feed id such as 1795430158123-0")
-    if not last_id:
-        last_id = takeover.last_feed_id(tenant_id)
-    feed_redis = _feed_redis()
-    state_redis = svc.state_redis
-    block_ms = _block_ms()
-    stream_s = float(current_app.config.get("FEED_STREAM_S", FEED_STREAM_S))
-    feed_key = state_keys.tenant_feed(tenant_id)
-    streams = FeedStreams(
-        state_redis, svc.settings.feed_streams_per_key, svc.settings.feed_streams_per_tenant,
-        lease_ms=block_ms + FEED_STREAM_LEASE_MARGIN_MS,
-    )
-    key_fp = key_fingerprint(key_sha256)
-    stream_id = uuid.uuid4().hex
-    refused = streams.open(tenant_id, key_fp, stream_id, int(time.time() * 1000))
-    if refused is not None:
-        whose = "this API key" if refused.scope == "key" else f"tenant {tenant_id}"
-        raise ApiError(
-            429, f"{whose} already has {refused.cap} live feeds open (the most allowed); close one (another tab?) "
-            f"or retry in {refused.retry_after_s}s", {"Retry-After": str(refused.retry_after_s)},
-        )
-
-    def events() -> Iterator[str]:
-        cursor = last_id
-        deadline = time.monotonic() + stream_s
-        try:
-            yield "retry: 2000\n: connected\n\n"
-            while (remaining_ms := int((deadline - time.monotonic()) * 1000)) > 0:
-                answer = feed_redis.xread({feed_key: cursor}, count=FEED_BATCH, block=max(min(block_ms, remaining_ms), 1))
-                # Checked after the blocking read, before sending: a key revoked while we waited sees nothing more.
-                if state_redis.get(api_key_name) != tenant_id.encode():
-                    yield "event: revoked\ndata: {}\n\n"
-                    return
-                streams.refresh(tenant_id, key_fp, stream_id, int(time.time() * 1000))
-                if not answer:
-                    yield ": keepalive\n\n"
-                    continue
-                for entry_id, fields in answer[0][1]:
-                    cursor = entry_id.decode()
-                    data = {k.decode(): v.decode() for k, v in fields.items()}
-                    yield f"id: {cursor}\nevent: feed\ndata: {json.dumps(data)}\n\n"
-            yield "event: reauth\ndata: {}\n\n"
-        except RedisError as exc:
-            log.warning("live feed of tenant_id=%s ended: %s", tenant_id, exc.__class__.__name__)
-            yield "event: reauth\ndata: {}\n\n"
-        finally:
-            try:
-                streams.close(tenant_id, key_fp, stream_id)
-            except RedisError:
-                pass  # it stops counting when its lease runs out
-
-    return Response(
-        events(), mimetype="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )

@@ -8,7 +8,7 @@ actions are few, so both trims are exact rather than Redis's approximate
 ``~`` (which only drops whole stream nodes).
 
 Only requests whose credential was verified for the tenant are entries (the
-web side decides: :func:`service.operator_api.record_audit`). Requests refused
+web side decides: :func:`service.operator_auth.record_audit`). Requests refused
 without one (no key, a forged or revoked key, another tenant's key, a bad
 live-feed token) are only counted, per UTC day, status and client address
 (``lw:{t:<tenant_id>}:audit:refused:<day>``, a hash of at most

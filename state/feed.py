@@ -3,8 +3,8 @@
 After every commit the controller records the conversation in
 ``T:conversations`` (zset, scored by last activity in ms) and appends one
 entry to ``T:feed`` (a capped stream: the dashboard's Server-Sent Events read
-it with ``XREAD BLOCK`` and resume from ``Last-Event-ID``). Triggers add
-``alert`` entries to the same feed.
+it with ``XREAD BLOCK`` and resume from ``Last-Event-ID``, :class:`FeedReader`).
+Triggers add ``alert`` entries to the same feed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 
 from redis import Redis
 
+from core.connection import with_socket_timeout
 from state.keys import ConversationKeys, tenant_conversations, tenant_feed
 from state.models import SessionState
 from state.triggers import reschedule
@@ -76,3 +77,46 @@ def record_activity(
         maxlen=FEED_MAXLEN, approximate=True,
     )
     pipe.execute()
+
+
+class FeedReader:
+    """Blocking reads of tenants' feeds (``T:feed``) for the live feed (Server-Sent Events).
+
+    A blocking read must outlast the shared client's read timeout, so on a
+    single Redis the reader keeps its own client (own pool, read timeout =
+    the block + 5 s; made on the first read, made again should a read block
+    longer); a cluster client is used as it is and blocks for less than its
+    timeout (:meth:`block_ms`).
+    """
+
+    def __init__(self, redis: Redis, socket_timeout_s: float) -> None:
+        self.redis = redis
+        self.socket_timeout_s = socket_timeout_s
+        self.cluster = not isinstance(redis, Redis)
+        self._blocking: Redis | None = None
+        self._blocking_timeout_s = 0.0
+
+    def block_ms(self, wanted_ms: int) -> int:
+        """The longest block (ms) a read may use when ``wanted_ms`` is wanted: at least 100, on a cluster
+        500 ms less than the client's read timeout."""
+        if self.cluster:
+            wanted_ms = min(wanted_ms, int(self.socket_timeout_s * 1000) - 500)
+        return max(wanted_ms, 100)
+
+    def read(self, tenant_id: str, after_id: str, count: int, block_ms: int) -> list[tuple[str, dict[str, str]]]:
+        """Up to ``count`` entries after stream id ``after_id``, waiting at most ``block_ms`` (a :meth:`block_ms`).
+
+        Returns ``[(entry id, fields)]``, oldest first; empty when nothing came in time.
+        Keys: ``T:feed`` (XREAD BLOCK). Raises ``redis.RedisError``.
+        """
+        if self.cluster:
+            self._blocking = self.redis
+        elif self._blocking is None or self._blocking_timeout_s < block_ms / 1000 + 5:
+            self._blocking_timeout_s = block_ms / 1000 + 5
+            self._blocking = with_socket_timeout(self.redis, self._blocking_timeout_s)
+        answer = self._blocking.xread({tenant_feed(tenant_id): after_id}, count=count, block=block_ms)
+        if not answer:
+            return []
+        return [
+            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()}) for entry_id, fields in answer[0][1]
+        ]

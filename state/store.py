@@ -392,11 +392,6 @@ class ConversationStore:
         """
         return bool(self.redis.hsetnx(keys.outbox, f"e:{message_id}", error_code))
 
-    def delivery_errors(self, keys: ConversationKeys) -> dict[str, str]:
-        """Outbox message id → Twilio's ``ErrorCode`` (``e:<id>``), where one came. Keys: ``outbox`` (HGETALL)."""
-        outbox = self.redis.hgetall(keys.outbox)
-        return {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"e:")}
-
     def sid_owner(self, keys: ConversationKeys, provider_sid: str) -> str | None:
         """The outbox entry a provider sid is recorded for, or ``None``. Keys: ``outbox`` (HGET ``q:<sid>``)."""
         owner = self.redis.hget(keys.outbox, f"q:{provider_sid}")

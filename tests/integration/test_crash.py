@@ -45,21 +45,9 @@ RECOVERY_BOUND_S = (LEASE_TTL_MS / 1000 + SWEEP_PERIOD_S + RECONCILE_AFTER_S) + 
 
 
 @pytest.fixture(params=["standalone", "cluster"])
-def backend(request) -> str:
+def state_backend(request) -> str:
+    """Every test here runs with state on the shared test database and on the private cluster."""
     return request.param
-
-
-@pytest.fixture
-def settings(settings, backend, request):
-    if backend == "cluster":
-        cluster = request.getfixturevalue("redis_cluster")
-        return settings.model_copy(update={"state_redis_url": cluster.url, "state_redis_cluster": True})
-    return settings
-
-
-@pytest.fixture
-def state_conn(r, backend, request):
-    return request.getfixturevalue("cluster") if backend == "cluster" else r
 
 
 def worker_env(settings) -> dict[str, str]:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from service.takeover_api import attention_reasons
+from service.conversation_views import attention_reasons
 from state import keys as K
 from state.models import SessionState, TranscriptEntry, utcnow
 from state.store import encode_document
@@ -396,7 +396,7 @@ def test_the_dashboard_page_is_self_contained_and_locked_down(client):
 
 
 def test_an_expired_or_altered_feed_token_is_refused(app, client, r):
-    from service.takeover_api import make_feed_token
+    from service.feed_token import make_feed_token
     from state.takeover import TakeoverStore
     from state.tenant_config import sha256_hex
 
@@ -425,3 +425,17 @@ def test_takeover_requests_share_the_operator_rate_limit(app, client, r, setting
     assert answers == [200, 200, 200] and refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert client.post(f"/api/v1/tenants/{ACME}/events/token", headers=headers()).status_code == 429
     assert client.get(f"/api/v1/tenants/{BRIGHT}/conversations", headers=headers(key=BRIGHT_KEY)).status_code == 200
+
+
+def test_the_operator_view_and_the_context_packet_agree(client, escalated):
+    """Both views come from one builder: every field and transcript entry field they share is equal."""
+    view = client.get(url(), headers=headers()).get_json()
+    packet = client.get(url(suffix="/context"), headers=headers()).get_json()
+    shared = set(view) & set(packet) - {"turns", "transcript"}
+    assert {"tenant_id", "conversation_id", "channel", "lane", "intent", "status", "version", "opted_out", "slots",
+            "handoff", "lane_history"} <= shared
+    assert {k: view[k] for k in shared} == {k: packet[k] for k in shared}
+    assert len(view["turns"]) == len(packet["transcript"]) >= 2
+    for turn, entry in zip(view["turns"], packet["transcript"]):
+        assert turn == {k: entry[k] for k in turn}
+        assert ("delivery" in turn) == (turn["direction"] == "outbound")

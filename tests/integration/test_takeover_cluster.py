@@ -13,22 +13,12 @@ import pytest
 
 from tests.conftest import ACME_NUMBER
 
-pytestmark = pytest.mark.redis_server
+pytestmark = [pytest.mark.redis_server, pytest.mark.state_on_cluster]
 
 CUSTOMER = "+15557654321"
 BASE = "/api/v1/tenants/acme-insurance"
 URL = f"{BASE}/conversations/{quote(CUSTOMER, safe='')}"
 ALICE = {"Authorization": "Bearer dev-acme-api-key", "X-Operator": "alice"}
-
-
-@pytest.fixture
-def settings(settings, redis_cluster):
-    return settings.model_copy(update={"state_redis_url": redis_cluster.url, "state_redis_cluster": True})
-
-
-@pytest.fixture
-def state_conn(cluster):
-    return cluster
 
 
 def test_takeover_on_a_cluster(app, client, post_sms, work, standin):

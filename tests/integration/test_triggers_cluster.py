@@ -17,20 +17,10 @@ from state.store import decode_document
 from state.tenant_config import TriggerRule
 from state.trigger_rules import ms
 
-pytestmark = pytest.mark.redis_server
+pytestmark = [pytest.mark.redis_server, pytest.mark.state_on_cluster]
 
 TENANT = "acme-insurance"
 CUSTOMER = "+15557654321"
-
-
-@pytest.fixture
-def settings(settings, redis_cluster):
-    return settings.model_copy(update={"state_redis_url": redis_cluster.url, "state_redis_cluster": True})
-
-
-@pytest.fixture
-def state_conn(cluster):
-    return cluster
 
 
 def test_a_nudge_fires_once_on_a_cluster(post_sms, work, standin, rt, cluster, tenants, settings):
