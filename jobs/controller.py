@@ -91,12 +91,8 @@ class TurnOutcome:
     """Commands for the customer's form page, pushed after the commit."""
     kinds: list[str] = field(default_factory=list)
     """The kinds of the inbox entries the turn consumed (for the tenant feed)."""
-    csat_survey: str | None = None
-    """The operator whose close sent a CSAT survey in this turn."""
-    csat_score: int | None = None
-    """The score the customer gave the pending survey."""
-    csat_dropped: bool = False
-    """A pending survey was answered with something other than a score."""
+    csat: list[tuple[str, str | int | None]] = field(default_factory=list)
+    """What the turn did to the CSAT survey, in order (:attr:`jobs.replies.Replies.csat`)."""
 
 
 @dataclass
@@ -313,12 +309,13 @@ class TurnController:
                 self.forms.push_command(token, command.model_copy(update={"command_id": f"turn:{version}.{i}"}))
         record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds, has_triggers=bool(tenant.triggers))
         now = self.clock()
-        if outcome.csat_dropped:
-            self.csat.drop(keys)
-        if outcome.csat_score is not None:
-            self.csat.answer(keys, outcome.csat_score, now, tenant.session_idle_ttl_s)
-        if outcome.csat_survey is not None:
-            self.csat.open(keys, outcome.csat_survey, now, tenant.csat.answer_within_s, tenant.session_idle_ttl_s)
+        for action, value in outcome.csat:
+            if action == "open":
+                self.csat.open(keys, str(value), now, tenant.csat.answer_within_s, tenant.session_idle_ttl_s)
+            elif action == "answer":
+                self.csat.answer(keys, int(value or 0), now, tenant.session_idle_ttl_s)
+            else:
+                self.csat.drop(keys)
 
     @staticmethod
     def _state_of(loaded: Loaded, tenant_id: str, conversation_id: str) -> SessionState:
@@ -364,6 +361,8 @@ class TurnController:
                 continue
             if batch:
                 answered = None
+                if acc.csat and acc.csat[-1][0] == "open":  # the question went out earlier in this turn
+                    csat_pending = True
                 if csat_pending and not replayed and current.status == "closed":
                     answered = self._csat_answer(tenant, current, batch, acc)
                 csat_pending = False
@@ -399,7 +398,7 @@ class TurnController:
         optout_action = "" if current.opted_out == state.opted_out else ("set" if current.opted_out else "clear")
         return TurnOutcome(
             current, outbound, optout_action, acc.route, acc.agents, acc.router_fallback, acc.agent_fallbacks,
-            acc.commands, [e.kind for e in inbox], acc.csat_survey, acc.csat_score, acc.csat_dropped,
+            acc.commands, [e.kind for e in inbox], acc.csat,
         )
 
     @staticmethod
@@ -422,14 +421,14 @@ class TurnController:
         last = batch[-1]
         score = None if last.channel == "voice" else parse_score(" ".join(m.text for m in batch))
         if score is None:
-            acc.csat_dropped = True
+            acc.csat.append(("drop", None))
             return None
         entries = [
             TranscriptEntry(author="customer", text=m.text, at=m.received_at, lane=None, message_id=m.provider_id)
             for m in batch
         ]
         acc.add(tenant.csat.thanks, last, lane=None, author="system", author_id=CSAT_AUTHOR)
-        acc.csat_score = score
+        acc.csat.append(("answer", score))
         return current.model_copy(update={"transcript": current.transcript + entries})
 
     def _answer(

@@ -117,7 +117,7 @@ def apply_event(
         if tenant.csat.enabled and state.status != "closed" and not state.opted_out:
             question = tenant.csat.question.format(business_name=tenant.display_name)
             acc.add(question, event, lane=None, author="system", author_id=CSAT_AUTHOR)
-            acc.csat_survey = author_id
+            acc.csat.append(("open", author_id))
     elif kind == "form_started":
         # A voice call names a person and a number; only the platform vouches for the number. Names never
         # overwrite a different person's, and someone else's form is never unlinked from their conversation.

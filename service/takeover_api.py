@@ -133,7 +133,7 @@ def list_conversations(tenant_id: str):
     50), ``cursor`` (``next_cursor`` of the previous page). 400 for bad values.
 
     Answers ``{"conversations": [summary…], "next_cursor": str|null}``; each
-    summary: ``conversation_id``, ``channel``, ``lane``, ``status``,
+    summary: ``conversation_id``, ``customer_name`` (the name slots, else null), ``channel``, ``lane``, ``status``,
     ``last_activity_at``, ``last_message`` (with ``unanswered``: the
     customer's and nothing said since), ``owner`` (ai|queue|operator),
     ``owner_id`` (the claiming operator), ``unanswered_customer_messages``,

@@ -231,3 +231,17 @@ def test_csat_per_operator_and_range_refusals(client, r, post_sms, work, standin
     assert r.exists(keys.csat)
     assert client.delete(URL, headers=headers()).status_code == 204
     assert not r.exists(keys.csat)
+
+
+def test_a_score_in_the_same_drain_as_the_close_is_the_answer(client, post_sms, work, standin):
+    post_sms("what are your opening hours?", CUSTOMER)
+    work()
+    assert client.post(f"{URL}/claim", headers=headers()).status_code == 200
+    work()
+    standin.clear()
+    assert client.post(f"{URL}/close", headers=headers()).status_code == 202
+    post_sms("5", CUSTOMER)
+    work()  # one drain: the close (the question) and the customer's score
+    assert [m["Body"] for m in standin.messages()][1:] == ["Thank you for your feedback!"]
+    ctx = client.get(f"{URL}/context", headers=headers()).get_json()
+    assert ctx["status"] == "closed" and ctx["csat"]["score"] == 5 and ctx["csat"]["pending"] is False
