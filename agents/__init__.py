@@ -28,6 +28,7 @@ from agents.keywords import carrier_keyword, turn_keyword
 from agents.lanes.guide import guide_agent
 from agents.lanes.sms import sms_agent
 from agents.lanes.support import support_agent
+from agents.media import acknowledge_media
 from agents.router import route
 from state.models import Channel, Lane, channel_of
 
@@ -67,7 +68,7 @@ def run_agent(lane: Lane, turn: TurnInput, route: Route, agents: Mapping[str, Ag
     agent = agents.get(lane)
     if agent is None:
         raise UnknownLaneError(f"no agent for lane {lane!r}")
-    result = agent(turn, route)
+    result = acknowledge_media(turn, agent(turn, route))
     guarded = [
         draft.model_copy(update={"text": guard_reply(draft.text, turn.tenant, _reply_channel(turn, draft))})
         for draft in result.outbound

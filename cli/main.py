@@ -6,6 +6,7 @@ import importlib
 
 import click
 
+from cli.export import export_command
 from cli.state import state_group
 from cli.tenants import tenants
 
@@ -50,6 +51,7 @@ def main() -> None:
 
 main.add_command(tenants)
 main.add_command(state_group)  # `laneway state migrate`
+main.add_command(export_command)  # `laneway export`
 
 
 @main.command("worker")

@@ -40,8 +40,21 @@ TRIGGER_FIRES = Counter(
 TRIGGER_SWEEP_SECONDS = Histogram(
     "laneway_trigger_sweep_seconds", "One trigger sweep: claim, evaluate and fire what is due (s).", buckets=TURN_BUCKETS_S
 )
+OUTBOUND_DEFERRED = Counter(
+    "laneway_outbound_deferred",
+    "Outbox entries deferred before sending, by reason (quiet_hours: outside the recipient's window; pacing: the sender's schedule).",
+    ["tenant_id", "reason"],
+)
 MESSAGE_STATUSES = Counter(
     "laneway_message_statuses",
     "Twilio status callbacks that moved an outbox entry forward, by MessageStatus and ErrorCode ('' none, 'other' unlisted).",
     ["tenant_id", "status", "error_code"],
+)
+DESK_ASSIGNMENTS = Counter(
+    "laneway_desk_assignments", "Escalations assigned to an operator, by how: round_robin, least_loaded, claim, transfer.",
+    ["tenant_id", "how"],
+)
+SLA_BREACHES = Counter(
+    "laneway_sla_breaches", "SLA clocks that ran out before a person answered (alerted once each), by kind.",
+    ["tenant_id", "kind"],
 )

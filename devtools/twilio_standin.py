@@ -1,5 +1,7 @@
 """A local stand-in for Twilio's Messages REST API (development and tests only).
 
+Its voice side (the Calls API, a ``<Dial>`` runner) is :mod:`devtools.twilio_standin_calls`.
+
 It speaks the wire format of ``https://api.twilio.com/2010-04-01`` closely
 enough for the official ``twilio.rest.Client`` (pointed here by
 ``jobs.twilio_http.make_twilio_client``) to create, fetch and list messages:
@@ -57,12 +59,36 @@ Twilio's API:
   [sid, …]}``: the order messages were handed to the carrier (when their
   ``sent`` callback was posted), i.e. the order the customer sees them.
   ``DELETE /_standin/delivery`` resets all of it.
+
+WhatsApp, as Twilio behaves (twilio.com/docs/whatsapp/key-concepts): a
+free-form message (``To`` ``whatsapp:…`` without ``ContentSid``) more than 24
+hours after the customer's last message to that sender (or with none) is
+accepted (201) and then fails: one ``failed`` status callback with
+``ErrorCode`` 63016. A template (``ContentSid`` ``HX…``, optional
+``ContentVariables``: a JSON object of strings, else 400 with code 21656) is
+always accepted. ``MediaUrl`` (repeatable, http(s)) is accepted on any send
+and counted in ``num_media``. Test controls:
+
+- ``POST /_standin/whatsapp/inbound`` ``{"from": "whatsapp:+1…", "to":
+  "whatsapp:+1…", "at_s": <epoch seconds, default now>}``: the customer wrote
+  to that sender at ``at_s`` (what Twilio learns from the inbound message).
+  ``DELETE /_standin/delivery`` forgets these too.
+- ``POST /_standin/media`` ``{"account_sid", "auth_token", "content_type",
+  "body_b64"}``: store an inbound attachment; answers ``{"url"}``, a Twilio
+  media URL (``https://api.twilio.com/2010-04-01/Accounts/<AccountSid>/
+  Messages/MM…/Media/ME…``). ``GET`` of its path (rebased onto the stand-in)
+  serves the bytes only with HTTP Basic ``AccountSid:AuthToken`` (else 401,
+  code 20003), as Twilio does with HTTP auth on media enforced.
+  ``GET /_standin/media`` lists the fetches (``path``, ``status``).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import math
+import re
 import secrets
 import threading
 import time
@@ -79,6 +105,8 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
 from devtools.serving import serve_in_thread, serve_until_interrupted
+from devtools.twilio_standin_calls import CallsStore
+from devtools.twilio_standin_calls import bp as calls_bp
 from state.models import mask_address
 
 logger = logging.getLogger(__name__)
@@ -96,6 +124,10 @@ CALLBACK_DELAY_S = 0.05
 OUTCOMES = ("delivered", "undelivered", "failed", "sent", "rejected")
 """What the stand-in's carrier does with a message (``POST /_standin/delivery``)."""
 CALLBACK_TIMEOUT_S = 5.0
+WHATSAPP_WINDOW_S = 24 * 3600
+"""WhatsApp's customer-service window: free-form messages only this long after the customer's last."""
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+MAX_MEDIA_BYTES = 20_000_000
 
 ERROR_MESSAGES = {
     429: (20429, "Too Many Requests"),
@@ -155,6 +187,11 @@ class StandinStore:
     """Post each message's callbacks last status first."""
     handset: list[str] = field(default_factory=list)
     """Sids in the order their ``sent`` callback was posted (the carrier's hand-over)."""
+    whatsapp_inbound: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(customer, sender) → epoch seconds of the customer's last WhatsApp message."""
+    media: dict[str, tuple[str, str, str, bytes]] = field(default_factory=dict)
+    """Media path → (AccountSid, AuthToken, content type) and bytes."""
+    media_fetches: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -188,7 +225,7 @@ def _message_resource(account_sid: str, form: dict[str, str], now: datetime) -> 
     sid = new_sid()
     uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
     date = format_datetime(now)  # RFC 2822, "Mon, 23 Nov 2026 09:26:03 +0000", as Twilio sends
-    body = form["Body"]
+    body = form.get("Body", "")
     return {
         "account_sid": account_sid,
         "api_version": API_VERSION,
@@ -201,7 +238,7 @@ def _message_resource(account_sid: str, form: dict[str, str], now: datetime) -> 
         "error_message": None,
         "from": form.get("From"),
         "messaging_service_sid": form.get("MessagingServiceSid"),
-        "num_media": "0",
+        "num_media": str(len(request.form.getlist("MediaUrl"))),
         "num_segments": str(num_segments(body)),
         "price": None,
         "price_unit": "USD",
@@ -219,8 +256,19 @@ def _validate(form: dict[str, str]):
         return twilio_error(400, 21604, "A 'To' phone number is required.")
     if not form.get("From") and not form.get("MessagingServiceSid"):
         return twilio_error(400, 21603, "A 'From' phone number is required.")
-    if not form.get("Body") and not form.get("MediaUrl"):
+    if not form.get("Body") and not form.get("MediaUrl") and not form.get("ContentSid"):
         return twilio_error(400, 21602, "Message body is required.")
+    if form.get("ContentSid") and not CONTENT_SID.fullmatch(form["ContentSid"]):
+        return twilio_error(400, 21655, "The ContentSid is Invalid.")
+    if "ContentVariables" in form:
+        try:
+            variables = json.loads(form["ContentVariables"])
+        except ValueError:
+            variables = None
+        if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+            return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+    if not all(u.startswith(("http://", "https://")) for u in request.form.getlist("MediaUrl")):
+        return twilio_error(400, 21620, "Invalid media URL(s).")
     if len(form.get("Body", "")) > MAX_BODY_CHARS:
         return twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
     return None
@@ -232,7 +280,8 @@ def create_message(account_sid: str):
     store = _store()
     form = request.form.to_dict()
     now = datetime.now(timezone.utc)
-    attempt = {"account_sid": account_sid, "auth_user": _basic_user(), "form": form, "received_at": now.isoformat()}
+    attempt = {"account_sid": account_sid, "auth_user": _basic_user(), "form": form, "received_at": now.isoformat(),
+               "media_urls": request.form.getlist("MediaUrl")}
 
     answer = _authenticate(account_sid)
     if answer is None:
@@ -268,6 +317,8 @@ def create_message(account_sid: str):
             delay_s = store.callback_delays_s.popleft() if store.callback_delays_s else CALLBACK_DELAY_S
             outcome, error_code = store.outcomes.get(form["To"], store.default_outcome)
             reorder = store.reorder
+        if _outside_whatsapp_window(store, form, now):
+            outcome, error_code = "failed", "63016"
         statuses = {"delivered": ["sent", "delivered"], "undelivered": ["sent", "undelivered"],
                     "failed": ["failed"], "sent": ["sent"]}[outcome]  # fmt: skip
         if reorder:
@@ -278,8 +329,17 @@ def create_message(account_sid: str):
             daemon=True,
         ).start()
     logger.info("stand-in accepted %s to %s (%s segments)", resource["sid"], mask_address(form["To"]), resource["num_segments"])
-    logger.debug("stand-in %s body: %r", resource["sid"], form["Body"])
+    logger.debug("stand-in %s body: %r", resource["sid"], form.get("Body", ""))
     return jsonify(resource), 201
+
+
+def _outside_whatsapp_window(store: StandinStore, form: dict[str, str], now: datetime) -> bool:
+    """Whether Twilio would refuse this send with 63016: free-form WhatsApp, no customer message in 24 h."""
+    if not form["To"].startswith("whatsapp:") or form.get("ContentSid"):
+        return False
+    with store.lock:
+        last_s = store.whatsapp_inbound.get((form["To"], form.get("From", "")))
+    return last_s is None or now.timestamp() - last_s > WHATSAPP_WINDOW_S
 
 
 def _status_callbacks(
@@ -471,6 +531,63 @@ def configure_delivery():
     return jsonify(ok=True)
 
 
+@bp.post("/_standin/whatsapp/inbound")
+def whatsapp_inbound():
+    """The customer wrote on WhatsApp (``{"from", "to", "at_s"}``): the 24-hour window runs from ``at_s``."""
+    data = request.get_json(silent=True) or {}
+    customer, sender, at_s = data.get("from"), data.get("to"), data.get("at_s", time.time())
+    if not (isinstance(customer, str) and customer.startswith("whatsapp:") and isinstance(sender, str)
+            and sender.startswith("whatsapp:") and isinstance(at_s, (int, float))):
+        return jsonify(error='expected {"from": "whatsapp:+1…", "to": "whatsapp:+1…", "at_s": epoch seconds}'), 400
+    with _store().lock:
+        _store().whatsapp_inbound[(customer, sender)] = float(at_s)
+    return jsonify(ok=True)
+
+
+@bp.post("/_standin/media")
+def add_media():
+    """Store an inbound attachment; answers its Twilio media URL (see the module docstring)."""
+    data = request.get_json(silent=True) or {}
+    account_sid, auth_token = data.get("account_sid"), data.get("auth_token")
+    content_type, body_b64 = data.get("content_type"), data.get("body_b64", "")
+    try:
+        body = base64.b64decode(body_b64, validate=True)
+    except (ValueError, TypeError):
+        body = None
+    if not (isinstance(account_sid, str) and account_sid.startswith("AC") and isinstance(auth_token, str)
+            and isinstance(content_type, str) and body is not None and len(body) <= MAX_MEDIA_BYTES):
+        return jsonify(error='expected {"account_sid", "auth_token", "content_type", "body_b64"}'), 400
+    path = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{new_sid('MM')}/Media/{new_sid('ME')}"
+    with _store().lock:
+        _store().media[path] = (account_sid, auth_token, content_type, body)
+    return jsonify(url=f"https://api.twilio.com{path}"), 201
+
+
+@bp.get("/_standin/media")
+def media_fetches():
+    """Every fetch of a media URL (``path``, ``status``), in order."""
+    with _store().lock:
+        return jsonify(fetches=list(_store().media_fetches))
+
+
+@bp.get(f"/{API_VERSION}/Accounts/<account_sid>/Messages/<message_sid>/Media/<media_sid>")
+def fetch_media(account_sid: str, message_sid: str, media_sid: str):
+    """Serve an attachment's bytes, only with HTTP Basic ``AccountSid:AuthToken`` (Twilio's enforced media auth)."""
+    store = _store()
+    with store.lock:
+        found = store.media.get(request.path)
+    auth = request.authorization
+    if found is None:
+        status, answer = 404, twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+    elif auth is None or auth.type != "basic" or (auth.username, auth.password) != (found[0], found[1]):
+        status, answer = 401, twilio_error(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+    else:
+        status, answer = 200, (found[3], 200, {"Content-Type": found[2]})
+    with store.lock:
+        store.media_fetches.append({"path": request.path, "status": status})
+    return answer
+
+
 @bp.get("/_standin/delivery")
 def delivery_order():
     """The sids in the order the carrier handed them over (their ``sent`` callback)."""
@@ -488,6 +605,9 @@ def reset_delivery():
         store.callback_delays_s.clear()
         store.reorder = False
         store.handset.clear()
+        store.whatsapp_inbound.clear()
+        store.media.clear()
+        store.media_fetches.clear()
     return "", 204
 
 
@@ -504,6 +624,8 @@ def create_standin_app(default_outcome: str = "sent") -> Flask:
         default_outcome=(default_outcome, ""), initial_default_outcome=(default_outcome, "")
     )
     app.register_blueprint(bp)
+    app.extensions["twilio_standin_calls"] = CallsStore()
+    app.register_blueprint(calls_bp)  # Calls.json and the <Dial> runner (devtools/twilio_standin_calls.py)
     return app
 
 

@@ -14,7 +14,9 @@ silent ``escalate`` event), so its owner becomes the queue: the AI stays
 silent, the list shows it needing attention with the alert, and the live
 feed announces it (``T:feed`` entry with ``alert`` = ``claim_expired``).
 
-An expiry is noticed within one sweep period after ``expires_at``.
+An expiry is noticed within one sweep period after ``expires_at``. With a
+support desk (``desk:``) the assignment goes back to the desk's queue and
+the escalation is assigned again by the tenant's policy (:func:`jobs.desk.back_to_queue`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from jobs import runtime
+from jobs import desk, runtime
 from state import keys as K
 from state.feed import FEED_MAXLEN
 from state.keys import ConversationKeys
@@ -95,4 +97,6 @@ def expire_claims_once(rt: runtime.Runtime, now_ms: int | None = None, batch: in
         )
         log.warning("claim expired tenant_id=%s conversation_id=%s operator=%s; back to the queue",
                     tenant_id, keys.label, operator_id)
+        if (tenant := rt.tenants.get(tenant_id)) is not None:
+            desk.back_to_queue(rt, tenant, conversation_id, "expired")  # and assigned again by the tenant's policy
     return report

@@ -40,12 +40,16 @@ from agents.csat_answer import parse_score
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
+from jobs.consent import record_consent_change, restore_opt_out
+from jobs.desk_notice import DESK_AUTHOR, closed_notice
 from jobs.event_effects import CSAT_AUTHOR, apply_event
 from jobs.lease_keeper import LeaseKeeper
 from jobs.replies import Replies
+from state.analytics import day_of, record_csat, turn_counters
 from state.csat import CsatStore
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
+from state.consent import ConsentStore
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.keys import ConversationKeys
 from state.models import (
@@ -58,6 +62,7 @@ from state.models import (
 )
 from state.ownership import unanswered_entries
 from state.patch import apply_patch
+from state.quiet_hours import answers_customer, last_customer_at
 from state.store import Committed, ConversationStore, Loaded, parse_document
 from state.tenant_config import TenantConfig
 from state.tenants import TenantRegistry
@@ -71,6 +76,14 @@ MAX_TRANSCRIPT_ENTRIES = 200
 """Transcript entries kept in the session document (oldest dropped first)."""
 
 Router = Callable[..., Route]
+
+PURPOSES = {"ai": "reply", "human": "operator_reply", "system": "nudge", "customer": "reply"}
+"""A reply's author → its :data:`state.models.MessagePurpose` (which WhatsApp template stands in for it)."""
+
+
+PROACTIVE_AUTHORS = frozenset({"system", "human"})
+"""Who may write first: a trigger's nudge, a notice, an operator. The AI only ever answers (a customer's
+message, a hand-back's unanswered messages, a caller asking for the link), so its messages are replies."""
 
 
 @dataclass
@@ -125,6 +138,10 @@ class TurnController:
         clock: returns an aware UTC datetime.
         forms: hosted form sessions (screen state for the agents, commands
             from them); ``None`` runs without.
+        after_commit: called after each commit with the keys, the tenant, the
+            state before the turn and the committed state (the support desk's
+            queue and SLA clocks, :func:`jobs.desk.after_commit`); an error is
+            logged, never raised: the turn is committed.
     """
 
     def __init__(
@@ -139,6 +156,8 @@ class TurnController:
         lease_renew_interval_s: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         forms: FormStore | None = None,
+        consent: ConsentStore | None = None,
+        after_commit: Callable[[ConversationKeys, TenantConfig, SessionState, SessionState], None] | None = None,
     ) -> None:
         self.store = store
         self.tenants = tenants
@@ -150,6 +169,8 @@ class TurnController:
         self.lease_renew_interval_s = lease_renew_interval_s
         self.clock = clock
         self.forms = forms
+        self.consent = consent
+        self.after_commit = after_commit
         self.csat = CsatStore(store.redis)
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
@@ -201,9 +222,14 @@ class TurnController:
         logs.bind(turn_id=f"{keys.label}#{loaded.version + 1}")
         metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
+        restored = self.consent is not None and restore_opt_out(self.consent, keys, loaded)
+        if restored:
+            state = state.model_copy(update={"opted_out": True})
         screen = self._screen(tenant, state)
         csat_pending = self._csat_pending(keys, tenant, state)
         outcome = self.run_turn(tenant, state, loaded.inbox, screen, csat_pending=csat_pending)
+        if restored and outcome.state.opted_out:
+            outcome.optout_action = "set"  # the marker erasure deleted comes back with the first commit
         lane = outcome.route.lane if outcome.route else "none"
         if keeper.lost:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
@@ -236,7 +262,14 @@ class TurnController:
             metrics.ROUTER_FALLBACKS.labels(tenant_id, outcome.router_fallback).inc()
         for agent_lane, reason in outcome.agent_fallbacks:
             metrics.AGENT_FALLBACKS.labels(tenant_id, agent_lane, reason).inc()
-        self._after_commit(keys, tenant, outcome, committed.version)
+        self._after_commit(keys, tenant, outcome, committed.version, state)
+        if self.consent is not None and outcome.optout_action:
+            record_consent_change(self.consent, keys, loaded.inbox, outcome.optout_action, self.clock())
+        if self.after_commit is not None:
+            try:
+                self.after_commit(keys, tenant, state, outcome.state)
+            except Exception:  # the turn is committed; the desk sweep catches up
+                log.exception("after-commit hook failed for %s", keys.label)
         ids = [m.message_id for m in outcome.outbound]
         if state.status != "waiting_human" and outcome.state.status == "waiting_human" and tenant.llm and tenant.llm.enabled:
             result.escalated = True
@@ -295,25 +328,31 @@ class TurnController:
             phone=after.slots.get("phone"), created_at=self.clock(),
         ))
 
-    def _after_commit(self, keys: ConversationKeys, tenant: TenantConfig, outcome: TurnOutcome, version: int) -> None:
+    def _after_commit(
+        self, keys: ConversationKeys, tenant: TenantConfig, outcome: TurnOutcome, version: int, before: SessionState
+    ) -> None:
         """Push the turn's form commands and record the commit in the tenant's index and live feed.
 
         Keys: the form's ``commands`` (per command); ``T:conversations`` (ZADD),
-        ``T:feed`` (XADD, capped) in one pipeline; ``C:csat`` and ``T:csat:<day>``
-        when the turn sent, answered or ended a survey (:class:`state.csat.CsatStore`). A crash before this loses a
+        ``T:feed`` (XADD, capped) and the day's analytics counters (HINCRBY, :mod:`state.analytics`) in one pipeline;
+        ``C:csat``, ``T:csat:<day>`` and the analytics CSAT counters when the turn sent, answered or ended a
+        survey (:class:`state.csat.CsatStore`, :func:`state.analytics.record_csat`). A crash before this loses a
         highlight or a live-list update, never a message: the state is committed.
         """
         token = outcome.state.form_token
         if self.forms is not None and token:
             for i, command in enumerate(outcome.commands):
                 self.forms.push_command(token, command.model_copy(update={"command_id": f"turn:{version}.{i}"}))
-        record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds, has_triggers=bool(tenant.triggers))
+        record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds, has_triggers=bool(tenant.triggers),
+                        counters=turn_counters(before, outcome.state))
         now = self.clock()
         for action, value in outcome.csat:
             if action == "open":
                 self.csat.open(keys, str(value), now, tenant.csat.answer_within_s, tenant.session_idle_ttl_s)
             elif action == "answer":
-                self.csat.answer(keys, int(value or 0), now, tenant.session_idle_ttl_s)
+                score = int(value or 0)
+                if self.csat.answer(keys, score, now, tenant.session_idle_ttl_s):  # counted once, also for analytics
+                    record_csat(self.store.redis, keys.tenant_id, day_of(now), score, outcome.state.lane, outcome.state.channel)
             else:
                 self.csat.drop(keys)
 
@@ -376,8 +415,12 @@ class TurnController:
                     batch = self._unanswered(current, entry)
                     replayed = len(batch)
 
+        notice = closed_notice(tenant, state, current, now, inbox[-1].channel) if inbox else None
+        if notice is not None:  # escalated while the desk is closed: say when a person will answer
+            acc.add(notice, inbox[-1], lane=None, author="system", author_id=DESK_AUTHOR)
         outbound: list[OutboundMessage] = []
         transcript = list(current.transcript)
+        proactive = not answers_customer(last_customer_at(transcript), now, tenant.sending.reply_window_s)
         for i, reply in enumerate(acc.replies):
             if reply.spoken_for is not None:
                 transcript.append(
@@ -388,7 +431,9 @@ class TurnController:
             message_id = f"{current.turn_count}.{i}"  # turn_count grows by one per committed turn
             outbound.append(
                 OutboundMessage(message_id=message_id, to=reply.to, from_=reply.from_, body=reply.text,
-                                bypass_opt_out=reply.bypass_opt_out, created_at=now)
+                                bypass_opt_out=reply.bypass_opt_out, created_at=now, purpose=PURPOSES[reply.author],
+                                template=reply.template, media_urls=[reply.media_url] if reply.media_url else [],
+                                proactive=proactive and reply.author in PROACTIVE_AUTHORS)
             )
             transcript.append(
                 TranscriptEntry(author=reply.author, text=reply.text, at=now, lane=reply.lane,

@@ -54,11 +54,12 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from core import logs, metrics
-from jobs import runtime
+from jobs import outbound_gate, runtime
 from jobs.errors import RetryableDeliveryError
 from jobs.queues import enqueue_deliveries, resolve_ref
 from jobs.receipts import act_on_status
 from jobs.twilio_http import make_twilio_client
+from jobs.whatsapp_window import NO_TEMPLATE, create_params
 from state.errors import StateError
 from state.keys import ConversationKeys, callbacks_seen
 from state.models import OutboundMessage, mask_address
@@ -108,7 +109,7 @@ def _tenant_client(rt: runtime.Runtime, tenant_id: str) -> Client:
     )
 
 
-def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool) -> str:
+def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool, opted_out: bool = False) -> str:
     """Claim one outbox entry and send it. Returns the status it ends in.
 
     Keys: ``outbox``, ``outbox_pending``, ``optout`` (claim and finish, each
@@ -120,7 +121,7 @@ def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, las
         StateError: the tenant no longer exists (the entry is ``failed``).
     """
     store = rt.store
-    status, message = store.claim_outbound(keys, message_id)
+    status, message = store.claim_outbound(keys, message_id, opted_out)
     if message is None:
         if status == "suppressed":
             metrics.DELIVERIES.labels(keys.tenant_id, "suppressed").inc()
@@ -142,9 +143,12 @@ def send_entry(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, las
 
 def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_id: str, message: OutboundMessage, last_attempt: bool) -> str:
     store = rt.store
+    params = _create_params(rt, keys, message_id, message)
+    if params is None:
+        return "failed"
     try:
         sent = client.messages.create(
-            to=message.to, from_=message.from_, body=message.body,
+            **params, **sender_params(rt, keys, message),
             status_callback=status_callback_url(rt.settings.effective_public_base_url, message_id),
         )
     except TwilioRestException as exc:
@@ -166,6 +170,49 @@ def _send(client: Client, rt: runtime.Runtime, keys: ConversationKeys, message_i
     store.finish_outbound(keys, message_id, "sent", sent.sid or "")
     log.info("outbox %s %s sent to %s sid=%s", keys.label, message_id, mask_address(message.to), sent.sid)
     return "sent"
+
+
+def _create_params(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, message: OutboundMessage) -> dict | None:
+    """What the create call carries: ``Body``, or a WhatsApp template outside the window (:mod:`jobs.whatsapp_window`).
+
+    ``None``: nothing may be sent (window closed, no template fits); the
+    entry is ``failed`` with the reason in ``e:<id>`` (keys: ``outbox``, ``outbox_pending``).
+
+    Raises:
+        StateError: the tenant no longer exists (the entry is ``failed``).
+    """
+    tenant = rt.tenants.get(keys.tenant_id)
+    if tenant is None:  # deleted since its client was made
+        rt.store.finish_outbound(keys, message_id, "failed")
+        raise StateError(f"unknown tenant {keys.tenant_id!r}")
+    params = create_params(rt, tenant, keys, message)
+    if params is None:
+        rt.store.record_error(keys, message_id, NO_TEMPLATE)
+        rt.store.finish_outbound(keys, message_id, "failed")
+    return params
+
+
+# -- issue 15: consent, quiet hours, pacing (jobs/outbound_gate.py) -------------------------------
+
+
+def send_gated(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool) -> str:
+    """:func:`send_entry` after :func:`jobs.outbound_gate.check`: returns ``deferred`` when the gate
+    scheduled the entry for later (quiet hours, pacing), else the status :func:`send_entry` returns."""
+    tenant = rt.tenants.get(keys.tenant_id)
+    if tenant is None:
+        return send_entry(rt, keys, message_id, last_attempt)  # fails the entry, as without the gate
+    verdict = outbound_gate.check(rt, tenant, keys, message_id)
+    if verdict.action == "deferred":
+        return "deferred"
+    return send_entry(rt, keys, message_id, last_attempt, opted_out=verdict.action == "suppress")
+
+
+def sender_params(rt: runtime.Runtime, keys: ConversationKeys, message: OutboundMessage) -> dict[str, str]:
+    """``messaging_service_sid`` (Twilio's ``MessagingServiceSid``) when the tenant sends through a
+    Messaging Service (``sending.messaging_service_sid``), else ``from_`` = the entry's ``From``."""
+    tenant = rt.tenants.get(keys.tenant_id)
+    sid = tenant.sending.messaging_service_sid if tenant is not None else None
+    return {"messaging_service_sid": sid} if sid else {"from_": message.from_}
 
 
 def _retry_or_fail(
@@ -193,7 +240,7 @@ def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, messa
         try:
             if i and statuses.get(message_ids[i - 1]) == "sent":
                 wait_until_handed_over(rt, keys, message_ids[i - 1])
-            statuses[message_id] = send_entry(rt, keys, message_id, last_attempt=False)
+            statuses[message_id] = send_gated(rt, keys, message_id, last_attempt=False)
         except RetryableDeliveryError:
             later = message_ids[i:]
             enqueue_deliveries(
@@ -253,7 +300,7 @@ def deliver(tenant_id: str, conversation_ref: str, message_id: str) -> str:
     """
     rt = runtime.current()
     keys = _keys_of(rt, conversation_ref)
-    return "expired" if keys is None else send_entry(rt, keys, message_id, _last_attempt())
+    return "expired" if keys is None else send_gated(rt, keys, message_id, _last_attempt())
 
 
 def reconcile(tenant_id: str, conversation_ref: str, message_id: str) -> str:

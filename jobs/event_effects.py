@@ -91,6 +91,8 @@ def apply_event(
     update: dict[str, Any] = {}
     if kind == "human_reply":
         acc.add(event.text, event, lane=None, author="human", author_id=event.author_id)
+        acc.replies[-1].template = event.data.get("template")
+        acc.replies[-1].media_url = event.data.get("media_url")
         if state.status != "waiting_human":
             update = {"status": "waiting_human", "handoff": Handoff(requested_at=now, reason="operator")}
     elif kind == "note":
@@ -100,8 +102,8 @@ def apply_event(
         if reason not in HANDOFF_REASONS:
             log.error("escalate event with unknown reason %r dropped", reason)
             return state
-        if state.status != "waiting_human":
-            if not event.data.get("claim"):  # a claim tells the customer nothing
+        if state.status != "waiting_human" or reason == "callback":  # a callback task replaces the queue's reason
+            if not event.data.get("claim") and reason != "callback":  # a claim tells the customer nothing, a caller heard it
                 acc.add(tenant.human_handoff_text, event, lane=None, author="system", author_id=event.author_id)
             update = {"status": "waiting_human", "handoff": Handoff(requested_at=now, reason=reason)}  # type: ignore[arg-type]
     elif kind == "handback":

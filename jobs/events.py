@@ -24,6 +24,13 @@ from state.tenant_config import TenantConfig
 HANDOFF_REASONS: tuple[str, ...] = get_args(HandoffReason)
 
 
+def _our_address(number: str, conversation_id: str) -> str:
+    """The tenant's number on the conversation's channel: ``whatsapp:+1…`` for a WhatsApp conversation."""
+    if channel_of(conversation_id) == "whatsapp" and not number.startswith("whatsapp:"):
+        return "whatsapp:" + number
+    return number
+
+
 class EventError(ValueError):
     """An event that must not be submitted (unknown kind, missing text or data)."""
 
@@ -53,7 +60,7 @@ def make_event(
         provider_id=event_id or f"ev:{uuid.uuid4().hex}",
         channel=channel_of(conversation_id),
         from_=conversation_id,
-        to=to or tenant.phone_numbers[0],
+        to=_our_address(to or tenant.phone_numbers[0], conversation_id),
         text=text,
         received_at=utcnow(),
         kind=kind,

@@ -84,6 +84,24 @@ def make_queue(connection: Redis, settings: Settings) -> Queue:
     return Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
 
 
+CAMPAIGN_SUFFIX = "-campaign"
+
+
+def campaign_queue(queue: Queue) -> Queue:
+    """The lower-priority queue beside ``queue`` (``<name>-campaign``): trigger drains and paced or deferred sends.
+
+    Every worker listens to ``queue`` first and this one second (RQ takes
+    from the first non-empty queue in order), so a customer's drain never
+    waits behind a burst of proactive messages (issue 15, "replies first").
+    """
+    return Queue(queue.name + CAMPAIGN_SUFFIX, connection=queue.connection, serializer=JSONSerializer)
+
+
+def worker_queue_names(settings: Settings) -> list[str]:
+    """The queues a worker (and RQ's scheduler) serves, highest priority first."""
+    return [settings.queue_name, settings.queue_name + CAMPAIGN_SUFFIX]
+
+
 def enqueue_drain(queue: Queue, settings: Settings, tenant_id: str, conversation_id: str, request_id: str | None = None):
     """Enqueue a drain of the conversation's inbox and mark it in the pending index.
 

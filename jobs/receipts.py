@@ -16,12 +16,14 @@ codes (the create answers 4xx, e.g. 21610; :func:`jobs.delivery.send_entry`).
 * ``unreachable`` (30003, 30005, 30006): ``C:unreachable`` = the code (SET,
   with the conversation's TTL); the trigger engine fires no rule for the
   contact while it exists. A new message from the customer clears it.
-* ``alert`` (30007 carrier filtering, 30002, 63016): an open dashboard alert
+* ``alert`` (30007 carrier filtering, 30002): an open dashboard alert
   on the conversation (``C:alert``: ``rule_id`` ``twilio:<code>``,
   ``priority`` ``high``, ``at`` in ms; HSET + EXPIRE in one MULTI, the session TTL) and an
   ``alert`` entry on the tenant feed (``T:feed``), as a trigger's
-  ``dashboard_alert`` does. 63016 (WhatsApp window) is only alerted: template
-  retries are not built yet.
+  ``dashboard_alert`` does.
+* ``template_retry`` (63016, WhatsApp outside the window): the entry is sent
+  again as the tenant's template, once (:func:`jobs.whatsapp_window.retry_as_template`);
+  when it cannot be (already retried), an alert as above.
 
 Every moved status counts in ``laneway_message_statuses{status, error_code}``.
 Every callback marks ``lw:callbacks-seen`` (:func:`mark_callbacks_seen`).
@@ -34,6 +36,7 @@ from typing import Any
 
 from core import metrics
 from jobs.intake import submit_event
+from jobs.whatsapp_window import retry_as_template
 from jobs.wiring import Wiring
 from state.feed import FEED_MAXLEN
 from state.keys import ConversationKeys, callbacks_seen, tenant_feed
@@ -84,7 +87,9 @@ def act_on_status(svc: Wiring, tenant: TenantConfig, keys: ConversationKeys, mes
     elif action == "unreachable":
         ttl_s = tenant.session_idle_ttl_s
         redis.set(keys.unreachable, error_code, ex=ttl_s)
-    elif action == "alert":
+    if action == "template_retry" and not retry_as_template(svc, tenant, keys, message_sid):
+        action = "alert"
+    if action == "alert":
         now_ms = int(utcnow().timestamp() * 1000)
         pipe = redis.pipeline(transaction=True)
         pipe.hset(keys.alert, mapping={"rule_id": f"twilio:{error_code}", "priority": ALERT_PRIORITY, "at": str(now_ms)})

@@ -29,6 +29,10 @@ class Reply:
     lane: Lane | None = None
     bypass_opt_out: bool = False
     spoken_for: str | None = None
+    template: str | None = None
+    """The WhatsApp template an operator chose for outside the window (``data["template"]``)."""
+    media_url: str | None = None
+    """An operator's attachment (``data["media_url"]``), sent as Twilio's ``MediaUrl``."""
 
 
 @dataclass

@@ -6,7 +6,9 @@ environment, or installed explicitly by tests with :func:`install`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from redis import Redis
 
@@ -14,18 +16,25 @@ import agents
 from agents.llm_agent import make_llm_agents
 from agents.llm_router import make_llm_router
 from core.settings import Settings, load_settings
+from jobs import desk
 from jobs.controller import TurnController
 from jobs.openai_http import OpenAIChatCompletion, OpenAIClientFactory
 from jobs.wiring import Wiring, build_wiring
+from state.models import utcnow
+from state.pacing import Pacer
 
 
 @dataclass
 class Runtime(Wiring):
-    """Everything a job needs, wired once: the shared :class:`jobs.wiring.Wiring` and the turn controller."""
+    """Everything a job needs, wired once: the shared :class:`jobs.wiring.Wiring`, the turn controller,
+    the senders' pacing schedules and the clock of quiet hours."""
 
     controller: TurnController
     complete: OpenAIChatCompletion
     """The budgeted Chat Completions port (lanes' router, the handoff summary: :mod:`jobs.handoff_summary`)."""
+    pacer: Pacer
+    clock: Callable[[], datetime] = field(default=utcnow)
+    """The wall clock of quiet hours (aware UTC; tests move it)."""
 
 
 def build_runtime(settings: Settings, queue_connection: Redis | None = None, state_connection: Redis | None = None) -> Runtime:
@@ -48,8 +57,10 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         max_commit_attempts=settings.max_commit_attempts,
         lease_renew_interval_s=settings.effective_lease_renew_interval_s,
         forms=w.forms,
+        consent=w.consent,
+        after_commit=lambda keys, tenant, before, after: desk.after_commit(w, keys, tenant, before, after),
     )
-    return Runtime(**w.parts(), controller=controller, complete=complete)
+    return Runtime(**w.parts(), controller=controller, complete=complete, pacer=Pacer(w.state_redis))
 
 
 _runtime: Runtime | None = None

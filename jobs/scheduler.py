@@ -19,7 +19,8 @@ The lock holder also runs the recovery sweep (:func:`jobs.sweep.sweep_once`,
 every ``LANEWAY_SWEEP_PERIOD_S``) and the trigger sweep
 (:func:`jobs.triggers.sweep_triggers_once`, every
 ``LANEWAY_TRIGGER_SWEEP_PERIOD_S``), and the claim expiry
-(:func:`jobs.claims.expire_claims_once`, with the recovery sweep's period) itself, in its loop, instead of as
+(:func:`jobs.claims.expire_claims_once`, with the recovery sweep's period) and the desk sweep
+(:func:`jobs.desk.desk_sweep_once`: SLA breaches, assignments left waiting; same period) itself, in its loop, instead of as
 repeating RQ jobs: a repeating job lives only as long as its chain, and a
 worker killed while running it leaves it "started" until RQ declares it
 abandoned (after the job timeout, 120 s), with no next run scheduled. Both
@@ -40,6 +41,8 @@ from core.logs import configure_logging
 from core.settings import Settings
 from jobs import runtime
 from jobs.claims import expire_claims_once
+from jobs.queues import worker_queue_names
+from jobs.desk import desk_sweep_once
 from jobs.sweep import sweep_once
 from jobs.triggers import sweep_triggers_once
 
@@ -66,7 +69,7 @@ class LanewayScheduler(RQScheduler):
     def __init__(self, *args, rt: runtime.Runtime | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.rt = rt
-        self._due_at = {"sweep": 0.0, "trigger_sweep": 0.0, "claim_sweep": 0.0}
+        self._due_at = {"sweep": 0.0, "trigger_sweep": 0.0, "claim_sweep": 0.0, "desk_sweep": 0.0}
 
     def enqueue_scheduled_jobs(self) -> None:
         """Move due jobs to the queue (RQ), then, holding the lock, run each sweep that is due."""
@@ -77,6 +80,7 @@ class LanewayScheduler(RQScheduler):
         self._run_if_due("sweep", settings.sweep_period_s, lambda: sweep_once(self.rt))
         self._run_if_due("trigger_sweep", settings.trigger_sweep_period_s, lambda: sweep_triggers_once(self.rt))
         self._run_if_due("claim_sweep", settings.sweep_period_s, lambda: expire_claims_once(self.rt))
+        self._run_if_due("desk_sweep", settings.sweep_period_s, lambda: desk_sweep_once(self.rt))
 
     def _run_if_due(self, name: str, period_s: float, run) -> None:
         now = time.monotonic()
@@ -113,7 +117,7 @@ def run_scheduler(settings: Settings, logging_level: str | None = None) -> None:
         configure_logging(logging_level, settings.log_format)
     rt = runtime.current()
     scheduler = LanewayScheduler(
-        [settings.queue_name],
+        worker_queue_names(settings),
         connection=rt.queue_redis,
         interval=SCHEDULER_INTERVAL_S,
         logging_level=logging_level,

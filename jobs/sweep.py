@@ -101,6 +101,8 @@ def sweep_once(rt: runtime.Runtime, now_ms: int | None = None, batch: int = SWEE
         pipe.hgetall(keys.outbox)
         inbox_len, lease_held, outbox = pipe.execute()
         queued, stale, sending = _outbox_work(outbox, now_ms - int(settings.delivery_reconcile_after_s * 1000))
+        deferred_until_ms = _deferred_until_ms(outbox, queued, now_ms)
+        queued = [m for m in queued if m not in deferred_until_ms]
         if lease_held:
             report.busy += 1
             qr.zadd(K.pending_index(), {member: now_ms})
@@ -115,6 +117,9 @@ def sweep_once(rt: runtime.Runtime, now_ms: int | None = None, batch: int = SWEE
                 report.reconciles += 1
                 enqueue_deliveries(rt.queue, settings, tenant_id, conversation_id, stale, job=RECONCILE)
             qr.zadd(K.pending_index(), {member: now_ms})
+        elif deferred_until_ms:
+            # deferred by quiet hours or pacing: their scheduled jobs send them; look again after the latest
+            qr.zadd(K.pending_index(), {member: max(deferred_until_ms.values())})
         elif remove(keys=[K.pending_index()], args=[member, _score_text(score)]):
             report.cleared += 1
     if report.drains or report.deliveries or report.reconciles:
@@ -123,6 +128,20 @@ def sweep_once(rt: runtime.Runtime, now_ms: int | None = None, batch: int = SWEE
             report.drains, report.deliveries, report.reconciles,
         )
     return report
+
+
+def _deferred_until_ms(outbox: dict[bytes, bytes], queued: list[str], now_ms: int) -> dict[str, int]:
+    """Queued ids deferred until a time still ahead (``d:<id>`` = ``<reason> <ms>``, :mod:`jobs.outbound_gate`) → that time (ms).
+
+    A deferral whose time has passed by more than a sweep's worth is not
+    listed: its scheduled job was lost, and the sweep delivers it again.
+    """
+    deferred = {}
+    for message_id in queued:
+        _, _, ms = (outbox.get(f"d:{message_id}".encode()) or b"").decode().partition(" ")
+        if ms.isdigit() and int(ms) + 60_000 > now_ms:
+            deferred[message_id] = int(ms)
+    return deferred
 
 
 def _outbox_work(outbox: dict[bytes, bytes], stale_before_ms: int) -> tuple[list[str], list[str], list[str]]:

@@ -44,6 +44,7 @@ from jobs import runtime
 from jobs.events import make_event
 from jobs.queues import (
     FAILURE_TTL_S,
+    campaign_queue,
     conversation_ref,
     enqueue_drain,
     mark_pending,
@@ -221,7 +222,8 @@ def fire_rule(
         return result
     log.info("trigger %s fired on %s (fire %d)", rule.id, keys.label, result.n)
     if req.events:
-        enqueue_drain(rt.queue, rt.settings, keys.tenant_id, keys.conversation_id)
+        # the campaign queue: a burst of nudges never holds up a customer's drain (issue 15, replies first)
+        enqueue_drain(campaign_queue(rt.queue), rt.settings, keys.tenant_id, keys.conversation_id)
     for action in rule.actions:
         if action.type == "dashboard_alert":
             rt.state_redis.xadd(

@@ -17,6 +17,7 @@ from rq import Queue
 from core.connection import queue_redis, state_redis
 from core.settings import Settings
 from jobs.queues import make_queue
+from state.consent import ConsentStore
 from state.forms import FormStore
 from state.store import ConversationStore
 from state.tenants import TenantRegistry
@@ -35,6 +36,7 @@ class Wiring:
     tenants: TenantRegistry
     forms: FormStore
     usage: UsageLedger
+    consent: ConsentStore
 
     def parts(self) -> dict[str, Any]:
         """This wiring's fields by name, to build an extension of it (``Runtime(**w.parts(), controller=…)``)."""
@@ -60,4 +62,5 @@ def build_wiring(settings: Settings, queue_connection: Redis | None = None, stat
         tenants=TenantRegistry(sr, cache_ttl_s=settings.tenant_cache_ttl_s),
         forms=FormStore(sr),
         usage=UsageLedger(sr),
+        consent=ConsentStore(sr),
     )

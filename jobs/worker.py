@@ -24,6 +24,7 @@ from core import logs
 from core.logs import configure_logging
 from core.settings import Settings
 from jobs import runtime
+from jobs.queues import campaign_queue, worker_queue_names
 from jobs.sweep import schedule_sweep
 from jobs.triggers import schedule_trigger_sweep
 from state import keys as K
@@ -133,13 +134,13 @@ def run_worker(
         schedule_trigger_sweep(rt.queue, settings)
     if pool > 1:
         WorkerPool(
-            [settings.queue_name],
+            worker_queue_names(settings),
             connection=rt.queue_redis,
             num_workers=pool,
             worker_class=worker_class,
             serializer=JSONSerializer,
         ).start(burst=burst, logging_level=logging_level)
         return True
-    worker = worker_class([rt.queue], connection=rt.queue_redis, serializer=JSONSerializer)
+    worker = worker_class([rt.queue, campaign_queue(rt.queue)], connection=rt.queue_redis, serializer=JSONSerializer)
     logging.getLogger("rq.worker").setLevel(logging_level)
     return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)

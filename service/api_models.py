@@ -9,12 +9,12 @@ bodies of the admin and takeover APIs are validated with them too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.desk_api_models import CsatView, HandoffSummaryView
-from state.tenant_config import E164, TenantConfig
+from state.tenant_config import E164, PUBLIC_MEDIA_URL, TEMPLATE_NAME, TenantConfig
 from state.twilio_errors import error_meaning
 
 
@@ -47,10 +47,14 @@ class Turn(BaseModel):
         None,
         description="Outbound only: Twilio's MessageStatus once its status callback reported one (sending, sent, "
         "delivered, read, undelivered, failed), else Laneway's: queued, sending, sent (accepted by Twilio), "
-        "failed, suppressed or unknown.",
+        "failed, suppressed, deferred (quiet hours or pacing: see delivery_deferred_reason) or unknown.",
     )
     delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
     delivery_error: str | None = Field(None, description="What delivery_error_code means (state/twilio_errors.py).")
+    delivery_deferred_reason: str | None = Field(
+        None, description="Outbound and deferred only: quiet_hours (outside the recipient's window) or pacing (the sender's schedule)."
+    )
+    delivery_deferred_until: str | None = Field(None, description="Outbound and deferred only: when it is due to go (ISO 8601 UTC).")
 
 
 class ConversationView(BaseModel):
@@ -209,6 +213,21 @@ class FormPage(BaseModel):
     is_fresh: bool = Field(description="Activity within the last 10 seconds.")
 
 
+class SlaClockView(BaseModel):
+    """One running SLA clock (:mod:`state.sla`)."""
+
+    kind: str = Field(description="first_response, next_response or resolution")
+    due_at: str = Field(description="When it breaches (ISO 8601, UTC); business hours already counted in.")
+    remaining_s: float = Field(description="Seconds left (negative once breached).")
+    breached: bool
+
+
+class SlaView(SlaClockView):
+    """The nearest running clock, and every running clock in ``clocks``."""
+
+    clocks: list[SlaClockView]
+
+
 class LastMessage(BaseModel):
     author: str
     text: str = Field(description="The first 160 characters.")
@@ -237,6 +256,9 @@ class ConversationSummary(BaseModel):
     owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
+    whatsapp_window: WhatsAppWindowView | None = Field(None, description="WhatsApp only: the customer-service window.")
+    whatsapp_templates: list[TemplateChoice] | None = Field(None, description="WhatsApp only: the templates an operator may pick.")
+    sla: "SlaView | None" = Field(None, description="The nearest running SLA clock (tenants with desk.sla), else null.")
 
 
 class ConversationList(BaseModel):
@@ -244,6 +266,30 @@ class ConversationList(BaseModel):
 
     conversations: list[ConversationSummary]
     next_cursor: str | None = Field(description="Pass as cursor= for the next page; null at the end.")
+
+
+class MediaLink(BaseModel):
+    """An inbound attachment: its type and the media proxy's path (``GET``, operator key)."""
+
+    content_type: str
+    url: str
+
+
+class WhatsAppWindowView(BaseModel):
+    """WhatsApp's 24-hour customer-service window: free-form replies only while ``open``."""
+
+    open: bool
+    last_inbound_at: str | None
+    closes_at: str | None
+    seconds_left: int
+
+
+class TemplateChoice(BaseModel):
+    """A WhatsApp template an operator may pick for a reply outside the window."""
+
+    name: str
+    description: str
+    purposes: list[str]
 
 
 class ContextTurn(BaseModel):
@@ -260,7 +306,12 @@ class ContextTurn(BaseModel):
     delivery: str | None = Field(None, description="Outbound only (as in Turn).")
     delivery_error_code: str | None = Field(None, description="Outbound only, when Twilio reported one: its ErrorCode.")
     delivery_error: str | None = Field(None, description="What delivery_error_code means.")
+    delivery_deferred_reason: str | None = Field(
+        None, description="Outbound and deferred only: quiet_hours (outside the recipient's window) or pacing (the sender's schedule)."
+    )
+    delivery_deferred_until: str | None = Field(None, description="Outbound and deferred only: when it is due to go (ISO 8601 UTC).")
     unanswered: bool | None = Field(None, description="Inbound only: nothing was said to the customer since.")
+    media: list[MediaLink] | None = Field(None, description="Inbound only, with attachments: each through the media proxy.")
 
 
 class TriggerFired(BaseModel):
@@ -301,6 +352,7 @@ class ContextPacket(BaseModel):
     owner: str = Field("ai", description="ai, queue (waiting for a person) or operator (a claim: the AI stays silent).")
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
+    sla: "SlaView | None" = Field(None, description="The nearest running SLA clock (tenants with desk.sla), else null.")
     customer_name: str | None = Field(None, description="First and last name as far as the conversation knows them.")
     handoff_summary: HandoffSummaryView | None = Field(
         None, description="What the customer wants, what was collected, what was tried: the model's (written at escalation) or the rules'.")
@@ -322,11 +374,18 @@ class ClaimConflict(ErrorBody):
 
 
 class ReplyBody(BaseModel):
-    """``POST …/reply``: what the customer receives (1-1600 characters, not blank)."""
+    """``POST …/reply``: what the customer receives (1-1600 characters, not blank).
+
+    ``template``: the WhatsApp template (its ``name`` in the tenant config) to
+    send instead when the customer-service window is closed; ``media_url``: a
+    public HTTPS attachment (Twilio's ``MediaUrl``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=1600)
+    template: str | None = Field(None, pattern=TEMPLATE_NAME)
+    media_url: str | None = Field(None, pattern=PUBLIC_MEDIA_URL, max_length=2048)
 
 
 class NoteBody(BaseModel):
@@ -366,3 +425,61 @@ def delivery_error_json(error_code: str | None) -> dict[str, str]:
     if not error_code:
         return {}
     return {"delivery_error_code": error_code, "delivery_error": error_meaning(error_code) or ""}
+
+
+# -- the support desk (service/desk_api.py) ---------------------------------------------------
+
+
+class PresenceBody(BaseModel):
+    """``PUT …/desk/presence``: the caller's toggle."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["online", "away"] = Field(description="online (takes escalations; also a heartbeat) or away.")
+
+
+class AssignBody(BaseModel):
+    """``POST …/conversations/{conversation_id}/assign``: hand the conversation to an online colleague."""
+
+    model_config = ConfigDict(extra="forbid")
+    operator_id: str = Field(min_length=1, max_length=64, description="The colleague's name, as they signed in.")
+
+
+class PresenceAnswer(BaseModel):
+    operator_id: str
+    status: str = Field(description="online or away")
+    assigned: int = Field(description="Escalations assigned because this operator came online.")
+
+
+class DeskOperator(BaseModel):
+    operator_id: str
+    status: str = Field(description="online (a live dashboard or an explicit online, and not away) or away")
+    connected: bool = Field(description="A live heartbeat (an open dashboard, or an explicit online within 45 s).")
+    load: int = Field(description="Open assignments (claims) held.")
+
+
+class DeskQueued(BaseModel):
+    conversation_id: str
+    waiting_since: str = Field(description="When it was escalated (ISO 8601, UTC).")
+
+
+class DeskHours(BaseModel):
+    time_zone: str
+    open: bool
+    next_open_at: str | None
+
+
+class DeskMe(BaseModel):
+    operator_id: str
+    status: str
+
+
+class DeskView(BaseModel):
+    """``GET …/desk``: the desk now."""
+
+    policy: str = Field(description="manual, round_robin or least_loaded")
+    max_per_operator: int | None
+    business_hours: DeskHours | None
+    sla: dict[str, Any] | None = Field(description="The targets (first_response_s, next_response_s, resolution_s, business_hours_only).")
+    operators: list[DeskOperator]
+    queue: list[DeskQueued] = Field(description="Unassigned escalations, longest waiting first (at most 100).")
+    me: DeskMe

@@ -78,18 +78,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from service import (
         admin_api,
+        analytics_api,
+        consent_api,
         dashboard,
+        export_api,
+        desk_api,
         desk_tools_api,
         health,
         hosted_form,
         live_feed,
+        media_proxy,
         metrics,
         openapi,
         operator_api,
+        outbound_call,
         takeover_api,
         twilio_messaging,
         twilio_voice,
         voice_ai,
+        voice_transfer,
     )
 
     errors.init_app(app)
@@ -98,7 +105,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(twilio_voice.bp)
     app.register_blueprint(operator_api.bp)
     app.register_blueprint(takeover_api.bp)
+    app.register_blueprint(media_proxy.bp)
     app.register_blueprint(live_feed.bp)
+    app.register_blueprint(desk_api.bp)
     app.register_blueprint(desk_tools_api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)
@@ -106,4 +115,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(hosted_form.bp)
     app.register_blueprint(voice_ai.bp)
+    app.register_blueprint(voice_transfer.bp)
+    app.register_blueprint(outbound_call.api_bp)
+    app.register_blueprint(outbound_call.bp)
+    app.register_blueprint(analytics_api.bp)
+    app.register_blueprint(analytics_api.page_bp)
+    app.register_blueprint(export_api.bp)
+    app.register_blueprint(consent_api.bp)
     return app

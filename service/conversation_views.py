@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from jobs.desk import sla_view
 from service.api_models import (
     ContextPacket,
     ConversationSummary,
@@ -23,6 +24,7 @@ from state.models import SessionState
 from state.ownership import owner_of, unanswered_count
 from state.screen import ScreenActivity, ScreenState
 from state.store import ConversationView as StoredView
+from state.store import deferral_json
 from state.takeover import Alert, Claim, TriggerFires
 from state.tenant_config import TenantConfig
 
@@ -109,6 +111,7 @@ def _transcript(view: StoredView, spoken_delivery: str) -> list[dict[str, Any]]:
         if entry.direction == "outbound":
             item["delivery"] = view.delivery.get(message_id, spoken_delivery if message_id.startswith("say:") else "unknown")
             item.update(delivery_error_json(view.delivery_errors.get(message_id)))
+            item.update(deferral_json(view.deferrals.get(message_id)))
         else:
             item["unanswered"] = i >= first_unanswered
         entries.append(item)
@@ -168,6 +171,7 @@ def context_packet(
         "alert": _alert_json(alert),
         "needs_attention": bool(reasons),
         "attention_reasons": reasons,
+        "sla": sla_view(tenant, state, now),
         **_ownership(state, claim),
         "customer_name": customer_name(state),
         **(desk or {}),
@@ -210,4 +214,5 @@ def summary(
         "claimed_by": claim_json(claim),
         "alert": _alert_json(alert),
         "form_page": form_page(screen),
+        "sla": sla_view(tenant, state, now),
     })

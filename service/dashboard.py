@@ -23,7 +23,7 @@ bp = Blueprint(
 )
 
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 

@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from service import json_body, proxies
 from service.errors import ApiError
 from service.services import services
+from state.analytics import day_of, record_form_page
 from state.form_definition import FormDefinition, FormField
 from state.forms import FormSession, FormStore, ScreenActivity
 from state.models import utcnow
@@ -372,6 +373,7 @@ def post_activity(form_token: str):
     if stream_id is None:  # expired between the check and the write
         raise ApiError(404, NOT_FOUND)
     screen_activity_recorded(_store().redis, session)  # the trigger rules look at the screen again
+    record_form_page(_store().redis, session.tenant_id, form_token, body.page, body.action == "submit", day_of(activity.at))
     log.info(
         "form activity tenant_id=%s form=%s… action=%s page=%s",
         session.tenant_id, form_token[:6], body.action, body.page,

@@ -15,6 +15,10 @@ capped per key (``LANEWAY_FEED_STREAMS_PER_KEY``) and per tenant
 (:mod:`state.feed_streams`): one more is 429 with ``Retry-After``. An open
 stream is a greenlet waiting on Redis (:mod:`service.web_worker`), not a thread.
 
+Presence: ``operator=<name>`` (checked like ``X-Operator``) makes that
+operator online while the stream is open: it heartbeats them when it opens
+and after every read (:mod:`service.desk_presence`, :mod:`state.presence`).
+
 Authentication, rate limit and audit trail as the operator API (:mod:`service.operator_auth`).
 """
 
@@ -30,7 +34,7 @@ from typing import Iterator
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from redis.exceptions import RedisError
 
-from service import operator_auth
+from service import desk_presence, operator_auth
 from service.api_models import FeedToken, as_json
 from service.errors import ApiError
 from service.feed_token import check_feed_token, make_feed_token
@@ -120,6 +124,7 @@ def live_feed(tenant_id: str):
     stream_s = float(current_app.config.get("FEED_STREAM_S", FEED_STREAM_S))
     streams = svc.feed_streams(lease_ms=block_ms + FEED_STREAM_LEASE_MARGIN_MS)
     key_fp = key_fingerprint(key_sha256)
+    operator_id = desk_presence.feed_operator(request.args.get("operator"))
     stream_id = uuid.uuid4().hex
     refused = streams.open(tenant_id, key_fp, stream_id, int(time.time() * 1000))
     if refused is not None:
@@ -133,6 +138,7 @@ def live_feed(tenant_id: str):
         cursor = last_id
         deadline = time.monotonic() + stream_s
         try:
+            desk_presence.heartbeat(svc, tenant_id, operator_id, key_fp)
             yield "retry: 2000\n: connected\n\n"
             while (remaining_ms := int((deadline - time.monotonic()) * 1000)) > 0:
                 entries = reader.read(tenant_id, cursor, FEED_BATCH, max(min(block_ms, remaining_ms), 1))
@@ -141,6 +147,7 @@ def live_feed(tenant_id: str):
                     yield "event: revoked\ndata: {}\n\n"
                     return
                 streams.refresh(tenant_id, key_fp, stream_id, int(time.time() * 1000))
+                desk_presence.heartbeat(svc, tenant_id, operator_id, key_fp)
                 if not entries:
                     yield ": keepalive\n\n"
                     continue

@@ -18,16 +18,20 @@ from pydantic.json_schema import models_json_schema
 from service.api_docs import render_docs
 from service.api_models import (
     AddNumber,
+    AssignBody,
     AuditPage,
     ClaimAnswer,
     ClaimConflict,
     ContextPacket,
     ConversationList,
     ConversationView,
+    DeskView,
     ErrorBody,
     EventAccepted,
     FeedToken,
     NoteBody,
+    PresenceAnswer,
+    PresenceBody,
     RefusedReport,
     ReplyBody,
     RotatedKey,
@@ -45,6 +49,7 @@ _MODELS = [
     ErrorBody, ConversationView, UsageReport, AuditPage, RefusedReport, TenantView, AddNumber, RotatedKey, TenantConfig,
     ToolCallsResponse, ToolDefinition,
     ConversationList, ContextPacket, ClaimAnswer, ClaimConflict, EventAccepted, FeedToken,
+    DeskView, PresenceAnswer,
     CannedResponses, CsatReport, CsatView, HandoffSummaryView,
 ]
 _ERRORS = {
@@ -53,11 +58,13 @@ _ERRORS = {
     404: "Unknown tenant or resource (or another tenant's).",
     405: "Method not allowed on this path.",
     409: "Conflict: stale If-Match, existing tenant, or a number another tenant owns.",
-    413: "Request body too large.",
+    413: "Request body too large (getMedia: the attachment is larger than the tenant's media.max_bytes).",
     415: "Body is not JSON.",
     428: "If-Match is required.",
     429: "Too many requests; see Retry-After.",
     503: "Storage unavailable, or the admin API is not configured.",
+    502: "Twilio refused the tenant's credentials or answered an error.",
+    504: "Twilio did not answer in time.",
 }
 _OPERATOR_ERRORS = (401, 404, 405, 429, 503)
 _ADMIN_ERRORS = (401, 404, 503)
@@ -175,7 +182,9 @@ def _takeover_paths() -> dict[str, Any]:
         (400, 401, 404, 429, 503),
         [_TENANT, _param("token", "query", "The token from POST …/events/token.", required=False),
          _param("last_event_id", "query", "Resume after this feed id (EventSource sends Last-Event-ID instead).",
-                required=False, pattern=r"^\d{1,20}-\d{1,20}$")],
+                required=False, pattern=r"^\d{1,20}-\d{1,20}$"),
+         _param("operator", "query", "The operator's name: while the stream is open they are online (desk presence).",
+                required=False, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")],
     )
     events_get["security"] = []
     return {
@@ -190,6 +199,16 @@ def _takeover_paths() -> dict[str, Any]:
                  {"name": "limit", "in": "query", "required": False, "description": "1-100, default 50.",
                   "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                  _param("cursor", "query", "next_cursor of the previous page.", required=False)],
+            ),
+        },
+        f"{base}/media/{{message_sid}}/{{index}}": {
+            "get": _operation(
+                "getMedia", "An inbound attachment's bytes, fetched from Twilio with the tenant's credentials (media.max_bytes).", op,
+                {200: {"description": "The attachment (its MediaContentType).", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}},
+                (401, 404, 413, 429, 502, 503, 504),
+                [_TENANT, _CONVERSATION, _param("message_sid", "path", "The customer's message (MessageSid).", "MM" + "0" * 32),
+                 {"name": "index", "in": "path", "required": True, "description": "The attachment's N (MediaUrl{N}).",
+                  "schema": {"type": "integer", "minimum": 0, "maximum": 9}}],
             ),
         },
         f"{base}/context": {
@@ -244,6 +263,28 @@ def _takeover_paths() -> dict[str, Any]:
     }
 
 
+def _desk_paths() -> dict[str, Any]:
+    """The support desk (:mod:`service.desk_api`): its state, presence, and handing a conversation over."""
+    op = "operatorKey"
+    conflict = {409: _json("ClaimConflict", "Another operator holds the conversation, or the colleague is not online.")}
+    return {
+        "/api/v1/tenants/{tenant_id}/desk": {
+            "get": _operation("getDesk", "The desk: policy, business hours, SLA targets, operators (presence, load), the queue.", op,
+                              {200: _json("DeskView", "The desk now.")}, (*_OPERATOR_ERRORS, 400), [_TENANT, _OPERATOR_NAME]),
+        },
+        "/api/v1/tenants/{tenant_id}/desk/presence": {
+            "put": _operation("setPresence", "Set yourself online (takes escalations; a heartbeat of 45 s) or away.", op,
+                              {200: _json("PresenceAnswer", "Your presence.")}, (*_OPERATOR_ERRORS, 400, 415),
+                              [_TENANT, _OPERATOR_NAME], body="PresenceBody", example={"status": "online"}),
+        },
+        "/api/v1/tenants/{tenant_id}/conversations/{conversation_id}/assign": {
+            "post": _operation("assignConversation", "Hand the conversation to an online colleague (its claimant, or anyone when unclaimed).", op,
+                               {200: _json("ClaimAnswer", "The colleague holds it."), **conflict}, (*_OPERATOR_ERRORS, 400, 415),
+                               [_TENANT, _CONVERSATION, _OPERATOR_NAME], body="AssignBody", example={"operator_id": "bob"}),
+        },
+    }
+
+
 def build_document() -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the operator and admin APIs."""
     _, defs = models_json_schema([(m, "serialization") for m in _MODELS], ref_template=_REF)
@@ -251,7 +292,7 @@ def build_document() -> dict[str, Any]:
     # A request body is validated, not serialized: use TenantConfig's and AddNumber's validation shape.
     _, inputs = models_json_schema(
         [(TenantConfig, "validation"), (AddNumber, "validation"), (ToolCallsRequest, "validation"),
-         (ReplyBody, "validation"), (NoteBody, "validation")],
+         (ReplyBody, "validation"), (NoteBody, "validation"), (PresenceBody, "validation"), (AssignBody, "validation")],
         ref_template=_REF,
     )
     schemas.update(inputs.get("$defs", {}))
@@ -268,6 +309,7 @@ def build_document() -> dict[str, Any]:
                                  {204: {"description": "Erased."}}, _OPERATOR_ERRORS, [_TENANT, _CONVERSATION]),
         },
         **_takeover_paths(),
+        **_desk_paths(),
         "/api/v1/tenants/{tenant_id}/usage": {
             "get": _operation("getUsage", "LLM usage per UTC day.", op, {200: _json("UsageReport", "Usage.")}, (*_OPERATOR_ERRORS, 400),
                               [_TENANT, _param("from", "query", "First day, YYYY-MM-DD.", required=False, format="date"),

@@ -34,6 +34,7 @@ from typing import get_args
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import ValidationError
 
+from jobs import desk
 from jobs.events import EventError
 from jobs.intake import submit_event
 from service import operator_auth
@@ -62,6 +63,7 @@ from service.operator_auth import (
     read_conversation,
 )
 from service.services import services
+from service.whatsapp_context import reply_options, with_whatsapp_and_media
 from state.errors import StateError
 from state.keys import ConversationKeys
 from state.models import Lane, Status, mask_address, utcnow
@@ -212,7 +214,9 @@ def get_context(tenant_id: str, conversation_id: str):
     the last :data:`RECENT_FORM_ACTIVITY`, newest first; ``null`` without a
     form), ``claimed_by``, ``alert``, ``needs_attention``, ``attention_reasons``,
     ``owner``, ``owner_id``, ``unanswered_customer_messages`` (customer
-    transcript entries carry ``unanswered``: nothing was said to the customer since),
+    transcript entries carry ``unanswered``: nothing was said to the customer since,
+    and ``media``: their attachments as proxy paths), and for WhatsApp
+    ``whatsapp_window`` and ``whatsapp_templates`` (:mod:`service.whatsapp_context`);
     ``customer_name``, ``handoff_summary`` and ``csat`` (:func:`service.desk_tools_api.desk_context`).
     """
     operator_auth.current_operator(tenant_id)
@@ -226,7 +230,8 @@ def get_context(tenant_id: str, conversation_id: str):
     screen = services().forms.screen_state(form_token, tenant.form, now) if form_token else None
     recent = takeover.recent_form_activity(form_token, RECENT_FORM_ACTIVITY) if form_token else None
     desk = desk_context(keys, view.state, screen, now)
-    return jsonify(context_packet(tenant, conversation_id, view, claim, alert, takeover.fires(keys), screen, recent, now, desk))
+    packet = context_packet(tenant, conversation_id, view, claim, alert, takeover.fires(keys), screen, recent, now, desk)
+    return jsonify(with_whatsapp_and_media(packet, services().state_redis, tenant, keys, now))
 
 
 def _screen(tenant: TenantConfig, form_token: str | None, now: datetime) -> ScreenState | None:
@@ -281,6 +286,7 @@ def claim_conversation(tenant_id: str, conversation_id: str):
         )
     except EventError as exc:  # pragma: no cover - the event is well-formed
         raise ApiError(400, str(exc)) from exc
+    desk.claimed(svc, tenant, conversation_id, op.operator_id, op.key_fp)
     log.info("conversation claimed tenant_id=%s conversation_id=%s operator=%s", tenant_id, keys.label, op.operator_id)
     return jsonify(as_json(ClaimAnswer(conversation_id=conversation_id, claimed_by=claim_json(outcome.holder), owner="operator")))
 
@@ -297,6 +303,8 @@ def release_claim(tenant_id: str, conversation_id: str):
     outcome = services().takeover.release(keys, op.operator_id, op.key_fp)
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
+    if outcome.was_held:
+        desk.back_to_queue(services(), _tenant(tenant_id), conversation_id, "released")
     return "", 204
 
 
@@ -375,7 +383,7 @@ def reply(tenant_id: str, conversation_id: str):
     if (refused := _require_claim(op, keys)) is not None:
         return refused
     services().takeover.claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)  # renews it
-    return _submit(op, tenant, conversation_id, "human_reply", text=text)
+    return _submit(op, tenant, conversation_id, "human_reply", text=text, data=reply_options(tenant))
 
 
 @bp.post("/tenants/<tenant_id>/conversations/<conversation_id>/notes")

@@ -1,7 +1,9 @@
 """``POST /twilio/messaging``: Twilio's inbound SMS and WhatsApp webhook.
 
 Contract: Twilio Messaging webhook (form-encoded ``MessageSid``, ``From``,
-``To``, ``Body``, ``NumMedia``, …), answered with TwiML (``text/xml``). The
+``To``, ``Body``, ``NumMedia``, ``MediaUrl{N}``, ``MediaContentType{N}``, …;
+attachments are kept as references and marked in the text, and a WhatsApp
+message opens the 24-hour window: :mod:`service.inbound_media`), answered with TwiML (``text/xml``). The
 reply is sent later from the outbox, so the answer is an empty
 ``<Response/>``. Status codes: 400 missing, malformed or repeated field
 (named; Twilio sends each once, so a repeat is refused, never resolved), 403
@@ -24,9 +26,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 from core import logs
 from jobs.receipts import act_on_status, mark_callbacks_seen
 from service.errors import ApiError
+from service.inbound_media import read_media, record_inbound
 from service.services import services
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
 from state.keys import ConversationKeys
+from state.media import with_markers
 from state.models import InboundMessage, channel_of, mask_address, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,16 +63,18 @@ def inbound_message():
     if len(body) > MAX_BODY_CHARS:
         raise ApiError(400, f"Body is longer than {MAX_BODY_CHARS} characters")
     num_media = int(form_field("NumMedia", NUM_MEDIA, default="0"))
+    media, refused = read_media(form_field, tenant, tenant.twilio.account_sid.resolve(svc.settings.env), num_media)
 
     message = InboundMessage(
         provider_id=message_sid,
         channel=channel_of(sender),
         from_=sender,
         to=to,
-        text=body,
+        text=with_markers(body, media, len(refused)),
         num_media=num_media,
         received_at=utcnow(),
     )
+    record_inbound(svc, tenant, ConversationKeys(tenant.tenant_id, sender), message, media)
     keys, outcome = accept_inbound(svc, tenant, message)
     svc.state_redis.delete(keys.unreachable)  # the customer wrote: the number receives again
     logs.bind(tenant_id=tenant.tenant_id, conversation=keys.label, message_sid=message_sid)

@@ -57,6 +57,7 @@ from jobs.intake import submit_event
 from service.errors import ApiError
 from service.services import Services, services
 from service.twilio_webhook import accept_inbound, form_field, verified_tenant
+from service.voice_transfer import transfer_if_wanted
 from state.keys import ConversationKeys
 from state.models import InboundMessage, mask_address, utcnow
 from state.store import ConversationStore
@@ -230,7 +231,7 @@ def _answer(svc: Services, tenant: TenantConfig, keys: ConversationKeys, provide
     VOICE_REPLY_WAIT_SECONDS.labels(tenant.tenant_id).observe(time.monotonic() - started)
     if reply is not None:
         VOICE_REPLIES.labels(tenant.tenant_id, "spoken").inc()
-        return _listen(svc, n + 1, say=reply)
+        return transfer_if_wanted(svc, tenant, keys, reply) or _listen(svc, n + 1, say=reply)
     if next_poll <= MAX_POLLS:
         VOICE_REPLIES.labels(tenant.tenant_id, "holding").inc()
         log.info("voice reply not ready tenant_id=%s turn=%s next_poll=%d", tenant.tenant_id, provider_id, next_poll)

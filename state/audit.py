@@ -63,6 +63,8 @@ class AuditEntry:
     status: int
     duration_ms: float
     at: str
+    detail: str = ""
+    """What a non-HTTP action did (the desk's assignments: ``assigned to alice (round_robin; load 2)``)."""
 
 
 class AuditLog:

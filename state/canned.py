@@ -1,6 +1,6 @@
 """Canned responses rendered for one conversation (pure, no Redis).
 
-The tenant's ``canned_responses`` (:class:`state.desk_config.CannedResponse`)
+The tenant's ``canned_responses`` (:class:`state.desk_tools_config.CannedResponse`)
 are rendered server-side from what the conversation already knows, so the
 operator sees, and sends, the final text. A variable with no value (no first
 name yet, no form opened) renders empty, the space or comma it leaves is
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from state.desk_config import CannedResponse, template_variables
+from state.desk_tools_config import CannedResponse, template_variables
 from state.models import SessionState
 
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:])")
@@ -37,7 +37,7 @@ class RenderedResponse:
 def variables_for(
     state: SessionState, *, business_name: str, operator: str, form_link: str | None, form_page: str | None,
 ) -> dict[str, str]:
-    """The value of every :data:`state.desk_config.CANNED_VARIABLES` for this conversation (``""`` when unknown)."""
+    """The value of every :data:`state.desk_tools_config.CANNED_VARIABLES` for this conversation (``""`` when unknown)."""
     slots = state.slots
     first, last = (slots.get("first_name") or "").strip(), (slots.get("last_name") or "").strip()
     digits = re.sub(r"\D", "", state.conversation_id)

@@ -1,107 +1,63 @@
-"""The operator desk's tenant settings: canned responses and the CSAT survey (part of :class:`TenantConfig`).
+"""A tenant's support desk settings (``desk:`` in the tenants YAML): assignment, business hours, SLAs.
 
-In the tenants YAML::
+::
 
-    canned_responses:
-      - shortcut: hours
-        title: Opening hours
-        text: "Hi {first_name}, we are open 9 to 5, Monday to Friday."
-    csat:
-      enabled: true
-      question: "How did we do? Reply 1 (poor) to 5 (great)."
+    desk:
+      assignment:
+        policy: least_loaded      # manual | round_robin | least_loaded
+        max_per_operator: 3       # open assignments an operator holds at most (required for least_loaded)
+      business_hours: {time_zone: America/New_York, weekly: {mon: ["09:00-17:00"]}}   # state.business_hours
+      sla: {first_response_s: 900, resolution_s: 28800, business_hours_only: true}     # state.sla
 
-A canned response's ``text`` may use the variables of :data:`CANNED_VARIABLES`
-only (``{first_name}`` …); ``{{`` and ``}}`` are literal braces. Unknown
-variables, bad braces and repeated shortcuts are refused when the config is
-validated, naming the entry.
+See :mod:`state.assignment` (how escalations are given to operators), :mod:`state.presence`
+(who is online), :mod:`state.sla` and :mod:`jobs.desk` (the clocks and their breach alerts).
 """
 
 from __future__ import annotations
 
-import string
-from typing import Final
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-CANNED_VARIABLES: Final = {
-    "first_name": "the customer's first name (slot first_name)",
-    "last_name": "the customer's last name (slot last_name)",
-    "full_name": "first and last name, as far as known",
-    "phone_last4": "the last four digits of the customer's number",
-    "form_link": "the link to the conversation's hosted form (only once a form was opened)",
-    "form_page": "the form page the customer is on (its title)",
-    "business_name": "the tenant's display_name",
-    "operator": "the name of the operator sending it (X-Operator)",
-}
-"""The variables a canned response may use, and what each renders to (:mod:`state.canned`)."""
-SHORTCUT = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-MAX_CANNED_RESPONSES = 200
+from state.business_hours import BusinessHours
+from state.sla import SlaPolicy
+
+AssignmentPolicyName = Literal["manual", "round_robin", "least_loaded"]
 
 
-def template_variables(text: str) -> list[str]:
-    """The ``{name}`` variables ``text`` uses, in order (``string.Formatter`` syntax).
+class AssignmentPolicy(BaseModel):
+    """How escalations reach operators.
 
-    Raises:
-        ValueError: unbalanced braces, a positional ``{}``, or a format spec/attribute/index (``{a.b}``, ``{a:>3}``).
+    ``manual``: they wait in the queue until someone claims one. ``round_robin``:
+    each goes to the next online operator in name order after the last one given
+    one. ``least_loaded``: to the online operator holding the fewest (ties: round
+    robin). ``max_per_operator`` caps what one operator holds under either
+    automatic policy; the oldest escalation goes first.
     """
-    names = []
-    for _literal, name, spec, conversion in string.Formatter().parse(text):
-        if name is None:
-            continue
-        if not name or spec or conversion or not name.isidentifier():
-            raise ValueError(f"{{{name}}} is not a variable: write {{first_name}} and the like, {{{{ for a brace")
-        names.append(name)
-    return names
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: AssignmentPolicyName = "manual"
+    max_per_operator: int | None = Field(None, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _limit(self) -> "AssignmentPolicy":
+        if self.policy == "least_loaded" and self.max_per_operator is None:
+            raise ValueError("least_loaded needs max_per_operator")
+        return self
 
 
-class CannedResponse(BaseModel):
-    """One saved reply an operator inserts by typing ``/<shortcut>`` in the reply box."""
+class DeskConfig(BaseModel):
+    """The ``desk:`` block of a tenant."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    shortcut: str = Field(pattern=SHORTCUT)
-    """What the operator types after ``/`` (lower case letters, digits, ``_``, ``-``; at most 32)."""
-    title: str = Field(min_length=1, max_length=80)
-    text: str = Field(min_length=1, max_length=1600)
+    assignment: AssignmentPolicy = Field(default_factory=AssignmentPolicy)
+    business_hours: BusinessHours | None = None
+    sla: SlaPolicy | None = None
 
-    @field_validator("text")
-    @classmethod
-    def _known_variables(cls, text: str) -> str:
-        for name in template_variables(text):
-            if name not in CANNED_VARIABLES:
-                raise ValueError(f"unknown variable {{{name}}}; known: {', '.join('{' + v + '}' for v in CANNED_VARIABLES)}")
-        return text
-
-
-class CsatSettings(BaseModel):
-    """The one-question satisfaction survey texted after an operator closes a conversation (:mod:`state.csat`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    question: str = Field(
-        "Thanks for contacting {business_name}. How did we do? Reply with a number from 1 (poor) to 5 (great).",
-        min_length=1, max_length=320,
-    )
-    """The survey text; may use ``{business_name}``."""
-    thanks: str = Field("Thank you for your feedback!", min_length=1, max_length=320)
-    """The answer to a recognised score."""
-    answer_within_s: int = Field(24 * 3600, ge=60, le=7 * 24 * 3600)
-    """How long after the survey the customer's next message is read as a score (seconds)."""
-
-    @field_validator("question")
-    @classmethod
-    def _business_name_only(cls, text: str) -> str:
-        for name in template_variables(text):
-            if name != "business_name":
-                raise ValueError(f"unknown variable {{{name}}}; the question may use {{business_name}} only")
-        return text
-
-
-def check_shortcuts(canned: list[CannedResponse]) -> None:
-    """Raise ``ValueError`` naming a shortcut that is listed twice."""
-    seen: set[str] = set()
-    for i, response in enumerate(canned):
-        if response.shortcut in seen:
-            raise ValueError(f"canned_responses.{i}: shortcut {response.shortcut!r} is listed twice")
-        seen.add(response.shortcut)
+    @model_validator(mode="after")
+    def _hours_for_sla(self) -> "DeskConfig":
+        if self.sla is not None and self.sla.business_hours_only and self.business_hours is None:
+            raise ValueError("sla.business_hours_only needs business_hours")
+        return self

@@ -14,6 +14,7 @@ import time
 from redis import Redis
 
 from core.connection import with_socket_timeout
+from state.analytics import add_counters
 from state.keys import ConversationKeys, tenant_conversations, tenant_feed
 from state.models import SessionState
 from state.triggers import reschedule
@@ -52,14 +53,17 @@ def forget(redis: Redis, tenant_id: str, conversation_id: str) -> int:
 
 
 def record_activity(
-    redis: Redis, keys: ConversationKeys, state: SessionState, version: int, kinds: list[str], has_triggers: bool = True
+    redis: Redis, keys: ConversationKeys, state: SessionState, version: int, kinds: list[str], has_triggers: bool = True,
+    counters: dict[str, int] | None = None,
 ) -> None:
     """Index the conversation by last activity and announce the commit on the tenant feed.
 
     Keys: ``T:conversations`` (ZADD), ``T:feed`` (XADD, capped),
     ``lw:triggers:due`` (ZADD, only when the tenant ``has_triggers``: its
     rules are re-evaluated against this commit, :func:`state.triggers.reschedule`);
-    one pipeline, not atomic (all are hints; the state is the truth).
+    ``T:analytics:<day>`` (HINCRBY each of ``counters``, the turn's analytics:
+    :func:`state.analytics.turn_counters`); one pipeline, not atomic (all are
+    hints; the state is the truth).
 
     Feed entry fields: ``conversation``, ``version``, ``status``, ``lane``
     (``""`` when none), ``kinds`` (comma-separated inbox entry kinds).
@@ -76,6 +80,7 @@ def record_activity(
          "lane": state.lane or "", "kinds": ",".join(dict.fromkeys(kinds))},
         maxlen=FEED_MAXLEN, approximate=True,
     )
+    add_counters(pipe, tenant_id, time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000)), counters or {})
     pipe.execute()
 
 

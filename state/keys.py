@@ -23,7 +23,10 @@ key                            type        holds
                                            ``x:<id>`` the sid Twilio's status callback
                                            named for the entry (evidence for reconcile),
                                            ``t:<id>`` Twilio's MessageStatus (forward only),
-                                           ``e:<id>`` Twilio's ErrorCode
+                                           ``e:<id>`` Twilio's ErrorCode (or Laneway's
+                                           ``window_no_template``), ``o:<id>`` a free-form
+                                           WhatsApp message kept for a 63016 retry,
+                                           ``w:<id>`` retried as a template after 63016
 ``C:outbox_pending``           hash        ``<id>`` → message JSON, only until the
                                            entry's status is final
 ``C:optout``                   string      present while the contact is opted out
@@ -35,8 +38,13 @@ key                            type        holds
                                            the last fire answered; ``voice_prompt``,
                                            ``voice_prompt_rule``: a prompt for the next voice turn
 ``C:alert``                    hash        open dashboard alert: ``rule_id``, ``priority``, ``at``
+``C:sla``                      hash        SLA breaches alerted: ``<kind>`` → the ``due_at`` (ms) alerted
 ``C:forms``                    set         every form token opened for the conversation (so
                                            erasure reaches sessions it no longer links)
+``C:wa_window``                string      WhatsApp: the customer's last inbound message (ms);
+                                           expires when the 24-hour window closes
+``C:media``                    hash        inbound media references: ``<MessageSid>`` → JSON
+                                           list of ``{url, content_type}`` (never the bytes)
 ``C:csat``                     hash        the last CSAT survey (:mod:`state.csat`): ``operator_id``,
                                            ``sent_at``, ``expires_at`` (ms), ``score``, ``answered_at``
 ``C:summary``                  string      the model-written handoff summary JSON (:mod:`state.handoff_summary`)
@@ -65,6 +73,13 @@ key                            type        holds
 ``lw:callbacks-seen``          string      present (24 h) after a Twilio status callback reached us:
                                            multi-part replies then wait for ``sent`` (state Redis)
 ``lw:dashkey``                 string      the HMAC key of the dashboard's live-feed tokens (state Redis)
+``lw:pace:<sender>``           string      a sender's (number or Messaging Service sid) pacing schedule:
+                                           the time (ms) of its next free slot (:mod:`state.pacing`)
+``lw:consentkey``              string      the HMAC key that names contacts in consent records (state Redis)
+``T:consent:<hmac>``           hash        one contact's consent record (:mod:`state.consent`), named by the
+                                           HMAC-SHA256 of its address: ``opted_out``, ``at``, ``method``,
+                                           ``events`` (JSON); outlives the conversation, never the number
+``T:consents``                 zset        the tenant's consent records (hmac) by first record (ms)
 ``lw:pending``                 zset        ``<tenant_id>|<conversation_id>`` scored by
                                            the last accept (ms); on the queue Redis
 ``lw:triggers:due``            zset        ``<tenant_id>|<conversation_id>`` scored by when
@@ -86,12 +101,27 @@ key                            type        holds
 ``T:feeds``                    zset        open live-feed streams of the tenant: stream id →
                                            expiry (ms); stale members are pruned
 ``T:feeds:key:<fp>``           zset        the same, of one operator key (its fingerprint)
+``T:desk:online``              zset        operators with a live dashboard or an explicit "online":
+                                           ``<operator_id>|<key_fp>`` → heartbeat expiry (ms)
+``T:desk:away``                set         operators who set themselves away (same members)
+``T:desk:load``                hash        member → open assignments it holds
+``T:desk:assigned``            hash        conversation id → member it is assigned to
+``T:desk:queue``               zset        unassigned escalations → waiting since (ms)
+``T:desk:rr``                  string      the member given the last assignment (round robin)
+``lw:sla:due``                 zset        ``<tenant_id>|<conversation_id>`` → earliest SLA
+                                           deadline (ms) not yet alerted (:mod:`jobs.desk`)
 ``T:toolcall:<sha256>``        string      the first result (JSON) of a voice-AI tool call, by
                                            the SHA-256 of its ``toolCallId`` (SET NX, 24 h);
                                            never personal data (:mod:`state.tool_calls`)
 ``T:voicesession:<sha256>``    string      JSON ``form_token``, ``call_id``: the form session a
                                            voice-AI ``sessionId`` stands for, by its SHA-256
                                            (the form's TTL; :mod:`state.voice_sessions`)
+``T:analytics:<YYYY-MM-DD>``  hash        the desk's counters of one UTC day (:mod:`state.analytics`):
+                                           ``<metric>``, ``<metric>|lane=<lane>``,
+                                           ``<metric>|channel=<channel>``, first-response
+                                           histogram ``frt_le:<s>``, CSAT ``csat:<1-5>`` (TTL)
+``T:funnel:<YYYY-MM-DD>:<stage>`` set      form tokens that reached a form page (``page:<n>``)
+                                           or ``submitted`` that day (TTL)
 =============================  ==========  ======================================
 
 ``T`` = ``lw:{t:<tenant_id>}``: tenant-scoped keys that a script uses
@@ -182,6 +212,16 @@ class ConversationKeys:
         return f"{self.tag}:forms"
 
     @property
+    def wa_window(self) -> str:
+        return f"{self.tag}:wa_window"
+
+    @property
+    def media(self) -> str:
+        return f"{self.tag}:media"
+
+    @property
+    def sla(self) -> str:
+        return f"{self.tag}:sla"
     def csat(self) -> str:
         return f"{self.tag}:csat"
 
@@ -198,7 +238,8 @@ class ConversationKeys:
         """Every key of the conversation."""
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
-            self.claim, self.fires, self.alert, self.forms, self.unreachable, self.csat, self.summary,
+            self.claim, self.fires, self.alert, self.forms, self.unreachable, self.wa_window, self.media, self.sla,
+            self.csat, self.summary,
         ]
 
 
@@ -229,6 +270,14 @@ def usage_day(tenant_id: str, day: str) -> str:
     return f"{tenant_tag(tenant_id)}:usage:{day}"
 
 
+def analytics_day(tenant_id: str, day: str) -> str:
+    """The desk's counters of ``day`` (``YYYY-MM-DD``, UTC): :mod:`state.analytics`."""
+    return f"{tenant_tag(tenant_id)}:analytics:{day}"
+
+
+def funnel_stage(tenant_id: str, day: str, stage: str) -> str:
+    """Form tokens that reached ``stage`` (``page:<n>`` or ``submitted``) on ``day`` (UTC)."""
+    return f"{tenant_tag(tenant_id)}:funnel:{day}:{stage}"
 def csat_day(tenant_id: str, day: str) -> str:
     """CSAT answers of ``day`` (``YYYY-MM-DD``, UTC), in total and per operator: :mod:`state.csat`."""
     return f"{tenant_tag(tenant_id)}:csat:{day}"
@@ -260,6 +309,26 @@ def aof_fence() -> str:
 def callbacks_seen() -> str:
     """Present while Twilio's status callbacks are known to reach Laneway (:mod:`jobs.delivery` ordering)."""
     return f"{PREFIX}:callbacks-seen"
+
+
+def pacing_schedule(sender: str) -> str:
+    """A sender's pacing schedule (:mod:`state.pacing`): ``lw:pace:<sender>`` (a tenant's number or ``MG…`` sid)."""
+    return f"{PREFIX}:pace:{sender}"
+
+
+def consent_key() -> str:
+    """The HMAC key that names contacts in consent records, made once per Redis (:mod:`state.consent`)."""
+    return f"{PREFIX}:consentkey"
+
+
+def consent_record(tenant_id: str, contact_hmac: str) -> str:
+    """One contact's consent record: ``T:consent:<hmac of the address>``."""
+    return f"{tenant_tag(tenant_id)}:consent:{_check_id(contact_hmac, 'contact hmac')}"
+
+
+def consent_index(tenant_id: str) -> str:
+    """The tenant's consent records by first record (zset: hmac → ms), for the paged export."""
+    return f"{tenant_tag(tenant_id)}:consents"
 
 
 def job_ref_key() -> str:
@@ -388,6 +457,20 @@ def claim_expiry_index() -> str:
     makes the sweep look once more.
     """
     return f"{PREFIX}:claims:due"
+
+
+def desk_key(tenant_id: str, part: str) -> str:
+    """``T:desk:<part>``: the support desk's keys (``online``, ``away``, ``load``, ``assigned``, ``queue``,
+    ``rr``; :mod:`state.presence`, :mod:`state.assignment`), all in the tenant's slot."""
+    return f"{tenant_tag(tenant_id)}:desk:{part}"
+
+
+def sla_due_index() -> str:
+    """Sorted set of conversations by their earliest SLA deadline not yet alerted (ms), for the SLA sweep.
+
+    One global key on the state Redis; members are :func:`pending_member`.
+    """
+    return f"{PREFIX}:sla:due"
 
 
 _GLOB_SPECIAL = set("*?[]\\")

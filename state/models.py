@@ -20,7 +20,7 @@ Channel = Literal["sms", "whatsapp", "voice"]
 Lane = Literal["guide", "sms", "support"]
 Status = Literal["active", "waiting_human", "closed"]
 Author = Literal["customer", "ai", "human", "system"]
-HandoffReason = Literal["customer_request", "trigger", "operator", "urgent", "language"]
+HandoffReason = Literal["customer_request", "trigger", "operator", "urgent", "language", "callback"]
 EventKind = Literal[
     "message", "human_reply", "note", "escalate", "handback", "close", "form_started", "send_link", "nudge",
     "opt_out",
@@ -45,6 +45,23 @@ def mask_address(address: str) -> str:
 def channel_of(address: str) -> Channel:
     """Return the channel of a Twilio address (``whatsapp:+1555…`` is WhatsApp, else SMS)."""
     return "whatsapp" if address.startswith("whatsapp:") else "sms"
+
+
+MEDIA_REFUSED_MARKER = "[file not accepted]"
+"""The text marker of an attachment whose type the tenant does not accept (:mod:`state.media`)."""
+MEDIA_MARKERS = ("[photo]", "[PDF]", "[video]", "[audio]", "[file]", MEDIA_REFUSED_MARKER)
+"""Every marker :func:`media_marker` writes, and the refused one."""
+
+
+def media_marker(content_type: str) -> str:
+    """The text marker of an accepted attachment in a message's text: ``[photo]``, ``[PDF]``, ``[video]``, ``[audio]`` or ``[file]``."""
+    if content_type.startswith("image/"):
+        return "[photo]"
+    if content_type == "application/pdf":
+        return "[PDF]"
+    if content_type.startswith(("video/", "audio/")):
+        return f"[{content_type.split('/')[0]}]"
+    return "[file]"
 
 
 class InboundMessage(BaseModel):
@@ -117,7 +134,8 @@ class Handoff(BaseModel):
     ``reason``: ``customer_request`` (the customer asked for a person),
     ``trigger`` (a proactive rule escalated), ``operator`` (an operator took it),
     ``urgent`` (a tenant safety rule matched an urgent message), ``language``
-    (the customer writes in a language the tenant does not serve).
+    (the customer writes in a language the tenant does not serve), ``callback``
+    (a call transferred to the operator line was not answered: call them back).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -213,11 +231,20 @@ class SessionState(BaseModel):
         )
 
 
+MessagePurpose = Literal["reply", "operator_reply", "nudge"]
+"""Why a message goes out: the AI's ``reply`` to the customer, an operator's
+``operator_reply``, a trigger's or the system's ``nudge`` (proactive). Outside
+WhatsApp's customer-service window each needs an approved template
+(:mod:`jobs.whatsapp_window`)."""
+
+
 class OutboundMessage(BaseModel):
     """One outbox entry: a message to send through the provider.
 
     ``bypass_opt_out`` is set only on the opt-out confirmation itself, which
-    carriers expect to reach a contact who just opted out.
+    carriers expect to reach a contact who just opted out. ``purpose``,
+    ``template`` (a WhatsApp template an operator chose) and ``media_urls``
+    (Twilio's ``MediaUrl``) decide how it is sent (:mod:`jobs.whatsapp_window`).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -228,6 +255,12 @@ class OutboundMessage(BaseModel):
     body: str
     bypass_opt_out: bool = False
     created_at: AwareDatetime
+    purpose: MessagePurpose = "reply"
+    template: str | None = Field(None, max_length=40)
+    media_urls: list[str] = Field(default_factory=list, max_length=10)
+    proactive: bool = False
+    """Not an answer to the customer (they had not written within the tenant's ``sending.reply_window_s``):
+    quiet hours defer it and pacing spreads it (:mod:`jobs.outbound_gate`)."""
 
 
 DeliveryStatus = Literal["queued", "sending", "sent", "failed", "suppressed"]

@@ -131,6 +131,8 @@ CLAIM_OUTBOUND = """
 -- contact), so that only one delivery attempt ever sends it. A claim records
 -- its time (c:<id>, ms) so a sending entry whose sender died can be found.
 -- KEYS[1] outbox   KEYS[2] optout   KEYS[3] outbox_pending   ARGV[1] message id
+-- ARGV[2] '1': the contact's consent record says opted out (state/consent.py: it
+-- outlives the C:optout marker, which erasure deletes)
 -- Returns {1, message JSON, claimed at (ms)} to send; {2, 'suppressed'}
 -- suppressed now; {0, status|false} not claimable (already claimed, final,
 -- or unknown).
@@ -139,9 +141,9 @@ local status = redis.call('HGET', KEYS[1], 's:' .. id)
 if status ~= 'queued' then
   return {0, status}
 end
-if redis.call('EXISTS', KEYS[2]) == 1 and not redis.call('HGET', KEYS[1], 'b:' .. id) then
+if (redis.call('EXISTS', KEYS[2]) == 1 or ARGV[2] == '1') and not redis.call('HGET', KEYS[1], 'b:' .. id) then
   redis.call('HSET', KEYS[1], 's:' .. id, 'suppressed')
-  redis.call('HDEL', KEYS[1], 'b:' .. id)
+  redis.call('HDEL', KEYS[1], 'b:' .. id, 'd:' .. id)
   redis.call('HDEL', KEYS[3], id)
   return {2, 'suppressed'}
 end

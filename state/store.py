@@ -10,12 +10,14 @@ import json
 import logging
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
 from redis import Redis
 
 from state import scripts
+from state.consent import ConsentStore
 from state.errors import (
     ClaimedError,
     LeaseLostError,
@@ -24,11 +26,13 @@ from state.errors import (
     VersionConflictError,
 )
 from state.feed import forget
+from state.assignment import AssignmentStore
 from state.keys import (
     ConversationKeys,
     FormKeys,
     claim_expiry_index,
     pending_member,
+    sla_due_index,
     tenant_conversations,
     trigger_index,
 )
@@ -113,6 +117,25 @@ def delivery_status(send_status: str, twilio_status: str | None) -> str:
     return twilio_status or send_status
 
 
+def deferred_entries(outbox: dict[bytes, bytes]) -> dict[str, str]:
+    """Entries still ``queued`` with a deferral (``d:<id>`` = ``<reason> <ms>``: quiet hours or pacing,
+    :mod:`jobs.outbound_gate`) → that value."""
+    return {
+        k[2:].decode(): v.decode() for k, v in outbox.items()
+        if k.startswith(b"d:") and outbox.get(b"s:" + k[2:]) == b"queued"
+    }
+
+
+def deferral_json(value: str | None) -> dict[str, str]:
+    """``delivery_deferred_reason`` (``quiet_hours``, ``pacing``) and ``delivery_deferred_until`` (ISO, UTC)
+    of a deferred outbound turn; empty for any other."""
+    if not value:
+        return {}
+    reason, _, ms = value.partition(" ")
+    until = datetime.fromtimestamp(int(ms) / 1000, timezone.utc).isoformat() if ms.isdigit() else ""
+    return {"delivery_deferred_reason": reason, "delivery_deferred_until": until}
+
+
 @dataclass
 class ConversationView:
     """A read-only snapshot for the operator API.
@@ -127,6 +150,8 @@ class ConversationView:
     opted_out: bool
     delivery: dict[str, str]
     delivery_errors: dict[str, str] = field(default_factory=dict)
+    deferrals: dict[str, str] = field(default_factory=dict)
+    """Message id → ``<reason> <ms>`` of entries deferred before sending (shown ``deferred``; :func:`deferral_json`)."""
 
 
 def _decode_inbox(entries: list[bytes]) -> list[InboundMessage]:
@@ -286,7 +311,8 @@ class ConversationStore:
             "1" if refuse_if_claimed else "",
         ]
         for m in outbound:
-            args += [m.message_id, m.model_dump_json(by_alias=True), "1" if m.bypass_opt_out else ""]
+            # defaults left out: a worker of the previous release reads entries without the newer fields
+            args += [m.message_id, m.model_dump_json(by_alias=True, exclude_defaults=True), "1" if m.bypass_opt_out else ""]
         reply = self._commit(
             keys=[keys.state, keys.inbox, keys.outbox, keys.lease, keys.optout, keys.outbox_pending, keys.claim],
             args=args,
@@ -312,8 +338,11 @@ class ConversationStore:
 
     # -- delivery ------------------------------------------------------------------
 
-    def claim_outbound(self, keys: ConversationKeys, message_id: str) -> tuple[str, OutboundMessage | None]:
+    def claim_outbound(self, keys: ConversationKeys, message_id: str, opted_out: bool = False) -> tuple[str, OutboundMessage | None]:
         """Claim an outbox entry for sending: ``queued → sending`` (or ``→ suppressed``).
+
+        ``opted_out``: the contact's consent record says opted out (suppress
+        as for the ``optout`` marker; the opt-out confirmation still goes).
 
         Keys: ``outbox`` (status, claim time), ``optout``, ``outbox_pending``
         (the message); atomic compare-and-set.
@@ -323,7 +352,7 @@ class ConversationStore:
             ``("suppressed", None)`` when the contact is opted out;
             ``(status, None)`` with the current status (or ``"missing"``) otherwise.
         """
-        reply = self._claim(keys=[keys.outbox, keys.optout, keys.outbox_pending], args=[message_id])
+        reply = self._claim(keys=[keys.outbox, keys.optout, keys.outbox_pending], args=[message_id, "1" if opted_out else ""])
         code, value = int(reply[0]), reply[1]
         if code == 1:
             return "send", OutboundMessage.model_validate_json(value)
@@ -422,7 +451,9 @@ class ConversationStore:
             for k, v in outbox.items() if k.startswith(b"s:")
         }
         errors = {k[2:].decode(): v.decode() for k, v in outbox.items() if k.startswith(b"e:")}
-        return ConversationView(int(version), parse_document(decode_document(doc)), bool(opted_out), delivery, errors)
+        deferrals = deferred_entries(outbox)
+        delivery |= {message_id: "deferred" for message_id in deferrals}
+        return ConversationView(int(version), parse_document(decode_document(doc)), bool(opted_out), delivery, errors, deferrals)
 
     def version(self, keys: ConversationKeys) -> int | None:
         """The conversation's committed ``version`` (``None`` before its first commit). Keys: ``state`` (HGET).
@@ -462,9 +493,13 @@ class ConversationStore:
         Cluster redis-py splits ``DEL`` by slot, and these share one); then
         the keys of every hosted form session it opened (``C:forms`` and the
         document's ``form_token``: what the customer typed), its entry in
-        ``T:conversations``, ``lw:triggers:due`` and ``lw:claims:due``, and every ``T:feed``
+        ``T:conversations``, ``lw:triggers:due``, ``lw:claims:due``, ``lw:sla:due``, the desk's
+        queue and assignment (:class:`state.assignment.AssignmentStore`), and every ``T:feed``
         entry naming it (:func:`state.feed.forget`), which live in other
-        slots. The queue Redis's keys (``lw:pending``, ``lw:ref:*``, rate
+        slots. The contact's consent record (:mod:`state.consent`, named by an
+        HMAC of the number, never the number) keeps only the fact of an
+        opt-out, which carriers require to be honoured for good; any other
+        record is deleted. The queue Redis's keys (``lw:pending``, ``lw:ref:*``, rate
         limit counters) are the caller's (``service.operator_api``).
         Voice-AI tool results and ``sessionId`` records hold no personal
         data (:mod:`service.voice_ai`) and expire on their own.
@@ -485,5 +520,8 @@ class ConversationStore:
         self.redis.zrem(tenant_conversations(keys.tenant_id), keys.conversation_id)
         self.redis.zrem(trigger_index(), pending_member(keys.tenant_id, keys.conversation_id))
         self.redis.zrem(claim_expiry_index(), pending_member(keys.tenant_id, keys.conversation_id))
+        self.redis.zrem(sla_due_index(), pending_member(keys.tenant_id, keys.conversation_id))
+        AssignmentStore(self.redis).unassign(keys.tenant_id, keys.conversation_id, requeue=False)
         forget(self.redis, keys.tenant_id, keys.conversation_id)
+        ConsentStore(self.redis).reduce_for_erasure(keys.tenant_id, keys.conversation_id)
         return erased

@@ -9,6 +9,7 @@ carry a ``dev_value`` that only ``LANEWAY_ENV=development`` accepts.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -25,10 +26,11 @@ from pydantic import (
 )
 
 from core.settings import environ_value
-from state.desk_config import MAX_CANNED_RESPONSES, CannedResponse, CsatSettings, check_shortcuts
+from state.desk_config import DeskConfig
+from state.desk_tools_config import MAX_CANNED_RESPONSES, CannedResponse, CsatSettings, check_shortcuts
 from state.errors import ConfigError
 from state.form_definition import FormDefinition
-from state.models import Lane
+from state.models import Lane, MessagePurpose
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 TENANT_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -65,12 +67,25 @@ class SecretRef(BaseModel):
         raise ConfigError(f"environment variable {self.env} is not set")
 
 
+KeyScope = Literal["export"]
+"""What an operator API key may do beyond the operator API: ``export`` reads the
+tenant's export (``GET …/export``, ``laneway export``) with phone numbers and
+message texts unmasked; without it they are masked."""
+
+
+class OperatorKeyRef(SecretRef):
+    """An operator API key read from the environment (:class:`SecretRef`), with its ``scopes``."""
+
+    scopes: list[KeyScope] = Field(default_factory=list)
+
+
 class HashedKey(BaseModel):
-    """An operator API key stored as its SHA-256 (what Redis holds)."""
+    """An operator API key stored as its SHA-256 (what Redis holds), with its ``scopes``."""
 
     model_config = ConfigDict(extra="forbid")
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[KeyScope] = Field(default_factory=list)
 
 
 class TwilioCredentials(BaseModel):
@@ -298,6 +313,32 @@ class VoiceAiConfig(BaseModel):
     messages: dict[VoiceAiTool, VoiceAiToolMessages] = Field(default_factory=dict)
     """Per tool, what the platform says while it runs (``request-start``,
     ``request-complete``, ``request-failed``); unset ones keep the defaults."""
+
+
+class VoiceConfig(BaseModel):
+    """People on the phone (``voice:`` in the tenants YAML).
+
+    When a caller asks for a person (or a rule, an operator's claim or an
+    earlier escalation puts the conversation with a person), the live call is
+    transferred to ``operator_number`` with ``<Dial>`` (the tenant's number as
+    ``callerId``), and the operator hears the conversation's summary before
+    being connected. Nobody answering within ``ring_timeout_s`` (or busy,
+    failed) leaves a callback task for the operators and the caller hears
+    ``callback_text`` (both texts default to templates in the caller's language).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator_number: str | None = Field(None, pattern=E164)
+    """The operator line (E.164); ``None``: calls are not transferred (the caller is told a person will follow up)."""
+    ring_timeout_s: int = Field(20, ge=5, le=60)
+    """``<Dial timeout>``: seconds the operator line rings before the call counts as unanswered."""
+    transfer_text: str | None = Field(None, min_length=1, max_length=300)
+    """Said to the caller before the transfer rings; ``None``: the ``transfer_voice`` template in the
+    conversation's language ("Connecting you to a person from our team now. Please hold.")."""
+    callback_text: str | None = Field(None, min_length=1, max_length=300)
+    """Said to the caller when nobody answered the operator line, before the call ends; ``None``: the
+    ``callback_voice`` template in the conversation's language ("… A person will call you back soon. Goodbye.")."""
 
 
 # -- proactive triggers (issue 6) -----------------------------------------------
@@ -587,6 +628,145 @@ class SafetyRule(BaseModel):
         return cleaned
 
 
+TEMPLATE_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+CONTENT_SID = r"^HX[0-9a-fA-F]{32}$"
+"""A Twilio Content API template (``ContentSid``: ``HX`` + 32 hex digits)."""
+TemplateVariableSource = Literal["text", "first_name", "display_name"]
+"""What fills a template variable: the message's ``text`` (the reply an
+operator typed, the nudge's words), the customer's ``first_name`` slot
+(``there`` when unknown), or the tenant's ``display_name``."""
+PUBLIC_MEDIA_URL = r"^https://[^\s]{1,2040}$"
+"""Outbound ``MediaUrl``: Twilio fetches it, so it must be public HTTPS."""
+
+
+class WhatsAppTemplate(BaseModel):
+    """One approved WhatsApp template (Twilio Content API), and the purposes it may stand in for.
+
+    Sent as ``ContentSid`` + ``ContentVariables`` (JSON object of strings,
+    keys ``"1"``, ``"2"``, …) on the Messages create call
+    (twilio.com/docs/content/send-templates-created-with-the-content-editor).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TEMPLATE_NAME)
+    """How operators pick it in the dashboard's reply box."""
+    content_sid: str = Field(pattern=CONTENT_SID)
+    purposes: list[MessagePurpose] = Field(default_factory=list, max_length=3)
+    """The purposes it is the default for, outside the window (the first template listed for a purpose wins)."""
+    variables: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]?$")], TemplateVariableSource] = Field(
+        default_factory=dict, max_length=10
+    )
+    """Template variable number → what fills it."""
+    description: str = Field("", max_length=200)
+    """What the template says, for the operator choosing it."""
+    media_url: str | None = Field(None, pattern=PUBLIC_MEDIA_URL)
+    """Sent as ``MediaUrl`` with the template (a template with a media header)."""
+
+
+class WhatsAppConfig(BaseModel):
+    """WhatsApp settings: the approved templates for messages outside the 24-hour window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    templates: list[WhatsAppTemplate] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "WhatsAppConfig":
+        names = [t.name for t in self.templates]
+        if len(set(names)) != len(names):
+            raise ValueError("a WhatsApp template name is listed twice")
+        return self
+
+    def for_purpose(self, purpose: str) -> WhatsAppTemplate | None:
+        """The first template listed for ``purpose``, or ``None``."""
+        return next((t for t in self.templates if purpose in t.purposes), None)
+
+    def named(self, name: str) -> WhatsAppTemplate | None:
+        """The template called ``name``, or ``None``."""
+        return next((t for t in self.templates if t.name == name), None)
+
+
+DEFAULT_MEDIA_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "application/pdf"]
+"""Inbound media types accepted by default: photos and PDFs."""
+
+
+class MediaConfig(BaseModel):
+    """Inbound media (MMS, WhatsApp): which content types are accepted, and the proxy's size limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_types: list[Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$")]] = Field(
+        default_factory=lambda: list(DEFAULT_MEDIA_TYPES), max_length=30
+    )
+    """MIME types kept as references and shown; any other is refused politely."""
+    max_bytes: int = Field(5_000_000, ge=1_000, le=20_000_000)
+    """The largest file the dashboard's media proxy fetches (bytes)."""
+
+
+HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class QuietHours(BaseModel):
+    """When proactive messages may go out, in the recipient's local time (issue 15).
+
+    A proactive message (a trigger's nudge, a follow-up, an operator's message
+    when the customer has not written within ``sending.reply_window_s``) is
+    sent only from ``send_from`` until ``send_until`` (``HH:MM``, 24-hour;
+    ``send_from`` later than ``send_until`` spans midnight). Outside the
+    window it is deferred to the window's next opening, never dropped
+    (:mod:`state.quiet_hours`). The recipient's time zone comes from the number
+    (``phonenumbers``' time-zone data); ``time_zone`` (IANA) is used when the
+    number's is unknown or ambiguous (several zones, e.g. toll-free or
+    non-geographic numbers). The TCPA's calling hours are 08:00 to 21:00 local.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_from: str = Field("08:00", pattern=HH_MM)
+    send_until: str = Field("21:00", pattern=HH_MM)
+    time_zone: str = Field(min_length=1, max_length=64)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not an IANA time zone (like America/New_York)") from None
+        return name
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "QuietHours":
+        if self.send_from == self.send_until:
+            raise ValueError("send_from and send_until are equal: the window would be empty (or all day: leave quiet_hours out)")
+        return self
+
+
+class SendingConfig(BaseModel):
+    """How the tenant's outbound messages go out (issue 15): sender, pacing, what counts as a reply.
+
+    ``messaging_service_sid`` (``MG`` + 32 hex): send through that Twilio
+    Messaging Service (``MessagingServiceSid``) instead of ``From`` = the
+    conversation's number; pacing is then per service. ``segments_per_s``:
+    the sender's throughput in SMS segments per second; unset, it follows
+    the sender (:func:`state.pacing.default_segments_per_s`: 1 for a US/CA long code,
+    3 toll-free, 100 short code, 80 WhatsApp, 1 a Messaging Service, whose
+    real rate is the sum of its senders: set it). ``reply_window_s``: a
+    message sent within this many seconds of the customer's last message
+    answers them (never deferred by quiet hours, never paced behind a
+    campaign); later ones are proactive.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-f]{32}$")
+    segments_per_s: float | None = Field(None, gt=0, le=1000)
+    reply_window_s: int = Field(300, ge=10, le=24 * 3600)
+
+
 class TenantConfig(BaseModel):
     """One tenant, as written in the tenants YAML and stored in Redis."""
 
@@ -618,7 +798,7 @@ class TenantConfig(BaseModel):
     banned_phrases: list[str] = Field(default_factory=list)
     max_sms_chars: int = Field(640, ge=70, le=1600)
     twilio: TwilioCredentials
-    operator_api_keys: list[SecretRef | HashedKey] = Field(default_factory=list)
+    operator_api_keys: list[OperatorKeyRef | HashedKey] = Field(default_factory=list)
     llm: LlmConfig | None = None
     """LLM settings; ``None`` (or ``enabled: false``) routes deterministically."""
     form: FormDefinition | None = None
@@ -628,6 +808,9 @@ class TenantConfig(BaseModel):
     alerts: AlertChannel | None = None
     """The alert webhook channel; ``None``: the tenant receives no webhooks (trigger
     ``webhook`` actions need it for their secret and allow-list)."""
+    voice: VoiceConfig | None = None
+    """Phone calls handled by people (:mod:`service.voice_transfer`, :mod:`service.calls_api`):
+    the operator line a call is transferred to, the ring time, what the caller hears."""
     voice_ai: VoiceAiConfig | None = None
     """The voice-AI tool webhook (``/voice-ai/<tenant_id>/tools``); ``None``: not offered (401)."""
     triggers: list[TriggerRule] = Field(default_factory=list, max_length=50)
@@ -640,8 +823,18 @@ class TenantConfig(BaseModel):
     """Texts, templates, FAQ and opt-out keywords per language (each key one of ``languages``)."""
     safety: list[SafetyRule] = Field(default_factory=list, max_length=20)
     """Urgent-message rules, checked before any lane answers (:mod:`agents.dialogue.safety`)."""
+    whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
+    """WhatsApp templates for messages outside the 24-hour customer-service window."""
+    media: MediaConfig = Field(default_factory=MediaConfig)
+    """Inbound media accepted, and the media proxy's size limit."""
+    quiet_hours: QuietHours | None = None
+    """When proactive messages may go out (recipient's local time); ``None``: any time."""
+    sending: SendingConfig = Field(default_factory=SendingConfig)
+    """Sender (number or Messaging Service), pacing and the reply window of outbound messages."""
+    desk: DeskConfig | None = None
+    """The support desk: assignment policy, business hours, SLA targets (:mod:`state.desk_config`)."""
     canned_responses: list[CannedResponse] = Field(default_factory=list, max_length=MAX_CANNED_RESPONSES)
-    """Operators' saved replies (:mod:`state.desk_config`, rendered by :mod:`state.canned`)."""
+    """Operators' saved replies (:mod:`state.desk_tools_config`, rendered by :mod:`state.canned`)."""
     csat: CsatSettings = Field(default_factory=CsatSettings)
     """The satisfaction survey after close (off unless ``csat.enabled``)."""
     disabled: bool = False
@@ -732,11 +925,18 @@ class TenantConfig(BaseModel):
         Raises:
             ConfigError: a key's environment variable is unset (and no dev value applies).
         """
-        keys: list[SecretRef | HashedKey] = [
-            k if isinstance(k, HashedKey) else HashedKey(sha256=sha256_hex(k.resolve(environment)))
+        keys: list[OperatorKeyRef | HashedKey] = [
+            k if isinstance(k, HashedKey) else HashedKey(sha256=sha256_hex(k.resolve(environment)), scopes=k.scopes)
             for k in self.operator_api_keys
         ]
         return self.model_copy(update={"operator_api_keys": keys})
+
+    def key_scopes(self, api_key_sha256: str) -> list[KeyScope]:
+        """The scopes of the operator key whose SHA-256 is ``api_key_sha256`` (``[]`` if it is not listed hashed)."""
+        for key in self.operator_api_keys:
+            if isinstance(key, HashedKey) and hmac.compare_digest(key.sha256, api_key_sha256):
+                return list(key.scopes)
+        return []
 
 
 class TenantsFile(BaseModel):

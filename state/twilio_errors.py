@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-ErrorAction = Literal["opt_out", "unreachable", "alert", "none"]
+ErrorAction = Literal["opt_out", "unreachable", "alert", "template_retry", "none"]
 
 
 class TwilioError(NamedTuple):
@@ -31,7 +31,13 @@ TWILIO_ERRORS: dict[str, TwilioError] = {
     "30007": TwilioError("carrier filtering: the carrier flagged the message (spam/content rules)", "alert"),
     "30008": TwilioError("unknown error from the carrier", "none"),
     "63016": TwilioError(
-        "WhatsApp: outside the 24-hour customer-service window; only an approved template may be sent", "alert"
+        "WhatsApp: outside the 24-hour customer-service window; only an approved template may be sent "
+        "(Laneway sends it again as the tenant's template)", "template_retry"
+    ),
+    # Laneway's own reason, not a Twilio code: the entry was never sent (jobs/whatsapp_window.py).
+    "window_no_template": TwilioError(
+        "not sent: the WhatsApp 24-hour window is closed and the tenant has no approved template for this message "
+        "(add one under whatsapp.templates in the tenant config)", "none"
     ),
 }
 """``ErrorCode`` → meaning and action. Codes not listed mean "see twilio.com/docs/errors/<code>" and act not."""

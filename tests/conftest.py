@@ -16,6 +16,7 @@ it finds is kept in the test as an ``@example``. Property tests are marked
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from urllib.parse import quote
@@ -33,6 +34,7 @@ from devtools.openai_standin import start_openai_standin_thread
 from devtools.redis_server import RedisServer
 from devtools.twilio_standin import start_standin_thread
 from jobs import runtime as job_runtime
+from jobs.queues import campaign_queue
 from jobs.runtime import build_runtime
 from jobs.worker import LanewayWorker
 from service import create_app
@@ -139,6 +141,22 @@ class Standin:
     def deliver(self, **config) -> None:
         """Configure the stand-in's carrier (``POST /_standin/delivery``: outcome per ``to``, ``callback_delays_s``, ``reorder``)."""
         requests.post(f"{self.url}/_standin/delivery", json=config, timeout=5).raise_for_status()
+
+    def whatsapp_inbound(self, customer: str, sender: str, at_s: float | None = None) -> None:
+        """The customer wrote to ``sender`` on WhatsApp at ``at_s`` (default now): the stand-in's 24-hour window."""
+        body = {"from": customer, "to": sender} | ({"at_s": at_s} if at_s is not None else {})
+        requests.post(f"{self.url}/_standin/whatsapp/inbound", json=body, timeout=5).raise_for_status()
+
+    def add_media(self, account_sid: str, auth_token: str, content_type: str, data: bytes) -> str:
+        """Store an attachment served behind Basic ``account_sid:auth_token``; returns its Twilio media URL."""
+        body = {"account_sid": account_sid, "auth_token": auth_token, "content_type": content_type,
+                "body_b64": base64.b64encode(data).decode()}
+        answer = requests.post(f"{self.url}/_standin/media", json=body, timeout=5)
+        answer.raise_for_status()
+        return answer.json()["url"]
+
+    def media_fetches(self) -> list[dict]:
+        return requests.get(f"{self.url}/_standin/media", timeout=5).json()["fetches"]
 
     def handset(self) -> list[str]:
         """Sids in the order the carrier handed them over (``sent``)."""
@@ -267,11 +285,17 @@ def sign(form: dict[str, str], auth_token: str, url: str = PUBLIC_BASE_URL + "/t
 
 
 @pytest.fixture
-def post_sms(client):
-    """Post a correctly signed inbound SMS through the Flask test client."""
+def post_sms(client, twilio_standin):
+    """Post a correctly signed inbound SMS through the Flask test client.
 
-    def post(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None):
-        form = twilio_form(body, sender, to, message_sid)
+    A WhatsApp message is also told to the Twilio stand-in (as Twilio sees it
+    pass), which opens its 24-hour window for free-form replies.
+    """
+
+    def post(body: str, sender: str, to: str = ACME_NUMBER, message_sid: str | None = None, **extra: str):
+        form = twilio_form(body, sender, to, message_sid) | extra
+        if sender.startswith("whatsapp:"):
+            twilio_standin.whatsapp_inbound(sender, to if to.startswith("whatsapp:") else "whatsapp:" + to)
         return client.post(
             "/twilio/messaging", data=form, headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[to.removeprefix("whatsapp:")])}
         ), form
@@ -284,7 +308,7 @@ def work(r, rt):
     """Run a burst SimpleWorker on the queue until it is empty; returns whether jobs ran."""
 
     def run() -> bool:
-        worker = LanewayWorker([rt.queue], connection=r, serializer=JSONSerializer)
+        worker = LanewayWorker([rt.queue, campaign_queue(rt.queue)], connection=r, serializer=JSONSerializer)
         return worker.work(burst=True, with_scheduler=True)
 
     return run

@@ -24,6 +24,9 @@ Prints a table and writes JSON. Figures:
 * ``nlu_*`` (:mod:`devtools.bench.nlu`): what understanding one message costs
   a turn (:func:`agents.nlu.understand`): p50/p99 per message over a
   realistic message mix, wall and CPU time, training and warm-up time.
+* ``pacing_*`` (:mod:`devtools.bench.pacing`): sender pacing, messages per
+  second per number measured at the Twilio stand-in for a burst of nudges,
+  and a customer's reply latency in the middle of it.
 * ``voice_*`` (:mod:`devtools.bench.voice`): Twilio Voice turn latency, webhook
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
@@ -44,6 +47,7 @@ from core.settings import Settings
 from devtools.bench.durability import bench_durability
 from devtools.bench.e2e import bench_end_to_end
 from devtools.bench.nlu import bench_nlu
+from devtools.bench.pacing import bench_pacing
 from devtools.bench.voice import CONCURRENT_CALLS, bench_voice
 from devtools.redis_server import RedisServer
 from jobs.runtime import build_runtime
@@ -51,7 +55,7 @@ from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
 from state.tenant_config import parse_tenants_yaml
 
-SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "durability", "nlu")
+SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "durability", "nlu", "pacing")
 """What ``laneway bench --only`` can select."""
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
@@ -268,6 +272,7 @@ def _due_sweep_ms(rt, due: int) -> float:
 @click.option("--trigger-idle", default=100_000, show_default=True, help="Idle conversations for the trigger sweep figure.")
 @click.option("--durability-requests", default=500, show_default=True, help="Webhooks per LANEWAY_ACCEPT_WAITAOF case.")
 @click.option("--nlu-repeats", default=50, show_default=True, help="Times each message of the NLU mix is understood.")
+@click.option("--pacing-messages", default=15, show_default=True, help="Nudges to the 1 segment/s number (5x to the 5/s one).")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
     conversations: int,
@@ -283,6 +288,7 @@ def bench(
     trigger_idle: int,
     durability_requests: int,
     nlu_repeats: int,
+    pacing_messages: int,
     json_out: str,
 ) -> None:
     """Measure controller turns/s and round trips per turn, end-to-end turns/s against bare RQ, memory and latency, voice latency, NLU cost per message."""
@@ -315,6 +321,8 @@ def bench(
         results |= bench_durability(tenants_file, durability_requests)
     if "nlu" in sections:
         results |= bench_nlu(tenants_file.read_text(), repeats=nlu_repeats)
+    if "pacing" in sections:
+        results |= bench_pacing(tenants_file, pacing_messages)
     width = max(len(k) for k in results)
     for key, value in results.items():
         click.echo(f"{key:<{width}}  {value}")

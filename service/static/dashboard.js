@@ -103,6 +103,7 @@
     $("who").textContent = session.operator + " @ " + session.tenant;
     refreshList();
     connect();
+    refreshDesk();
   }
 
   // -- the live feed --------------------------------------------------------------
@@ -124,15 +125,17 @@
       reconnectTimer = setTimeout(connect, 3000);
       return;
     }
-    const url = token.url + (lastEventId ? "&last_event_id=" + encodeURIComponent(lastEventId) : "");
+    const url = token.url + "&operator=" + encodeURIComponent(session.operator) +
+      (lastEventId ? "&last_event_id=" + encodeURIComponent(lastEventId) : "");
     const source = new EventSource(url);
     feed = source;
-    source.addEventListener("open", () => { feedRetryMs = 1000; setLive(true); refreshList(); });
+    source.addEventListener("open", () => { feedRetryMs = 1000; setLive(true); refreshList(); refreshDesk(); });
     source.addEventListener("feed", (event) => {
       lastEventId = event.lastEventId || lastEventId;
       let data = {};
       try { data = JSON.parse(event.data); } catch (e) { /* a malformed entry only refreshes */ }
       scheduleList();
+      scheduleDesk();
       if (current && data.conversation === current) scheduleContext();
     });
     const again = () => {
@@ -198,7 +201,8 @@
         bottom.append(el("span", "unanswered", "unanswered-mark"));
         item.dataset.unanswered = "true";
       }
-      if (c.alert) bottom.append(el("span", c.alert.rule_id === "claim_expired" ? "claim expired" : "alert: " + c.alert.rule_id, "alert-mark"));
+      if (c.alert) bottom.append(el("span", alertText(c.alert.rule_id), "alert-mark"));
+      if (c.sla) bottom.append(slaMark(c.sla));
       item.append(bottom);
       if (c.last_message) item.append(el("div", c.last_message.author + ": " + c.last_message.text, "preview"));
       item.addEventListener("click", () => openConversation(c.conversation_id, true));
@@ -267,6 +271,7 @@
     $("claim-btn").disabled = !!ctx.claimed_by;
     $("release-btn").disabled = !mine;
     $("reply-btn").disabled = !mine;
+    $("assign-btn").disabled = !!ctx.claimed_by && !mine;
 
     const transcript = $("transcript");
     transcript.replaceChildren();
@@ -277,6 +282,7 @@
       const who = t.author + (t.author_id ? " (" + t.author_id + ")" : "") + " · " + (t.channel || "") + " · " + new Date(t.at).toLocaleTimeString();
       item.append(el("div", who, "msg-meta"));
       item.append(el("div", t.text, "msg-text"));
+      if (t.media) item.append(mediaLine(t.media));
       if (t.delivery) {
         // Delivery status badge (Twilio's MessageStatus once reported), with the error code and its meaning.
         const badge = el("span", t.delivery + (t.delivery_error_code ? " " + t.delivery_error_code : ""),
@@ -285,12 +291,19 @@
         const line = el("div", null, "msg-delivery");
         line.append(badge);
         if (t.delivery_error) line.append(el("span", " " + t.delivery_error, "delivery-error"));
+        if (t.delivery_deferred_reason) {
+          // Deferred before sending (issue 15): quiet hours in the customer's time zone, or the sender's pacing.
+          const why = t.delivery_deferred_reason === "quiet_hours" ? "quiet hours" : "pacing";
+          const when = t.delivery_deferred_until ? new Date(t.delivery_deferred_until).toLocaleString() : "";
+          line.append(el("span", " " + why + (when ? ", goes " + when : ""), "delivery-deferred"));
+        }
         item.append(line);
       }
       if (t.unanswered) item.append(el("div", "unanswered", "msg-unanswered"));
       transcript.append(item);
     }
     transcript.scrollTop = transcript.scrollHeight;
+    showWindow(ctx);
 
     const slots = $("ctx-slots");
     slots.replaceChildren();
@@ -314,6 +327,60 @@
     listOf("ctx-lanes", ctx.lane_history.map((c) => c.lane + " (" + c.reason + ")"));
     listOf("ctx-triggers", ctx.triggers_fired.map((f) => f.rule_id + " × " + f.fires));
     document.querySelectorAll("#conversation-list li").forEach((li) => li.classList.toggle("open", li.dataset.conversation === id));
+  }
+
+  // WhatsApp: the 24-hour window's state and time left; when closed, the reply box offers the tenant's templates.
+  function showWindow(ctx) {
+    const line = $("wa-window");
+    const picker = $("reply-template");
+    const w = ctx.whatsapp_window;
+    line.hidden = !w;
+    if (!w) { picker.hidden = true; picker.replaceChildren(); return; }
+    const h = Math.floor(w.seconds_left / 3600), m = Math.floor((w.seconds_left % 3600) / 60);
+    line.textContent = w.open ? "WhatsApp window open: " + h + " h " + m + " min left"
+      : "WhatsApp window closed: replies go out as an approved template";
+    line.dataset.open = String(w.open);
+    const chosen = picker.value;
+    picker.replaceChildren(el("option", w.open ? "Free-form reply" : "Default template for replies", ""));
+    picker.firstChild.value = "";
+    for (const t of ctx.whatsapp_templates) {
+      const option = el("option", t.name + (t.description ? ": " + t.description : ""));
+      option.value = t.name;
+      picker.append(option);
+    }
+    picker.value = chosen;
+    picker.hidden = w.open || ctx.whatsapp_templates.length === 0;
+  }
+
+  // Attachments are fetched through the media proxy with the Bearer key, then shown from a blob URL.
+  function mediaLine(media) {
+    const line = el("div", null, "msg-media");
+    media.forEach((m) => {
+      const button = el("button", m.content_type.startsWith("image/") ? "Show photo" : "Download " + m.content_type, "media-btn");
+      button.type = "button";
+      button.addEventListener("click", async () => {
+        try {
+          const response = await fetch(m.url, { headers: { "Authorization": "Bearer " + session.key, "X-Operator": session.operator }, cache: "no-store" });
+          if (!response.ok) throw new Error("attachment: HTTP " + response.status);
+          const url = URL.createObjectURL(await response.blob());
+          if (m.content_type.startsWith("image/")) {
+            const img = el("img", null, "media-img");
+            img.src = url;
+            img.alt = "attachment";
+            button.replaceWith(img);
+          } else {
+            const a = el("a", "Save " + m.content_type);
+            a.href = url;
+            a.download = "attachment";
+            button.replaceWith(a);
+          }
+        } catch (error) {
+          $("action-error").textContent = error.message;
+        }
+      });
+      line.append(button);
+    });
+    return line;
   }
 
   function showSummary(summary) {
@@ -446,7 +513,9 @@
     event.preventDefault();
     const text = $("reply-text").value.trim();
     if (!text) return;
-    const result = await act("POST", "/reply", { text: text }, { "Idempotency-Key": newKey() });
+    const body = { text: text };
+    if (!$("reply-template").hidden && $("reply-template").value) body.template = $("reply-template").value;
+    const result = await act("POST", "/reply", body, { "Idempotency-Key": newKey() });
     if (result) $("reply-text").value = "";
   }
 
@@ -456,6 +525,93 @@
     if (!text) return;
     const result = await act("POST", "/notes", { text: text }, { "Idempotency-Key": newKey() });
     if (result) $("note-text").value = "";
+  }
+
+  // -- the desk: presence, assignment, SLA countdowns --------------------------------
+
+  let desk = null;             // GET …/desk: policy, operators, queue, me
+  let deskTimer = null;
+
+  function alertText(ruleId) {
+    if (ruleId === "claim_expired") return "claim expired";
+    if (ruleId.startsWith("sla_")) return "SLA breached: " + ruleId.slice(4).replace("_", " ");
+    return "alert: " + ruleId;
+  }
+
+  function clock(seconds) {
+    const s = Math.abs(Math.round(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const two = (n) => String(n).padStart(2, "0");
+    return (h ? h + ":" + two(m) : String(m)) + ":" + two(r);
+  }
+
+  // The nearest SLA clock of a row; tickSla() counts it down every second from its due_at.
+  function slaMark(sla) {
+    const mark = el("span", null, "sla");
+    mark.dataset.due = sla.due_at;
+    mark.dataset.kind = sla.kind;
+    renderSla(mark);
+    return mark;
+  }
+
+  function renderSla(mark) {
+    const left = (Date.parse(mark.dataset.due) - Date.now()) / 1000;
+    const kind = mark.dataset.kind.replace("_", " ");
+    mark.classList.toggle("breached", left <= 0);
+    mark.dataset.breached = String(left <= 0);
+    mark.textContent = left > 0 ? kind + " " + clock(left) + " left" : kind + " SLA breached " + clock(left) + " ago";
+  }
+
+  function tickSla() {
+    document.querySelectorAll(".sla[data-due]").forEach(renderSla);
+  }
+
+  function scheduleDesk() {
+    if (deskTimer) return;
+    deskTimer = setTimeout(() => { deskTimer = null; refreshDesk(); }, 300);
+  }
+
+  async function refreshDesk() {
+    if (!session) return;
+    try {
+      desk = await api("GET", base() + "/desk");
+    } catch (error) {
+      return;
+    }
+    const button = $("presence-btn");
+    button.hidden = false;
+    button.dataset.status = desk.me.status;
+    button.textContent = desk.me.status === "online" ? "You: online" : "You: away";
+    const others = desk.operators.filter((o) => o.status === "online" && o.operator_id !== session.operator);
+    const select = $("assign-to");
+    const chosen = select.value;
+    select.replaceChildren(el("option", "assign to…"));
+    select.firstChild.value = "";
+    for (const o of others) {
+      const option = el("option", o.operator_id + " (" + o.load + ")");
+      option.value = o.operator_id;
+      select.append(option);
+    }
+    select.value = others.some((o) => o.operator_id === chosen) ? chosen : "";
+    $("desk-summary").textContent = desk.policy === "manual" ? "" :
+      desk.queue.length + " waiting · " + desk.operators.filter((o) => o.status === "online").length + " online";
+  }
+
+  async function togglePresence() {
+    const next = $("presence-btn").dataset.status === "online" ? "away" : "online";
+    try {
+      await api("PUT", base() + "/desk/presence", { status: next });
+    } catch (error) {
+      $("action-error").textContent = error.message;
+    }
+    refreshDesk();
+  }
+
+  async function assignTo() {
+    const operator = $("assign-to").value;
+    if (!operator) return;
+    await act("POST", "/assign", { operator_id: operator });
+    refreshDesk();
   }
 
   function closeView() {
@@ -475,12 +631,16 @@
     $("escalate-btn").addEventListener("click", () => act("POST", "/escalate"));
     $("handback-btn").addEventListener("click", handBack);
     $("close-btn").addEventListener("click", () => act("POST", "/close"));
+    $("call-btn").addEventListener("click", () => act("POST", "/call", {}));  // service/outbound_call.py
     $("reply-form").addEventListener("submit", sendReply);
     $("reply-text").addEventListener("input", onReplyInput);
     $("reply-text").addEventListener("keydown", onReplyKey);
     $("reply-text").addEventListener("blur", () => setTimeout(hideCanned, 150));
     $("note-form").addEventListener("submit", addNote);
     $("back").addEventListener("click", closeView);
+    $("presence-btn").addEventListener("click", togglePresence);
+    $("assign-btn").addEventListener("click", assignTo);
+    setInterval(tickSla, 1000);
     setInterval(() => { if (session) scheduleList(); }, 30000); // "x min ago" and stalled marks age without feed events
     loadSession();
     if (session) start();

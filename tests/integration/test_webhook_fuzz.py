@@ -63,6 +63,11 @@ content_types = mostly(
 signings = mostly(st.just("right"), st.sampled_from(["none", "wrong_token", "wrong_url", "garbage"]))
 
 
+ACME_ACCOUNT = "AC00000000000000000000000000acme01"
+BRIGHT_ACCOUNT = "AC0000000000000000000000000bright1"
+MEDIA_URL = r"https://api\.twilio\.com/2010-04-01/Accounts/{account}/Messages/(MM|SM)[0-9a-fA-F]{{32}}/Media/ME[0-9a-fA-F]{{32}}"
+
+
 def encode(pairs: list[tuple[str, str]]) -> bytes:
     """Percent-encode ``pairs`` as a browser would; lone surrogates become (invalid) UTF-8 bytes."""
     return "&".join(
@@ -102,6 +107,17 @@ def well_formed(form: MultiDict, content_type: str, raw: bytes, signing: str) ->
         and len(form.get("Body", "")) <= 1600
         and len(form.getlist("NumMedia")) <= 1
         and re.fullmatch(r"[0-9]{1,2}", form.get("NumMedia", "0")) is not None
+        and media_well_formed(form, single)
+    )
+
+
+def media_well_formed(form: MultiDict, single) -> bool:
+    """``NumMedia`` at most Twilio's 10, each ``MediaUrl{N}`` a media URL of the account owning ``To``, with its type."""
+    count = int(form.get("NumMedia", "0"))
+    account = BRIGHT_ACCOUNT if BRIGHT_NUMBER in form.get("To", "") else ACME_ACCOUNT
+    return count <= 10 and all(
+        single(f"MediaUrl{n}", MEDIA_URL.format(account=account)) and single(f"MediaContentType{n}", r"[a-z]+/[a-z0-9.+-]{1,100}")
+        for n in range(count)
     )
 
 
@@ -117,6 +133,11 @@ def webhook_requests(draw):
     media = draw(num_media)
     if media is not None:
         pairs.append(("NumMedia", media))
+        if media in ("1", "10") and draw(st.booleans()):  # the attachments Twilio names
+            account = draw(st.sampled_from([ACME_ACCOUNT, BRIGHT_ACCOUNT]))
+            for n in range(int(media)):
+                url = f"https://api.twilio.com/2010-04-01/Accounts/{account}/Messages/MM{'a' * 32}/Media/ME{'b' * 32}"
+                pairs += [(f"MediaUrl{n}", url), (f"MediaContentType{n}", draw(st.sampled_from(["image/jpeg", "video/mp4", "bad"])))]
     pairs += draw(extras)
     if draw(st.integers(0, 19)) == 0:
         pairs += [(f"p{i}", "v") for i in range(2000)]

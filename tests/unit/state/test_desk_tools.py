@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from state.canned import render, search, variables_for
-from state.desk_config import CannedResponse, CsatSettings
+from state.desk_tools_config import CannedResponse, CsatSettings
 from state.errors import ConfigError
 from state.handoff_summary import rules_summary
 from state.models import Handoff, LaneChange, SessionState, TranscriptEntry

@@ -33,10 +33,16 @@ def test_a_number_cannot_belong_to_two_tenants():
 
 def test_api_keys_are_stored_hashed(monkeypatch):
     monkeypatch.setenv("ACME_OPERATOR_API_KEY", "prod-secret")
+    monkeypatch.setenv("ACME_EXPORT_API_KEY", "prod-export-secret")
     tenant = parse_tenants_yaml(EXAMPLE.read_text()).tenants[0]
     stored = tenant.hashed("production")
-    assert stored.operator_api_keys == [HashedKey(sha256=sha256_hex("prod-secret"))]
-    assert "prod-secret" not in stored.model_dump_json()
+    assert stored.operator_api_keys == [
+        HashedKey(sha256=sha256_hex("prod-secret")),
+        HashedKey(sha256=sha256_hex("prod-export-secret"), scopes=["export"]),  # scopes survive hashing
+    ]
+    assert "prod-secret" not in stored.model_dump_json() and "prod-export-secret" not in stored.model_dump_json()
+    assert stored.key_scopes(sha256_hex("prod-export-secret")) == ["export"]
+    assert stored.key_scopes(sha256_hex("prod-secret")) == [] and stored.key_scopes(sha256_hex("other")) == []
 
 
 def test_dev_values_are_refused_in_production(monkeypatch):
