@@ -222,6 +222,8 @@ class ConversationKeys:
     @property
     def sla(self) -> str:
         return f"{self.tag}:sla"
+
+    @property
     def csat(self) -> str:
         return f"{self.tag}:csat"
 
