@@ -17,6 +17,13 @@ refuses while ``C:claim`` exists: a message that got ahead of the claim's
 event, or an operator who claims while the AI is thinking, makes the turn
 run again silently, so no AI reply is committed once a claim is held. A hand-back makes the AI answer the customer's unanswered messages
 in the same turn.
+
+CSAT (:mod:`state.csat`): a closed conversation with a pending survey reads
+the customer's next message as a score first; a score is kept and thanked
+and never routed to a lane, anything else ends the survey and is answered as
+usual. A turn that moves the conversation to a person (``waiting_human``)
+sets :attr:`DrainResult.escalated`, so the drain job can have the model write
+the handoff summary (:mod:`jobs.handoff_summary`).
 """
 
 from __future__ import annotations
@@ -29,15 +36,17 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from agents import guard_reply, run_agent
+from agents.csat_answer import parse_score
 from agents.base import Agent, AgentResult, Route, TurnInput
 from agents.templates import render
 from core import logs, metrics
 from jobs.consent import record_consent_change, restore_opt_out
 from jobs.desk_notice import DESK_AUTHOR, closed_notice
-from jobs.event_effects import apply_event
+from jobs.event_effects import CSAT_AUTHOR, apply_event
 from jobs.lease_keeper import LeaseKeeper
 from jobs.replies import Replies
-from state.analytics import turn_counters
+from state.analytics import day_of, record_csat, turn_counters
+from state.csat import CsatStore
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
 from state.consent import ConsentStore
@@ -95,6 +104,8 @@ class TurnOutcome:
     """Commands for the customer's form page, pushed after the commit."""
     kinds: list[str] = field(default_factory=list)
     """The kinds of the inbox entries the turn consumed (for the tenant feed)."""
+    csat: list[tuple[str, str | int | None]] = field(default_factory=list)
+    """What the turn did to the CSAT survey, in order (:attr:`jobs.replies.Replies.csat`)."""
 
 
 @dataclass
@@ -105,6 +116,8 @@ class DrainResult:
     version: int = 0
     message_ids: list[str] = field(default_factory=list)
     conflicts: int = 0
+    escalated: bool = False
+    """A turn moved the conversation to a person (``waiting_human``) and the tenant's LLM is on."""
 
 
 class TurnController:
@@ -158,6 +171,7 @@ class TurnController:
         self.forms = forms
         self.consent = consent
         self.after_commit = after_commit
+        self.csat = CsatStore(store.redis)
 
     def drain(self, tenant_id: str, conversation_id: str) -> DrainResult:
         """Run turns until the conversation's inbox is empty, under its lease.
@@ -212,7 +226,8 @@ class TurnController:
         if restored:
             state = state.model_copy(update={"opted_out": True})
         screen = self._screen(tenant, state)
-        outcome = self.run_turn(tenant, state, loaded.inbox, screen)
+        csat_pending = self._csat_pending(keys, tenant, state)
+        outcome = self.run_turn(tenant, state, loaded.inbox, screen, csat_pending=csat_pending)
         if restored and outcome.state.opted_out:
             outcome.optout_action = "set"  # the marker erasure deleted comes back with the first commit
         lane = outcome.route.lane if outcome.route else "none"
@@ -227,7 +242,7 @@ class TurnController:
                 # An operator holds the claim (taken before its event reached the inbox, or while the AI
                 # was thinking): the AI's answer must not go out; the turn runs again, silent.
                 log.info("%s is claimed; the AI stays silent", keys.label)
-                outcome = self.run_turn(tenant, state, loaded.inbox, screen, claimed=True)
+                outcome = self.run_turn(tenant, state, loaded.inbox, screen, claimed=True, csat_pending=csat_pending)
                 committed = self._commit(keys, loaded, tenant, outcome, claimed=True)
         except LeaseLostError:
             metrics.TURNS.labels(tenant_id, lane, "lease_lost").inc()
@@ -256,6 +271,8 @@ class TurnController:
             except Exception:  # the turn is committed; the desk sweep catches up
                 log.exception("after-commit hook failed for %s", keys.label)
         ids = [m.message_id for m in outcome.outbound]
+        if state.status != "waiting_human" and outcome.state.status == "waiting_human" and tenant.llm and tenant.llm.enabled:
+            result.escalated = True
         result.turns += 1
         result.version = committed.version
         result.message_ids += ids
@@ -285,6 +302,13 @@ class TurnController:
             refuse_if_claimed=not claimed and outcome.route is not None,
         )
 
+    def _csat_pending(self, keys: ConversationKeys, tenant: TenantConfig, state: SessionState) -> bool:
+        """Whether a CSAT survey waits for this closed conversation's answer (one read, only when closed and enabled)."""
+        if state.status != "closed" or not tenant.csat.enabled:
+            return False
+        survey = self.csat.get(keys)
+        return survey is not None and survey.pending(self.clock())
+
     def _screen(self, tenant: TenantConfig, state: SessionState) -> ScreenState | None:
         """The customer's form screen, for the agents (one Redis round trip, only once a form is open)."""
         if self.forms is None or not state.form_token:
@@ -310,7 +334,9 @@ class TurnController:
         """Push the turn's form commands and record the commit in the tenant's index and live feed.
 
         Keys: the form's ``commands`` (per command); ``T:conversations`` (ZADD),
-        ``T:feed`` (XADD, capped) and the day's analytics counters (HINCRBY, :mod:`state.analytics`) in one pipeline. A crash before this loses a
+        ``T:feed`` (XADD, capped) and the day's analytics counters (HINCRBY, :mod:`state.analytics`) in one pipeline;
+        ``C:csat``, ``T:csat:<day>`` and the analytics CSAT counters when the turn sent, answered or ended a
+        survey (:class:`state.csat.CsatStore`, :func:`state.analytics.record_csat`). A crash before this loses a
         highlight or a live-list update, never a message: the state is committed.
         """
         token = outcome.state.form_token
@@ -319,6 +345,16 @@ class TurnController:
                 self.forms.push_command(token, command.model_copy(update={"command_id": f"turn:{version}.{i}"}))
         record_activity(self.store.redis, keys, outcome.state, version, outcome.kinds, has_triggers=bool(tenant.triggers),
                         counters=turn_counters(before, outcome.state))
+        now = self.clock()
+        for action, value in outcome.csat:
+            if action == "open":
+                self.csat.open(keys, str(value), now, tenant.csat.answer_within_s, tenant.session_idle_ttl_s)
+            elif action == "answer":
+                score = int(value or 0)
+                if self.csat.answer(keys, score, now, tenant.session_idle_ttl_s):  # counted once, also for analytics
+                    record_csat(self.store.redis, keys.tenant_id, day_of(now), score, outcome.state.lane, outcome.state.channel)
+            else:
+                self.csat.drop(keys)
 
     @staticmethod
     def _state_of(loaded: Loaded, tenant_id: str, conversation_id: str) -> SessionState:
@@ -333,7 +369,7 @@ class TurnController:
 
     def run_turn(
         self, tenant: TenantConfig, state: SessionState, inbox: list[InboundMessage], screen: ScreenState | None = None,
-        *, claimed: bool = False,
+        *, claimed: bool = False, csat_pending: bool = False,
     ) -> TurnOutcome:
         """Act on one batch of inbox entries; pure apart from the clock. Returns the new state and replies.
 
@@ -346,7 +382,8 @@ class TurnController:
         AI answer the customer's unanswered text messages (with the next
         messages, if any follow it in this batch). Speech (``channel ==
         "voice"``) is answered in the transcript (``say:<provider_id>``) for
-        the voice webhook to speak, not through the outbox.
+        the voice webhook to speak, not through the outbox. ``csat_pending``:
+        the first customer messages are read as the survey's score first.
 
         Raises:
             PatchError, pydantic.ValidationError: an agent returned a patch that
@@ -362,7 +399,15 @@ class TurnController:
                 batch.append(entry)
                 continue
             if batch:
-                current = self._answer(tenant, current, batch, now, screen, acc, claimed=claimed, replayed=replayed)
+                answered = None
+                if acc.csat and acc.csat[-1][0] == "open":  # the question went out earlier in this turn
+                    csat_pending = True
+                if csat_pending and not replayed and current.status == "closed":
+                    answered = self._csat_answer(tenant, current, batch, acc)
+                csat_pending = False
+                if answered is None:
+                    answered = self._answer(tenant, current, batch, now, screen, acc, claimed=claimed, replayed=replayed)
+                current = answered
                 batch, replayed = [], 0
             if entry is not None:
                 current = apply_event(tenant, current, entry, now, self.public_base_url, acc)
@@ -398,7 +443,7 @@ class TurnController:
         optout_action = "" if current.opted_out == state.opted_out else ("set" if current.opted_out else "clear")
         return TurnOutcome(
             current, outbound, optout_action, acc.route, acc.agents, acc.router_fallback, acc.agent_fallbacks,
-            acc.commands, [e.kind for e in inbox],
+            acc.commands, [e.kind for e in inbox], acc.csat,
         )
 
     @staticmethod
@@ -411,6 +456,25 @@ class TurnController:
             )
             for i, e in enumerate(unanswered_entries(state)) if e.channel != "voice"
         ]
+
+    @staticmethod
+    def _csat_answer(tenant: TenantConfig, current: SessionState, batch: list[InboundMessage], acc: Replies) -> SessionState | None:
+        """Take ``batch`` as the answer to the pending survey: recorded and thanked, not routed; ``None`` if not a score.
+
+        The conversation stays closed. A batch that is not a score (or is speech) ends the survey.
+        """
+        last = batch[-1]
+        score = None if last.channel == "voice" else parse_score(" ".join(m.text for m in batch))
+        if score is None:
+            acc.csat.append(("drop", None))
+            return None
+        entries = [
+            TranscriptEntry(author="customer", text=m.text, at=m.received_at, lane=None, message_id=m.provider_id)
+            for m in batch
+        ]
+        acc.add(tenant.csat.thanks, last, lane=None, author="system", author_id=CSAT_AUTHOR)
+        acc.csat.append(("answer", score))
+        return current.model_copy(update={"transcript": current.transcript + entries})
 
     def _answer(
         self, tenant: TenantConfig, current: SessionState, batch: list[InboundMessage], now: datetime,

@@ -18,7 +18,10 @@ What each :data:`state.models.EventKind` does:
                     operator id): then nothing is sent
 ``handback``        ``active`` again; the AI answers the customer's unanswered
                     messages (:mod:`jobs.controller`) and the next ones
-``close``           ``closed``; the customer's next message reopens it
+``close``           ``closed``; the customer's next message reopens it. With
+                    ``csat.enabled`` the question is texted (author ``system``,
+                    ``author_id`` ``csat``) and the turn records the survey
+                    (:mod:`state.csat`)
 ``form_started``    slots ``first_name``/``last_name``/``phone`` and
                     ``form_token`` from ``data`` (a voice-AI ``startSession``);
                     names only when the conversation names nobody yet or the
@@ -50,6 +53,8 @@ from state.tenant_config import TenantConfig
 log = logging.getLogger(__name__)
 
 LINK_TEXT = "Here's your {display_name} application link: {link}"
+CSAT_AUTHOR = "csat"
+"""``author_id`` of the survey's question and its thanks in the transcript."""
 EVENT_SLOTS = ("first_name", "last_name", "phone")
 """The slots a ``form_started`` event may set."""
 
@@ -111,6 +116,10 @@ def apply_event(
             "status": "closed", "handoff": None,
             "notes": state.notes + [Note(author_id=author_id, text="Closed.", at=now)],
         }
+        if tenant.csat.enabled and state.status != "closed" and not state.opted_out:
+            question = tenant.csat.question.format(business_name=tenant.display_name)
+            acc.add(question, event, lane=None, author="system", author_id=CSAT_AUTHOR)
+            acc.csat.append(("open", author_id))
     elif kind == "form_started":
         # A voice call names a person and a number; only the platform vouches for the number. Names never
         # overwrite a different person's, and someone else's form is never unlinked from their conversation.

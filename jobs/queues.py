@@ -30,6 +30,7 @@ DRAIN = "jobs.turn.drain"
 DELIVER = "jobs.delivery.deliver"
 RECONCILE = "jobs.delivery.reconcile"
 SWEEP = "jobs.sweep.sweep"
+SUMMARY = "jobs.handoff_summary.write_summary"
 
 FAILURE_TTL_S = 7 * 24 * 3600
 """How long RQ keeps a failed job (and its error) for operators to inspect."""

@@ -45,6 +45,9 @@ class Replies:
     router_fallback: str | None = None
     agents: list[str] = field(default_factory=list)
     agent_fallbacks: list[tuple[str, str]] = field(default_factory=list)
+    csat: list[tuple[str, str | int | None]] = field(default_factory=list)
+    """What the turn did to the CSAT survey, in order (:mod:`state.csat`): ``("open", operator_id)`` (a close
+    sent the question), ``("answer", score)``, ``("drop", None)`` (the customer wrote something else)."""
 
     def add(
         self, text: str, entry: InboundMessage, *, lane: Lane | None, to: str | None = None,

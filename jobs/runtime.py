@@ -30,6 +30,8 @@ class Runtime(Wiring):
     the senders' pacing schedules and the clock of quiet hours."""
 
     controller: TurnController
+    complete: OpenAIChatCompletion
+    """The budgeted Chat Completions port (lanes' router, the handoff summary: :mod:`jobs.handoff_summary`)."""
     pacer: Pacer
     clock: Callable[[], datetime] = field(default=utcnow)
     """The wall clock of quiet hours (aware UTC; tests move it)."""
@@ -58,7 +60,7 @@ def build_runtime(settings: Settings, queue_connection: Redis | None = None, sta
         consent=w.consent,
         after_commit=lambda keys, tenant, before, after: desk.after_commit(w, keys, tenant, before, after),
     )
-    return Runtime(**w.parts(), controller=controller, pacer=Pacer(w.state_redis))
+    return Runtime(**w.parts(), controller=controller, complete=complete, pacer=Pacer(w.state_redis))
 
 
 _runtime: Runtime | None = None

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from jobs import runtime
 from jobs.delivery import deliver_now
-from jobs.queues import DRAIN, resolve_ref
+from jobs.queues import DRAIN, FAILURE_TTL_S, SUMMARY, resolve_ref
 from state.errors import SchemaTooNewError
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,9 @@ def drain(tenant_id: str, conversation_ref: str) -> dict:
 
     The replies are sent after the lease is released (:func:`deliver_now`),
     so a slow Twilio never holds up the conversation's next turn.
+
+    A turn that handed the conversation to a person, for a tenant whose LLM is
+    on, enqueues :func:`jobs.handoff_summary.write_summary`.
 
     Returns a JSON-able summary (``turns``, ``version``, ``conflicts`` and
     ``delivery``: outbox message id → status) that RQ stores as the job result.
@@ -46,4 +49,6 @@ def drain(tenant_id: str, conversation_ref: str) -> dict:
         rt.queue.enqueue_in(timedelta(seconds=SCHEMA_REQUEUE_DELAY_S), DRAIN, tenant_id, conversation_ref)
         return {"requeued": True}
     delivery = deliver_now(rt, tenant_id, conversation_id, result.message_ids)
+    if result.escalated:  # the model writes the handoff summary off the turn's path
+        rt.queue.enqueue(SUMMARY, tenant_id, conversation_ref, job_timeout=60, failure_ttl=FAILURE_TTL_S)
     return {"turns": result.turns, "version": result.version, "conflicts": result.conflicts, "delivery": delivery}

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.desk_api_models import CsatView, HandoffSummaryView
 from state.tenant_config import E164, PUBLIC_MEDIA_URL, TEMPLATE_NAME, TenantConfig
 from state.twilio_errors import error_meaning
 
@@ -238,6 +239,7 @@ class ConversationSummary(BaseModel):
     """One row of the conversation list."""
 
     conversation_id: str
+    customer_name: str | None = Field(None, description="First and last name as far as the conversation knows them.")
     channel: str
     lane: str | None
     status: str = Field(description="active, waiting_human or closed")
@@ -351,6 +353,10 @@ class ContextPacket(BaseModel):
     owner_id: str | None = Field(None, description="The claiming operator when owner is operator.")
     unanswered_customer_messages: int = Field(0, description="The customer's last messages nobody answered.")
     sla: "SlaView | None" = Field(None, description="The nearest running SLA clock (tenants with desk.sla), else null.")
+    customer_name: str | None = Field(None, description="First and last name as far as the conversation knows them.")
+    handoff_summary: HandoffSummaryView | None = Field(
+        None, description="What the customer wants, what was collected, what was tried: the model's (written at escalation) or the rules'.")
+    csat: CsatView | None = Field(None, description="The last satisfaction survey, null when none was sent.")
 
 
 class ClaimAnswer(BaseModel):

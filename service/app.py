@@ -83,6 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         dashboard,
         export_api,
         desk_api,
+        desk_tools_api,
         health,
         hosted_form,
         live_feed,
@@ -107,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(media_proxy.bp)
     app.register_blueprint(live_feed.bp)
     app.register_blueprint(desk_api.bp)
+    app.register_blueprint(desk_tools_api.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(openapi.bp)

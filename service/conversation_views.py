@@ -131,11 +131,21 @@ def conversation_view(tenant_id: str, conversation_id: str, view: StoredView) ->
     }))
 
 
+def customer_name(state: SessionState) -> str | None:
+    """The customer's name from the slots (first and last, as far as known), or ``None``."""
+    name = " ".join(v.strip() for v in (state.slots.get("first_name"), state.slots.get("last_name")) if v and v.strip())
+    return name or None
+
+
 def context_packet(
     tenant: TenantConfig, conversation_id: str, view: StoredView, claim: Claim | None, alert: Alert | None,
     fires: list[TriggerFires], screen: ScreenState | None, recent_activity: list[ScreenActivity] | None, now: datetime,
+    desk: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The takeover context packet (:class:`service.api_models.ContextPacket`).
+
+    ``desk``: the operator tools' fields (``handoff_summary``, ``csat``:
+    :func:`service.desk_tools_api.desk_context`), read by the caller.
 
     ``recent_activity`` is ``None`` when the conversation has no form (then
     ``form`` is null and ``screen`` is ignored).
@@ -163,6 +173,8 @@ def context_packet(
         "attention_reasons": reasons,
         "sla": sla_view(tenant, state, now),
         **_ownership(state, claim),
+        "customer_name": customer_name(state),
+        **(desk or {}),
     }))
 
 
@@ -187,6 +199,7 @@ def summary(
     ownership = _ownership(state, claim)
     return ConversationSummary.model_validate({
         "conversation_id": state.conversation_id,
+        "customer_name": customer_name(state),
         "channel": state.channel,
         "lane": state.lane,
         "status": state.status,

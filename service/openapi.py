@@ -3,18 +3,19 @@
 Schemas come from the pydantic models (:mod:`service.api_models`,
 :class:`state.tenant_config.TenantConfig`) through pydantic's JSON Schema
 generator; the paths object is built here, next to the blueprints, by a small
-explicit table. The docs page is self-contained HTML rendered from the same
-document (no CDN).
+explicit table. The docs page (:mod:`service.api_docs`) is rendered on the
+server from the same document: request and response bodies with examples, no
+script and no CDN.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 from pydantic.json_schema import models_json_schema
 
+from service.api_docs import render_docs
 from service.api_models import (
     AddNumber,
     AssignBody,
@@ -37,10 +38,11 @@ from service.api_models import (
     TenantView,
     UsageReport,
 )
+from service.desk_api_models import CannedResponses, CsatReport, CsatView, HandoffSummaryView
 from service.voice_ai.wire import ToolCallsRequest, ToolCallsResponse, ToolDefinition
 from state.tenant_config import TenantConfig
 
-bp = Blueprint("openapi", __name__, url_prefix="/api")
+bp = Blueprint("openapi", __name__, url_prefix="/api", template_folder="templates")
 
 _REF = "#/components/schemas/{model}"
 _MODELS = [
@@ -48,11 +50,13 @@ _MODELS = [
     ToolCallsResponse, ToolDefinition,
     ConversationList, ContextPacket, ClaimAnswer, ClaimConflict, EventAccepted, FeedToken,
     DeskView, PresenceAnswer,
+    CannedResponses, CsatReport, CsatView, HandoffSummaryView,
 ]
 _ERRORS = {
     400: "Bad input; the message names the field.",
     401: "Missing or wrong bearer key (voice-AI: missing or wrong secret or signature, unknown tenant, or no voice_ai).",
     404: "Unknown tenant or resource (or another tenant's).",
+    405: "Method not allowed on this path.",
     409: "Conflict: stale If-Match, existing tenant, or a number another tenant owns.",
     413: "Request body too large (getMedia: the attachment is larger than the tenant's media.max_bytes).",
     415: "Body is not JSON.",
@@ -243,6 +247,19 @@ def _takeover_paths() -> dict[str, Any]:
                                [_TENANT, _OPERATOR_NAME]),
         },
         "/api/v1/tenants/{tenant_id}/events": {"get": events_get},
+        f"{base}/canned-responses": {
+            "get": _operation("listCannedResponses", "The tenant's canned responses rendered for this conversation, matching q.", op,
+                              {200: _json("CannedResponses", "Shortcut-prefix matches first, then title/text matches.")},
+                              (*_OPERATOR_ERRORS, 400),
+                              [*conversation, _param("q", "query", "What follows / in the reply box (at most 64 characters).",
+                                                     "hel", required=False, maxLength=64)]),
+        },
+        "/api/v1/tenants/{tenant_id}/csat": {
+            "get": _operation("getCsat", "CSAT answers per UTC day, in total and per operator who closed the conversations.", op,
+                              {200: _json("CsatReport", "Counts, averages and answers per score.")}, (*_OPERATOR_ERRORS, 400),
+                              [_TENANT, _param("from", "query", "First day, YYYY-MM-DD (default 29 days before to).", required=False, format="date"),
+                               _param("to", "query", "Last day, YYYY-MM-DD (default today; at most 366 days).", required=False, format="date")]),
+        },
     }
 
 
@@ -377,25 +394,5 @@ def openapi_json():
 
 @bp.get("/docs")
 def docs():
-    """A self-contained HTML listing of every operation, rendered from the document."""
-    doc = build_document()
-    rows = []
-    for path, item in doc["paths"].items():
-        for method, op in item.items():
-            statuses = ", ".join(sorted(op["responses"]))
-            auth = ", ".join(next(iter(s)) for s in op["security"])
-            rows.append(
-                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                f"<td>{html.escape(op['summary'])}</td><td>{html.escape(auth)}</td><td>{statuses}</td></tr>"
-            )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Laneway API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-        "table{border-collapse:collapse}</style></head><body>"
-        f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])} "
-        "Machine-readable: <a href='/api/openapi.json'>/api/openapi.json</a>.</p>"
-        "<table><tr><th>method</th><th>path</th><th>what</th><th>auth</th><th>statuses</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>"
-    )
-    return Response(page, mimetype="text/html")
+    """The document as a readable page: every operation's parameters, bodies and examples (:mod:`service.api_docs`)."""
+    return Response(render_docs(build_document()), mimetype="text/html")

@@ -54,6 +54,7 @@ from service.conversation_views import (
     context_packet,
     summary,
 )
+from service.desk_tools_api import desk_context
 from service.errors import ApiError
 from service.operator_auth import (
     NOT_FOUND,
@@ -134,7 +135,7 @@ def list_conversations(tenant_id: str):
     50), ``cursor`` (``next_cursor`` of the previous page). 400 for bad values.
 
     Answers ``{"conversations": [summary…], "next_cursor": str|null}``; each
-    summary: ``conversation_id``, ``channel``, ``lane``, ``status``,
+    summary: ``conversation_id``, ``customer_name`` (the name slots, else null), ``channel``, ``lane``, ``status``,
     ``last_activity_at``, ``last_message`` (with ``unanswered``: the
     customer's and nothing said since), ``owner`` (ai|queue|operator),
     ``owner_id`` (the claiming operator), ``unanswered_customer_messages``,
@@ -215,7 +216,8 @@ def get_context(tenant_id: str, conversation_id: str):
     ``owner``, ``owner_id``, ``unanswered_customer_messages`` (customer
     transcript entries carry ``unanswered``: nothing was said to the customer since,
     and ``media``: their attachments as proxy paths), and for WhatsApp
-    ``whatsapp_window`` and ``whatsapp_templates`` (:mod:`service.whatsapp_context`).
+    ``whatsapp_window`` and ``whatsapp_templates`` (:mod:`service.whatsapp_context`);
+    ``customer_name``, ``handoff_summary`` and ``csat`` (:func:`service.desk_tools_api.desk_context`).
     """
     operator_auth.current_operator(tenant_id)
     tenant = _tenant(tenant_id)
@@ -227,7 +229,8 @@ def get_context(tenant_id: str, conversation_id: str):
     form_token = view.state.form_token
     screen = services().forms.screen_state(form_token, tenant.form, now) if form_token else None
     recent = takeover.recent_form_activity(form_token, RECENT_FORM_ACTIVITY) if form_token else None
-    packet = context_packet(tenant, conversation_id, view, claim, alert, takeover.fires(keys), screen, recent, now)
+    desk = desk_context(keys, view.state, screen, now)
+    packet = context_packet(tenant, conversation_id, view, claim, alert, takeover.fires(keys), screen, recent, now, desk)
     return jsonify(with_whatsapp_and_media(packet, services().state_redis, tenant, keys, now))
 
 

@@ -45,9 +45,15 @@ key                            type        holds
                                            expires when the 24-hour window closes
 ``C:media``                    hash        inbound media references: ``<MessageSid>`` → JSON
                                            list of ``{url, content_type}`` (never the bytes)
+``C:csat``                     hash        the last CSAT survey (:mod:`state.csat`): ``operator_id``,
+                                           ``sent_at``, ``expires_at`` (ms), ``score``, ``answered_at``
+``C:summary``                  string      the model-written handoff summary JSON (:mod:`state.handoff_summary`)
 ``T:conversations``            zset        the tenant's conversation ids by last activity (ms)
 ``T:feed``                     stream      one entry per commit or alert (capped), for the
                                            dashboard's live list
+``T:csat:<YYYY-MM-DD>``        hash        CSAT answers of one UTC day: ``count``, ``sum``, ``score:<1-5>``,
+                                           ``op:<operator>|count``, ``op:<operator>|sum``,
+                                           ``op:<operator>|score:<1-5>`` (TTL 400 days)
 ``lw:{f:<form_token>}:meta``   hash        the hosted form session (:class:`state.forms.FormSession`)
 ``lw:{f:<form_token>}:activity`` stream    screen activity posted by the form page (capped)
 ``lw:{f:<form_token>}:commands`` stream    pending commands for the page (highlight), acked by XDEL
@@ -218,6 +224,14 @@ class ConversationKeys:
         return f"{self.tag}:sla"
 
     @property
+    def csat(self) -> str:
+        return f"{self.tag}:csat"
+
+    @property
+    def summary(self) -> str:
+        return f"{self.tag}:summary"
+
+    @property
     def label(self) -> str:
         """The tag with the conversation id masked to its last 4 characters, for logs and errors."""
         return f"{{{self.tenant_id}|{mask_address(self.conversation_id)}}}"
@@ -227,6 +241,7 @@ class ConversationKeys:
         return [
             self.state, self.inbox, self.lease, self.outbox, self.outbox_pending, self.optout, self.seen,
             self.claim, self.fires, self.alert, self.forms, self.unreachable, self.wa_window, self.media, self.sla,
+            self.csat, self.summary,
         ]
 
 
@@ -265,6 +280,9 @@ def analytics_day(tenant_id: str, day: str) -> str:
 def funnel_stage(tenant_id: str, day: str, stage: str) -> str:
     """Form tokens that reached ``stage`` (``page:<n>`` or ``submitted``) on ``day`` (UTC)."""
     return f"{tenant_tag(tenant_id)}:funnel:{day}:{stage}"
+def csat_day(tenant_id: str, day: str) -> str:
+    """CSAT answers of ``day`` (``YYYY-MM-DD``, UTC), in total and per operator: :mod:`state.csat`."""
+    return f"{tenant_tag(tenant_id)}:csat:{day}"
 
 
 def spend_month(tenant_id: str, month: str) -> str:

@@ -27,6 +27,7 @@ from pydantic import (
 
 from core.settings import environ_value
 from state.desk_config import DeskConfig
+from state.desk_tools_config import MAX_CANNED_RESPONSES, CannedResponse, CsatSettings, check_shortcuts
 from state.errors import ConfigError
 from state.form_definition import FormDefinition
 from state.models import Lane, MessagePurpose
@@ -832,6 +833,10 @@ class TenantConfig(BaseModel):
     """Sender (number or Messaging Service), pacing and the reply window of outbound messages."""
     desk: DeskConfig | None = None
     """The support desk: assignment policy, business hours, SLA targets (:mod:`state.desk_config`)."""
+    canned_responses: list[CannedResponse] = Field(default_factory=list, max_length=MAX_CANNED_RESPONSES)
+    """Operators' saved replies (:mod:`state.desk_tools_config`, rendered by :mod:`state.canned`)."""
+    csat: CsatSettings = Field(default_factory=CsatSettings)
+    """The satisfaction survey after close (off unless ``csat.enabled``)."""
     disabled: bool = False
 
     @property
@@ -879,6 +884,7 @@ class TenantConfig(BaseModel):
         rule_ids = [rule.id for rule in self.triggers]
         if len(set(rule_ids)) != len(rule_ids):
             raise ValueError("a trigger rule id is listed twice")
+        check_shortcuts(self.canned_responses)
         for i, rule in enumerate(self.triggers):
             for action in rule.actions:
                 if action.type != "webhook":

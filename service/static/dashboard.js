@@ -185,7 +185,8 @@
       item.tabIndex = 0;
       const top = el("div", null, "row-top");
       if (c.needs_attention) top.append(el("span", "!", "mark"));
-      top.append(el("span", c.conversation_id, "cid"));
+      top.append(el("span", c.customer_name || c.conversation_id, "cid"));
+      if (c.customer_name) top.append(el("span", c.conversation_id, "number"));
       top.append(el("span", c.status.replace("_", " "), "badge status-" + c.status));
       if (c.lane) top.append(el("span", c.lane, "badge lane"));
       top.append(el("span", ownerText(c), "badge owner owner-" + c.owner));
@@ -196,7 +197,10 @@
       if (c.form_page) bottom.append(el("span", "form: page " + (c.form_page.page_number || "?") + (c.form_page.page_title ? " " + c.form_page.page_title : ""), "form-page"));
       if (c.attention_reasons.length) bottom.append(el("span", c.attention_reasons.join(", "), "why"));
       if (c.claimed_by) bottom.append(el("span", "claimed by " + c.claimed_by.operator_id, "claimed"));
-      if (c.last_message && c.last_message.unanswered) bottom.append(el("span", "unanswered", "unanswered-mark"));
+      if (c.last_message && c.last_message.unanswered) {
+        bottom.append(el("span", "unanswered", "unanswered-mark"));
+        item.dataset.unanswered = "true";
+      }
       if (c.alert) bottom.append(el("span", alertText(c.alert.rule_id), "alert-mark"));
       if (c.sla) bottom.append(slaMark(c.sla));
       item.append(bottom);
@@ -253,7 +257,7 @@
     $("conversation").hidden = false;
     if (fresh) $("action-error").textContent = "";
     if (fresh || !ctx.unanswered_customer_messages) resetHandback();
-    $("conv-title").textContent = id;
+    $("conv-title").textContent = ctx.customer_name ? ctx.customer_name + " · " + id : id;
     $("conversation").dataset.status = ctx.status;
     $("conversation").dataset.conversation = id;
     $("conversation").dataset.owner = ctx.owner;
@@ -316,6 +320,8 @@
     } else {
       form.append(el("p", ctx.form ? "Form opened, no activity yet" : "No form", "muted"));
     }
+    showSummary(ctx.handoff_summary);
+    showCsat(ctx.csat);
     const listOf = (id, rows) => { const ul = $(id); ul.replaceChildren(); rows.forEach((r) => ul.append(el("li", r))); };
     listOf("ctx-notes", ctx.notes.map((n) => n.author_id + ": " + n.text));
     listOf("ctx-lanes", ctx.lane_history.map((c) => c.lane + " (" + c.reason + ")"));
@@ -375,6 +381,113 @@
       line.append(button);
     });
     return line;
+  }
+
+  function showSummary(summary) {
+    const box = $("ctx-summary");
+    box.replaceChildren();
+    if (!summary) return;
+    box.dataset.source = summary.source;
+    box.append(el("p", summary.wants, "summary-wants"));
+    if (summary.collected.length) box.append(el("p", "Collected: " + summary.collected.join("; ")));
+    if (summary.tried.length) box.append(el("p", "Tried: " + summary.tried.join("; ")));
+    box.append(el("p", summary.source === "model"
+      ? "Written by the model " + ago(summary.written_at) : "From the conversation's state", "muted"));
+  }
+
+  function showCsat(csat) {
+    const box = $("ctx-csat");
+    box.dataset.score = csat && csat.score ? String(csat.score) : "";
+    if (!csat) { box.textContent = "No survey sent"; return; }
+    if (csat.score) {
+      box.textContent = csat.score + " / 5 (closed by " + csat.operator_id + ", answered " + ago(csat.answered_at) + ")";
+    } else {
+      box.textContent = "Survey sent " + ago(csat.sent_at) + " after " + csat.operator_id + " closed: " +
+        (csat.pending ? "pending" : "no answer");
+    }
+  }
+
+  // -- canned responses: "/" in the reply box ----------------------------------------
+
+  let canned = [];            // the rendered responses shown
+  let cannedIndex = 0;        // the highlighted one
+  let cannedSeq = 0;          // ignores answers to older queries
+  let cannedTimer = null;
+
+  function cannedQuery() {
+    const match = /^\/([^\s]{0,64})$/.exec($("reply-text").value);
+    return match ? match[1] : null;
+  }
+
+  function hideCanned() {
+    canned = [];
+    $("canned").hidden = true;
+    $("canned").replaceChildren();
+  }
+
+  function drawCanned() {
+    const list = $("canned");
+    list.replaceChildren();
+    canned.forEach((c, i) => {
+      const item = el("li", null, "canned-item" + (i === cannedIndex ? " selected" : ""));
+      item.dataset.shortcut = c.shortcut;
+      item.setAttribute("role", "option");
+      item.setAttribute("aria-selected", String(i === cannedIndex));
+      const head = el("div", null, "canned-head");
+      head.append(el("span", "/" + c.shortcut, "canned-shortcut"), el("span", c.title, "canned-title"));
+      item.append(head, el("div", c.text, "canned-text"));
+      if (c.missing.length) item.append(el("div", "not known yet: " + c.missing.join(", "), "canned-missing"));
+      item.addEventListener("mousedown", (e) => { e.preventDefault(); pickCanned(i); });
+      list.append(item);
+    });
+    list.hidden = canned.length === 0;
+  }
+
+  async function searchCanned() {
+    const query = cannedQuery();
+    if (query === null || !current) { hideCanned(); return; }
+    const seq = ++cannedSeq;
+    let data;
+    try {
+      data = await api("GET", conversationPath(current, "/canned-responses?q=" + encodeURIComponent(query)));
+    } catch (error) {
+      hideCanned();
+      return;
+    }
+    if (seq !== cannedSeq || cannedQuery() !== query) return;
+    canned = data.canned_responses;
+    cannedIndex = 0;
+    drawCanned();
+  }
+
+  function onReplyInput() {
+    if (cannedTimer) clearTimeout(cannedTimer);
+    if (cannedQuery() === null) { cannedSeq++; hideCanned(); return; }
+    cannedTimer = setTimeout(searchCanned, 120);
+  }
+
+  function pickCanned(i) {
+    const chosen = canned[i];
+    if (!chosen) return;
+    cannedSeq++;
+    $("reply-text").value = chosen.text;
+    hideCanned();
+    $("reply-text").focus();
+  }
+
+  function onReplyKey(event) {
+    if ($("canned").hidden || !canned.length) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      cannedIndex = (cannedIndex + (event.key === "ArrowDown" ? 1 : canned.length - 1)) % canned.length;
+      drawCanned();
+    } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
+      event.preventDefault();
+      pickCanned(cannedIndex);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      hideCanned();
+    }
   }
 
   async function act(method, suffix, body, headers) {
@@ -503,6 +616,7 @@
 
   function closeView() {
     current = null;
+    hideCanned();
     document.body.classList.remove("viewing");
     $("conversation").hidden = true;
   }
@@ -519,6 +633,9 @@
     $("close-btn").addEventListener("click", () => act("POST", "/close"));
     $("call-btn").addEventListener("click", () => act("POST", "/call", {}));  // service/outbound_call.py
     $("reply-form").addEventListener("submit", sendReply);
+    $("reply-text").addEventListener("input", onReplyInput);
+    $("reply-text").addEventListener("keydown", onReplyKey);
+    $("reply-text").addEventListener("blur", () => setTimeout(hideCanned, 150));
     $("note-form").addEventListener("submit", addNote);
     $("back").addEventListener("click", closeView);
     $("presence-btn").addEventListener("click", togglePresence);

@@ -63,6 +63,8 @@ def test_the_ai_resumes_with_the_humans_reply_in_its_prompt(client, post_sms, wo
     assert client.post(f"{URL}/reply", json={"text": "Your renewal is due on March 3rd."}, headers=ALICE).status_code == 202
     assert client.post(f"{URL}/notes", json={"text": "Prefers card payments."}, headers=ALICE).status_code == 202
     work()
+    (summary_request,) = llm.take_bodies()  # the escalation's handoff summary (jobs.handoff_summary), nothing else
+    assert summary_request["response_format"] == {"type": "json_object"} and "You brief a person" in summary_request["messages"][0]["content"]
     post_sms("ok, and can I pay by card?", CUSTOMER)  # a person owns it: recorded, no model call
     work()
     assert llm.take_bodies() == []
