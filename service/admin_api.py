@@ -24,15 +24,15 @@ import logging
 import re
 
 from flask import Blueprint, g, jsonify, request
-from pydantic import BaseModel, ValidationError
 
 from core.settings import environ_value
 from service.api_models import AddNumber, RotatedKey, TenantView, as_json
 from service.errors import ApiError
 from service.operator_auth import record_audit, start_audit
+from service.request_input import json_model
 from service.services import services
 from state.errors import ConfigError, UnknownTenantError
-from state.tenant_config import TENANT_ID, TenantConfig, format_validation_error
+from state.tenant_config import TENANT_ID, TenantConfig
 from state.tenants import NumberTakenError, StoredTenant, TenantVersionError
 
 log = logging.getLogger(__name__)
@@ -66,16 +66,6 @@ def _tenant_id(tenant_id: str) -> str:
     return tenant_id
 
 
-def _body(model: type[BaseModel]) -> BaseModel:
-    """The JSON body validated as ``model`` (strictly); 415 for another content type, 400 naming each bad field."""
-    if request.mimetype != "application/json":
-        raise ApiError(415, "send the body as JSON with Content-Type: application/json")
-    try:
-        # Strict: the body must match the published JSON Schema, no coercion ("disabled": 0 is refused).
-        return model.model_validate_json(request.get_data(), strict=True)
-    except ValidationError as exc:
-        lines = format_validation_error(exc)
-        raise ApiError(400, f"invalid {model.__name__}: " + "; ".join(lines[:10])) from exc
 
 
 def _if_match(required: bool) -> int | None:
@@ -123,7 +113,7 @@ def _write(action):
 @bp.post("/tenants")
 def create_tenant():
     """Create a tenant from a TenantConfig JSON body; 201, or 409 if it exists."""
-    config = _body(TenantConfig)
+    config = json_model(TenantConfig)
     svc = services()
     stored = _write(lambda: svc.tenants.apply(config, svc.settings.env, expected_version=0))
     log.info("admin: tenant created tenant_id=%s", stored.config.tenant_id)
@@ -144,7 +134,7 @@ def update_tenant(tenant_id: str):
     """Replace the tenant's config; ``If-Match: "<config_version>"`` required (428 without, 409 stale)."""
     _tenant_id(tenant_id)
     expected = _if_match(required=True)
-    config = _body(TenantConfig)
+    config = json_model(TenantConfig)
     if config.tenant_id != tenant_id:
         raise ApiError(400, f"tenant_id in the body ({config.tenant_id!r}) must be the one in the URL ({tenant_id!r})")
     svc = services()
@@ -183,7 +173,7 @@ def add_number(tenant_id: str):
     """Add a phone number to the tenant; with ``move: true``, take it from the tenant that owns it."""
     _tenant_id(tenant_id)
     expected = _if_match(required=False)
-    body: AddNumber = _body(AddNumber)  # type: ignore[assignment]
+    body: AddNumber = json_model(AddNumber)  # type: ignore[assignment]
     svc = services()
     tenants = svc.tenants
     if body.move:

@@ -25,14 +25,15 @@ drawn with Chart.js, vendored under ``service/static/vendor/chartjs``, no CDN).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template
 
 from service import operator_auth
-from service.dashboard import CSP
+from service.dashboard import security_headers
 from service.errors import ApiError
+from service.request_input import day_arg
 from service.services import services
 from state.analytics import DayCounters, days_between, quantile_s, read_days
 from state.models import utcnow
@@ -55,14 +56,6 @@ SUMMED = ("conversations", "messages", "escalations", "resolved", "resolved_by_a
 DIMENSION_FIELDS = ("conversations", "messages", "escalations", "resolved", "resolved_by_ai", "csat_count")
 
 
-def _day_arg(name: str, default: date) -> date:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a date YYYY-MM-DD") from None
 
 
 def _frt(counters: dict[str, int]) -> dict[str, Any]:
@@ -143,8 +136,8 @@ def get_analytics(tenant_id: str):
     if tenant is None:
         raise ApiError(404, operator_auth.NOT_FOUND)
     today = utcnow().date()
-    last = _day_arg("to", today)
-    first = _day_arg("from", last - timedelta(days=DEFAULT_DAYS - 1))
+    last = day_arg("to", today)
+    first = day_arg("from", last - timedelta(days=DEFAULT_DAYS - 1))
     if first > last:
         raise ApiError(400, "from is after to")
     if (last - first).days + 1 > MAX_DAYS:
@@ -154,13 +147,7 @@ def get_analytics(tenant_id: str):
     return jsonify(analytics_json(tenant_id, days, pages))
 
 
-@page_bp.after_request
-def _security_headers(response):
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+page_bp.after_request(security_headers)
 
 
 @page_bp.get("")

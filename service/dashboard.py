@@ -28,13 +28,16 @@ CSP = (
 )
 
 
-@bp.after_request
-def _security_headers(response):
+def security_headers(response):
+    """Set the operator pages' headers (strict CSP, no referrer, no sniffing, no framing); an ``after_request`` hook."""
     response.headers["Content-Security-Policy"] = CSP
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     return response
+
+
+bp.after_request(security_headers)
 
 
 @bp.get("")

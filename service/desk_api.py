@@ -19,22 +19,31 @@ Same keys, audit trail and rate limit as the takeover API (:mod:`service.takeove
 from __future__ import annotations
 
 import time
-from flask import Blueprint, g, jsonify, request
-from pydantic import BaseModel, ValidationError
+
+from flask import Blueprint, g, jsonify
 
 from jobs import desk
 from jobs.intake import submit_event
 from service import operator_auth
-from service.api_models import AssignBody, ClaimAnswer, ClaimConflict, DeskView, PresenceAnswer, PresenceBody, as_json
+from service.api_models import (
+    AssignBody,
+    ClaimAnswer,
+    ClaimConflict,
+    DeskView,
+    PresenceAnswer,
+    PresenceBody,
+    as_json,
+)
 from service.conversation_views import claim_json
 from service.errors import ApiError
+from service.request_input import json_model
 from service.services import services
 from state.assignment import AssignmentStore
 from state.business_hours import is_open, next_open
-from state.presence import PresenceStore, member
 from state.models import utcnow
+from state.presence import PresenceStore, member
 from state.takeover import Claim
-from state.tenant_config import TenantConfig, format_validation_error
+from state.tenant_config import TenantConfig
 
 bp = Blueprint("desk_api", __name__, url_prefix="/api/v1")
 bp.before_request(operator_auth.start_audit)
@@ -46,13 +55,6 @@ QUEUE_SHOWN = 100
 """Queued escalations ``GET …/desk`` lists at most."""
 
 
-def _body(model: type[BaseModel]) -> BaseModel:
-    if request.mimetype != "application/json":
-        raise ApiError(415, "send the body as JSON with Content-Type: application/json")
-    try:
-        return model.model_validate_json(request.get_data(), strict=True)
-    except ValidationError as exc:
-        raise ApiError(400, f"invalid {model.__name__}: " + "; ".join(format_validation_error(exc)[:5])) from exc
 
 
 def _tenant(tenant_id: str) -> TenantConfig:
@@ -127,7 +129,7 @@ def set_presence(tenant_id: str):
     """
     op = operator_auth.current_operator(tenant_id)
     _tenant(tenant_id)
-    body = _body(PresenceBody)
+    body = json_model(PresenceBody)
     svc = services()
     became_online = PresenceStore(svc.state_redis).set_status(tenant_id, op.operator_id, op.key_fp, body.status, _now_ms())
     made = desk.came_online(svc, tenant_id) if became_online else []
@@ -149,7 +151,7 @@ def assign(tenant_id: str, conversation_id: str):
     tenant = _tenant(tenant_id)
     keys = operator_auth.conversation_keys(tenant_id, conversation_id)
     operator_auth.read_conversation(keys)
-    body = _body(AssignBody)
+    body = json_model(AssignBody)
     svc = services()
     online = [p for p in PresenceStore(svc.state_redis).operators(tenant_id, _now_ms())
               if p.operator_id == body.operator_id and p.status == "online"]

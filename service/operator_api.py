@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, jsonify, request
 
@@ -25,6 +25,7 @@ from service.operator_auth import (
     conversation_keys,
     read_conversation,
 )
+from service.request_input import day_arg
 from service.services import services
 from state.models import utcnow
 from state.usage import month_of
@@ -81,14 +82,6 @@ def get_conversation(tenant_id: str, conversation_id: str):
     return jsonify(conversation_view(tenant_id, conversation_id, read_conversation(keys)))
 
 
-def _day_arg(name: str, default: date) -> date:
-    value = request.args.get(name)
-    if value is None:
-        return default
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a date as YYYY-MM-DD, got {value[:40]!r}") from None
 
 
 @bp.get("/tenants/<tenant_id>/usage")
@@ -104,8 +97,8 @@ def get_usage(tenant_id: str):
     """
     authorize(tenant_id)
     today = utcnow().date()
-    last = _day_arg("to", today)
-    first = _day_arg("from", last - timedelta(days=29))
+    last = day_arg("to", today)
+    first = day_arg("from", last - timedelta(days=29))
     if first > last:
         raise ApiError(400, "from must not be after to")
     if (last - first).days + 1 > MAX_USAGE_DAYS:
@@ -161,8 +154,8 @@ def get_refused(tenant_id: str):
     distinct clients a day, the rest count as client ``other``. 400 for bad dates.
     """
     authorize(tenant_id)
-    last = _day_arg("to", utcnow().date())
-    first = _day_arg("from", last - timedelta(days=6))
+    last = day_arg("to", utcnow().date())
+    first = day_arg("from", last - timedelta(days=6))
     if first > last:
         raise ApiError(400, "from must not be after to")
     if (last - first).days + 1 > MAX_REFUSED_DAYS:
