@@ -15,7 +15,9 @@
   ``Retry-After`` (seconds until the window frees a request).
 
 Sliding-window counters (``SlidingWindowCounterRateLimiter``: two counters
-per key, cheap); keys start with :func:`state.keys.rate_limit_prefix`.
+per key, cheap); keys start with :func:`state.keys.rate_limit_prefix`. The two
+inbound limits are counted in one round trip (:meth:`RateLimits.inbound_allowed`):
+the library's own acquire script, sent twice in one pipeline.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import time
 from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
+from limits import RateLimitItem
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 from core.settings import Settings
 from state import keys as K
@@ -37,6 +41,7 @@ class RateLimits:
 
     def __init__(self, queue_redis: Redis, settings: Settings) -> None:
         storage = RedisStorage("redis://", connection_pool=queue_redis.connection_pool, key_prefix=K.rate_limit_prefix())
+        self.storage = storage
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.contact = parse(settings.inbound_contact_rate)
         self.tenant_inbound = parse(settings.inbound_tenant_rate)
@@ -44,10 +49,46 @@ class RateLimits:
         self.unauthenticated = parse(settings.operator_api_unauthenticated_rate)
 
     def inbound_allowed(self, tenant_id: str, contact: str) -> bool:
-        """Count one inbound message; ``False`` when the contact or the tenant is over its limit."""
-        contact_ok = self.limiter.hit(self.contact, "inbound-contact", tenant_id, contact)
-        tenant_ok = self.limiter.hit(self.tenant_inbound, "inbound-tenant", tenant_id)
-        return contact_ok and tenant_ok
+        """Count one inbound message against both limits; ``False`` when the contact or the tenant is over its limit.
+
+        Both are always counted (as two ``limiter.hit`` calls would), in one
+        round trip: :meth:`_hit_all`.
+        """
+        return all(self._hit_all([
+            (self.contact, ("inbound-contact", tenant_id, contact)),
+            (self.tenant_inbound, ("inbound-tenant", tenant_id)),
+        ]))
+
+    def _hit_all(self, hits: list[tuple[RateLimitItem, tuple[str, ...]]]) -> list[bool]:
+        """``limiter.hit(item, *identifiers)`` for each of ``hits``, in one pipeline (not atomic, no MULTI).
+
+        Sends the ``limits`` storage's own sliding-window acquire script
+        (``EVALSHA``) once per hit, on the keys its ``acquire_sliding_window_entry``
+        uses, so the counters are the library's: ``limiter.test``,
+        ``get_window_stats`` and ``clear`` see them. A hit answered
+        ``NOSCRIPT`` (the queue Redis restarted or flushed its scripts) was not
+        counted and is sent again through the library, which loads the script.
+        Keys: two per hit, ``<rate_limit_prefix>:{<item key>}`` and ``…/-1``.
+        Raises ``redis.RedisError``.
+        """
+        storage = self.storage
+        script = storage.lua_acquire_sliding_window
+        pipe = storage.get_connection().pipeline(transaction=False)
+        for item, identifiers in hits:
+            key = item.key_for(*identifiers)
+            previous_key = storage.prefixed_key(storage._previous_window_key(key))
+            current_key = storage.prefixed_key(storage._current_window_key(key))
+            pipe.evalsha(script.sha, 2, previous_key, current_key, item.amount, item.get_expiry(), 1)
+        replies = pipe.execute(raise_on_error=False)
+        allowed = []
+        for (item, identifiers), reply in zip(hits, replies):
+            if isinstance(reply, NoScriptError):
+                allowed.append(self.limiter.hit(item, *identifiers))
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                allowed.append(bool(reply))
+        return allowed
 
     def forget_contact(self, tenant_id: str, contact: str) -> None:
         """Delete the contact's inbound counters (erasure: their keys are named by the address)."""

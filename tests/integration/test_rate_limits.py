@@ -69,3 +69,31 @@ def test_unauthenticated_requests_cannot_lock_a_tenants_key_out(client, app, set
     assert client.get(url, environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 401
     # And the tenant's own limit (4/minute here) still holds for its keys.
     assert [client.get(url, headers=acme).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_both_inbound_limits_are_the_librarys_counters_hit_in_one_round_trip(r, settings):
+    """Issue 17: the two inbound hits go in one pipeline; ``limits``' own test/stats/clear read the same counters."""
+    from service.rate_limits import RateLimits
+
+    limits = RateLimits(r, settings.model_copy(update={"inbound_contact_rate": "3/minute", "inbound_tenant_rate": "5/minute"}))
+    assert [limits.inbound_allowed("acme-insurance", FLOODER) for _ in range(4)] == [True, True, True, False]
+    assert not limits.limiter.test(limits.contact, "inbound-contact", "acme-insurance", FLOODER)
+    assert limits.limiter.get_window_stats(limits.tenant_inbound, "inbound-tenant", "acme-insurance").remaining == 1
+    assert limits.inbound_allowed("acme-insurance", NEIGHBOUR)  # the tenant's fifth
+    assert not limits.inbound_allowed("acme-insurance", NEIGHBOUR)  # the tenant is over; the neighbour's contact is not
+    assert limits.limiter.test(limits.contact, "inbound-contact", "acme-insurance", NEIGHBOUR)
+    limits.forget_contact("acme-insurance", FLOODER)
+    assert limits.limiter.test(limits.contact, "inbound-contact", "acme-insurance", FLOODER)
+
+
+def test_an_inbound_hit_answered_noscript_is_counted_once(r, settings):
+    """A Redis that lost its scripts answers NOSCRIPT: the hit is sent again through the library, not counted twice."""
+    from service.rate_limits import RateLimits
+
+    limits = RateLimits(r, settings.model_copy(update={"inbound_contact_rate": "3/minute", "inbound_tenant_rate": "5/minute"}))
+    script = limits.storage.lua_acquire_sliding_window
+    script.sha = "0" * 40  # as if the server had flushed it (SCRIPT FLUSH would hit every user of the shared server)
+    assert limits.inbound_allowed("acme-insurance", FLOODER)
+    assert script.sha != "0" * 40  # the library loaded it again
+    assert limits.limiter.get_window_stats(limits.contact, "inbound-contact", "acme-insurance", FLOODER).remaining == 2
+    assert limits.limiter.get_window_stats(limits.tenant_inbound, "inbound-tenant", "acme-insurance").remaining == 4
