@@ -35,9 +35,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from redis import Redis
+
 from core import logs, metrics
 from jobs import runtime
 from jobs.queues import campaign_queue, enqueue_deliveries
+from state.consent import says_opted_out
 from state.keys import ConversationKeys
 from state.models import OutboundMessage, mask_address
 from state.pacing import default_segments_per_s
@@ -87,19 +90,28 @@ def parse_deferral(value: bytes | str | None) -> tuple[str, datetime] | None:
 def check(rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys, message_id: str) -> Verdict:
     """Decide whether entry ``message_id`` goes now; defer it (scheduling its job) if not.
 
-    Keys: ``outbox`` (``s:<id>``, ``d:<id>``), ``outbox_pending`` (read);
-    ``T:consent:<hmac>``; ``lw:pace:<sender>``; the campaign queue (RQ).
+    Keys: ``outbox`` (``s:<id>``, ``d:<id>``), ``outbox_pending`` (read; one MULTI, with
+    ``T:consent:<hmac>`` of the conversation's address on a single Redis); ``T:consent:<hmac>``
+    of another recipient, or on a cluster; ``lw:pace:<sender>``; the campaign queue (RQ).
     Raises ``redis.RedisError``.
     """
+    # On a single Redis the consent record of the conversation's own address (where a reply goes) is read in
+    # the same round trip; a cluster keeps it out of the outbox's MULTI (another slot) and reads it after.
+    single = isinstance(rt.store.redis, Redis)
     pipe = rt.store.redis.pipeline(transaction=True)
     pipe.hmget(keys.outbox, f"s:{message_id}", f"d:{message_id}")
     pipe.hget(keys.outbox_pending, message_id)
-    (status, deferral), raw = pipe.execute()
+    if single:
+        rt.consent.opted_out(keys.tenant_id, keys.conversation_id, pipe=pipe)
+    replies = pipe.execute()
+    (status, deferral), raw = replies[0], replies[1]
     if status != b"queued" or raw is None:
         return SEND  # nothing to gate: the claim decides (already sent, suppressed, unknown)
     message = OutboundMessage.model_validate_json(raw)
-    if not message.bypass_opt_out and rt.consent.opted_out(keys.tenant_id, message.to):
-        return Verdict("suppress")
+    if not message.bypass_opt_out:
+        read = single and message.to == keys.conversation_id
+        if says_opted_out(replies[2]) if read else rt.consent.opted_out(keys.tenant_id, message.to):
+            return Verdict("suppress")
     if message.proactive and tenant.quiet_hours is not None:
         opening = next_opening(message.to, tenant.quiet_hours, rt.clock())
         if opening is not None:

@@ -104,6 +104,11 @@ class ConsentRecord:
         }
 
 
+def says_opted_out(reply: bytes | None) -> bool:
+    """Whether the reply to :meth:`ConsentStore.opted_out`'s ``HGET`` (queued on a pipeline) says opted out."""
+    return reply == b"1"
+
+
 class ConsentStore:
     """Consent records of every tenant (see the module docstring for keys and privacy).
 
@@ -135,9 +140,17 @@ class ConsentStore:
             args=[name, action, method, at.isoformat(), detail[:64], int(at.timestamp() * 1000), MAX_EVENTS],
         )
 
-    def opted_out(self, tenant_id: str, address: str) -> bool:
-        """Whether ``address``'s record says opted out. Keys: ``T:consent:<hmac>`` (HGET)."""
-        return self.redis.hget(consent_record(tenant_id, self.contact_hmac(address)), "opted_out") == b"1"
+    def opted_out(self, tenant_id: str, address: str, pipe=None) -> bool | None:
+        """Whether ``address``'s record says opted out. Keys: ``T:consent:<hmac>`` (HGET).
+
+        With ``pipe`` (a pipeline of this store's Redis) the read is only
+        queued on it and ``None`` returned; the pipeline's reply for it is read
+        with :func:`says_opted_out`.
+        """
+        if pipe is not None:
+            pipe.hget(consent_record(tenant_id, self.contact_hmac(address)), "opted_out")
+            return None
+        return says_opted_out(self.redis.hget(consent_record(tenant_id, self.contact_hmac(address)), "opted_out"))
 
     def get(self, tenant_id: str, address: str) -> ConsentRecord | None:
         """``address``'s record, or ``None``. Keys: ``T:consent:<hmac>``."""

@@ -145,3 +145,26 @@ def test_an_api_opt_out_suppresses_a_pending_nudge(client, rt, work, standin):
     work()
     assert standin.messages() == []
     assert client.get(url(CUSTOMER), headers=OPERATOR).get_json()["events"][0]["method"] == "api"
+
+
+def test_the_gate_reads_the_consent_record_of_each_recipient(rt, r):
+    """Issue 17: the conversation's own record is read in the gate's first round trip; another recipient's apart.
+
+    Only the consent record says opted out here (no ``C:optout`` marker, as after erasure), so the gate alone decides.
+    """
+    from datetime import datetime, timezone
+
+    from jobs import outbound_gate
+    from state.models import OutboundMessage
+
+    tenant, keys = rt.tenants.get(TENANT), ConversationKeys(TENANT, CUSTOMER)
+    rt.consent.record(TENANT, OTHER, "opt_out", "keyword", datetime.now(timezone.utc))
+    for message_id, to in (("1.0", CUSTOMER), ("1.1", OTHER)):
+        entry = OutboundMessage(message_id=message_id, to=to, **{"from": "+15550001111"}, body="hello",
+                                created_at=datetime.now(timezone.utc))
+        r.hset(keys.outbox, f"s:{message_id}", "queued")
+        r.hset(keys.outbox_pending, message_id, entry.model_dump_json(by_alias=True))
+    assert outbound_gate.check(rt, tenant, keys, "1.0").action == "send"
+    assert outbound_gate.check(rt, tenant, keys, "1.1").action == "suppress"  # another recipient, read apart
+    rt.consent.record(TENANT, CUSTOMER, "opt_out", "api", datetime.now(timezone.utc))
+    assert outbound_gate.check(rt, tenant, keys, "1.0").action == "suppress"  # read with the outbox entry
