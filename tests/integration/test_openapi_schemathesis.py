@@ -7,6 +7,8 @@ each operation's security scheme asks.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -40,6 +42,12 @@ malformed one included (a speakable error in the result), because a voice
 platform drops the call on an HTTP error: negative data is never a 4xx there."""
 ADMIN_KEY = "schemathesis-admin-key"
 VOICE_AI_SECRET = "dev-acme-voice-ai-secret"
+
+
+@schemathesis.deserializer("application/x-ndjson")
+def json_lines(ctx, response) -> list:
+    """A JSON Lines body as the array of its lines, which is what the document's schema of one describes."""
+    return [json.loads(line) for line in response.content.decode().splitlines() if line]
 
 
 @pytest.fixture
