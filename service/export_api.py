@@ -187,7 +187,7 @@ def export(tenant_id: str):
         raise ApiError(400, "since is after until")
     limit = _limit()
     cursor = request.args.get("cursor")
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor is not None else None
     key = request.headers["Authorization"].partition(" ")[2].strip()
     masked = "export" not in tenant.key_scopes(sha256_hex(key))
     redis = svc.state_redis

@@ -41,9 +41,11 @@ def test_admin_bodies_are_not_coerced(client, monkeypatch):
 # -- consent, analytics, export (documented in the OpenAPI document this session) ------------------------
 
 
-def test_an_empty_consent_cursor_is_refused(client):
-    """schemathesis: ``cursor=`` (violating its pattern) was read as no cursor and answered the first page."""
-    response = client.get("/api/v1/tenants/acme-insurance/consent?cursor=", headers=ACME)
+@pytest.mark.parametrize("endpoint", ["consent", "export"])
+def test_an_empty_cursor_is_refused(client, endpoint):
+    """schemathesis: ``cursor=`` (violating the consent cursor's pattern; no export cursor is empty) was read
+    as no cursor and answered the first page."""
+    response = client.get(f"/api/v1/tenants/acme-insurance/{endpoint}?cursor=", headers=ACME)
     assert response.status_code == 400
     assert "cursor" in response.get_json()["error"]
 
