@@ -19,7 +19,9 @@ per-tenant rate limit).
                                             is opted out: only they can opt back in (START)
 ==========================================  ==================================================
 
-A record names the contact by ``contact`` = ``hmac-sha256:<hex>`` of the
+Bodies are the models of :mod:`service.tenant_data_models` (``ConsentRecordView``,
+``ConsentPage``, ``ConsentChange``, ``ConsentOptOutAccepted``), as published in
+the OpenAPI document. A record names the contact by ``contact`` = ``hmac-sha256:<hex>`` of the
 address, never the number (:mod:`state.consent`); ``<address>`` is
 ``+15551234567`` or ``whatsapp:+15551234567``, URL-encoded (named
 ``conversation_id`` in the route, so the audit trail masks it as it masks

@@ -9,7 +9,8 @@ when more conversations fall in the range (pass it as ``cursor`` with the
 same ``since``/``until``); a conversation active again after its page was
 read shows up again, later, with its newer state.
 
-Each line (``application/x-ndjson``) is one conversation::
+Each line (``application/x-ndjson``) is one conversation, a
+:class:`service.tenant_data_models.ExportLine`::
 
     {"conversation_id", "channel", "lane", "status", "handoff_reason", "language", "created_at",
      "updated_at", "last_activity_at", "turn_count", "opted_out", "slots": {...},
