@@ -103,7 +103,9 @@ def message_status():
     :meth:`state.store.ConversationStore.record_status`; a late or repeated
     callback changes nothing), then, when it moved, acts on the
     ``ErrorCode`` (:mod:`jobs.receipts`: 21610 opts out, 30003/30005/30006
-    mark the contact unreachable, 30007 alerts). Answers 204.
+    mark the contact unreachable, 30007 alerts). A callback for a sid the
+    entry no longer holds (retired by a 63016 retry, or not the one
+    recorded) changes nothing and is logged. Answers 204.
     Status codes: 400 missing or malformed field or ``entry``; 403 bad
     signature; 404 unknown ``From`` or entry; 409 the sid is already another
     entry's; 413 body over the size limit; 503 Redis unavailable (Twilio does

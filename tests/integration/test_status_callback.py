@@ -60,3 +60,15 @@ def test_another_entrys_sid_is_refused(client, post_sms, rt, work):
     answer = callback(client, second)
     assert answer.status_code == 409 and "another outbox entry" in answer.get_json()["error"]
     assert rt.store.outbound_entry(KEYS, second).evidence_sid is None
+
+
+def test_only_the_sid_the_entry_holds_moves_it(client, entry, rt):
+    rt.store.claim_outbound(KEYS, entry)
+    assert rt.store.finish_outbound(KEYS, entry, "sent", SID)
+    other = "SM" + "b" * 32  # e.g. a duplicate create the entry never recorded
+    assert callback(client, entry, sid=other, status="failed", ErrorCode="30007").status_code == 204
+    recorded = rt.store.outbound_entry(KEYS, entry)
+    assert (recorded.evidence_sid, recorded.twilio_status, recorded.error_code) == (None, None, None)
+    assert rt.store.record_status(KEYS, entry, other, "delivered").outcome == "stale"
+    assert callback(client, entry, status="delivered").status_code == 204
+    assert rt.store.outbound_entry(KEYS, entry).twilio_status == "delivered"
