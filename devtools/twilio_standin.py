@@ -72,6 +72,14 @@ accepted (201) and then fails: one ``failed`` status callback with
 always accepted. ``MediaUrl`` (repeatable, http(s)) is accepted on any send
 and counted in ``num_media``. Test controls:
 
+- ``POST /_standin/services`` ``{"sid": "MG…", "numbers": ["+1…",
+  "whatsapp:+1…"]}``: a Messaging Service and its senders (a tenant's
+  ``phone_numbers``). A create with ``MessagingServiceSid`` and no ``From``
+  is sent from the service's first number of the ``To``'s channel (``From``
+  in the resource and its status callbacks, which also carry
+  ``MessagingServiceSid``, as Twilio's do); an undeclared service answers
+  400 with 21701, one without a number for that channel 21704.
+  ``DELETE /_standin/delivery`` forgets them.
 - ``POST /_standin/whatsapp/inbound`` ``{"from": "whatsapp:+1…", "to":
   "whatsapp:+1…", "at_s": <epoch seconds, default now>}``: the customer wrote
   to that sender at ``at_s`` (what Twilio learns from the inbound message).
@@ -130,6 +138,8 @@ CALLBACK_TIMEOUT_S = 5.0
 WHATSAPP_WINDOW_S = 24 * 3600
 """WhatsApp's customer-service window: free-form messages only this long after the customer's last."""
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 MAX_MEDIA_BYTES = 20_000_000
 
 ERROR_MESSAGES = {
@@ -195,6 +205,8 @@ class StandinStore:
     media: dict[str, tuple[str, str, str, bytes]] = field(default_factory=dict)
     """Media path → (AccountSid, AuthToken, content type) and bytes."""
     media_fetches: list[dict[str, Any]] = field(default_factory=list)
+    services: dict[str, list[str]] = field(default_factory=dict)
+    """Messaging Service sid → its sender numbers (``POST /_standin/services``)."""
     generation: int = 0
     """Bumped by ``DELETE /_standin/messages`` and ``DELETE /_standin/callbacks``: callbacks of an
     older generation still pending or in flight are dropped (never posted, or not recorded)."""
@@ -225,6 +237,12 @@ def _authenticate(account_sid: str):
 
 def _messages_uri(account_sid: str) -> str:
     return f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+
+
+def _service_sender(numbers: list[str], to: str) -> str | None:
+    """The number a Messaging Service sends from: its first number of ``to``'s channel (``whatsapp:`` or SMS)."""
+    whatsapp = to.startswith("whatsapp:")
+    return next((n for n in numbers if n.startswith("whatsapp:") == whatsapp), None)
 
 
 def _message_resource(account_sid: str, form: dict[str, str], now: datetime) -> dict[str, Any]:
@@ -299,6 +317,15 @@ def create_message(account_sid: str):
             answer = twilio_error(fault, code, message, headers)
         else:
             answer = _validate(form)
+    if answer is None and not form.get("From"):
+        with store.lock:
+            numbers = store.services.get(form["MessagingServiceSid"])
+        if numbers is None:
+            answer = twilio_error(400, 21701, "The Messaging Service does not exist")
+        elif (sender := _service_sender(numbers, form["To"])) is None:
+            answer = twilio_error(400, 21704, "The Messaging Service contains no phone numbers")
+        else:
+            form = {**form, "From": sender}  # the resource and its callbacks carry the number the service picked
     if answer is None:
         with store.lock:
             outcome, error_code = store.outcomes.get(form["To"], store.default_outcome)
@@ -380,6 +407,8 @@ def _status_callback(
         "MessageSid": resource["sid"], "SmsSid": resource["sid"], "MessageStatus": status, "SmsStatus": status,
         "AccountSid": resource["account_sid"], "From": resource["from"], "To": resource["to"], "ApiVersion": API_VERSION,
     }
+    if resource["messaging_service_sid"]:
+        form["MessagingServiceSid"] = resource["messaging_service_sid"]
     if error_code:
         form["ErrorCode"] = error_code
     signature = RequestValidator(auth_token).compute_signature(url, form)
@@ -559,6 +588,19 @@ def configure_delivery():
     return jsonify(ok=True)
 
 
+@bp.post("/_standin/services")
+def add_service():
+    """Declare a Messaging Service and its sender numbers (``{"sid": "MG…", "numbers": ["+1…", "whatsapp:+1…"]}``)."""
+    data = request.get_json(silent=True) or {}
+    sid, numbers = data.get("sid"), data.get("numbers")
+    if not (isinstance(sid, str) and MESSAGING_SERVICE_SID.fullmatch(sid) and isinstance(numbers, list)
+            and all(isinstance(n, str) and E164.fullmatch(n.removeprefix("whatsapp:")) for n in numbers)):
+        return jsonify(error='expected {"sid": "MG + 32 hex", "numbers": ["+1…" or "whatsapp:+1…", …]}'), 400
+    with _store().lock:
+        _store().services[sid] = list(numbers)
+    return jsonify(sid=sid, numbers=numbers)
+
+
 @bp.post("/_standin/whatsapp/inbound")
 def whatsapp_inbound():
     """The customer wrote on WhatsApp (``{"from", "to", "at_s"}``): the 24-hour window runs from ``at_s``."""
@@ -634,6 +676,7 @@ def reset_delivery():
         store.reorder = False
         store.handset.clear()
         store.whatsapp_inbound.clear()
+        store.services.clear()
         store.media.clear()
         store.media_fetches.clear()
     return "", 204

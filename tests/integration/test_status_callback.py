@@ -6,6 +6,7 @@ import pytest
 
 from jobs.delivery import status_callback_url
 from state.keys import ConversationKeys
+from state.tenant_config import TenantConfig
 from tests.conftest import ACME_NUMBER, AUTH_TOKENS, PUBLIC_BASE_URL, sign
 
 pytestmark = pytest.mark.redis_server
@@ -72,3 +73,20 @@ def test_only_the_sid_the_entry_holds_moves_it(client, entry, rt):
     assert rt.store.record_status(KEYS, entry, other, "delivered").outcome == "stale"
     assert callback(client, entry, status="delivered").status_code == 204
     assert rt.store.outbound_entry(KEYS, entry).twilio_status == "delivered"
+
+
+def test_without_from_the_messaging_service_names_the_tenant(client, entry, rt, tenants, settings):
+    service_sid = "MG" + "6" * 32
+    acme = tenants.get("acme-insurance", cached=False)
+    tenants.save(TenantConfig.model_validate({**acme.model_dump(), "sending": {"messaging_service_sid": service_sid}}), settings.env)
+    url = status_callback_url(PUBLIC_BASE_URL, entry)
+
+    def post(form: dict[str, str]):
+        form = {"MessageSid": SID, "MessageStatus": "sent", "To": CUSTOMER, **form}
+        return client.post(url.removeprefix(PUBLIC_BASE_URL), data=form, headers={"X-Twilio-Signature": sign(form, AUTH_TOKENS[ACME_NUMBER], url)})
+
+    assert post({"MessagingServiceSid": service_sid}).status_code == 204
+    assert rt.store.outbound_entry(KEYS, entry).evidence_sid == SID
+    assert post({"MessagingServiceSid": "MG" + "7" * 32}).status_code == 404
+    assert post({"MessagingServiceSid": "MG123"}).status_code == 400
+    assert post({}).status_code == 400  # neither From nor MessagingServiceSid

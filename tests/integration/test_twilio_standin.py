@@ -181,6 +181,26 @@ def test_a_reset_cancels_callbacks_still_pending_or_in_flight(standin, client):
         stop()
 
 
+def test_a_messaging_service_sends_from_its_number_for_the_channel(standin, client):
+    service = "MG" + "1" * 32
+    with pytest.raises(TwilioRestException) as unknown:
+        client.messages.create(to=CUSTOMER, messaging_service_sid=service, body="x")
+    assert unknown.value.code == 21701
+    requests.post(f"{standin.url}/_standin/services", json={"sid": service, "numbers": [SHOP]}).raise_for_status()
+    assert requests.post(f"{standin.url}/_standin/services", json={"sid": "MG1", "numbers": [SHOP]}).status_code == 400
+    message = client.messages.create(to=CUSTOMER, messaging_service_sid=service, body="x", status_callback="http://cb/x")
+    assert (message.from_, message.messaging_service_sid) == (SHOP, service)
+    with pytest.raises(TwilioRestException) as no_sender:
+        client.messages.create(to="whatsapp:" + CUSTOMER, messaging_service_sid=service, body="x")
+    assert no_sender.value.code == 21704
+    deadline = time.monotonic() + 5
+    while not (callbacks := requests.get(f"{standin.url}/_standin/callbacks").json()["callbacks"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (callbacks[0]["form"]["From"], callbacks[0]["form"]["MessagingServiceSid"]) == (SHOP, service)
+    received = requests.get(f"{standin.url}/_standin/messages").json()["messages"]
+    assert "From" not in received[1]["form"]  # what was received, not what the service picked
+
+
 def test_bad_fault_request_is_refused(standin):
     assert requests.post(f"{standin.url}/_standin/faults", json={"status": 200}).status_code == 400
 
