@@ -4,14 +4,16 @@
 
 ``GET /readyz`` (readiness, for a load balancer or an on-call engineer):
 200 only when the queue and state Redis answer, at least one RQ worker is
-registered on Laneway's queue, and the oldest waiting job of each queue the
-workers serve (``LANEWAY_QUEUE``, check ``queue_age``, and its
-``-campaign`` queue, check ``campaign_queue_age``: :mod:`jobs.queues`) is
-younger than ``LANEWAY_READY_MAX_QUEUE_AGE_S``; else 503. Both answer
+registered on Laneway's queue, and the oldest waiting job of ``LANEWAY_QUEUE``
+(check ``queue_age``) is younger than ``LANEWAY_READY_MAX_QUEUE_AGE_S``;
+else 503. Both answer
 ``{"status": "ok"|"unavailable", "checks": {name: bool}}``; ``/readyz`` adds
 ``workers`` (count), ``oldest_job_age_s`` and ``campaign_oldest_job_age_s``
 (``null`` when that queue is empty) and ``warnings`` (``{name: message}``,
-never failing readiness): ``scheduler`` when no process holds RQ's
+never failing readiness): ``campaign_queue`` when the ``-campaign`` queue's
+oldest job (:mod:`jobs.queues`: nudges and paced sends, served after
+replies) is older than the same limit (a slow campaign must not take the
+webhooks out of the load balancer); ``scheduler`` when no process holds RQ's
 scheduler lock of every queue (``rq:scheduler-lock:<queue>``, one EXISTS
 each in one pipeline), i.e. scheduled jobs, retries and the sweeps wait. A
 scheduler restarting leaves the lock free for up to 61 s; a web process
@@ -99,7 +101,8 @@ def readyz():
     max_age_s = services().settings.ready_max_queue_age_s
     checks["workers"] = workers > 0
     checks["queue_age"] = oldest_age_s is None or oldest_age_s < max_age_s
-    checks["campaign_queue_age"] = campaign_age_s is None or campaign_age_s < max_age_s
+    if campaign_age_s is not None and campaign_age_s >= max_age_s:
+        warnings["campaign_queue"] = f"the campaign queue's oldest job has waited {campaign_age_s:.0f} s (limit {max_age_s} s)"
     return _answer(
         checks, ReadinessReport, workers=workers, oldest_job_age_s=oldest_age_s, campaign_oldest_job_age_s=campaign_age_s,
         warnings=warnings,
