@@ -37,14 +37,17 @@ Twilio's API:
 - ``GET /_standin/messages``: every message POST received, in arrival order,
   as ``{"messages": [{"account_sid", "auth_user", "form", "status", "sid",
   "received_at"}]}`` (``status`` is the HTTP status answered).
-- ``DELETE /_standin/messages``: forget everything received.
+- ``DELETE /_standin/messages``: forget everything received; the status
+  callbacks of messages created before it are cancelled (those still waiting
+  are never posted, one in flight is not recorded).
 - ``GET /_standin/callbacks``: every status callback made, in order, as
   ``{"callbacks": [{"url", "form", "signature", "status"}]}`` (``status``: the
   HTTP status answered, or the error if the request failed).
 - ``POST /_standin/callbacks`` ``{"base_url": "http://127.0.0.1:PORT"}``:
   deliver callbacks there instead of the URL's own scheme and host (a proxy
   in front of Laneway; the signature still covers the URL as given), or
-  ``{"base_url": null}``; ``DELETE /_standin/callbacks`` forgets them and the base URL.
+  ``{"base_url": null}``; ``DELETE /_standin/callbacks`` forgets them and the
+  base URL, and cancels pending callbacks as ``DELETE /_standin/messages`` does.
 - ``POST /_standin/delivery`` (JSON, every key optional):
   ``{"to": "+1555…", "outcome": "delivered"|"undelivered"|"failed"|"sent",
   "error_code": 30003}`` sets what happens to messages to that number
@@ -69,6 +72,14 @@ accepted (201) and then fails: one ``failed`` status callback with
 always accepted. ``MediaUrl`` (repeatable, http(s)) is accepted on any send
 and counted in ``num_media``. Test controls:
 
+- ``POST /_standin/services`` ``{"sid": "MG…", "numbers": ["+1…",
+  "whatsapp:+1…"]}``: a Messaging Service and its senders (a tenant's
+  ``phone_numbers``). A create with ``MessagingServiceSid`` and no ``From``
+  is sent from the service's first number of the ``To``'s channel (``From``
+  in the resource and its status callbacks, which also carry
+  ``MessagingServiceSid``, as Twilio's do); an undeclared service answers
+  400 with 21701, one without a number for that channel 21704.
+  ``DELETE /_standin/delivery`` forgets them.
 - ``POST /_standin/whatsapp/inbound`` ``{"from": "whatsapp:+1…", "to":
   "whatsapp:+1…", "at_s": <epoch seconds, default now>}``: the customer wrote
   to that sender at ``at_s`` (what Twilio learns from the inbound message).
@@ -127,6 +138,8 @@ CALLBACK_TIMEOUT_S = 5.0
 WHATSAPP_WINDOW_S = 24 * 3600
 """WhatsApp's customer-service window: free-form messages only this long after the customer's last."""
 CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 MAX_MEDIA_BYTES = 20_000_000
 
 ERROR_MESSAGES = {
@@ -192,6 +205,11 @@ class StandinStore:
     media: dict[str, tuple[str, str, str, bytes]] = field(default_factory=dict)
     """Media path → (AccountSid, AuthToken, content type) and bytes."""
     media_fetches: list[dict[str, Any]] = field(default_factory=list)
+    services: dict[str, list[str]] = field(default_factory=dict)
+    """Messaging Service sid → its sender numbers (``POST /_standin/services``)."""
+    generation: int = 0
+    """Bumped by ``DELETE /_standin/messages`` and ``DELETE /_standin/callbacks``: callbacks of an
+    older generation still pending or in flight are dropped (never posted, or not recorded)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -219,6 +237,12 @@ def _authenticate(account_sid: str):
 
 def _messages_uri(account_sid: str) -> str:
     return f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+
+
+def _service_sender(numbers: list[str], to: str) -> str | None:
+    """The number a Messaging Service sends from: its first number of ``to``'s channel (``whatsapp:`` or SMS)."""
+    whatsapp = to.startswith("whatsapp:")
+    return next((n for n in numbers if n.startswith("whatsapp:") == whatsapp), None)
 
 
 def _message_resource(account_sid: str, form: dict[str, str], now: datetime) -> dict[str, Any]:
@@ -293,6 +317,15 @@ def create_message(account_sid: str):
             answer = twilio_error(fault, code, message, headers)
         else:
             answer = _validate(form)
+    if answer is None and not form.get("From"):
+        with store.lock:
+            numbers = store.services.get(form["MessagingServiceSid"])
+        if numbers is None:
+            answer = twilio_error(400, 21701, "The Messaging Service does not exist")
+        elif (sender := _service_sender(numbers, form["To"])) is None:
+            answer = twilio_error(400, 21704, "The Messaging Service contains no phone numbers")
+        else:
+            form = {**form, "From": sender}  # the resource and its callbacks carry the number the service picked
     if answer is None:
         with store.lock:
             outcome, error_code = store.outcomes.get(form["To"], store.default_outcome)
@@ -317,6 +350,7 @@ def create_message(account_sid: str):
             delay_s = store.callback_delays_s.popleft() if store.callback_delays_s else CALLBACK_DELAY_S
             outcome, error_code = store.outcomes.get(form["To"], store.default_outcome)
             reorder = store.reorder
+            generation = store.generation
         if _outside_whatsapp_window(store, form, now):
             outcome, error_code = "failed", "63016"
         statuses = {"delivered": ["sent", "delivered"], "undelivered": ["sent", "undelivered"],
@@ -325,7 +359,7 @@ def create_message(account_sid: str):
             statuses.reverse()
         threading.Thread(
             target=_status_callbacks,
-            args=(store, form["StatusCallback"], resource, password or "", statuses, error_code, delay_s),
+            args=(store, generation, form["StatusCallback"], resource, password or "", statuses, error_code, delay_s),
             daemon=True,
         ).start()
     logger.info("stand-in accepted %s to %s (%s segments)", resource["sid"], mask_address(form["To"]), resource["num_segments"])
@@ -343,27 +377,44 @@ def _outside_whatsapp_window(store: StandinStore, form: dict[str, str], now: dat
 
 
 def _status_callbacks(
-    store: StandinStore, url: str, resource: dict[str, Any], auth_token: str, statuses: list[str], error_code: str,
-    delay_s: float,
+    store: StandinStore, generation: int, url: str, resource: dict[str, Any], auth_token: str, statuses: list[str],
+    error_code: str, delay_s: float,
 ) -> None:
-    """Post ``statuses`` for ``resource`` to ``url`` in order, the first after ``delay_s``, signed with ``auth_token`` (a thread)."""
+    """Post ``statuses`` for ``resource`` to ``url`` in order, the first after ``delay_s``, signed with ``auth_token`` (a thread).
+
+    ``generation``: the store's when the message was created; once a reset moved
+    it on, the remaining callbacks are dropped.
+    """
     time.sleep(delay_s)
     for i, status in enumerate(statuses):
         if i:
             time.sleep(CALLBACK_DELAY_S)
-        _status_callback(store, url, resource, auth_token, status, error_code if status in ("undelivered", "failed") else "")
+        code = error_code if status in ("undelivered", "failed") else ""
+        if not _status_callback(store, generation, url, resource, auth_token, status, code):
+            return
 
 
-def _status_callback(store: StandinStore, url: str, resource: dict[str, Any], auth_token: str, status: str, error_code: str) -> None:
-    """Post one status callback for ``resource`` to ``url``, signed with ``auth_token``."""
+def _status_callback(
+    store: StandinStore, generation: int, url: str, resource: dict[str, Any], auth_token: str, status: str, error_code: str,
+) -> bool:
+    """Post one status callback for ``resource`` to ``url``, signed with ``auth_token``.
+
+    Returns ``False`` (nothing posted, or the answer not recorded) when the
+    store was reset since ``generation``: a test's late callback must not
+    reach or show up in the next test.
+    """
     form = {
         "MessageSid": resource["sid"], "SmsSid": resource["sid"], "MessageStatus": status, "SmsStatus": status,
         "AccountSid": resource["account_sid"], "From": resource["from"], "To": resource["to"], "ApiVersion": API_VERSION,
     }
+    if resource["messaging_service_sid"]:
+        form["MessagingServiceSid"] = resource["messaging_service_sid"]
     if error_code:
         form["ErrorCode"] = error_code
     signature = RequestValidator(auth_token).compute_signature(url, form)
     with store.lock:
+        if store.generation != generation:
+            return False
         base_url = store.callback_base_url
         if status == "sent":
             store.handset.append(resource["sid"])
@@ -378,8 +429,12 @@ def _status_callback(store: StandinStore, url: str, resource: dict[str, Any], au
     except requests.RequestException as exc:
         answer = f"{type(exc).__name__}"
     with store.lock:
+        if store.generation != generation:
+            logger.info("stand-in status callback %s for %s: %s, after a reset (not recorded)", status, resource["sid"], answer)
+            return False
         store.callbacks.append({"url": url, "form": form, "signature": signature, "status": answer})
     logger.info("stand-in status callback %s for %s: %s", status, resource["sid"], answer)
+    return True
 
 
 @bp.get(f"/{API_VERSION}/Accounts/<account_sid>/Messages.json")
@@ -462,10 +517,11 @@ def received_messages():
 
 @bp.delete("/_standin/messages")
 def clear_messages():
-    """Forget every message received and created."""
+    """Forget every message received and created, and cancel their pending status callbacks."""
     with _store().lock:
         _store().received.clear()
         _store().messages.clear()
+        _store().generation += 1
     return "", 204
 
 
@@ -490,10 +546,11 @@ def set_callback_base_url():
 
 @bp.delete("/_standin/callbacks")
 def clear_callbacks():
-    """Forget the callbacks made and the callback base URL."""
+    """Forget the callbacks made and the callback base URL, and cancel pending ones."""
     with _store().lock:
         _store().callbacks.clear()
         _store().callback_base_url = None
+        _store().generation += 1
     return "", 204
 
 
@@ -529,6 +586,19 @@ def configure_delivery():
         if reorder is not None:
             store.reorder = reorder
     return jsonify(ok=True)
+
+
+@bp.post("/_standin/services")
+def add_service():
+    """Declare a Messaging Service and its sender numbers (``{"sid": "MG…", "numbers": ["+1…", "whatsapp:+1…"]}``)."""
+    data = request.get_json(silent=True) or {}
+    sid, numbers = data.get("sid"), data.get("numbers")
+    if not (isinstance(sid, str) and MESSAGING_SERVICE_SID.fullmatch(sid) and isinstance(numbers, list)
+            and all(isinstance(n, str) and E164.fullmatch(n.removeprefix("whatsapp:")) for n in numbers)):
+        return jsonify(error='expected {"sid": "MG + 32 hex", "numbers": ["+1…" or "whatsapp:+1…", …]}'), 400
+    with _store().lock:
+        _store().services[sid] = list(numbers)
+    return jsonify(sid=sid, numbers=numbers)
 
 
 @bp.post("/_standin/whatsapp/inbound")
@@ -606,6 +676,7 @@ def reset_delivery():
         store.reorder = False
         store.handset.clear()
         store.whatsapp_inbound.clear()
+        store.services.clear()
         store.media.clear()
         store.media_fetches.clear()
     return "", 204

@@ -17,7 +17,8 @@ size set by the days asked, never by the conversations stored)::
 
 ``dropped`` is the sessions that reached the page and not the next one (or,
 on the last page, did not submit). Funnel sizes are summed over the days: a
-form session active on two days counts on each. 400 for a bad range.
+form session active on two days counts on each. 400 for a bad range. The
+answer is built as :class:`service.tenant_data_models.AnalyticsReport`.
 
 ``GET /dashboard/analytics`` is the page (sign in as on the dashboard; charts
 drawn with Chart.js, vendored under ``service/static/vendor/chartjs``, no CDN).
@@ -25,7 +26,6 @@ drawn with Chart.js, vendored under ``service/static/vendor/chartjs``, no CDN).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
@@ -33,8 +33,10 @@ from flask import Blueprint, jsonify, render_template
 from service import operator_auth
 from service.dashboard import security_headers
 from service.errors import ApiError
-from service.request_input import day_arg
+from service.api_models import as_json
+from service.request_input import day_range
 from service.services import services
+from service.tenant_data_models import AnalyticsReport
 from state.analytics import DayCounters, days_between, quantile_s, read_days
 from state.models import utcnow
 
@@ -54,8 +56,6 @@ MAX_DAYS = 92
 DEFAULT_DAYS = 14
 SUMMED = ("conversations", "messages", "escalations", "resolved", "resolved_by_ai", "forms_started")
 DIMENSION_FIELDS = ("conversations", "messages", "escalations", "resolved", "resolved_by_ai", "csat_count")
-
-
 
 
 def _frt(counters: dict[str, int]) -> dict[str, Any]:
@@ -135,16 +135,10 @@ def get_analytics(tenant_id: str):
     tenant = svc.tenants.get(tenant_id)
     if tenant is None:
         raise ApiError(404, operator_auth.NOT_FOUND)
-    today = utcnow().date()
-    last = day_arg("to", today)
-    first = day_arg("from", last - timedelta(days=DEFAULT_DAYS - 1))
-    if first > last:
-        raise ApiError(400, "from is after to")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise ApiError(400, f"at most {MAX_DAYS} days per request")
+    first, last = day_range(utcnow().date(), DEFAULT_DAYS, MAX_DAYS)
     pages = [(i + 1, p.title) for i, p in enumerate(tenant.form.pages)] if tenant.form else []
     days = read_days(svc.state_redis, tenant_id, days_between(first, last), len(pages))
-    return jsonify(analytics_json(tenant_id, days, pages))
+    return jsonify(as_json(AnalyticsReport.model_validate(analytics_json(tenant_id, days, pages))))
 
 
 page_bp.after_request(security_headers)

@@ -1,7 +1,8 @@
 """``GET /api/docs``: the OpenAPI document as a readable page, rendered on the server (no script, no CDN).
 
 Each operation shows its parameters, its request body and every response
-with the schema's fields and a JSON example; the schemas are listed once at
+with the schema's fields and a JSON example (a JSON Lines answer, one
+example line per item); the schemas are listed once at
 the end, each field with its type, whether it is required, and its
 description. Examples are the document's own (``example``/``examples`` of a
 body, a field or a parameter) and, where it has none, made from the schema by
@@ -151,7 +152,16 @@ def _body(media: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     schema = media.get("schema", {})
     kind, link = type_of(schema)
     example = media["example"] if "example" in media else example_of(schema, schemas)
-    return {"type": kind, "link": link, "example": json.dumps(example, indent=2, ensure_ascii=False)}
+    return {"type": kind, "link": link, "lines": False, "example": json.dumps(example, indent=2, ensure_ascii=False)}
+
+
+def _lines(media: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Lines body (``application/x-ndjson``, its schema the lines as an array): one example item a line."""
+    schema = media.get("schema", {})
+    kind, link = type_of(schema.get("items", {}))
+    example = media["example"] if "example" in media else example_of(schema, schemas)
+    return {"type": f"lines of {kind}", "link": link, "lines": True,
+            "example": "\n".join(json.dumps(item, ensure_ascii=False) for item in example)}
 
 
 def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,10 +181,13 @@ def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
             for status, answer in sorted(op["responses"].items()):
                 media = answer.get("content", {})
                 json_media = media.get("application/json")
+                lines_media = media.get("application/x-ndjson")
+                success = status.startswith("2")
                 responses.append({
                     "status": status, "description": answer.get("description", ""),
                     "media": next(iter(media), None),
-                    "body": _body(json_media, schemas) if json_media and status.startswith("2") else None,
+                    "body": _body(json_media, schemas) if json_media and success else None,
+                    "lines": _lines(lines_media, schemas) if lines_media and success else None,
                     "schema": type_of(json_media["schema"]) if json_media else None,
                 })
             found.append({

@@ -415,6 +415,33 @@ class FeedToken(BaseModel):
     url: str
 
 
+# -- outbound calls (service/outbound_call.py) ---------------------------------------------
+
+
+class CallBody(BaseModel):
+    """``POST …/conversations/{conversation_id}/call``: the phone to ring first (optional; default the tenant's
+    ``voice.operator_number``). An empty body is the same as ``{}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator_number: str | None = Field(None, pattern=E164, description="E.164, like +15550009999.")
+
+
+class CallStarted(BaseModel):
+    """202: Twilio is ringing the operator; the customer is dialled when they pick up."""
+
+    call_sid: str = Field(description="The operator leg's CallSid.", examples=["CA" + "0" * 32])
+    status: str | None = Field(description="Twilio's call status (queued, ringing, …).", examples=["queued"])
+    to: str = Field(description="The customer's number.", examples=["+15557654321"])
+    operator_number: str = Field(description="The phone rung first.", examples=["+15550009999"])
+
+
+class TwilioRefusal(ErrorBody):
+    """502: Twilio refused the request (``twilio_code``, Twilio's error code) or could not be reached (no code)."""
+
+    twilio_code: int | None = Field(None, description="Twilio's error code, like 21215.")
+
+
 def as_json(model: BaseModel) -> dict[str, Any]:
     """``model`` as a JSON body: by alias, only the fields the builder set (optional fields stay absent)."""
     return model.model_dump(mode="json", by_alias=True, exclude_unset=True)

@@ -19,7 +19,9 @@ per-tenant rate limit).
                                             is opted out: only they can opt back in (START)
 ==========================================  ==================================================
 
-A record names the contact by ``contact`` = ``hmac-sha256:<hex>`` of the
+Bodies are the models of :mod:`service.tenant_data_models` (``ConsentRecordView``,
+``ConsentPage``, ``ConsentChange``, ``ConsentOptOutAccepted``), as published in
+the OpenAPI document. A record names the contact by ``contact`` = ``hmac-sha256:<hex>`` of the
 address, never the number (:mod:`state.consent`); ``<address>`` is
 ``+15551234567`` or ``whatsapp:+15551234567``, URL-encoded (named
 ``conversation_id`` in the route, so the audit trail masks it as it masks
@@ -28,16 +30,18 @@ conversation ids).
 
 from __future__ import annotations
 
-import json
 import re
 
 from flask import Blueprint, Response, jsonify, request
 
 from jobs.intake import submit_event
 from service import operator_auth
+from service.api_models import as_json
 from service.errors import ApiError
-from service.json_body import loads
+from service.request_input import json_model
 from service.services import services
+from service.tenant_data_models import ConsentChange, ConsentOptOutAccepted, ConsentPage, ConsentRecordView
+from state.consent import ConsentRecord
 from state.keys import ConversationKeys
 from state.models import utcnow
 
@@ -49,9 +53,9 @@ bp.after_request(operator_auth.record_audit)
 
 ADDRESS = re.compile(r"(whatsapp:)?\+[1-9][0-9]{6,14}")
 OPERATOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}")
-CURSOR = re.compile(r"(\d{1,15})\.([0-9a-f]{64})")
+CURSOR = re.compile(r"([0-9]{1,15})\.([0-9a-f]{64})")
+LIMIT = re.compile(r"[0-9]{1,4}")
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
-METHODS = ("operator", "api")
 
 
 def _address(value: str) -> str:
@@ -60,34 +64,37 @@ def _address(value: str) -> str:
     return value
 
 
+def record_view(record: ConsentRecord) -> ConsentRecordView:
+    """``record`` as the API shows it (:class:`~service.tenant_data_models.ConsentRecordView`)."""
+    return ConsentRecordView.model_validate(record.to_json())
+
+
 @bp.get("/tenants/<tenant_id>/consent")
 def export_consent(tenant_id: str):
     """Page through the tenant's consent records (JSON or JSON Lines). 400 for a bad ``limit``, ``cursor`` or ``format``."""
     operator_auth.authorize(tenant_id)
-    try:
-        limit = int(request.args.get("limit", DEFAULT_PAGE))
-    except ValueError:
-        raise ApiError(400, "limit must be a whole number") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise ApiError(400, f"limit must be 1 to {MAX_PAGE}")
+    raw_limit = request.args.get("limit", str(DEFAULT_PAGE))
+    if not LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_PAGE:
+        raise ApiError(400, f"limit must be a whole number from 1 to {MAX_PAGE}")
+    limit = int(raw_limit)
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "jsonl"):
         raise ApiError(400, "format must be json or jsonl")
     after = None
-    if cursor := request.args.get("cursor"):
+    if (cursor := request.args.get("cursor")) is not None:
         match = CURSOR.fullmatch(cursor)
         if match is None:
             raise ApiError(400, "cursor must be a next_cursor this endpoint answered")
         after = (int(match[1]), match[2])
     records, following = services().consent.page(tenant_id, after, limit)
     next_cursor = f"{following[0]}.{following[1]}" if following else None
+    views = [record_view(r) for r in records]
     if fmt == "jsonl":
-        body = "".join(json.dumps(r.to_json()) + "\n" for r in records)
-        response = Response(body, mimetype="application/x-ndjson")
+        response = Response("".join(v.model_dump_json() + "\n" for v in views), mimetype="application/x-ndjson")
         if next_cursor:
             response.headers["X-Next-Cursor"] = next_cursor
         return response
-    return jsonify(tenant_id=tenant_id, records=[r.to_json() for r in records], next_cursor=next_cursor)
+    return jsonify(as_json(ConsentPage(tenant_id=tenant_id, records=views, next_cursor=next_cursor)))
 
 
 @bp.get("/tenants/<tenant_id>/consent/<conversation_id>")
@@ -97,31 +104,23 @@ def get_consent(tenant_id: str, conversation_id: str):
     record = services().consent.get(tenant_id, _address(conversation_id))
     if record is None:
         raise ApiError(404, "no consent record for that contact")
-    return jsonify(record.to_json())
+    return jsonify(as_json(record_view(record)))
 
 
 @bp.post("/tenants/<tenant_id>/consent/<conversation_id>")
 def change_consent(tenant_id: str, conversation_id: str):
     """Opt a contact out (202, through the conversation's inbox) or record an opt-in (201; 409 if opted out).
 
-    400 for a body that is not ``{"action", "method"?}``; 415 not JSON.
+    400 for a body that is not a :class:`~service.tenant_data_models.ConsentChange`; 415 not JSON.
     """
     operator_auth.authorize(tenant_id)
     address = _address(conversation_id)
-    if not request.mimetype == "application/json":
-        raise ApiError(415, "send Content-Type: application/json")
-    try:
-        body = loads(request.get_data())
-    except ValueError as exc:
-        raise ApiError(400, f"not valid JSON: {exc}") from None
-    if not isinstance(body, dict) or set(body) - {"action", "method"}:
-        raise ApiError(400, 'the body must be {"action": "opt_out"|"opt_in", "method": "operator"|"api"}')
-    action, method = body.get("action"), body.get("method", "api")
-    if action not in ("opt_out", "opt_in") or method not in METHODS:
-        raise ApiError(400, 'action must be "opt_out" or "opt_in"; method "operator" or "api"')
-    name = request.headers.get("X-Operator", "")
-    if name and not OPERATOR_NAME.fullmatch(name):
+    body = json_model(ConsentChange)
+    action, method = body.action, body.method
+    name = request.headers.get("X-Operator")
+    if name is not None and not OPERATOR_NAME.fullmatch(name):
         raise ApiError(400, "X-Operator must be letters, digits, space and ._@- (at most 64)")
+    name = name or ""
     svc = services()
     tenant = svc.tenants.get(tenant_id)
     if tenant is None:  # pragma: no cover - authorize found the key's tenant
@@ -131,9 +130,9 @@ def change_consent(tenant_id: str, conversation_id: str):
             svc.store, svc.queue, svc.settings, tenant, address, "opt_out", text=f"Opted out by the {method} ({name or 'unnamed'}).",
             author_id=f"{method}:{name}",
         )
-        return jsonify(accepted=accepted.new, action=action), 202
+        return jsonify(as_json(ConsentOptOutAccepted(accepted=accepted.new, action="opt_out"))), 202
     consent = svc.consent
     if svc.state_redis.exists(ConversationKeys(tenant_id, address).optout) or consent.opted_out(tenant_id, address):
         raise ApiError(409, "the contact opted out; only they can opt back in (texting START)")
     consent.record(tenant_id, address, "opt_in", method, utcnow(), name)
-    return jsonify(consent.get(tenant_id, address).to_json()), 201
+    return jsonify(as_json(record_view(consent.get(tenant_id, address)))), 201

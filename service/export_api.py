@@ -9,7 +9,8 @@ when more conversations fall in the range (pass it as ``cursor`` with the
 same ``since``/``until``); a conversation active again after its page was
 read shows up again, later, with its newer state.
 
-Each line (``application/x-ndjson``) is one conversation::
+Each line (``application/x-ndjson``) is one conversation, a
+:class:`service.tenant_data_models.ExportLine`::
 
     {"conversation_id", "channel", "lane", "status", "handoff_reason", "language", "created_at",
      "updated_at", "last_activity_at", "turn_count", "opted_out", "slots": {...},
@@ -29,16 +30,17 @@ while streaming. 400 bad query, 401/404 as the operator API.
 from __future__ import annotations
 
 import base64
-import json
 import logging
+import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Iterator
 
 from flask import Blueprint, Response, request, stream_with_context
 
 from service import operator_auth
 from service.errors import ApiError
 from service.services import services
+from service.tenant_data_models import ExportLine
 from state.errors import StateError
 from state.keys import ConversationKeys, tenant_conversations
 from state.models import SessionState, mask_address, utcnow
@@ -58,9 +60,12 @@ DEFAULT_LIMIT = 1000
 BATCH = 100
 """Conversations read per Redis round trip while streaming."""
 MASK = "[masked]"
+LIMIT = re.compile(r"[0-9]{1,5}")
+CURSOR_SCORE = re.compile(r"-?[0-9]{1,16}")
+"""A cursor's score: milliseconds since 1970 (Redis takes it as a double: 16 digits stay exact)."""
 
 
-def _moment(name: str, default: datetime) -> datetime:
+def _moment(name: str, default: datetime | None) -> datetime | None:
     value = request.args.get(name)
     if value is None:
         return default
@@ -74,7 +79,7 @@ def _moment(name: str, default: datetime) -> datetime:
 
 def _limit() -> int:
     value = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    if not LIMIT.fullmatch(value) or not 1 <= int(value) <= MAX_LIMIT:
         raise ApiError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(value)
 
@@ -87,9 +92,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     """``(score_ms, conversation_id)`` of a cursor. Raises :class:`ApiError` 400 for a malformed one."""
     try:
         score, _, member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
-        return int(score), member
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "malformed cursor") from None
+    if not CURSOR_SCORE.fullmatch(score):
+        raise ApiError(400, "malformed cursor")
+    return int(score), member
 
 
 def page_of(redis, tenant_id: str, since_ms: int, until_ms: int, after: tuple[int, str] | None, limit: int) -> tuple[list[tuple[str, int]], str | None]:
@@ -117,12 +124,13 @@ def page_of(redis, tenant_id: str, since_ms: int, until_ms: int, after: tuple[in
     return page, encode_cursor(page[-1][1], page[-1][0]) if more and page else None
 
 
-def record_json(state: SessionState, last_activity_ms: int, masked: bool) -> dict[str, Any]:
-    """One export line (module docstring); ``masked`` hides the conversation id, slot values and texts. Pure."""
+def record_line(state: SessionState, last_activity_ms: int, masked: bool) -> ExportLine:
+    """One export line (:class:`~service.tenant_data_models.ExportLine`); ``masked`` hides the conversation id,
+    slot values and texts. Pure."""
     def text(value: str) -> str:
         return MASK if masked else value
 
-    return {
+    return ExportLine.model_validate({
         "conversation_id": mask_address(state.conversation_id) if masked else state.conversation_id,
         "channel": state.channel,
         "lane": state.lane,
@@ -141,7 +149,7 @@ def record_json(state: SessionState, last_activity_ms: int, masked: bool) -> dic
             for e in state.transcript
         ],
         "notes": [{"author_id": n.author_id, "text": text(n.text), "at": n.at.isoformat()} for n in state.notes],
-    }
+    })
 
 
 def _lines(redis, tenant_id: str, page: list[tuple[str, int]], masked: bool) -> Iterator[str]:
@@ -158,7 +166,7 @@ def _lines(redis, tenant_id: str, page: list[tuple[str, int]], masked: bool) -> 
             except StateError as exc:
                 log.warning("export skipped an unreadable conversation tenant_id=%s: %s", tenant_id, exc)
                 continue
-            yield json.dumps(record_json(state, score_ms, masked), ensure_ascii=False, separators=(",", ":")) + "\n"
+            yield record_line(state, score_ms, masked).model_dump_json() + "\n"
 
 
 @bp.get("/tenants/<tenant_id>/export")
@@ -169,14 +177,18 @@ def export(tenant_id: str):
     tenant = svc.tenants.get(tenant_id)
     if tenant is None:
         raise ApiError(404, operator_auth.NOT_FOUND)
-    now = utcnow()
-    until = _moment("until", now)
-    since = _moment("since", until - timedelta(days=1))
+    until = _moment("until", utcnow())
+    since = _moment("since", None)
+    if since is None:
+        try:
+            since = until - timedelta(days=1)
+        except OverflowError:
+            raise ApiError(400, "until is too early a date for the default since; send since as well") from None
     if since > until:
         raise ApiError(400, "since is after until")
     limit = _limit()
     cursor = request.args.get("cursor")
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor is not None else None
     key = request.headers["Authorization"].partition(" ")[2].strip()
     masked = "export" not in tenant.key_scopes(sha256_hex(key))
     redis = svc.state_redis

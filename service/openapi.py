@@ -20,6 +20,8 @@ from service.api_models import (
     AddNumber,
     AssignBody,
     AuditPage,
+    CallBody,
+    CallStarted,
     ClaimAnswer,
     ClaimConflict,
     ContextPacket,
@@ -36,9 +38,18 @@ from service.api_models import (
     ReplyBody,
     RotatedKey,
     TenantView,
+    TwilioRefusal,
     UsageReport,
 )
 from service.desk_api_models import CannedResponses, CsatReport, CsatView, HandoffSummaryView
+from service.tenant_data_models import (
+    AnalyticsReport,
+    ConsentChange,
+    ConsentOptOutAccepted,
+    ConsentPage,
+    ConsentRecordView,
+    ExportLine,
+)
 from service.voice_ai.wire import ToolCallsRequest, ToolCallsResponse, ToolDefinition
 from state.tenant_config import TenantConfig
 
@@ -51,6 +62,7 @@ _MODELS = [
     ConversationList, ContextPacket, ClaimAnswer, ClaimConflict, EventAccepted, FeedToken,
     DeskView, PresenceAnswer,
     CannedResponses, CsatReport, CsatView, HandoffSummaryView,
+    ConsentPage, ConsentRecordView, ConsentOptOutAccepted, AnalyticsReport, ExportLine, CallStarted, TwilioRefusal,
 ]
 _ERRORS = {
     400: "Bad input; the message names the field.",
@@ -285,6 +297,107 @@ def _desk_paths() -> dict[str, Any]:
     }
 
 
+def _lines(item: str, description: str, example: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON Lines (``application/x-ndjson``) media type: one ``item`` per line.
+
+    OpenAPI 3.1 has no item schema for a stream (3.2's ``itemSchema``): the
+    schema is of the lines read as an array, which is how the schemathesis
+    test deserializes them.
+    """
+    return {"description": description, "content": {"application/x-ndjson": {
+        "schema": {"type": "array", "items": {"$ref": _REF.format(model=item)}}, "example": example}}}
+
+
+_NEXT_CURSOR = {"X-Next-Cursor": {"description": "Present when there is more: pass it as cursor= for the next page.",
+                                  "schema": {"type": "string"}}}
+EXAMPLE_CONSENT = {
+    "contact": "hmac-sha256:" + "3f" * 32, "opted_out": True, "at": "2026-12-07T10:00:00+00:00", "method": "keyword",
+    "events": [{"action": "opt_out", "method": "keyword", "at": "2026-12-07T10:00:00+00:00", "detail": "STOP"}], "erased": False,
+}
+"""A consent record (the documented example of a record, and of a JSON Lines line)."""
+EXAMPLE_EXPORT_LINE = {
+    "conversation_id": "***4321", "channel": "sms", "lane": "support", "status": "closed", "handoff_reason": None,
+    "language": "en", "created_at": "2026-12-07T09:58:00+00:00", "updated_at": "2026-12-07T10:05:00+00:00",
+    "last_activity_at": "2026-12-07T10:05:00+00:00", "turn_count": 1, "opted_out": False, "slots": {"first_name": "[masked]"},
+    "transcript": [{"author": "customer", "author_id": None, "text": "[masked]", "at": "2026-12-07T09:58:00+00:00", "lane": None, "channel": "sms"},
+                   {"author": "ai", "author_id": None, "text": "[masked]", "at": "2026-12-07T09:58:02+00:00", "lane": "support", "channel": "sms"}],
+    "notes": [{"author_id": "alice", "text": "[masked]", "at": "2026-12-07T10:05:00+00:00"}],
+}
+"""A masked export line (the documented example)."""
+
+
+def _tenant_data_paths() -> dict[str, Any]:
+    """Consent (:mod:`service.consent_api`), analytics (:mod:`service.analytics_api`), export
+    (:mod:`service.export_api`) and the outbound call (:mod:`service.outbound_call`)."""
+    op = "operatorKey"
+    contact = _param("conversation_id", "path", "The contact's address, +15551234567 or whatsapp:+15551234567, URL-encoded.",
+                     "+15557654321", pattern=r"^(whatsapp:)?\+[1-9][0-9]{6,14}$")
+    consent_page = _json("ConsentPage", "A page of records, oldest first (format=json).")
+    consent_page["content"].update(_lines("ConsentRecordView", "", [EXAMPLE_CONSENT])["content"])
+    consent_page["headers"] = _NEXT_CURSOR
+    consent_page["description"] = "A page of records, oldest first: JSON (format=json) or one record a line (format=jsonl; next cursor in X-Next-Cursor)."
+    export_lines = _lines("ExportLine", "One conversation a line, by last activity, oldest first.", [EXAMPLE_EXPORT_LINE])
+    export_lines["headers"] = {
+        **_NEXT_CURSOR,
+        "X-Export-Masked": {"description": "true: PII masked (the key lacks the export scope).", "required": True,
+                            "schema": {"type": "string", "enum": ["true", "false"]}},
+    }
+    call = _operation(
+        "callCustomer", "Call the operator's phone, then the customer from the tenant's number (voice).", op,
+        {202: _json("CallStarted", "Twilio is ringing the operator."),
+         409: _json("ErrorBody", "No operator number to call, or the conversation is not a phone number (WhatsApp)."),
+         502: _json("TwilioRefusal", "Twilio refused the call (twilio_code) or could not be reached.")},
+        (*_OPERATOR_ERRORS, 400), [_TENANT, _CONVERSATION, _OPERATOR_NAME], body="CallBody",
+        example={"operator_number": "+15550009999"},
+    )
+    call["requestBody"]["required"] = False
+    call["requestBody"]["description"] = "Optional (an empty body rings the tenant's voice.operator_number); at most 1024 bytes."
+    return {
+        "/api/v1/tenants/{tenant_id}/consent": {
+            "get": _operation(
+                "listConsent", "The tenant's consent records (how and when each contact opted in and out), oldest first.", op,
+                {200: consent_page}, (*_OPERATOR_ERRORS, 400),
+                [_TENANT, {"name": "limit", "in": "query", "required": False, "description": "1-1000, default 100.",
+                           "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                 _param("cursor", "query", "next_cursor (or X-Next-Cursor) of the previous page.", required=False,
+                        pattern=r"^[0-9]{1,15}\.[0-9a-f]{64}$"),
+                 _param("format", "query", "json (default) or jsonl (JSON Lines).", required=False, enum=["json", "jsonl"])],
+            ),
+        },
+        "/api/v1/tenants/{tenant_id}/consent/{conversation_id}": {
+            "get": _operation("getConsent", "One contact's consent record.", op,
+                              {200: _json("ConsentRecordView", "The record.")}, (*_OPERATOR_ERRORS, 400), [_TENANT, contact]),
+            "post": _operation(
+                "changeConsent", "Opt a contact out (through their conversation) or record an opt-in.", op,
+                {202: _json("ConsentOptOutAccepted", "opt_out: in the conversation's inbox."),
+                 201: _json("ConsentRecordView", "opt_in: recorded."),
+                 409: _json("ErrorBody", "opt_in of a contact who opted out: only they can opt back in (START).")},
+                _OPERATOR_ERRORS, [_TENANT, contact, _OPERATOR_NAME], body="ConsentChange",
+                example={"action": "opt_out", "method": "operator"},
+            ),
+        },
+        "/api/v1/tenants/{tenant_id}/analytics": {
+            "get": _operation("getAnalytics", "Conversations, escalations, resolution, first response, CSAT, LLM cost and the form funnel per UTC day.", op,
+                              {200: _json("AnalyticsReport", "Per day, in total, per lane and channel.")}, (*_OPERATOR_ERRORS, 400),
+                              [_TENANT, _param("from", "query", "First day, YYYY-MM-DD (default 13 days before to).", required=False, format="date"),
+                               _param("to", "query", "Last day, YYYY-MM-DD (default today; at most 92 days).", required=False, format="date")]),
+        },
+        "/api/v1/tenants/{tenant_id}/export": {
+            "get": _operation(
+                "exportConversations", "The conversations active in a range as JSON Lines, streamed; PII masked without the export scope.", op,
+                {200: export_lines}, (*_OPERATOR_ERRORS, 400),
+                [_TENANT,
+                 _param("since", "query", "ISO 8601 date or datetime, UTC without an offset (default 24 hours before until).", required=False),
+                 _param("until", "query", "ISO 8601 date or datetime (default now).", required=False),
+                 {"name": "limit", "in": "query", "required": False, "description": "1-10000, default 1000.",
+                  "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+                 _param("cursor", "query", "X-Next-Cursor of the previous page (same since and until).", required=False)],
+            ),
+        },
+        "/api/v1/tenants/{tenant_id}/conversations/{conversation_id}/call": {"post": call},
+    }
+
+
 def build_document() -> dict[str, Any]:
     """Return the OpenAPI 3.1 document of the operator and admin APIs."""
     _, defs = models_json_schema([(m, "serialization") for m in _MODELS], ref_template=_REF)
@@ -292,7 +405,8 @@ def build_document() -> dict[str, Any]:
     # A request body is validated, not serialized: use TenantConfig's and AddNumber's validation shape.
     _, inputs = models_json_schema(
         [(TenantConfig, "validation"), (AddNumber, "validation"), (ToolCallsRequest, "validation"),
-         (ReplyBody, "validation"), (NoteBody, "validation"), (PresenceBody, "validation"), (AssignBody, "validation")],
+         (ReplyBody, "validation"), (NoteBody, "validation"), (PresenceBody, "validation"), (AssignBody, "validation"),
+         (ConsentChange, "validation"), (CallBody, "validation")],
         ref_template=_REF,
     )
     schemas.update(inputs.get("$defs", {}))
@@ -310,6 +424,7 @@ def build_document() -> dict[str, Any]:
         },
         **_takeover_paths(),
         **_desk_paths(),
+        **_tenant_data_paths(),
         "/api/v1/tenants/{tenant_id}/usage": {
             "get": _operation("getUsage", "LLM usage per UTC day.", op, {200: _json("UsageReport", "Usage.")}, (*_OPERATOR_ERRORS, 400),
                               [_TENANT, _param("from", "query", "First day, YYYY-MM-DD.", required=False, format="date"),

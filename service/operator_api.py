@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
 
 from flask import Blueprint, jsonify, request
 
@@ -25,7 +24,7 @@ from service.operator_auth import (
     conversation_keys,
     read_conversation,
 )
-from service.request_input import day_arg
+from service.request_input import day_range
 from service.services import services
 from state.models import utcnow
 from state.usage import month_of
@@ -96,13 +95,7 @@ def get_usage(tenant_id: str):
     :data:`MAX_USAGE_DAYS` days.
     """
     authorize(tenant_id)
-    today = utcnow().date()
-    last = day_arg("to", today)
-    first = day_arg("from", last - timedelta(days=29))
-    if first > last:
-        raise ApiError(400, "from must not be after to")
-    if (last - first).days + 1 > MAX_USAGE_DAYS:
-        raise ApiError(400, f"at most {MAX_USAGE_DAYS} days per request")
+    first, last = day_range(utcnow().date(), 30, MAX_USAGE_DAYS)
     ledger = services().usage
     days = ledger.days(tenant_id, first, last)
     totals = {name: sum(d.totals[name] for d in days) for name in days[0].totals}
@@ -154,12 +147,7 @@ def get_refused(tenant_id: str):
     distinct clients a day, the rest count as client ``other``. 400 for bad dates.
     """
     authorize(tenant_id)
-    last = day_arg("to", utcnow().date())
-    first = day_arg("from", last - timedelta(days=6))
-    if first > last:
-        raise ApiError(400, "from must not be after to")
-    if (last - first).days + 1 > MAX_REFUSED_DAYS:
-        raise ApiError(400, f"at most {MAX_REFUSED_DAYS} days per request")
+    first, last = day_range(utcnow().date(), 7, MAX_REFUSED_DAYS)
     days = services().audit.refused(tenant_id, first, last)
     return jsonify(as_json(RefusedReport.model_validate(
         {"tenant_id": tenant_id, "from": first.isoformat(), "to": last.isoformat(), "days": days}

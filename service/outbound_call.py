@@ -40,7 +40,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from jobs.intake import submit_event
 from jobs.twilio_http import make_twilio_client
 from service import operator_auth
+from service.api_models import CallBody, CallStarted, TwilioRefusal, as_json
 from service.errors import ApiError
+from service.request_input import json_model
 from service.services import services
 from service.twilio_webhook import form_field, verified_tenant
 from state.models import mask_address
@@ -71,23 +73,18 @@ def _client(account_sid: str, auth_token: str, api_url: str | None, timeout_s: f
 
 
 def _body_number(tenant: TenantConfig) -> str:
+    """The number to ring first: the body's :class:`~service.api_models.CallBody` ``operator_number``, else the
+    tenant's ``voice.operator_number``. 413 over :data:`MAX_BODY_BYTES` (chunked bodies too), 415 a body
+    that is not JSON, 400 a bad one, 409 no number at all."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
     raw = request.get_data(cache=True)
-    body: object = {}
-    if raw.strip():
-        if request.mimetype != "application/json":
-            raise ApiError(415, "expected application/json")
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or set(body) - {"operator_number"}:
-            raise ApiError(400, 'body must be a JSON object with at most "operator_number"')
-    number = body.get("operator_number") if isinstance(body, dict) else None
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+    body = json_model(CallBody) if raw.strip() else CallBody()
+    number = body.operator_number or (tenant.voice.operator_number if tenant.voice else None)
     if number is None:
-        number = tenant.voice.operator_number if tenant.voice else None
-        if number is None:
-            raise ApiError(409, "no operator number: send operator_number or set the tenant's voice.operator_number")
-    if not isinstance(number, str) or not E164.fullmatch(number):
-        raise ApiError(400, "operator_number must be an E.164 number like +15550009999")
+        raise ApiError(409, "no operator number: send operator_number or set the tenant's voice.operator_number")
     return number
 
 
@@ -119,14 +116,14 @@ def start_call(tenant_id: str, conversation_id: str):
         )
     except TwilioRestException as exc:
         log.warning("outbound call refused tenant_id=%s twilio_code=%s", tenant_id, exc.code)
-        return jsonify({"error": f"Twilio refused the call: {exc.msg}", "status": 502, "twilio_code": exc.code}), 502
+        return jsonify(as_json(TwilioRefusal(error=f"Twilio refused the call: {exc.msg}", status=502, twilio_code=exc.code))), 502
     except requests.RequestException as exc:
         raise ApiError(502, f"Twilio could not be reached ({type(exc).__name__}); try again") from exc
     submit_event(svc.store, svc.queue, svc.settings, tenant, conversation_id, "note", text=f"{operator} started a call to the customer ({call.sid}).",
                  author_id=operator, event_id=f"call:{call.sid}:started", request_id=g.request_id)
     log.info("outbound call tenant_id=%s call_sid=%s to=%s", tenant_id, call.sid, mask_address(conversation_id))
-    return jsonify({"call_sid": call.sid, "status": call.status, "to": conversation_id,
-                    "operator_number": operator_number}), 202
+    return jsonify(as_json(CallStarted(call_sid=call.sid, status=call.status, to=conversation_id,
+                                       operator_number=operator_number))), 202
 
 
 def _conversation_arg() -> str:

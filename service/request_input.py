@@ -1,4 +1,4 @@
-"""What the tenant APIs read from a request besides their path: a strict JSON body, a date query argument.
+"""What the tenant APIs read from a request besides their path: a strict JSON body, a date query argument, a range of days.
 
 Both answer bad input with an :class:`~service.errors.ApiError` the error
 handler turns into a JSON 4xx naming what to fix.
@@ -6,7 +6,8 @@ handler turns into a JSON 4xx naming what to fix.
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, timedelta
 from typing import TypeVar
 
 from flask import request
@@ -16,6 +17,7 @@ from service.errors import ApiError
 from state.tenant_config import format_validation_error
 
 Model = TypeVar("Model", bound=BaseModel)
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def json_model(model: type[Model]) -> Model:
@@ -43,6 +45,31 @@ def day_arg(name: str, default: date) -> date:
     if value is None:
         return default
     try:
+        if not DAY.fullmatch(value):  # fromisoformat also takes 20261207 and 2026-W49-1
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
         raise ApiError(400, f"{name} must be a date as YYYY-MM-DD, got {value[:40]!r}") from None
+
+
+def day_range(today: date, default_days: int, max_days: int) -> tuple[date, date]:
+    """The query's ``from`` and ``to`` days, inclusive: ``to`` defaults to ``today``, ``from`` to
+    ``default_days`` days ending at ``to``.
+
+    Raises:
+        ApiError: 400 for a bad date, ``from`` after ``to``, a range of more than
+            ``max_days`` days, or a ``to`` too early for the default ``from`` (year 1).
+    """
+    last = day_arg("to", today)
+    if "from" in request.args:
+        first = day_arg("from", last)
+    else:
+        try:
+            first = last - timedelta(days=default_days - 1)
+        except OverflowError:
+            raise ApiError(400, "to is too early a date for the default from; send from as well") from None
+    if first > last:
+        raise ApiError(400, "from must not be after to")
+    if (last - first).days + 1 > max_days:
+        raise ApiError(400, f"at most {max_days} days per request")
+    return first, last

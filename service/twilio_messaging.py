@@ -28,7 +28,7 @@ from jobs.receipts import act_on_status, mark_callbacks_seen
 from service.errors import ApiError
 from service.inbound_media import read_media, record_inbound
 from service.services import services
-from service.twilio_webhook import accept_inbound, form_field, verified_tenant
+from service.twilio_webhook import accept_inbound, form_field, verified_sender_tenant, verified_tenant
 from state.keys import ConversationKeys
 from state.media import with_markers
 from state.models import InboundMessage, channel_of, mask_address, utcnow
@@ -95,7 +95,8 @@ def message_status():
     Contract: twilio.com/docs/messaging/guides/track-outbound-message-status:
     form-encoded ``MessageSid``, ``MessageStatus``, optional ``ErrorCode``,
     ``From`` (our number: it names the tenant, whose auth token signed the
-    request), ``To`` (the contact: the conversation); the query's ``entry`` is
+    request; without it, ``MessagingServiceSid`` names the tenant sending
+    through that service), ``To`` (the contact: the conversation); the query's ``entry`` is
     the outbox entry id Laneway put in the URL
     (:func:`jobs.delivery.status_callback_url`), covered by the signature.
     Records the sid as the entry's evidence for the reconcile and moves the
@@ -103,14 +104,16 @@ def message_status():
     :meth:`state.store.ConversationStore.record_status`; a late or repeated
     callback changes nothing), then, when it moved, acts on the
     ``ErrorCode`` (:mod:`jobs.receipts`: 21610 opts out, 30003/30005/30006
-    mark the contact unreachable, 30007 alerts). Answers 204.
+    mark the contact unreachable, 30007 alerts). A callback for a sid the
+    entry no longer holds (retired by a 63016 retry, or not the one
+    recorded) changes nothing and is logged. Answers 204.
     Status codes: 400 missing or malformed field or ``entry``; 403 bad
-    signature; 404 unknown ``From`` or entry; 409 the sid is already another
+    signature; 404 unknown ``From`` (or ``MessagingServiceSid``) or entry; 409 the sid is already another
     entry's; 413 body over the size limit; 503 Redis unavailable (Twilio does
     not retry callbacks).
     """
     svc = services()
-    tenant, _ = verified_tenant(svc, ADDRESS, number_field="From")
+    tenant = verified_sender_tenant(svc, ADDRESS)
     entries = request.args.getlist("entry")
     if len(entries) != 1 or not ENTRY_ID.fullmatch(entries[0]):
         raise ApiError(400, "missing or malformed query parameter entry")

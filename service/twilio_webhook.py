@@ -24,6 +24,9 @@ from state.tenant_config import TenantConfig
 
 log = logging.getLogger(__name__)
 
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+"""Twilio's ``MessagingServiceSid``."""
+
 
 def form_field(name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
     """Return the form field ``name`` (``default`` when absent, if given), matched whole by ``pattern``.
@@ -67,13 +70,39 @@ def verified_tenant(svc: Services, to_pattern: re.Pattern, number_field: str = "
     tenant = svc.tenants.by_number(to)
     if tenant is None:
         raise ApiError(404, f"no tenant owns the number in {number_field}")
+    _check_signature(svc, tenant)
+    return tenant, to
+
+
+def verified_sender_tenant(svc: Services, number_pattern: re.Pattern) -> TenantConfig:
+    """An outbound message's status callback: find the tenant that sent it and check the signature.
+
+    The tenant owning ``From`` (the number Twilio sent from; for a Messaging
+    Service send, the number the service picked). A callback without
+    ``From`` but with ``MessagingServiceSid`` (``MG`` + 32 hex) names the
+    tenant whose ``sending.messaging_service_sid`` it is.
+
+    Raises:
+        ApiError: 415 not form-encoded; 400 bad ``From`` or
+            ``MessagingServiceSid``; 404 no tenant owns either; 403 bad or
+            missing ``X-Twilio-Signature``.
+    """
+    if request.mimetype != "application/x-www-form-urlencoded" or "From" in request.form or "MessagingServiceSid" not in request.form:
+        return verified_tenant(svc, number_pattern, number_field="From")[0]
+    tenant = svc.tenants.by_messaging_service(form_field("MessagingServiceSid", MESSAGING_SERVICE_SID))
+    if tenant is None:
+        raise ApiError(404, "no tenant sends through the Messaging Service in MessagingServiceSid")
+    _check_signature(svc, tenant)
+    return tenant
+
+
+def _check_signature(svc: Services, tenant: TenantConfig) -> None:
     check_twilio_signature(
         request,
         tenant.twilio.auth_token.resolve(svc.settings.env),
         svc.settings.effective_public_base_url,
         svc.settings.trusted_proxy_hops,
     )
-    return tenant, to
 
 
 def accept_inbound(svc: Services, tenant: TenantConfig, message: InboundMessage) -> tuple[ConversationKeys, str]:

@@ -16,7 +16,8 @@ key                            type        holds
 ``C:seen``                     zset        provider message ids (dedupe), scored by
                                            accept time (ms); trimmed to the dedupe TTL
 ``C:outbox``                   hash        per outbox entry: ``s:<id>`` status,
-                                           ``p:<id>`` provider sid, ``c:<id>`` claim
+                                           ``p:<id>`` provider sid (dropped when a 63016
+                                           retry retires it), ``c:<id>`` claim
                                            time (ms, while sending), ``b:<id>``
                                            bypasses opt-out (until final), ``q:<sid>``
                                            the entry a provider sid is recorded for,

@@ -181,11 +181,17 @@ RECORD_STATUS = """
 -- undelivered, failed and canceled are final (nothing moves them). The
 -- send state s:<id> (queued, sending, sent, failed, suppressed: Laneway's
 -- own claim/finish) is never touched here.
+-- Only the sid the entry currently holds moves it: once p:<id> is recorded,
+-- another sid is stale; a sid recorded for the entry (q:<sid>) but no longer
+-- its p:<id> was retired (a 63016 retry drops p:<id>). A stale callback
+-- records nothing. Before any p:<id> (the callback overtook the sender's
+-- finish) an unrecorded sid is evidence, as before.
 -- KEYS[1] outbox   ARGV[1] message id   ARGV[2] provider message sid
 -- ARGV[3] MessageStatus   ARGV[4] ErrorCode or ''
 -- Returns {1, previous|''} moved; {2, current|''} not moved (not forward, or
 -- an unknown status: evidence only); {0, ''} unknown entry; {-1, ''} the sid
--- is another entry's (nothing recorded).
+-- is another entry's; {3, ''} the sid is not the entry's current one
+-- (nothing recorded either way).
 local id = ARGV[1]
 if not redis.call('HGET', KEYS[1], 's:' .. id) then
   return {0, ''}
@@ -193,6 +199,10 @@ end
 local owner = redis.call('HGET', KEYS[1], 'q:' .. ARGV[2])
 if owner and owner ~= id then
   return {-1, ''}
+end
+local held = redis.call('HGET', KEYS[1], 'p:' .. id)
+if (held and held ~= ARGV[2]) or (not held and owner) then
+  return {3, ''}
 end
 redis.call('HSETNX', KEYS[1], 'x:' .. id, ARGV[2])
 local rank = {queued = 0, accepted = 0, scheduled = 0, sending = 1, sent = 2, delivered = 3,

@@ -101,7 +101,8 @@ class OutboundEntry:
 class StatusRecorded:
     """What :meth:`ConversationStore.record_status` did: ``outcome`` ``moved`` (the status moved
     forward from ``previous``), ``kept`` (not forward: nothing moved), ``unknown`` (no such entry),
-    ``conflict`` (the sid is another entry's)."""
+    ``conflict`` (the sid is another entry's), ``stale`` (not the sid the entry holds now, e.g.
+    the one a 63016 retry retired: nothing recorded)."""
 
     outcome: str
     previous: str = ""
@@ -392,10 +393,13 @@ class ConversationStore:
         order callbacks arrive in, and the first ``ErrorCode`` is kept in
         ``e:<id>``. Laneway's send status ``s:<id>`` is not touched. Keys:
         ``outbox``; one script (compare-and-set). An unknown status records
-        the evidence only (outcome ``kept``).
+        the evidence only (outcome ``kept``). Only the entry's current sid
+        (``p:<id>``; before it is recorded, any sid not recorded for the entry)
+        counts: another one, e.g. retired by a 63016 retry, records nothing
+        (outcome ``stale``).
         """
         code, previous = self._status(keys=[keys.outbox], args=[message_id, provider_sid, status, error_code])
-        outcome = {1: "moved", 2: "kept", 0: "unknown", -1: "conflict"}[int(code)]
+        outcome = {1: "moved", 2: "kept", 3: "stale", 0: "unknown", -1: "conflict"}[int(code)]
         return StatusRecorded(outcome, previous.decode() if isinstance(previous, bytes) else str(previous or ""))
 
     def outbound_entry(self, keys: ConversationKeys, message_id: str) -> OutboundEntry:

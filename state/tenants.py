@@ -327,6 +327,26 @@ class TenantRegistry:
         tenant = self.get(tenant_id) if tenant_id else None  # type: ignore[arg-type]
         return tenant if tenant and not tenant.disabled else None
 
+    def by_messaging_service(self, messaging_service_sid: str) -> TenantConfig | None:
+        """Return the enabled tenant sending through this Twilio Messaging Service
+        (``sending.messaging_service_sid``), or ``None``.
+
+        For a status callback without ``From``. No index: reads the tenants in
+        ``lw:tenants`` (SMEMBERS, then each config, cached like :meth:`get`);
+        the answer is cached for ``cache_ttl_s``.
+        """
+
+        def fetch() -> str | None:
+            for raw in sorted(self.redis.smembers(K.tenants_index())):
+                tenant = self.get(raw.decode() if isinstance(raw, bytes) else raw)
+                if tenant is not None and tenant.sending.messaging_service_sid == messaging_service_sid:
+                    return tenant.tenant_id
+            return None
+
+        tenant_id = self._cached(f"s:{messaging_service_sid}", fetch)
+        tenant = self.get(tenant_id) if tenant_id else None  # type: ignore[arg-type]
+        return tenant if tenant and not tenant.disabled else None
+
     def tenant_for_api_key(self, api_key: str) -> str | None:
         """Return the id of the tenant an operator API key belongs to, or ``None``."""
         return self.tenant_for_key_sha256(sha256_hex(api_key))

@@ -52,8 +52,9 @@ REQUEUE_AS_TEMPLATE = """
 -- Twilio refused entry ARGV[1] with 63016 (outside the window): put it back to
 -- queued to be sent as a template, once. Needs the kept message o:<id>; marks
 -- w:<id> = 63016 (never again), forgets the first attempt's Twilio status,
--- error and evidence (the template's callbacks then move a clean entry), and
--- puts the message back in outbox_pending.
+-- error and evidence (the template's callbacks then move a clean entry),
+-- retires its sid (drops p:<id>, keeps q:<sid>: RECORD_STATUS then ignores
+-- late callbacks for it), and puts the message back in outbox_pending.
 -- KEYS[1] outbox   KEYS[2] outbox_pending   KEYS[3] wa_window   ARGV[1] message id
 -- Returns 1 requeued; 0 already retried, never sent free-form, or not settled.
 local id = ARGV[1]
@@ -62,7 +63,7 @@ local message = redis.call('HGET', KEYS[1], 'o:' .. id)
 if not message or redis.call('HEXISTS', KEYS[1], 'w:' .. id) == 1 or (status ~= 'sent' and status ~= 'failed') then
   return 0
 end
-redis.call('HDEL', KEYS[1], 't:' .. id, 'e:' .. id, 'x:' .. id, 'o:' .. id)
+redis.call('HDEL', KEYS[1], 't:' .. id, 'e:' .. id, 'x:' .. id, 'o:' .. id, 'p:' .. id)
 redis.call('HSET', KEYS[1], 's:' .. id, 'queued', 'w:' .. id, '63016')
 redis.call('HSET', KEYS[2], id, message)
 redis.call('DEL', KEYS[3])

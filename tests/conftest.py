@@ -147,6 +147,11 @@ class Standin:
         body = {"from": customer, "to": sender} | ({"at_s": at_s} if at_s is not None else {})
         requests.post(f"{self.url}/_standin/whatsapp/inbound", json=body, timeout=5).raise_for_status()
 
+    def messaging_service(self, sid: str, numbers: list[str]) -> None:
+        """Declare a Messaging Service and its sender numbers (``POST /_standin/services``)."""
+        body = {"sid": sid, "numbers": numbers}
+        requests.post(f"{self.url}/_standin/services", json=body, timeout=5).raise_for_status()
+
     def add_media(self, account_sid: str, auth_token: str, content_type: str, data: bytes) -> str:
         """Store an attachment served behind Basic ``account_sid:auth_token``; returns its Twilio media URL."""
         body = {"account_sid": account_sid, "auth_token": auth_token, "content_type": content_type,

@@ -20,7 +20,7 @@ from core import metrics
 from jobs.intake import submit_event
 from jobs.triggers import sweep_triggers_once
 from state.keys import ConversationKeys, tenant_feed
-from state.tenant_config import TriggerRule
+from state.tenant_config import TenantConfig, TriggerRule
 from state.triggers import FireRequest, TriggerFirer
 from tests.integration.test_triggers import (  # noqa: F401 (fixture)
     last_customer_ms,
@@ -190,3 +190,21 @@ def test_21610_at_the_create_opts_out_too(standin, post_sms, work, operator_get,
     [reply] = [t for t in convo["turns"] if t["direction"] == "outbound"]
     assert (reply["delivery"], reply["delivery_error_code"]) == ("failed", "21610")
     assert convo["opted_out"] is True and r.exists(KEYS.optout)
+
+
+def test_a_messaging_service_sends_callbacks_from_the_number_it_picked(
+    status_callbacks_reach_the_app, standin, tenants, settings, post_sms, work, operator_get
+):
+    service_sid = "MG" + "5" * 32
+    acme = tenants.get(TENANT, cached=False)
+    tenants.save(TenantConfig.model_validate({**acme.model_dump(), "sending": {"messaging_service_sid": service_sid}}), settings.env)
+    standin.messaging_service(service_sid, acme.phone_numbers)
+    standin.deliver(to=CUSTOMER, outcome="delivered")
+    post_sms("What are your opening hours?", CUSTOMER)
+    work()
+    [sent] = standin.attempts()
+    assert sent["form"]["MessagingServiceSid"] == service_sid and "From" not in sent["form"]
+    callbacks = callbacks_answered(standin, 2)  # each answered 204: the callback named the tenant
+    assert {(c["form"]["From"], c["form"]["MessagingServiceSid"]) for c in callbacks} == {(acme.phone_numbers[0], service_sid)}
+    [reply] = outbound(operator_get)
+    assert reply["delivery"] == "delivered"

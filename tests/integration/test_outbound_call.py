@@ -120,3 +120,13 @@ def test_calls_json_speaks_twilio_errors(standin, calls):
     assert missing.status_code == 400 and missing.json()["code"] == 21201
     no_url = requests.post(url, data={"To": "+15550001", "From": ACME_NUMBER}, auth=(f"AC{'0' * 32}", "t"), timeout=5)
     assert no_url.status_code == 400 and no_url.json()["code"] == 21205
+
+
+@pytest.mark.parametrize("body", [b"[" * 1024, b'{"operator_number": 15550009999}', b'{"operator_number": "+1555", "x": 1}'])
+def test_a_bad_call_body_is_a_400(client, conversation, calls, body):
+    """A body nested 1024 deep within the 1024-byte limit was a RecursionError in ``get_json`` (a 500);
+    a number that is not a string, or an unknown field, is refused as the CallBody schema says."""
+    answer = client.post(call_path(), headers=KEY, data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["status"] == 400
+    assert calls()["calls"] == []

@@ -146,6 +146,61 @@ def test_clear_forgets_everything(standin, client):
     assert client.messages.list(to=CUSTOMER) == []
 
 
+def test_a_reset_cancels_callbacks_still_pending_or_in_flight(standin, client):
+    """A test's late status callback must neither reach nor show up in the next test (the standin fixture resets between them)."""
+    from flask import Flask, request
+
+    from devtools.serving import serve_in_thread
+
+    hits: list[str] = []
+    receiver = Flask("slow-receiver")
+
+    @receiver.post("/status")
+    def status():
+        hits.append(request.form["MessageSid"])
+        time.sleep(0.4)  # the callback is in flight when the reset comes
+        return "", 204
+
+    url, stop = serve_in_thread(receiver, "slow-receiver")
+    try:
+        requests.post(f"{standin.url}/_standin/callbacks", json={"base_url": url}).raise_for_status()
+        requests.post(f"{standin.url}/_standin/delivery", json={"callback_delays_s": [0, 0.6]}).raise_for_status()
+        first = client.messages.create(to=CUSTOMER, from_=SHOP, body="in flight", status_callback="https://laneway.test/status")
+        client.messages.create(to="+15559990000", from_=SHOP, body="waiting", status_callback="https://laneway.test/status")
+        deadline = time.monotonic() + 5
+        while not hits and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert hits == [first.sid]  # the first message's callback is being answered
+        requests.delete(f"{standin.url}/_standin/messages").raise_for_status()
+        requests.delete(f"{standin.url}/_standin/callbacks").raise_for_status()
+        time.sleep(1.0)  # past the in-flight answer and the second message's delay
+        assert requests.get(f"{standin.url}/_standin/callbacks").json()["callbacks"] == []
+        assert requests.get(f"{standin.url}/_standin/delivery").json()["handset"] == [first.sid]
+        assert hits == [first.sid]  # the second message's callback, still waiting, was never posted
+    finally:
+        stop()
+
+
+def test_a_messaging_service_sends_from_its_number_for_the_channel(standin, client):
+    service = "MG" + "1" * 32
+    with pytest.raises(TwilioRestException) as unknown:
+        client.messages.create(to=CUSTOMER, messaging_service_sid=service, body="x")
+    assert unknown.value.code == 21701
+    requests.post(f"{standin.url}/_standin/services", json={"sid": service, "numbers": [SHOP]}).raise_for_status()
+    assert requests.post(f"{standin.url}/_standin/services", json={"sid": "MG1", "numbers": [SHOP]}).status_code == 400
+    message = client.messages.create(to=CUSTOMER, messaging_service_sid=service, body="x", status_callback="http://cb/x")
+    assert (message.from_, message.messaging_service_sid) == (SHOP, service)
+    with pytest.raises(TwilioRestException) as no_sender:
+        client.messages.create(to="whatsapp:" + CUSTOMER, messaging_service_sid=service, body="x")
+    assert no_sender.value.code == 21704
+    deadline = time.monotonic() + 5
+    while not (callbacks := requests.get(f"{standin.url}/_standin/callbacks").json()["callbacks"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (callbacks[0]["form"]["From"], callbacks[0]["form"]["MessagingServiceSid"]) == (SHOP, service)
+    received = requests.get(f"{standin.url}/_standin/messages").json()["messages"]
+    assert "From" not in received[1]["form"]  # what was received, not what the service picked
+
+
 def test_bad_fault_request_is_refused(standin):
     assert requests.post(f"{standin.url}/_standin/faults", json={"status": 200}).status_code == 400
 

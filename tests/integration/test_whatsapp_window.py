@@ -20,7 +20,7 @@ from jobs.intake import submit_event
 from state.keys import ConversationKeys
 from state.models import utcnow
 from state.whatsapp_window import WINDOW_S, WhatsAppWindow
-from tests.conftest import ACME_NUMBER, BRIGHT_NUMBER
+from tests.conftest import ACME_NUMBER, AUTH_TOKENS, BRIGHT_NUMBER, sign
 from tests.integration.test_delivery_receipts import callbacks_answered, wait_for
 
 pytestmark = pytest.mark.redis_server
@@ -107,6 +107,36 @@ def test_63016_is_sent_again_as_the_template(status_callbacks_reach_the_app, pos
     assert reply["delivery"] == "sent" and "delivery_error_code" not in reply  # the entry now tells the template's story
     assert not r.exists(ACME.wa_window)  # Twilio said the window is closed: Laneway believes it
     assert len(standin.messages()) == 3  # sent again once, never more
+
+
+def replay(client, callback: dict):
+    """Post a stand-in's status callback to the app again, as Twilio may (same URL, form and signature)."""
+    path = callback["url"].removeprefix("https://laneway.test")
+    return client.post(path, data=callback["form"], headers={"X-Twilio-Signature": callback["signature"]})
+
+
+def test_a_late_callback_for_the_refused_sid_moves_nothing(status_callbacks_reach_the_app, post_sms, work, standin, client, r):
+    """After the 63016 retry the entry holds the template's sid; callbacks naming the refused one are ignored (204)."""
+    post_sms("I sent my documents", CUSTOMER, to=ACME_WA)
+    work()
+    callbacks_answered(standin, 1)
+    standin.whatsapp_inbound(CUSTOMER, ACME_WA, at_s=a_day_ago_s())
+    assert operator_reply(client, ACME, text="We got them, thank you.").status_code == 202
+    work()
+    refused = callbacks_answered(standin, 2)[1]
+    assert refused["form"]["ErrorCode"] == "63016"
+    assert replay(client, refused).status_code == 204  # before the template went out: the entry holds no sid
+    work()  # the retry
+    callbacks_answered(standin, 3)
+    assert replay(client, refused).status_code == 204  # after: the entry holds the template's sid
+    late = {**refused["form"], "MessageStatus": "delivered", "SmsStatus": "delivered"}
+    late.pop("ErrorCode")
+    signature = sign(late, AUTH_TOKENS[ACME_NUMBER], refused["url"])
+    assert client.post(refused["url"].removeprefix("https://laneway.test"), data=late, headers={"X-Twilio-Signature": signature}).status_code == 204
+    reply = last_outbound(context(client, ACME))
+    assert reply["delivery"] == "sent" and "delivery_error_code" not in reply  # still the template's story
+    assert not r.exists(ACME.alert)  # no "already retried" alert from the replayed 63016
+    assert len(standin.messages()) == 3
 
 
 def test_without_a_template_nothing_is_sent_and_the_operator_sees_why(post_sms, work, standin, client, rt, r):
