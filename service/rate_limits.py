@@ -25,10 +25,9 @@ from __future__ import annotations
 import math
 import time
 
-from limits import parse
+from limits import RateLimitItem, parse
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
-from limits import RateLimitItem
 from redis import Redis
 from redis.exceptions import NoScriptError
 
@@ -64,7 +63,8 @@ class RateLimits:
 
         Sends the ``limits`` storage's own sliding-window acquire script
         (``EVALSHA``) once per hit, on the keys its ``acquire_sliding_window_entry``
-        uses, so the counters are the library's: ``limiter.test``,
+        uses (its key helpers, private in the pinned ``limits==5.8.0``; the rate-limit
+        tests fail if they move), so the counters are the library's: ``limiter.test``,
         ``get_window_stats`` and ``clear`` see them. A hit answered
         ``NOSCRIPT`` (the queue Redis restarted or flushed its scripts) was not
         counted and is sent again through the library, which loads the script.
