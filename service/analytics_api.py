@@ -31,9 +31,8 @@ from typing import Any
 from flask import Blueprint, jsonify, render_template
 
 from service import operator_auth
-from service.dashboard import security_headers
-from service.errors import ApiError
 from service.api_models import as_json
+from service.dashboard import security_headers
 from service.request_input import day_range
 from service.services import services
 from service.tenant_data_models import AnalyticsReport
@@ -132,9 +131,7 @@ def get_analytics(tenant_id: str):
     """The tenant's analytics over a range of UTC days (module docstring)."""
     operator_auth.authorize(tenant_id)
     svc = services()
-    tenant = svc.tenants.get(tenant_id)
-    if tenant is None:
-        raise ApiError(404, operator_auth.NOT_FOUND)
+    tenant = operator_auth.tenant_config(tenant_id)
     first, last = day_range(utcnow().date(), DEFAULT_DAYS, MAX_DAYS)
     pages = [(i + 1, p.title) for i, p in enumerate(tenant.form.pages)] if tenant.form else []
     days = read_days(svc.state_redis, tenant_id, days_between(first, last), len(pages))

@@ -122,9 +122,7 @@ def change_consent(tenant_id: str, conversation_id: str):
         raise ApiError(400, "X-Operator must be letters, digits, space and ._@- (at most 64)")
     name = name or ""
     svc = services()
-    tenant = svc.tenants.get(tenant_id)
-    if tenant is None:  # pragma: no cover - authorize found the key's tenant
-        raise ApiError(404, operator_auth.NOT_FOUND)
+    tenant = operator_auth.tenant_config(tenant_id)
     if action == "opt_out":
         accepted = submit_event(
             svc.store, svc.queue, svc.settings, tenant, address, "opt_out", text=f"Opted out by the {method} ({name or 'unnamed'}).",

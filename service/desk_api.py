@@ -43,7 +43,6 @@ from state.business_hours import is_open, next_open
 from state.models import utcnow
 from state.presence import PresenceStore, member
 from state.takeover import Claim
-from state.tenant_config import TenantConfig
 
 bp = Blueprint("desk_api", __name__, url_prefix="/api/v1")
 bp.before_request(operator_auth.start_audit)
@@ -57,11 +56,6 @@ QUEUE_SHOWN = 100
 
 
 
-def _tenant(tenant_id: str) -> TenantConfig:
-    tenant = services().tenants.get(tenant_id)
-    if tenant is None:  # deleted since the key was checked
-        raise ApiError(404, operator_auth.NOT_FOUND)
-    return tenant
 
 
 def _held_elsewhere(claim: Claim):
@@ -89,7 +83,7 @@ def desk_state(tenant_id: str):
     Keys: the desk's (read only).
     """
     op = operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     svc = services()
     now = utcnow()
     cfg = tenant.desk
@@ -128,7 +122,7 @@ def set_presence(tenant_id: str):
     Keys: ``T:desk:online``, ``T:desk:away`` (one script); when online now, :func:`jobs.desk.assign_waiting`'s.
     """
     op = operator_auth.current_operator(tenant_id)
-    _tenant(tenant_id)
+    operator_auth.tenant_config(tenant_id)
     body = json_model(PresenceBody)
     svc = services()
     became_online = PresenceStore(svc.state_redis).set_status(tenant_id, op.operator_id, op.key_fp, body.status, _now_ms())
@@ -148,7 +142,7 @@ def assign(tenant_id: str, conversation_id: str):
     claiming in between wins and this answers 409), the desk's.
     """
     op = operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = operator_auth.conversation_keys(tenant_id, conversation_id)
     operator_auth.read_conversation(keys)
     body = json_model(AssignBody)

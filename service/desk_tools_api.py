@@ -71,9 +71,7 @@ def desk_context(keys: ConversationKeys, state: SessionState, screen: ScreenStat
 def _conversation(tenant_id: str, conversation_id: str) -> tuple[TenantConfig, SessionState, str]:
     """``(tenant, state, operator name)`` of the URL's conversation; 401/404 (:mod:`service.operator_auth`), 400 for a bad X-Operator."""
     operator = operator_auth.current_operator(tenant_id)
-    tenant = services().tenants.get(tenant_id)
-    if tenant is None:
-        raise ApiError(404, operator_auth.NOT_FOUND)
+    tenant = operator_auth.tenant_config(tenant_id)
     view = operator_auth.read_conversation(operator_auth.conversation_keys(tenant_id, conversation_id))
     return tenant, view.state, operator.operator_id
 

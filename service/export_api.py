@@ -174,9 +174,7 @@ def export(tenant_id: str):
     """Stream the conversations active in the range as JSON Lines (module docstring)."""
     operator_auth.authorize(tenant_id)
     svc = services()
-    tenant = svc.tenants.get(tenant_id)
-    if tenant is None:
-        raise ApiError(404, operator_auth.NOT_FOUND)
+    tenant = operator_auth.tenant_config(tenant_id)
     until = _moment("until", utcnow())
     since = _moment("since", None)
     if since is None:

@@ -47,8 +47,8 @@ def media(tenant_id: str, conversation_id: str, message_sid: str, index: int):
     """Attachment ``index`` of the customer's message ``message_sid``, fetched from Twilio with the tenant's credentials."""
     operator_auth.authorize(tenant_id)
     svc = services()
-    tenant = svc.tenants.get(tenant_id)
-    if tenant is None or len(message_sid) > MESSAGE_SID_MAX:
+    tenant = operator_auth.tenant_config(tenant_id)
+    if len(message_sid) > MESSAGE_SID_MAX:
         raise ApiError(404, operator_auth.NOT_FOUND)
     try:
         keys = ConversationKeys(tenant_id, conversation_id)

@@ -45,7 +45,7 @@ from state.keys import ConversationKeys
 from state.models import mask_address, utcnow
 from state.store import ConversationView
 from state.takeover import key_fingerprint
-from state.tenant_config import sha256_hex
+from state.tenant_config import TenantConfig, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,14 @@ def current_operator(tenant_id: str) -> Operator:
     elif not OPERATOR_NAME.fullmatch(name):
         raise ApiError(400, "X-Operator must be 1-64 letters, digits, spaces or ._@- (starting with a letter or digit)")
     return Operator(tenant_id, sha, name)
+
+
+def tenant_config(tenant_id: str) -> TenantConfig:
+    """The config of the tenant the caller was authorized for; 404 (:data:`NOT_FOUND`) if it was deleted since."""
+    tenant = services().tenants.get(tenant_id)
+    if tenant is None:
+        raise ApiError(404, NOT_FOUND)
+    return tenant
 
 
 def conversation_keys(tenant_id: str, conversation_id: str) -> ConversationKeys:

@@ -93,9 +93,7 @@ def start_call(tenant_id: str, conversation_id: str):
     """Call the operator's phone, then the customer (module docstring)."""
     operator = operator_auth.current_operator(tenant_id).operator_id
     svc = services()
-    tenant = svc.tenants.get(tenant_id)
-    if tenant is None:
-        raise ApiError(404, operator_auth.NOT_FOUND)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = operator_auth.conversation_keys(tenant_id, conversation_id)
     if svc.store.version(keys) is None:
         raise ApiError(404, operator_auth.NOT_FOUND)

@@ -57,7 +57,6 @@ from service.conversation_views import (
 from service.desk_tools_api import desk_context
 from service.errors import ApiError
 from service.operator_auth import (
-    NOT_FOUND,
     Operator,
     conversation_keys,
     read_conversation,
@@ -92,11 +91,6 @@ STATUSES: tuple[str, ...] = get_args(Status)
 LANES: tuple[str, ...] = get_args(Lane)
 
 
-def _tenant(tenant_id: str) -> TenantConfig:
-    tenant = services().tenants.get(tenant_id)
-    if tenant is None:  # the key's tenant was deleted between the two reads
-        raise ApiError(404, NOT_FOUND)
-    return tenant
 
 
 def _encode_cursor(score_ms: int, conversation_id: str) -> str:
@@ -161,7 +155,7 @@ def list_conversations(tenant_id: str):
     cursor = request.args.get("cursor")
     before = _decode_cursor(cursor) if cursor else None
 
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     takeover = services().takeover
     now = utcnow()
     found: list[ConversationSummary] = []
@@ -220,7 +214,7 @@ def get_context(tenant_id: str, conversation_id: str):
     ``customer_name``, ``handoff_summary`` and ``csat`` (:func:`service.desk_tools_api.desk_context`).
     """
     operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = conversation_keys(tenant_id, conversation_id)
     view = read_conversation(keys)
     takeover = services().takeover
@@ -270,7 +264,7 @@ def claim_conversation(tenant_id: str, conversation_id: str):
     script, atomic), ``lw:claims:due`` (ZADD), the inbox (the event).
     """
     op = operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = conversation_keys(tenant_id, conversation_id)
     read_conversation(keys)
     outcome = services().takeover.claim(keys, op.operator_id, op.key_fp, tenant.session_idle_ttl_s, tenant.claim_ttl_s)
@@ -304,7 +298,7 @@ def release_claim(tenant_id: str, conversation_id: str):
     if not outcome.ok:
         return _held_elsewhere(outcome.holder)
     if outcome.was_held:
-        desk.back_to_queue(services(), _tenant(tenant_id), conversation_id, "released")
+        desk.back_to_queue(services(), operator_auth.tenant_config(tenant_id), conversation_id, "released")
     return "", 204
 
 
@@ -376,7 +370,7 @@ def reply(tenant_id: str, conversation_id: str):
     conversation becomes ``waiting_human`` (the AI stays silent until a hand-back).
     """
     op = operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = conversation_keys(tenant_id, conversation_id)
     read_conversation(keys)
     text = _text(ReplyBody)
@@ -390,7 +384,7 @@ def reply(tenant_id: str, conversation_id: str):
 def add_note(tenant_id: str, conversation_id: str):
     """Add an internal note ``{"text"}`` (1–4000 characters; never sent). Any operator of the tenant."""
     op = operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = conversation_keys(tenant_id, conversation_id)
     read_conversation(keys)
     text = _text(NoteBody)
@@ -399,7 +393,7 @@ def add_note(tenant_id: str, conversation_id: str):
 
 def _release_then(tenant_id: str, conversation_id: str, kind: str):
     op = operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = conversation_keys(tenant_id, conversation_id)
     state = read_conversation(keys).state
     _event_id()  # validate before changing anything
@@ -431,7 +425,7 @@ def close(tenant_id: str, conversation_id: str):
 def escalate(tenant_id: str, conversation_id: str):
     """Put the conversation in the human queue (``waiting_human``, reason ``operator``); the customer is told once."""
     op = operator_auth.current_operator(tenant_id)
-    tenant = _tenant(tenant_id)
+    tenant = operator_auth.tenant_config(tenant_id)
     keys = conversation_keys(tenant_id, conversation_id)
     read_conversation(keys)
     return _submit(op, tenant, conversation_id, "escalate", data={"reason": "operator"})
