@@ -40,6 +40,9 @@ def accept_message(
 ) -> Outcome:
     """Accept a customer's message (text or speech) into its conversation (``message.from_``) and get it drained.
 
+    A text (SMS, WhatsApp) also clears the conversation's ``unreachable``
+    marker: the customer wrote, so the number receives again.
+
     Args:
         inbound_allowed: counts the message against the inbound rates: called
             with ``(tenant_id, contact)`` for a new message, ``False`` when over
@@ -54,7 +57,7 @@ def accept_message(
     Raises:
         redis.RedisError: Redis is unreachable.
     """
-    accepted, throttled = _accept(store, queue, settings, tenant, message, request_id, inbound_allowed)
+    accepted, throttled = _accept(store, queue, settings, tenant, message, request_id, inbound_allowed, reachable=message.channel != "voice")
     return "throttled" if throttled else "accepted" if accepted.new else "duplicate"
 
 
@@ -86,11 +89,13 @@ def submit_event(
 
 def _accept(
     store: ConversationStore, queue: Queue, settings: Settings, tenant: TenantConfig, entry: InboundMessage,
-    request_id: str | None, inbound_allowed: Callable[[str, str], bool] | None,
+    request_id: str | None, inbound_allowed: Callable[[str, str], bool] | None, *, reachable: bool = False,
 ) -> tuple[Accepted, bool]:
-    """Append ``entry`` to its conversation's inbox; enqueue the drain, or only mark it pending when throttled."""
+    """Append ``entry`` to its conversation's inbox; enqueue the drain, or only mark it pending when throttled.
+
+    ``reachable``: a text from the customer, which clears the conversation's ``unreachable`` marker."""
     conversation_id = entry.from_
-    accepted = store.accept(ConversationKeys(tenant.tenant_id, conversation_id), entry, tenant.session_idle_ttl_s)
+    accepted = store.accept(ConversationKeys(tenant.tenant_id, conversation_id), entry, tenant.session_idle_ttl_s, reachable=reachable)
     throttled = accepted.new and inbound_allowed is not None and not inbound_allowed(tenant.tenant_id, conversation_id)
     if throttled:
         mark_pending(queue, tenant.tenant_id, conversation_id)

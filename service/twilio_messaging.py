@@ -75,8 +75,7 @@ def inbound_message():
         received_at=utcnow(),
     )
     record_inbound(svc, tenant, ConversationKeys(tenant.tenant_id, sender), message, media)
-    keys, outcome = accept_inbound(svc, tenant, message)
-    svc.state_redis.delete(keys.unreachable)  # the customer wrote: the number receives again
+    keys, outcome = accept_inbound(svc, tenant, message)  # a text: also clears the number's unreachable marker
     logs.bind(tenant_id=tenant.tenant_id, conversation=keys.label, message_sid=message_sid)
     log.info(
         "inbound %s tenant_id=%s message_sid=%s from=%s",

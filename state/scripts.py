@@ -9,6 +9,8 @@ from __future__ import annotations
 ACCEPT = """
 -- Accept one inbound event: dedupe on the provider's id, append to the inbox.
 -- KEYS[1] seen (zset: provider id -> accept time, ms)   KEYS[2] inbox
+-- KEYS[3] (optional) unreachable: deleted, new event or repeat (the customer
+-- wrote, so the number receives again)
 -- ARGV[1] event JSON   ARGV[2] provider id   ARGV[3] dedupe TTL (ms)
 -- ARGV[4] inbox TTL (ms)
 -- Ids older than the dedupe TTL are trimmed first, so the set holds one
@@ -18,6 +20,9 @@ ACCEPT = """
 -- still enqueue a drain for entries a failed enqueue left behind.
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if KEYS[3] then
+  redis.call('DEL', KEYS[3])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - tonumber(ARGV[3]))
 if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
   return -redis.call('LLEN', KEYS[2])

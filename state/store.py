@@ -224,11 +224,15 @@ class ConversationStore:
 
     # -- web process ---------------------------------------------------------------
 
-    def accept(self, keys: ConversationKeys, message: InboundMessage, idle_ttl_s: int) -> Accepted:
+    def accept(self, keys: ConversationKeys, message: InboundMessage, idle_ttl_s: int, *, reachable: bool = False) -> Accepted:
         """Dedupe on ``message.provider_id`` and append the message to the inbox.
 
+        ``reachable``: the customer wrote a text, so the number receives
+        again: ``unreachable`` (Twilio's 30003/30005/30006 marker) is deleted
+        too, for a repeat as well, at no extra round trip.
+
         Keys: ``seen`` (ZSCORE, ZADD, trimmed to the dedupe TTL), ``inbox``
-        (RPUSH); atomic.
+        (RPUSH), ``unreachable`` (DEL, with ``reachable``); atomic.
 
         Returns:
             :class:`Accepted`: whether the message is new, and whether the
@@ -241,7 +245,7 @@ class ConversationStore:
         """
         n = int(
             self._accept(
-                keys=[keys.seen, keys.inbox],
+                keys=[keys.seen, keys.inbox, keys.unreachable] if reachable else [keys.seen, keys.inbox],
                 args=[message.model_dump_json(by_alias=True), message.provider_id, self.dedupe_ttl_s * 1000, idle_ttl_s * 1000],
             )
         )

@@ -46,6 +46,17 @@ def test_accept_dedupes_on_provider_id(store, r):
     assert 0 < r.pttl(KEYS.inbox) <= 3600_000
 
 
+def test_a_text_clears_the_unreachable_marker_in_the_accept_script(store, r):
+    r.set(KEYS.unreachable, "30003")
+    store.accept(KEYS, msg("SM1"), 3600)  # an event, not the customer's text: the marker stays
+    assert r.get(KEYS.unreachable) == b"30003"
+    store.accept(KEYS, msg("SM1"), 3600, reachable=True)  # a repeat still shows the number receives
+    assert not r.exists(KEYS.unreachable)
+    r.set(KEYS.unreachable, "30005")
+    assert store.accept(KEYS, msg("SM2"), 3600, reachable=True).new
+    assert not r.exists(KEYS.unreachable)
+
+
 def test_dedupe_ids_are_forgotten_after_the_dedupe_ttl(r):
     store = ConversationStore(r, dedupe_ttl_s=1)
     assert store.accept(KEYS, msg("SM1"), 3600).new
