@@ -68,6 +68,20 @@ class LanewayWorker(SimpleWorker):
         """RQ's ``Worker.work``; starts RQ's scheduler only if asked and :attr:`run_scheduler`."""
         return super().work(*args, with_scheduler=with_scheduler and self.run_scheduler, **kwargs)
 
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        """RQ's heartbeat (``HSET`` of the worker's ``last_heartbeat``, ``EXPIRE`` of its key and its
+        executions key), in one round trip instead of three when RQ gives no pipeline.
+
+        RQ 3.0 calls it unpipelined two to three times per job (on each dequeue and in the idle
+        loop); on loopback a round trip costs the worker and Redis more CPU than the writes do.
+        """
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        with self.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.execute()
+
     def perform_job(self, job, queue, execution) -> bool:
         """Run the job with its context bound to every log line: ``job_id``, ``request_id``, ``tenant_id``."""
         logs.clear()

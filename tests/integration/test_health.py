@@ -71,3 +71,25 @@ def test_a_free_scheduler_lock_is_a_warning_not_unreadiness(client, registered_w
     r.set(locks[1], "scheduler-1", ex=60)
     answer = client.get("/readyz")
     assert answer.status_code == 200 and answer.get_json()["warnings"] == {}
+
+
+def test_the_worker_heartbeat_writes_rqs_keys_in_one_round_trip(registered_worker, r, monkeypatch):
+    worker = registered_worker
+    r.persist(worker.key)
+    r.sadd(worker.executions_key, "job:execution")
+    direct, pipelined = [], []
+    monkeypatch.setattr(worker.connection, "execute_command", lambda *a, **k: direct.append(a))
+    real_pipeline = worker.connection.pipeline
+
+    def counting_pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        execute = pipe.execute
+        pipe.execute = lambda *a, **k: pipelined.append(len(pipe.command_stack)) or execute(*a, **k)
+        return pipe
+
+    monkeypatch.setattr(worker.connection, "pipeline", counting_pipeline)
+    worker.heartbeat(timeout=123)
+    monkeypatch.undo()
+    assert direct == [] and pipelined == [3]  # HSET, EXPIRE, EXPIRE: one round trip
+    assert 0 < r.ttl(worker.key) <= 123 and 0 < r.ttl(worker.executions_key) <= 123
+    assert r.hget(worker.key, "last_heartbeat")
