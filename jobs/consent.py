@@ -57,9 +57,12 @@ def record_consent_change(consent: ConsentStore, keys: ConversationKeys, inbox: 
     log.info("consent %s %s by %s", keys.label, action, method)
 
 
-def restore_opt_out(consent: ConsentStore, keys: ConversationKeys, loaded) -> bool:
+def restore_opt_out(consent: ConsentStore, keys: ConversationKeys, loaded, record_says: bool | None = None) -> bool:
     """Whether a conversation with no stored document (new, expired or erased) belongs to a contact
-    whose consent record says opted out: its first turn then starts opted out. Keys: ``T:consent:<hmac>``."""
+    whose consent record says opted out: its first turn then starts opted out.
+
+    ``record_says``: the record's answer when it was already read (with the lease); ``None`` reads it.
+    Keys: ``T:consent:<hmac>``."""
     if loaded.doc is not None or loaded.state is not None or loaded.opted_out:
         return False
-    return consent.opted_out(keys.tenant_id, keys.conversation_id)
+    return record_says if record_says is not None else bool(consent.opted_out(keys.tenant_id, keys.conversation_id))

@@ -33,7 +33,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
+
+from redis import Redis
+from redis.client import Pipeline
 
 from agents import guard_reply, run_agent
 from agents.csat_answer import parse_score
@@ -49,7 +52,7 @@ from state.analytics import day_of, record_csat, turn_counters
 from state.csat import CsatStore
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
-from state.consent import ConsentStore
+from state.consent import ConsentStore, says_opted_out
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.keys import ConversationKeys
 from state.models import (
@@ -194,7 +197,7 @@ class TurnController:
         logs.bind(tenant_id=tenant_id, conversation=keys.label)
         token = secrets.token_hex(16)
         result = DrainResult()
-        loaded = self.store.acquire(keys, token)
+        loaded = self.store.acquire(keys, token, read_alongside=self._consent_read(keys))
         if loaded is None:
             return result
         try:
@@ -215,6 +218,14 @@ class TurnController:
             raise
         return result
 
+    def _consent_read(self, keys: ConversationKeys) -> Callable[[Pipeline], Any] | None:
+        """On a single Redis, the contact's consent-record read, sent with the lease's script (a new
+        conversation's first turn needs it; one round trip fewer). ``None`` on a cluster: read apart, when needed."""
+        if self.consent is None or not isinstance(self.store.redis, Redis):
+            return None
+        consent = self.consent
+        return lambda pipe: consent.opted_out(keys.tenant_id, keys.conversation_id, pipe=pipe)
+
     def _turn(self, keys: ConversationKeys, tenant: TenantConfig, loaded: Loaded, keeper: LeaseKeeper, result: DrainResult) -> Loaded | None:
         """Run and commit one turn; return what to do next (``None``: another worker has it)."""
         started = time.perf_counter()
@@ -222,7 +233,9 @@ class TurnController:
         logs.bind(turn_id=f"{keys.label}#{loaded.version + 1}")
         metrics.LEASE_WAIT_SECONDS.labels(tenant_id).observe(max(0.0, (self.clock() - loaded.inbox[0].received_at).total_seconds()))
         state = loaded.state or self._state_of(loaded, tenant_id, keys.conversation_id)
-        restored = self.consent is not None and restore_opt_out(self.consent, keys, loaded)
+        restored = self.consent is not None and restore_opt_out(
+            self.consent, keys, loaded, says_opted_out(loaded.alongside[0]) if loaded.alongside else None
+        )
         if restored:
             state = state.model_copy(update={"opted_out": True})
         screen = self._screen(tenant, state)

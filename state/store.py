@@ -11,10 +11,12 @@ import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from state import scripts
 from state.consent import ConsentStore
@@ -64,6 +66,8 @@ class Loaded:
         inbox: the pending inbound messages, oldest first.
         state: the already parsed document, when a commit carried it over
             (then ``doc`` is ``None``).
+        alongside: the replies to the reads ``acquire(read_alongside=…)``
+            queued, in order (empty without them).
     """
 
     token: str
@@ -72,6 +76,7 @@ class Loaded:
     opted_out: bool
     inbox: list[InboundMessage]
     state: SessionState | None = None
+    alongside: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -253,16 +258,40 @@ class ConversationStore:
 
     # -- worker: lease, load, commit -----------------------------------------------
 
-    def acquire(self, keys: ConversationKeys, token: str) -> Loaded | None:
+    def acquire(self, keys: ConversationKeys, token: str, *, read_alongside: Callable[[Pipeline], Any] | None = None) -> Loaded | None:
         """Take the lease and read version, document, opt-out and inbox.
 
         Keys: ``lease`` (SET NX PX), ``state``, ``inbox``, ``optout`` (read); atomic.
+
+        Args:
+            read_alongside: queues more reads on a pipeline of this store's
+                Redis, sent in the same round trip (not atomic with the
+                script); their replies are :attr:`Loaded.alongside`. Only for
+                a single Redis (on a cluster the keys of other slots would
+                need a round trip per node): raises ``TypeError`` otherwise.
 
         Returns:
             ``None`` when another worker holds the lease or the inbox is empty
             (then nothing is held); else :class:`Loaded`.
         """
-        reply = self._acquire(keys=[keys.lease, keys.state, keys.inbox, keys.optout], args=[token, self.lease_ttl_ms])
+        script_keys, args = [keys.lease, keys.state, keys.inbox, keys.optout], [token, self.lease_ttl_ms]
+        alongside: list[Any] = []
+        if read_alongside is None:
+            reply = self._acquire(keys=script_keys, args=args)
+        else:
+            if not isinstance(self.redis, Redis):
+                raise TypeError("read_alongside needs a single Redis")
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.evalsha(self._acquire.sha, len(script_keys), *script_keys, *args)
+            read_alongside(pipe)
+            reply, *alongside = pipe.execute(raise_on_error=False)
+            for answer in alongside:
+                if isinstance(answer, Exception):
+                    raise answer
+            if isinstance(reply, NoScriptError):  # Redis restarted or flushed its scripts: nothing was taken
+                reply = self._acquire(keys=script_keys, args=args)
+            elif isinstance(reply, Exception):
+                raise reply
         if int(reply[0]) != 1:
             return None
         _, version, doc, opted_out, inbox = reply
@@ -272,6 +301,7 @@ class ConversationStore:
             doc=decode_document(doc) if doc else None,
             opted_out=bool(int(opted_out)),
             inbox=_decode_inbox(inbox),
+            alongside=alongside,
         )
 
     def commit(

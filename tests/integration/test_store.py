@@ -76,6 +76,24 @@ def test_acquire_reads_everything_and_excludes_others(store):
     assert store.acquire(KEYS, "token-b") is None
 
 
+def test_acquire_sends_reads_alongside_in_its_round_trip_and_survives_a_script_flush(store, r):
+    store.accept(KEYS, msg("SM1", "a"), 3600)
+    r.set("other-slot", "x")
+    r.script_flush()  # the pipelined EVALSHA answers NOSCRIPT: the lease is taken by loading the script
+    loaded = store.acquire(KEYS, "token-a", read_alongside=lambda pipe: pipe.get("other-slot"))
+    assert loaded.alongside == [b"x"] and [m.text for m in loaded.inbox] == ["a"]
+    assert r.get(KEYS.lease) == b"token-a"
+    store.release_lease(KEYS, "token-a")
+    calls = []
+    original = r.execute_command
+    r.execute_command = lambda *a, **k: calls.append(a[0]) or original(*a, **k)
+    try:
+        assert store.acquire(KEYS, "token-b", read_alongside=lambda pipe: pipe.get("other-slot")).alongside == [b"x"]
+    finally:
+        del r.execute_command
+    assert calls == []  # one pipeline: no command of its own
+
+
 def test_acquire_on_empty_inbox_holds_nothing(store, r):
     assert store.acquire(KEYS, "t") is None
     assert not r.exists(KEYS.lease)
