@@ -118,6 +118,8 @@ class DrainResult:
     turns: int = 0
     version: int = 0
     message_ids: list[str] = field(default_factory=list)
+    outbound: dict[str, OutboundMessage] = field(default_factory=dict)
+    """The entries queued, by message id, as committed."""
     conflicts: int = 0
     escalated: bool = False
     """A turn moved the conversation to a person (``waiting_human``) and the tenant's LLM is on."""
@@ -289,6 +291,7 @@ class TurnController:
         result.turns += 1
         result.version = committed.version
         result.message_ids += ids
+        result.outbound |= {m.message_id: m for m in outcome.outbound}
         self.on_committed(keys, ids)
         log.info(
             "turn committed tenant_id=%s conversation_id=%s version=%d lane=%s intent=%s messages=%d replies=%d agents=%s",

@@ -46,6 +46,7 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Mapping
 from urllib.parse import urlencode
 
 import requests
@@ -195,13 +196,16 @@ def _create_params(rt: runtime.Runtime, keys: ConversationKeys, message_id: str,
 # -- issue 15: consent, quiet hours, pacing (jobs/outbound_gate.py) -------------------------------
 
 
-def send_gated(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool) -> str:
+def send_gated(
+    rt: runtime.Runtime, keys: ConversationKeys, message_id: str, last_attempt: bool, fresh: OutboundMessage | None = None,
+) -> str:
     """:func:`send_entry` after :func:`jobs.outbound_gate.check`: returns ``deferred`` when the gate
-    scheduled the entry for later (quiet hours, pacing), else the status :func:`send_entry` returns."""
+    scheduled the entry for later (quiet hours, pacing), else the status :func:`send_entry` returns.
+    ``fresh``: the entry as the drain just committed it (the gate then reads less)."""
     tenant = rt.tenants.get(keys.tenant_id)
     if tenant is None:
         return send_entry(rt, keys, message_id, last_attempt)  # fails the entry, as without the gate
-    verdict = outbound_gate.check(rt, tenant, keys, message_id)
+    verdict = outbound_gate.check(rt, tenant, keys, message_id, fresh)
     if verdict.action == "deferred":
         return "deferred"
     return send_entry(rt, keys, message_id, last_attempt, opted_out=verdict.action == "suppress")
@@ -226,8 +230,14 @@ def _retry_or_fail(
     raise RetryableDeliveryError(f"{why}; will retry") from exc
 
 
-def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, message_ids: list[str]) -> dict[str, str]:
+def deliver_now(
+    rt: runtime.Runtime, tenant_id: str, conversation_id: str, message_ids: list[str],
+    committed: Mapping[str, OutboundMessage] | None = None,
+) -> dict[str, str]:
     """Send a drain's replies in order, inside the drain job. Returns message id → status.
+
+    ``committed``: message id → the entry as the drain committed it, so the
+    outbound gate need not read it back (:func:`jobs.outbound_gate.check`'s ``fresh``).
 
     An entry that hits a retryable error is handed to a :func:`deliver` job
     (RQ ``Retry`` with ``delivery_retry_intervals_s``, first run after the
@@ -240,7 +250,7 @@ def deliver_now(rt: runtime.Runtime, tenant_id: str, conversation_id: str, messa
         try:
             if i and statuses.get(message_ids[i - 1]) == "sent":
                 wait_until_handed_over(rt, keys, message_ids[i - 1])
-            statuses[message_id] = send_gated(rt, keys, message_id, last_attempt=False)
+            statuses[message_id] = send_gated(rt, keys, message_id, last_attempt=False, fresh=(committed or {}).get(message_id))
         except RetryableDeliveryError:
             later = message_ids[i:]
             enqueue_deliveries(

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 from core import logs, metrics
 from jobs import runtime
@@ -87,14 +88,23 @@ def parse_deferral(value: bytes | str | None) -> tuple[str, datetime] | None:
         return None
 
 
-def check(rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys, message_id: str) -> Verdict:
+def check(
+    rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys, message_id: str, fresh: OutboundMessage | None = None,
+) -> Verdict:
     """Decide whether entry ``message_id`` goes now; defer it (scheduling its job) if not.
 
     Keys: ``outbox`` (``s:<id>``, ``d:<id>``), ``outbox_pending`` (read; one MULTI, with
     ``T:consent:<hmac>`` of the conversation's address on a single Redis); ``T:consent:<hmac>``
     of another recipient, or on a cluster; ``lw:pace:<sender>``; the campaign queue (RQ).
+
+    ``fresh``: the entry as the drain just committed it (``queued``, never
+    deferred; the claim still decides whether it is sent). A reply (not
+    proactive) on a single Redis then skips the outbox read: the consent
+    read and the pacing reservation go in one round trip (:func:`_check_fresh_reply`).
     Raises ``redis.RedisError``.
     """
+    if fresh is not None and not fresh.proactive and isinstance(rt.store.redis, Redis):
+        return _check_fresh_reply(rt, tenant, keys, fresh)
     # On a single Redis the consent record of the conversation's own address (where a reply goes) is read in
     # the same round trip; a cluster keeps it out of the outbox's MULTI (another slot) and reads it after.
     single = isinstance(rt.store.redis, Redis)
@@ -135,6 +145,33 @@ def check(rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys, mes
     if deferral is not None:
         rt.store.redis.hdel(keys.outbox, f"d:{message_id}")
     return SEND
+
+
+def _check_fresh_reply(rt: runtime.Runtime, tenant: TenantConfig, keys: ConversationKeys, message: OutboundMessage) -> Verdict:
+    """:func:`check` for a reply the drain just committed, on a single Redis: one round trip.
+
+    A reply is never held by quiet hours and goes now whatever the pacing
+    schedule holds (it only pushes the schedule back), so only consent can
+    stop it. Sent in one pipeline (not a MULTI): the recipient's consent
+    read unless ``bypass_opt_out``, and the reservation. A suppressed reply
+    has then pushed the schedule back by its cost all the same (a campaign's
+    next slot comes up to a second per segment later). Keys:
+    ``T:consent:<hmac>`` (HGET), ``lw:pace:<sender>`` (script).
+    """
+    sender = sender_of(tenant, message)
+    rate = tenant.sending.segments_per_s or default_segments_per_s(sender)
+    segments = segments_of(message.to, message.body)
+    pipe = rt.store.redis.pipeline(transaction=False)
+    rt.pacer.reserve_on(pipe, sender, segments, rate, "reply")
+    if not message.bypass_opt_out:
+        rt.consent.opted_out(keys.tenant_id, message.to, pipe=pipe)
+    reserved, *consent = pipe.execute(raise_on_error=False)
+    if isinstance(reserved, NoScriptError):  # nothing was reserved: the script is loaded and run apart
+        rt.pacer.reserve(sender, segments, rate, "reply")
+    for reply in (reserved, *consent):
+        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+            raise reply
+    return Verdict("suppress") if consent and says_opted_out(consent[0]) else SEND
 
 
 def _defer(rt: runtime.Runtime, keys: ConversationKeys, message_id: str, reason: str, until: datetime, delay_s: float) -> Verdict:

@@ -48,7 +48,7 @@ def drain(tenant_id: str, conversation_ref: str) -> dict:
         log.warning("tenant_id=%s: %s; requeued in %ds", tenant_id, exc, SCHEMA_REQUEUE_DELAY_S)
         rt.queue.enqueue_in(timedelta(seconds=SCHEMA_REQUEUE_DELAY_S), DRAIN, tenant_id, conversation_ref)
         return {"requeued": True}
-    delivery = deliver_now(rt, tenant_id, conversation_id, result.message_ids)
+    delivery = deliver_now(rt, tenant_id, conversation_id, result.message_ids, result.outbound)
     if result.escalated:  # the model writes the handoff summary off the turn's path
         rt.queue.enqueue(SUMMARY, tenant_id, conversation_ref, job_timeout=60, failure_ttl=FAILURE_TTL_S)
     return {"turns": result.turns, "version": result.version, "conflicts": result.conflicts, "delivery": delivery}

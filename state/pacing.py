@@ -32,6 +32,7 @@ from typing import Literal
 
 import phonenumbers
 from redis import Redis
+from redis.client import Pipeline
 
 from state.keys import pacing_schedule
 
@@ -109,6 +110,24 @@ class Pacer:
         Keys: ``lw:pace:<sender>`` (one script, atomic; expires a minute
         after the schedule's end). Raises ``redis.RedisError``.
         """
-        cost_ms = max(1, round(segments * 1000 / segments_per_s))
-        slot_ms, now_ms = (int(x) for x in self._reserve(keys=[pacing_schedule(sender)], args=[cost_ms, lane]))
+        return self.slot_of(self._reserve(keys=[pacing_schedule(sender)], args=[_cost_ms(segments, segments_per_s), lane]))
+
+    def reserve_on(self, pipe: Pipeline, sender: str, segments: int, segments_per_s: float, lane: PaceLane) -> None:
+        """Queue :meth:`reserve`'s script on ``pipe`` (a pipeline of this Redis) as ``EVALSHA``.
+
+        The pipeline's reply for it is read with :meth:`slot_of`; a
+        ``NoScriptError`` reply (Redis restarted or flushed its scripts) means
+        nothing was reserved: call :meth:`reserve`, which loads the script.
+        """
+        pipe.evalsha(self._reserve.sha, 1, pacing_schedule(sender), _cost_ms(segments, segments_per_s), lane)
+
+    @staticmethod
+    def slot_of(reply: list) -> Slot:
+        """The :class:`Slot` of the reserve script's reply ``[slot ms, now ms]``."""
+        slot_ms, now_ms = (int(x) for x in reply)
         return Slot(slot_ms, max(0.0, (slot_ms - now_ms) / 1000))
+
+
+def _cost_ms(segments: int, segments_per_s: float) -> int:
+    """How much of a sender's schedule ``segments`` take (ms, at least 1)."""
+    return max(1, round(segments * 1000 / segments_per_s))

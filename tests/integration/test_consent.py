@@ -168,3 +168,36 @@ def test_the_gate_reads_the_consent_record_of_each_recipient(rt, r):
     assert outbound_gate.check(rt, tenant, keys, "1.1").action == "suppress"  # another recipient, read apart
     rt.consent.record(TENANT, CUSTOMER, "opt_out", "api", datetime.now(timezone.utc))
     assert outbound_gate.check(rt, tenant, keys, "1.0").action == "suppress"  # read with the outbox entry
+
+
+def test_the_gate_checks_a_fresh_reply_in_one_round_trip_consent_and_pacing(rt, r):
+    """Issue 17: a reply the drain just committed is not read back; consent and the pacing push-back go in one pipeline."""
+    from datetime import datetime, timezone
+
+    from jobs import outbound_gate
+    from state.keys import pacing_schedule
+    from state.models import OutboundMessage
+
+    tenant, keys = rt.tenants.get(TENANT), ConversationKeys(TENANT, CUSTOMER)
+
+    def reply(bypass: bool = False) -> OutboundMessage:
+        return OutboundMessage(message_id="1.0", to=CUSTOMER, **{"from": "+15550001111"}, body="hello",
+                               bypass_opt_out=bypass, created_at=datetime.now(timezone.utc))
+
+    rt.consent.contact_hmac(CUSTOMER)  # the HMAC key is read once per process
+    calls = []
+    original = r.execute_command
+    r.execute_command = lambda *a, **k: calls.append(a[0]) or original(*a, **k)
+    try:
+        assert outbound_gate.check(rt, tenant, keys, "1.0", fresh=reply()).action == "send"
+    finally:
+        del r.execute_command
+    assert calls == []  # no command of its own: one pipeline (its replies are read in one go)
+    assert r.exists(pacing_schedule("+15550001111"))  # the reply pushed the sender's schedule back
+    rt.consent.record(TENANT, CUSTOMER, "opt_out", "api", datetime.now(timezone.utc))
+    assert outbound_gate.check(rt, tenant, keys, "1.0", fresh=reply()).action == "suppress"
+    assert outbound_gate.check(rt, tenant, keys, "1.0", fresh=reply(bypass=True)).action == "send"  # the STOP confirmation
+    r.delete(pacing_schedule("+15550001111"))
+    r.script_flush()  # the pipelined reservation answers NOSCRIPT: it is made again, with the script loaded
+    assert outbound_gate.check(rt, tenant, keys, "1.0", fresh=reply()).action == "suppress"
+    assert r.exists(pacing_schedule("+15550001111"))
