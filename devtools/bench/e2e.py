@@ -564,3 +564,72 @@ def _steady_ratio(steady: dict[str, list[dict]]) -> dict:
     lane = sorted(ms for r in steady["laneway"] for ms in r["reply_ms"])
     naive_ = sorted(ms for r in steady["naive"] for ms in r["reply_ms"])
     return {"e2e_steady_reply_p50_ratio": round(_percentile(lane, 0.5) / _percentile(naive_, 0.5), 2)}
+
+
+TARGETS = {
+    "turns_per_s": 0.9,
+    "worker_cpu": 1.25,
+    "steady_webhook_p99_ms": 30.0,
+    "steady_reply_p50": 1.2,
+}
+"""Issue 17's targets: turns/s ratio at least, worker CPU ratio at most, steady webhook p99 (ms) at most,
+steady webhook-to-reply p50 ratio at most."""
+
+
+def comparison_table(results: dict) -> tuple[list[str], dict[str, bool]]:
+    """The issue-17 comparison of Laneway and the naive pipeline as Markdown table lines, and which targets are met.
+
+    ``results``: :func:`bench_end_to_end`'s figures, and
+    :func:`devtools.bench.worker_cpu.bench_worker_cpu`'s when present (one
+    more row). Returns ``(lines, met)``: ``met`` maps each target of
+    :data:`TARGETS` measured to whether it is met.
+    """
+    r = results
+    met = {
+        "turns_per_s": r["e2e_ratio"] >= TARGETS["turns_per_s"],
+        "worker_cpu": r["e2e_worker_cpu_ratio"] <= TARGETS["worker_cpu"],
+        "steady_webhook_p99_ms": r["e2e_steady_webhook_p99_ms"] <= TARGETS["steady_webhook_p99_ms"],
+        "steady_reply_p50": r["e2e_steady_reply_p50_ratio"] <= TARGETS["steady_reply_p50"],
+    }
+
+    def verdict(name: str) -> str:
+        return "met" if met[name] else "**not met**"
+
+    def cpu(role: str) -> tuple[str, str, str]:
+        lane, naive_ = r[f"e2e_cpu_ms_per_turn_{role}"], r[f"e2e_naive_cpu_ms_per_turn_{role}"]
+        return f"{lane}", f"{naive_}", f"{lane / naive_:.2f}" if naive_ else ""
+
+    rows = [
+        ("turns/s, burst (median of rounds)", f"{r['e2e_turns_per_s']}", f"{r['e2e_naive_turns_per_s']}",
+         f"**{r['e2e_ratio']}**", f"≥ {TARGETS['turns_per_s']}, {verdict('turns_per_s')}"),
+        ("CPU ms per turn, worker (burst)", *cpu("worker")[:2], f"**{r['e2e_worker_cpu_ratio']}**",
+         f"≤ {TARGETS['worker_cpu']}, {verdict('worker_cpu')}"),
+    ]
+    if "worker_cpu_ms_per_job" in r:
+        if "worker_cpu_ratio" in r:
+            met["worker_cpu_alone"] = r["worker_cpu_ratio"] <= TARGETS["worker_cpu"]
+        rows.append(("CPU ms per job, one worker alone (`--only worker`)", f"{r['worker_cpu_ms_per_job']}",
+                     f"{r['worker_naive_cpu_ms_per_job']}", f"{r['worker_cpu_ratio']}",
+                     f"≤ {TARGETS['worker_cpu']}, {verdict('worker_cpu_alone')}"))
+    rows += [
+        ("CPU ms per turn, web", *cpu("web"), ""),
+        ("CPU ms per turn, Redis (all servers)", *cpu("redis"), ""),
+        ("CPU ms per turn, Twilio stand-in", *cpu("standin"), ""),
+        ("webhook p50 / p99, burst (ms)", f"{r['e2e_burst_webhook_p50_ms']} / {r['e2e_burst_webhook_p99_ms']}",
+         f"{r['e2e_naive_burst_webhook_p50_ms']} / {r['e2e_naive_burst_webhook_p99_ms']}", "", ""),
+        ("webhook-to-reply p50 / p99, burst (ms)", f"{r['e2e_burst_reply_p50_ms']} / {r['e2e_burst_reply_p99_ms']}",
+         f"{r['e2e_naive_burst_reply_p50_ms']} / {r['e2e_naive_burst_reply_p99_ms']}",
+         f"{r['e2e_burst_reply_p50_ms'] / r['e2e_naive_burst_reply_p50_ms']:.2f} (p50)", ""),
+        (f"webhook p50 / p99, steady at {r['e2e_steady_rate_per_s']}/s (ms)",
+         f"{r['e2e_steady_webhook_p50_ms']} / **{r['e2e_steady_webhook_p99_ms']}**",
+         f"{r['e2e_naive_steady_webhook_p50_ms']} / {r['e2e_naive_steady_webhook_p99_ms']}", "",
+         f"p99 ≤ {TARGETS['steady_webhook_p99_ms']:.0f} ms, {verdict('steady_webhook_p99_ms')}"),
+        ("webhook-to-reply p50 / p99, steady (ms)", f"{r['e2e_steady_reply_p50_ms']} / {r['e2e_steady_reply_p99_ms']}",
+         f"{r['e2e_naive_steady_reply_p50_ms']} / {r['e2e_naive_steady_reply_p99_ms']}",
+         f"**{r['e2e_steady_reply_p50_ratio']}** (p50)", f"≤ {TARGETS['steady_reply_p50']}, {verdict('steady_reply_p50')}"),
+        ("Redis commands per turn", f"queue {r['e2e_redis_commands_per_turn_queue']}, state {r['e2e_redis_commands_per_turn_state']}",
+         f"{r['e2e_naive_redis_commands_per_turn_redis']}", "", ""),
+    ]  # fmt: skip
+    lines = ["| figure | Laneway | naive | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines, met

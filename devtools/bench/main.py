@@ -16,6 +16,9 @@ Prints a table and writes JSON. Figures:
   webhook-to-reply latency under a burst and at half of capacity, Redis
   commands per turn. With ``--profile``, py-spy flame graphs of both sides'
   web and worker processes (``--profile-dir``).
+* ``worker_*`` (:mod:`devtools.bench.worker_cpu`): CPU per job of one worker
+  process alone, Laneway's and the naive pipeline's (the e2e rounds' CPU
+  figures move with what else shares the cores).
 * ``memory_*``, ``turn_*``: Redis memory per conversation and turn latency at
   two stored sizes (:func:`bench_memory_and_scale`).
 * ``trigger_sweep_*``: one trigger sweep (:func:`jobs.triggers.sweep_triggers_once`)
@@ -35,7 +38,10 @@ Prints a table and writes JSON. Figures:
   in to TwiML out, through the Procfile's processes; p50/p99 over
   ``--voice-turns`` turns of concurrent calls.
 
-``--only`` runs some sections (repeatable); by default all run.
+``--only`` runs some sections (repeatable); by default all run. After the
+figures, :func:`devtools.bench.e2e.comparison_table` prints the issue-17
+comparison (Laneway, naive, ratio, target, met) as a Markdown table when the
+e2e (and worker) sections ran.
 """
 
 from __future__ import annotations
@@ -49,10 +55,11 @@ import redis
 
 from core.settings import Settings
 from devtools.bench.durability import bench_durability
-from devtools.bench.e2e import bench_end_to_end
+from devtools.bench.e2e import bench_end_to_end, comparison_table
 from devtools.bench.nlu import bench_nlu
 from devtools.bench.pacing import bench_pacing
 from devtools.bench.voice import CONCURRENT_CALLS, bench_voice
+from devtools.bench.worker_cpu import bench_worker_cpu
 from devtools.redis_server import RedisServer
 from jobs.runtime import build_runtime
 from jobs.worker import warm_nlu
@@ -60,7 +67,7 @@ from state.keys import ConversationKeys
 from state.models import InboundMessage, utcnow
 from state.tenant_config import parse_tenants_yaml
 
-SECTIONS = ("controller", "e2e", "memory", "voice", "triggers", "durability", "nlu", "pacing")
+SECTIONS = ("controller", "e2e", "worker", "memory", "voice", "triggers", "durability", "nlu", "pacing")
 """What ``laneway bench --only`` can select."""
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
@@ -289,6 +296,7 @@ def _due_sweep_ms(rt, due: int) -> float:
 @click.option("--durability-requests", default=500, show_default=True, help="Webhooks per LANEWAY_ACCEPT_WAITAOF case.")
 @click.option("--nlu-repeats", default=50, show_default=True, help="Times each message of the NLU mix is understood.")
 @click.option("--pacing-messages", default=15, show_default=True, help="Nudges to the 1 segment/s number (5x to the 5/s one).")
+@click.option("--worker-jobs", default=300, show_default=True, help="Jobs per side for the worker-alone CPU figure.")
 @click.option("--json-out", default="bench.json", show_default=True, type=click.Path(dir_okay=False))
 def bench(
     conversations: int,
@@ -307,6 +315,7 @@ def bench(
     durability_requests: int,
     nlu_repeats: int,
     pacing_messages: int,
+    worker_jobs: int,
     json_out: str,
 ) -> None:
     """Measure controller turns/s and round trips per turn, end-to-end turns/s against the naive Flask + RQ pipeline, memory and latency, voice latency, NLU cost per message."""
@@ -327,6 +336,8 @@ def bench(
             results |= bench_controller(rt, state_conn, conversations, turns_each)
     if "e2e" in sections:
         results |= bench_end_to_end(tenants_file, e2e_turns, e2e_rounds, Path(profile_dir or Path(__file__).parent / "profiles") if profile else None)
+    if "worker" in sections:
+        results |= bench_worker_cpu(tenants_file, worker_jobs)
     if "memory" in sections:
         results |= bench_memory_and_scale(
             tenants_file.read_text(), memory_conversations, memory_turns, scale_to, min(1000, memory_conversations // 2)
@@ -345,5 +356,9 @@ def bench(
     for key, value in results.items():
         if not key.endswith("_by_command"):  # in the JSON only
             click.echo(f"{key:<{width}}  {value}")
+    if "e2e_ratio" in results:
+        table, met = comparison_table(results)
+        results["e2e_targets_met"] = met
+        click.echo("\n" + "\n".join(table))
     Path(json_out).write_text(json.dumps(results, indent=2) + "\n")
     click.echo(f"wrote {json_out}")

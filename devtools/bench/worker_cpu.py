@@ -1,0 +1,137 @@
+"""``laneway bench --only worker``: CPU per job of one worker process, Laneway's and the naive pipeline's, alone.
+
+The end-to-end rounds (:mod:`devtools.bench.e2e`) measure CPU per turn while
+the web process, the Twilio stand-in and Redis share the machine's cores
+with the workers; on a small machine that contention moves every figure by
+tens of percent from run to run. This section takes the contention out:
+
+* The jobs are queued first (Laneway: the message accepted into the inbox
+  and a drain enqueued, as the webhook does; naive: ``answer_message``
+  enqueued, as its webhook does), with no worker running.
+* Then one worker, in this process, runs them all in burst mode (Laneway:
+  :class:`jobs.worker.LanewayWorker`, the Procfile's worker class; naive:
+  RQ's ``SimpleWorker``), while only its private Redis server and the
+  Twilio stand-in (a child process; status callbacks are posted to an
+  address nobody listens on, so they cost the worker nothing) run beside it.
+* ``worker_cpu_ms_per_job`` is this process's CPU time (user + system,
+  ``time.process_time``) over the timed burst divided by the jobs; wall
+  time per job too. A first burst of the same size warms connections,
+  imports and the NLU and is not timed.
+
+Both sides answer "What are your opening hours?" to a new customer each job
+and send one reply through the official ``twilio`` client.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from core.settings import Settings
+from devtools.bench.e2e import Standin
+from devtools.redis_server import RedisServer, free_port
+from jobs import runtime
+from jobs.queues import enqueue_drain
+from jobs.runtime import build_runtime
+from jobs.worker import LanewayWorker, warm_nlu
+from state.keys import ConversationKeys
+from state.models import InboundMessage, utcnow
+from state.tenant_config import parse_tenants_yaml
+
+TENANT = "acme-insurance"
+NUMBER = "+15550001111"
+TEXT = "What are your opening hours?"
+
+
+def _time_burst(worker: SimpleWorker, fill, standin: Standin) -> tuple[float, float, int]:
+    """Queue a batch with ``fill``, run it with ``worker``; return CPU s and wall s of the run, and the replies the stand-in accepted."""
+    fill()
+    standin.clear()
+    cpu, wall = time.process_time(), time.perf_counter()
+    worker.work(burst=True)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu, wall, len(standin.accepted())
+
+
+def _laneway(redis_url: str, standin: Standin, tenants_yaml: str, jobs: int) -> tuple[float, float, int]:
+    conn = redis.Redis.from_url(redis_url)
+    # Callbacks go to a closed port: the stand-in's failed POST costs it, not the worker.
+    settings = Settings(redis_url=redis_url, twilio_api_url=standin.url, env="development",
+                        public_base_url=f"http://127.0.0.1:{free_port()}")  # fmt: skip
+    rt = build_runtime(settings, queue_connection=conn, state_connection=conn)
+    rt.tenants.load_file(parse_tenants_yaml(tenants_yaml), settings.env)
+    runtime.install(rt)
+    warm_nlu(rt)
+    batch = iter(range(10**9))
+
+    def fill() -> None:
+        for _ in range(jobs):
+            customer = f"+1559{next(batch):07d}"
+            message = InboundMessage(provider_id=f"SM{os.urandom(16).hex()}", channel="sms", from_=customer, to=NUMBER,
+                                     text=TEXT, received_at=utcnow())  # fmt: skip
+            rt.store.accept(ConversationKeys(TENANT, customer), message, 3600)
+            enqueue_drain(rt.queue, settings, TENANT, customer)
+
+    worker = LanewayWorker([rt.queue], connection=conn, serializer=JSONSerializer)
+    try:
+        _time_burst(worker, fill, standin)  # warm-up
+        return _time_burst(worker, fill, standin)
+    finally:
+        runtime.install(None)
+
+
+def _naive(redis_url: str, standin: Standin, jobs: int) -> tuple[float, float, int]:
+    os.environ.update(REDIS_URL=redis_url, NAIVE_TWILIO_API_URL=standin.url)
+    from devtools.bench import naive
+
+    conn = redis.Redis.from_url(redis_url)
+    queue = Queue(naive.QUEUE, connection=conn)
+    batch = iter(range(10**9))
+
+    def fill() -> None:
+        for _ in range(jobs):
+            queue.enqueue(naive.answer_message, f"+1558{next(batch):07d}", NUMBER, TEXT, f"SM{os.urandom(16).hex()}")
+
+    worker = SimpleWorker([queue], connection=conn)
+    _time_burst(worker, fill, standin)  # warm-up
+    return _time_burst(worker, fill, standin)
+
+
+def bench_worker_cpu(tenants_file: Path, jobs: int = 300) -> dict:
+    """CPU and wall ms per job of one worker alone, both sides (see the module docstring).
+
+    Returns ``worker_cpu_ms_per_job``, ``worker_naive_cpu_ms_per_job``,
+    ``worker_cpu_ratio``, the wall-clock ``worker_wall_ms_per_job`` for both,
+    and the replies the stand-in accepted in each timed burst
+    (``worker_replies``, ``worker_naive_replies``: one per job when all went well).
+    Raises ``click.ClickException`` if the stand-in does not start (its log: a ``laneway-bench-worker-*`` temporary folder).
+    """
+    import logging
+
+    standin = Standin(Path(tempfile.mkdtemp(prefix="laneway-bench-worker-")))
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)  # RQ's per-job lines would flood the table (the Procfile worker writes them)
+    try:
+        with RedisServer() as server:
+            lane_cpu, lane_wall, lane_replies = _laneway(server.url, standin, tenants_file.read_text(), jobs)
+        with RedisServer() as server:
+            naive_cpu, naive_wall, naive_replies = _naive(server.url, standin, jobs)
+    finally:
+        logging.disable(previous)
+        standin.stop()
+    return {
+        "worker_jobs": jobs,
+        "worker_replies": lane_replies,
+        "worker_naive_replies": naive_replies,
+        "worker_cpu_ms_per_job": round(lane_cpu * 1000 / jobs, 2),
+        "worker_naive_cpu_ms_per_job": round(naive_cpu * 1000 / jobs, 2),
+        "worker_cpu_ratio": round(lane_cpu / naive_cpu, 2),
+        "worker_wall_ms_per_job": round(lane_wall * 1000 / jobs, 2),
+        "worker_naive_wall_ms_per_job": round(naive_wall * 1000 / jobs, 2),
+    }

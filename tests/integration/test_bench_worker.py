@@ -1,0 +1,20 @@
+"""``laneway bench --only worker`` runs both sides' jobs through real workers, a real stand-in and private Redis servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devtools.bench.worker_cpu import bench_worker_cpu
+
+pytestmark = pytest.mark.redis_server
+
+
+def test_the_worker_alone_figures_come_from_jobs_that_ran():
+    figures = bench_worker_cpu(Path(__file__).parents[2] / "tenants.example.yaml", jobs=5)
+    assert figures["worker_jobs"] == figures["worker_replies"] == figures["worker_naive_replies"] == 5
+    for side in ("", "naive_"):
+        assert figures[f"worker_{side}cpu_ms_per_job"] > 0
+        assert figures[f"worker_{side}wall_ms_per_job"] >= figures[f"worker_{side}cpu_ms_per_job"] * 0.5
+    assert figures["worker_cpu_ratio"] == pytest.approx(figures["worker_cpu_ms_per_job"] / figures["worker_naive_cpu_ms_per_job"], rel=0.05)
