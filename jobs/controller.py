@@ -39,8 +39,8 @@ from redis import Redis
 from redis.client import Pipeline
 
 from agents import guard_reply, run_agent
-from agents.csat_answer import parse_score
 from agents.base import Agent, AgentResult, Route, TurnInput
+from agents.csat_answer import parse_score
 from agents.templates import render
 from core import logs, metrics
 from jobs.consent import record_consent_change, restore_opt_out
@@ -49,10 +49,10 @@ from jobs.event_effects import CSAT_AUTHOR, apply_event
 from jobs.lease_keeper import LeaseKeeper
 from jobs.replies import Replies
 from state.analytics import day_of, record_csat, turn_counters
+from state.consent import ConsentStore, says_opted_out
 from state.csat import CsatStore
 from state.errors import ClaimedError, LeaseLostError, StateError, VersionConflictError
 from state.feed import record_activity
-from state.consent import ConsentStore, says_opted_out
 from state.forms import FormCommand, FormSession, FormStore, ScreenState
 from state.keys import ConversationKeys
 from state.models import (

@@ -44,9 +44,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Mapping
 from urllib.parse import urlencode
 
 import requests

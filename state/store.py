@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 from redis import Redis
@@ -19,6 +20,7 @@ from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from state import scripts
+from state.assignment import AssignmentStore
 from state.consent import ConsentStore
 from state.errors import (
     ClaimedError,
@@ -28,7 +30,6 @@ from state.errors import (
     VersionConflictError,
 )
 from state.feed import forget
-from state.assignment import AssignmentStore
 from state.keys import (
     ConversationKeys,
     FormKeys,
