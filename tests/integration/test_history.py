@@ -80,8 +80,8 @@ class RecordingStore(ConversationStore):
         self.acquired: list[str] = []
         self._lock = threading.Lock()
 
-    def acquire(self, keys: ConversationKeys, token: str) -> Loaded | None:
-        loaded = super().acquire(keys, token)
+    def acquire(self, keys: ConversationKeys, token: str, **kwargs) -> Loaded | None:
+        loaded = super().acquire(keys, token, **kwargs)
         if loaded is not None:
             with self._lock:
                 self.acquired.append(token)
