@@ -270,6 +270,8 @@ class ConversationStore:
                 script); their replies are :attr:`Loaded.alongside`. Only for
                 a single Redis (on a cluster the keys of other slots would
                 need a round trip per node): raises ``TypeError`` otherwise.
+                A read that fails raises its ``redis.ResponseError`` after
+                the lease, if taken, is released again.
 
         Returns:
             ``None`` when another worker holds the lease or the inbox is empty
@@ -286,13 +288,15 @@ class ConversationStore:
             pipe.evalsha(self._acquire.sha, len(script_keys), *script_keys, *args)
             read_alongside(pipe)
             reply, *alongside = pipe.execute(raise_on_error=False)
-            for answer in alongside:
-                if isinstance(answer, Exception):
-                    raise answer
             if isinstance(reply, NoScriptError):  # Redis restarted or flushed its scripts: nothing was taken
                 reply = self._acquire(keys=script_keys, args=args)
             elif isinstance(reply, Exception):
                 raise reply
+            failed = next((answer for answer in alongside if isinstance(answer, Exception)), None)
+            if failed is not None:
+                if int(reply[0]) == 1:
+                    self.release_lease(keys, token)  # the turn will not run: the next drain need not wait out the TTL
+                raise failed
         if int(reply[0]) != 1:
             return None
         _, version, doc, opted_out, inbox = reply

@@ -94,6 +94,17 @@ def test_acquire_sends_reads_alongside_in_its_round_trip_and_survives_a_script_f
     assert calls == []  # one pipeline: no command of its own
 
 
+def test_a_failed_read_alongside_releases_the_lease_it_came_with(store, r):
+    import redis
+
+    store.accept(KEYS, msg("SM1", "a"), 3600)
+    r.set("a-string", "x")
+    with pytest.raises(redis.ResponseError):
+        store.acquire(KEYS, "token-a", read_alongside=lambda pipe: pipe.hget("a-string", "field"))  # WRONGTYPE
+    assert not r.exists(KEYS.lease)
+    assert store.acquire(KEYS, "token-b") is not None
+
+
 def test_acquire_on_empty_inbox_holds_nothing(store, r):
     assert store.acquire(KEYS, "t") is None
     assert not r.exists(KEYS.lease)
