@@ -54,6 +54,7 @@ import click
 import redis
 
 from core.settings import Settings
+from devtools.bench.counting import CountingRedis
 from devtools.bench.durability import bench_durability
 from devtools.bench.e2e import bench_end_to_end, comparison_table
 from devtools.bench.nlu import bench_nlu
@@ -72,20 +73,6 @@ SECTIONS = ("controller", "e2e", "worker", "memory", "voice", "triggers", "durab
 TENANT = "acme-insurance"
 NUMBER = "+15550001111"
 SCRIPT = ["What are your opening hours?", "How much does it cost?", "Do I need a medical exam?"]
-
-
-class CountingRedis(redis.Redis):
-    """A client that counts its round trips (commands and pipeline executions)."""
-
-    round_trips = 0
-
-    def execute_command(self, *args, **options):
-        self.round_trips += 1
-        return super().execute_command(*args, **options)
-
-    def pipeline(self, transaction=True, shard_hint=None):
-        self.round_trips += 1
-        return super().pipeline(transaction, shard_hint)
 
 
 def _accept(rt, conversation_id: str, text: str) -> None:

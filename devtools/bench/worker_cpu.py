@@ -24,16 +24,18 @@ and send one reply through the official ``twilio`` client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from core.settings import Settings
+from devtools.bench.counting import CountingRedis
 from devtools.bench.e2e import Standin
 from devtools.redis_server import RedisServer, free_port
 from jobs import runtime
@@ -49,18 +51,28 @@ NUMBER = "+15550001111"
 TEXT = "What are your opening hours?"
 
 
-def _time_burst(worker: SimpleWorker, fill, standin: Standin) -> tuple[float, float, int]:
-    """Queue a batch with ``fill``, run it with ``worker``; return CPU s and wall s of the run, and the replies the stand-in accepted."""
+@dataclass(frozen=True)
+class Burst:
+    """One timed burst: CPU and wall seconds, Redis round trips (client-counted), replies the stand-in accepted."""
+
+    cpu_s: float
+    wall_s: float
+    round_trips: int
+    replies: int
+
+
+def _time_burst(worker: SimpleWorker, conn: CountingRedis, fill, standin: Standin) -> Burst:
+    """Queue a batch with ``fill``, run it with ``worker`` (whose Redis client, and the job's, is ``conn``)."""
     fill()
     standin.clear()
-    cpu, wall = time.process_time(), time.perf_counter()
+    trips, cpu, wall = conn.round_trips, time.process_time(), time.perf_counter()
     worker.work(burst=True)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return cpu, wall, len(standin.accepted())
+    cpu, wall, trips = time.process_time() - cpu, time.perf_counter() - wall, conn.round_trips - trips
+    return Burst(cpu, wall, trips, len(standin.accepted()))
 
 
-def _laneway(redis_url: str, standin: Standin, tenants_yaml: str, jobs: int) -> tuple[float, float, int]:
-    conn = redis.Redis.from_url(redis_url)
+def _laneway(redis_url: str, standin: Standin, tenants_yaml: str, jobs: int) -> Burst:
+    conn = CountingRedis.from_url(redis_url)
     # Callbacks go to a closed port: the stand-in's failed POST costs it, not the worker.
     settings = Settings(redis_url=redis_url, twilio_api_url=standin.url, env="development",
                         public_base_url=f"http://127.0.0.1:{free_port()}")  # fmt: skip
@@ -80,17 +92,17 @@ def _laneway(redis_url: str, standin: Standin, tenants_yaml: str, jobs: int) -> 
 
     worker = LanewayWorker([rt.queue], connection=conn, serializer=JSONSerializer)
     try:
-        _time_burst(worker, fill, standin)  # warm-up
-        return _time_burst(worker, fill, standin)
+        _time_burst(worker, conn, fill, standin)  # warm-up
+        return _time_burst(worker, conn, fill, standin)
     finally:
         runtime.install(None)
 
 
-def _naive(redis_url: str, standin: Standin, jobs: int) -> tuple[float, float, int]:
+def _naive(redis_url: str, standin: Standin, jobs: int) -> Burst:
     os.environ.update(REDIS_URL=redis_url, NAIVE_TWILIO_API_URL=standin.url)
     from devtools.bench import naive
 
-    conn = redis.Redis.from_url(redis_url)
+    conn = CountingRedis.from_url(redis_url)
     queue = Queue(naive.QUEUE, connection=conn)
     batch = iter(range(10**9))
 
@@ -99,8 +111,20 @@ def _naive(redis_url: str, standin: Standin, jobs: int) -> tuple[float, float, i
             queue.enqueue(naive.answer_message, f"+1558{next(batch):07d}", NUMBER, TEXT, f"SM{os.urandom(16).hex()}")
 
     worker = SimpleWorker([queue], connection=conn)
-    _time_burst(worker, fill, standin)  # warm-up
-    return _time_burst(worker, fill, standin)
+    with _naive_redis(naive, conn):  # the job's GET and SET are counted with RQ's round trips
+        _time_burst(worker, conn, fill, standin)  # warm-up
+        return _time_burst(worker, conn, fill, standin)
+
+
+@contextlib.contextmanager
+def _naive_redis(naive, conn: CountingRedis):
+    """Make the naive job use ``conn`` (its ``_redis()``), then restore it."""
+    original = naive._redis
+    naive._redis = lambda: conn
+    try:
+        yield
+    finally:
+        naive._redis = original
 
 
 def bench_worker_cpu(tenants_file: Path, jobs: int = 300) -> dict:
@@ -108,8 +132,10 @@ def bench_worker_cpu(tenants_file: Path, jobs: int = 300) -> dict:
 
     Returns ``worker_cpu_ms_per_job``, ``worker_naive_cpu_ms_per_job``,
     ``worker_cpu_ratio``, the wall-clock ``worker_wall_ms_per_job`` for both,
-    and the replies the stand-in accepted in each timed burst
-    (``worker_replies``, ``worker_naive_replies``: one per job when all went well).
+    the replies the stand-in accepted in each timed burst
+    (``worker_replies``, ``worker_naive_replies``: one per job when all went
+    well), and Redis round trips per job counted by the worker's client
+    (RQ's and the job's: ``worker_round_trips_per_job``, naive's too).
     Raises ``click.ClickException`` if the stand-in does not start (its log: a ``laneway-bench-worker-*`` temporary folder).
     """
     import logging
@@ -119,19 +145,21 @@ def bench_worker_cpu(tenants_file: Path, jobs: int = 300) -> dict:
     logging.disable(logging.INFO)  # RQ's per-job lines would flood the table (the Procfile worker writes them)
     try:
         with RedisServer() as server:
-            lane_cpu, lane_wall, lane_replies = _laneway(server.url, standin, tenants_file.read_text(), jobs)
+            lane = _laneway(server.url, standin, tenants_file.read_text(), jobs)
         with RedisServer() as server:
-            naive_cpu, naive_wall, naive_replies = _naive(server.url, standin, jobs)
+            naive = _naive(server.url, standin, jobs)
     finally:
         logging.disable(previous)
         standin.stop()
     return {
         "worker_jobs": jobs,
-        "worker_replies": lane_replies,
-        "worker_naive_replies": naive_replies,
-        "worker_cpu_ms_per_job": round(lane_cpu * 1000 / jobs, 2),
-        "worker_naive_cpu_ms_per_job": round(naive_cpu * 1000 / jobs, 2),
-        "worker_cpu_ratio": round(lane_cpu / naive_cpu, 2),
-        "worker_wall_ms_per_job": round(lane_wall * 1000 / jobs, 2),
-        "worker_naive_wall_ms_per_job": round(naive_wall * 1000 / jobs, 2),
+        "worker_replies": lane.replies,
+        "worker_naive_replies": naive.replies,
+        "worker_cpu_ms_per_job": round(lane.cpu_s * 1000 / jobs, 2),
+        "worker_naive_cpu_ms_per_job": round(naive.cpu_s * 1000 / jobs, 2),
+        "worker_cpu_ratio": round(lane.cpu_s / naive.cpu_s, 2),
+        "worker_wall_ms_per_job": round(lane.wall_s * 1000 / jobs, 2),
+        "worker_naive_wall_ms_per_job": round(naive.wall_s * 1000 / jobs, 2),
+        "worker_round_trips_per_job": round(lane.round_trips / jobs, 2),
+        "worker_naive_round_trips_per_job": round(naive.round_trips / jobs, 2),
     }

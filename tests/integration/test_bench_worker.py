@@ -17,4 +17,5 @@ def test_the_worker_alone_figures_come_from_jobs_that_ran():
     for side in ("", "naive_"):
         assert figures[f"worker_{side}cpu_ms_per_job"] > 0
         assert figures[f"worker_{side}wall_ms_per_job"] >= figures[f"worker_{side}cpu_ms_per_job"] * 0.5
+        assert figures[f"worker_{side}round_trips_per_job"] > 10  # RQ's own job cycle alone is more
     assert figures["worker_cpu_ratio"] == pytest.approx(figures["worker_cpu_ms_per_job"] / figures["worker_naive_cpu_ms_per_job"], rel=0.05)
