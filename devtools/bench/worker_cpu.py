@@ -99,7 +99,6 @@ def _laneway(redis_url: str, standin: Standin, tenants_yaml: str, jobs: int) -> 
 
 
 def _naive(redis_url: str, standin: Standin, jobs: int) -> Burst:
-    os.environ.update(REDIS_URL=redis_url, NAIVE_TWILIO_API_URL=standin.url)
     from devtools.bench import naive
 
     conn = CountingRedis.from_url(redis_url)
@@ -111,20 +110,28 @@ def _naive(redis_url: str, standin: Standin, jobs: int) -> Burst:
             queue.enqueue(naive.answer_message, f"+1558{next(batch):07d}", NUMBER, TEXT, f"SM{os.urandom(16).hex()}")
 
     worker = SimpleWorker([queue], connection=conn)
-    with _naive_redis(naive, conn):  # the job's GET and SET are counted with RQ's round trips
+    with _naive_connections(naive, conn, standin.url):
         _time_burst(worker, conn, fill, standin)  # warm-up
         return _time_burst(worker, conn, fill, standin)
 
 
 @contextlib.contextmanager
-def _naive_redis(naive, conn: CountingRedis):
-    """Make the naive job use ``conn`` (its ``_redis()``), then restore it."""
-    original = naive._redis
+def _naive_connections(naive, conn: CountingRedis, standin_url: str):
+    """Point the naive job at ``conn`` (its ``_redis()``, so its ``GET`` and ``SET`` are counted with RQ's
+    round trips) and at the stand-in (``NAIVE_TWILIO_API_URL``, read by its cached client); restore both after."""
+    original, previous_url = naive._redis, os.environ.get("NAIVE_TWILIO_API_URL")
     naive._redis = lambda: conn
+    os.environ["NAIVE_TWILIO_API_URL"] = standin_url
+    naive._twilio.cache_clear()
     try:
         yield
     finally:
         naive._redis = original
+        naive._twilio.cache_clear()
+        if previous_url is None:
+            del os.environ["NAIVE_TWILIO_API_URL"]
+        else:
+            os.environ["NAIVE_TWILIO_API_URL"] = previous_url
 
 
 def bench_worker_cpu(tenants_file: Path, jobs: int = 300) -> dict:

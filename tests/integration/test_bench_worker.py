@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ pytestmark = pytest.mark.redis_server
 
 
 def test_the_worker_alone_figures_come_from_jobs_that_ran():
+    names = ("REDIS_URL", "NAIVE_TWILIO_API_URL")
+    before = [os.environ.get(name) for name in names]
     figures = bench_worker_cpu(Path(__file__).parents[2] / "tenants.example.yaml", jobs=5)
+    assert [os.environ.get(name) for name in names] == before  # later sections start children with this environment
     assert figures["worker_jobs"] == figures["worker_replies"] == figures["worker_naive_replies"] == 5
     for side in ("", "naive_"):
         assert figures[f"worker_{side}cpu_ms_per_job"] > 0
