@@ -25,10 +25,10 @@ and send one reply through the official ``twilio`` client.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rq import Queue, SimpleWorker
@@ -51,7 +51,7 @@ NUMBER = "+15550001111"
 TEXT = "What are your opening hours?"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Burst:
     """One timed burst: CPU and wall seconds, Redis round trips (client-counted), replies the stand-in accepted."""
 
@@ -59,6 +59,8 @@ class Burst:
     wall_s: float
     round_trips: int
     replies: int
+    steps_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    """CPU seconds per step of :data:`STEPS` (Laneway only)."""
 
 
 def _time_burst(worker: SimpleWorker, conn: CountingRedis, fill, standin: Standin) -> Burst:
@@ -69,6 +71,47 @@ def _time_burst(worker: SimpleWorker, conn: CountingRedis, fill, standin: Standi
     worker.work(burst=True)
     cpu, wall, trips = time.process_time() - cpu, time.perf_counter() - wall, conn.round_trips - trips
     return Burst(cpu, wall, trips, len(standin.accepted()))
+
+
+STEPS = (
+    ("jobs.turn", "resolve_ref", "job_reference"),
+    ("jobs.controller", "TurnController.drain", "turn"),
+    ("jobs.controller", "TurnController.run_turn", "turn_route_and_agent"),
+    ("jobs.turn", "deliver_now", "reply"),
+    ("jobs.delivery", "_send", "reply_twilio_request_and_finish"),
+)
+"""What :func:`_cpu_by_step` times in a Laneway drain job: (module, attribute, label); the times are
+inclusive (``turn`` holds ``turn_route_and_agent``, ``reply`` holds ``reply_twilio_request_and_finish``)."""
+
+
+@contextlib.contextmanager
+def _cpu_by_step():
+    """Time :data:`STEPS` with ``time.process_time`` while inside; yields label → CPU seconds (all calls)."""
+    import importlib
+
+    spent: dict[str, float] = dict.fromkeys((label for _, _, label in STEPS), 0.0)
+    restore = []
+    for module_name, attribute, label in STEPS:
+        owner = importlib.import_module(module_name)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name)
+
+        def timed(*args, _original=original, _label=label, **kwargs):
+            started = time.process_time()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_label] += time.process_time() - started
+
+        setattr(owner, name, timed)
+        restore.append((owner, name, original))
+    try:
+        yield spent
+    finally:
+        for owner, name, original in reversed(restore):
+            setattr(owner, name, original)
 
 
 def _laneway(redis_url: str, standin: Standin, tenants_yaml: str, jobs: int) -> Burst:
@@ -93,7 +136,9 @@ def _laneway(redis_url: str, standin: Standin, tenants_yaml: str, jobs: int) -> 
     worker = LanewayWorker([rt.queue], connection=conn, serializer=JSONSerializer)
     try:
         _time_burst(worker, conn, fill, standin)  # warm-up
-        return _time_burst(worker, conn, fill, standin)
+        with _cpu_by_step() as spent:
+            burst = _time_burst(worker, conn, fill, standin)
+        return dataclasses.replace(burst, steps_s=dict(spent))
     finally:
         runtime.install(None)
 
@@ -141,8 +186,11 @@ def bench_worker_cpu(tenants_file: Path, jobs: int = 300) -> dict:
     ``worker_cpu_ratio``, the wall-clock ``worker_wall_ms_per_job`` for both,
     the replies the stand-in accepted in each timed burst
     (``worker_replies``, ``worker_naive_replies``: one per job when all went
-    well), and Redis round trips per job counted by the worker's client
-    (RQ's and the job's: ``worker_round_trips_per_job``, naive's too).
+    well), Redis round trips per job counted by the worker's client
+    (RQ's and the job's: ``worker_round_trips_per_job``, naive's too), and
+    ``worker_step_cpu_ms_per_job``: Laneway's CPU ms per job in each step of
+    :data:`STEPS` (inclusive; what is left of ``worker_cpu_ms_per_job`` is
+    RQ's own work and the job's logging).
     Raises ``click.ClickException`` if the stand-in does not start (its log: a ``laneway-bench-worker-*`` temporary folder).
     """
     import logging
@@ -169,4 +217,5 @@ def bench_worker_cpu(tenants_file: Path, jobs: int = 300) -> dict:
         "worker_naive_wall_ms_per_job": round(naive.wall_s * 1000 / jobs, 2),
         "worker_round_trips_per_job": round(lane.round_trips / jobs, 2),
         "worker_naive_round_trips_per_job": round(naive.round_trips / jobs, 2),
+        "worker_step_cpu_ms_per_job": {label: round(spent * 1000 / jobs, 2) for label, spent in lane.steps_s.items()},
     }

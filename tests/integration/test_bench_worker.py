@@ -22,4 +22,7 @@ def test_the_worker_alone_figures_come_from_jobs_that_ran():
         assert figures[f"worker_{side}cpu_ms_per_job"] > 0
         assert figures[f"worker_{side}wall_ms_per_job"] >= figures[f"worker_{side}cpu_ms_per_job"] * 0.5
         assert figures[f"worker_{side}round_trips_per_job"] > 10  # RQ's own job cycle alone is more
+    steps = figures["worker_step_cpu_ms_per_job"]
+    assert 0 < steps["turn_route_and_agent"] < steps["turn"] and 0 < steps["reply_twilio_request_and_finish"] < steps["reply"]
+    assert steps["job_reference"] + steps["turn"] + steps["reply"] < figures["worker_cpu_ms_per_job"]
     assert figures["worker_cpu_ratio"] == pytest.approx(figures["worker_cpu_ms_per_job"] / figures["worker_naive_cpu_ms_per_job"], rel=0.05)
