@@ -54,7 +54,7 @@ chaos: venv
 fuzz: venv
 	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -m property
 
-## bench: controller turns/s and round trips per turn, Laneway vs the naive Flask+RQ pipeline end to end (Procfile processes, alternating rounds), memory at scale, voice, triggers, durability, NLU, pacing; writes bench.json (--profile: py-spy flame graphs)
+## bench: controller turns/s and round trips per turn, Laneway vs the naive Flask+RQ pipeline end to end (Procfile processes, alternating rounds) and one worker alone, memory at scale, voice, triggers, durability, NLU, pacing; writes bench.json (--profile: py-spy flame graphs)
 bench: install
 	$(VENV)/bin/laneway bench
 
