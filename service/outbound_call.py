@@ -150,20 +150,34 @@ def connect():
     return _twiml(response)
 
 
+def _call_callback(field: str, allowed) -> tuple[TenantConfig, str, str, str]:
+    """The fields every callback of a leg carries, validated: ``(tenant, CallSid, conversation, field's value)``.
+
+    ``field`` (``DialCallStatus``, ``CallStatus``) must be one of ``allowed``, else 400.
+    """
+    tenant, _ = verified_tenant(services(), E164, number_field="From")
+    call_sid = form_field("CallSid", CALL_SID)
+    customer = _conversation_arg()
+    value = form_field(field)
+    if value not in allowed:
+        raise ApiError(400, f"malformed field {field}")
+    return tenant, call_sid, customer, value
+
+
+def _note(tenant: TenantConfig, customer: str, text: str, event_id: str) -> None:
+    """A note from Twilio Voice in the conversation, once per ``event_id``."""
+    svc = services()
+    submit_event(svc.store, svc.queue, svc.settings, tenant, customer, "note", text=text, author_id="twilio-voice",
+                 event_id=event_id, request_id=g.request_id)
+
+
 @bp.post(DONE_PATH)
 def done():
     """The customer leg ended: a note in the conversation (``call:<CallSid>:outcome``, once), then hang up."""
-    svc = services()
-    tenant, _ = verified_tenant(svc, E164, number_field="From")
-    call_sid = form_field("CallSid", CALL_SID)
-    customer = _conversation_arg()
-    status = form_field("DialCallStatus")
-    if status not in DIAL_STATUSES:
-        raise ApiError(400, "malformed field DialCallStatus")
+    tenant, call_sid, customer, dial_status = _call_callback("DialCallStatus", DIAL_STATUSES)
     duration = form_field("DialCallDuration", re.compile(r"[0-9]{1,7}"), default="")
-    text = f"Outbound call to the customer: {status}" + (f" after {duration} s." if duration and duration != "0" else ".")
-    submit_event(svc.store, svc.queue, svc.settings, tenant, customer, "note", text=text, author_id="twilio-voice",
-                 event_id=f"call:{call_sid}:outcome", request_id=g.request_id)
+    text = f"Outbound call to the customer: {dial_status}" + (f" after {duration} s." if duration and duration != "0" else ".")
+    _note(tenant, customer, text, f"call:{call_sid}:outcome")
     response = VoiceResponse()
     response.hangup()
     return _twiml(response)
@@ -172,14 +186,7 @@ def done():
 @bp.post(STATUS_PATH)
 def status():
     """The operator leg's status callback: an operator who did not pick up is noted (``call:<CallSid>:operator``)."""
-    svc = services()
-    tenant, _ = verified_tenant(svc, E164, number_field="From")
-    call_sid = form_field("CallSid", CALL_SID)
-    customer = _conversation_arg()
-    call_status = form_field("CallStatus")
-    if call_status not in CALL_STATUSES:
-        raise ApiError(400, "malformed field CallStatus")
+    tenant, call_sid, customer, call_status = _call_callback("CallStatus", CALL_STATUSES)
     if call_status in ("busy", "no-answer", "failed", "canceled"):
-        submit_event(svc.store, svc.queue, svc.settings, tenant, customer, "note", text=f"Outbound call not started: the operator's phone was {call_status}.",
-                     author_id="twilio-voice", event_id=f"call:{call_sid}:operator", request_id=g.request_id)
+        _note(tenant, customer, f"Outbound call not started: the operator's phone was {call_status}.", f"call:{call_sid}:operator")
     return Response(status=204)
